@@ -1,0 +1,162 @@
+"""Per-modality encoders picked from the store's modality kinds.
+
+``series`` -> 1-D conv stack (or DeepConvLSTM-style conv + LSTM, Ordóñez & Roggen 2016, as in EmbraceNet's
+OPPORTUNITY models); ``image`` -> small CNN; ``vector`` -> MLP; ``spectrogram`` -> 2-D CNN.
+Every encoder maps ``[B, *shape]`` to ``[B, out_dim]``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from modalbench.meta import ModalitySpec
+
+
+class SeriesConvEncoder(nn.Module):
+    """Conv1d stack over time: input ``[B, T, C]``."""
+
+    def __init__(self, spec: ModalitySpec, out_dim: int, filters: int = 32, layers: int = 2, kernel: int = 5,
+                 lstm: bool = False, dropout: float = 0.0) -> None:
+        super().__init__()
+        _, channels = spec.shape
+        blocks: list[nn.Module] = []
+        c_in = channels
+        for _ in range(layers):
+            blocks += [nn.Conv1d(c_in, filters, kernel, padding=kernel // 2), nn.ReLU()]
+            c_in = filters
+        self.conv = nn.Sequential(*blocks)
+        self.lstm = nn.LSTM(filters, filters, batch_first=True) if lstm else None
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(filters, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv(x.transpose(1, 2))  # [B, F, T]
+        if self.lstm is not None:
+            seq, _ = self.lstm(h.transpose(1, 2))
+            h = seq[:, -1]
+        else:
+            h = h.mean(dim=2)
+        return torch.relu(self.out(self.drop(h)))
+
+
+class ImageCNNEncoder(nn.Module):
+    """Small CNN for ``[B, C, H, W]`` images; pools only while the map is larger than 4 pixels."""
+
+    def __init__(self, spec: ModalitySpec, out_dim: int, filters: int = 32, layers: int = 2,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        c_in, h, w = spec.shape
+        blocks: list[nn.Module] = []
+        for i in range(layers):
+            blocks += [nn.Conv2d(c_in, filters * (2**i), 3, padding=1), nn.ReLU()]
+            if min(h, w) >= 8:
+                blocks.append(nn.MaxPool2d(2))
+                h, w = h // 2, w // 2
+            c_in = filters * (2**i)
+        self.conv = nn.Sequential(*blocks)
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(c_in * h * w, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.out(self.drop(self.conv(x).flatten(1))))
+
+
+class SpectrogramCNNEncoder(nn.Module):
+    """2-D CNN with global average pooling for ``[B, C, F, T]`` spectrograms."""
+
+    def __init__(self, spec: ModalitySpec, out_dim: int, filters: int = 32, layers: int = 3,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        c_in = spec.shape[0]
+        blocks: list[nn.Module] = []
+        for i in range(layers):
+            blocks += [nn.Conv2d(c_in, filters, 3, padding=1), nn.BatchNorm2d(filters), nn.ReLU()]
+            if i < layers - 1:
+                blocks.append(nn.MaxPool2d(2, ceil_mode=True))
+            c_in = filters
+        self.conv = nn.Sequential(*blocks)
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(filters, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.out(self.drop(self.conv(x).mean(dim=(2, 3)))))
+
+
+class MLPEncoder(nn.Module):
+    """MLP over the flattened input (``vector`` modalities, or any kind when asked for)."""
+
+    def __init__(self, spec: ModalitySpec, out_dim: int, hidden: int = 128, layers: int = 1,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        d = math.prod(spec.shape)
+        blocks: list[nn.Module] = [nn.Flatten()]
+        for _ in range(layers):
+            blocks += [nn.Linear(d, hidden), nn.ReLU(), nn.Dropout(dropout)]
+            d = hidden
+        blocks += [nn.Linear(d, out_dim), nn.ReLU()]
+        self.net = nn.Sequential(*blocks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+ENCODERS_BY_KIND: dict[str, type[nn.Module]] = {
+    "series": SeriesConvEncoder,
+    "image": ImageCNNEncoder,
+    "vector": MLPEncoder,
+    "spectrogram": SpectrogramCNNEncoder,
+    "text": MLPEncoder,
+}
+ENCODER_NAMES: dict[str, type[nn.Module]] = {
+    "conv1d": SeriesConvEncoder,
+    "deepconvlstm": SeriesConvEncoder,
+    "cnn": ImageCNNEncoder,
+    "cnn2d": SpectrogramCNNEncoder,
+    "mlp": MLPEncoder,
+}
+
+
+def make_encoder(spec: ModalitySpec, out_dim: int, kind: str | None = None, **cfg: Any) -> nn.Module:
+    """An encoder for ``spec`` producing ``out_dim`` features.
+
+    ``kind`` overrides the default picked from ``spec.kind`` (``conv1d``, ``deepconvlstm``, ``cnn``, ``cnn2d``, ``mlp``).
+    """
+    if kind is None:
+        cls = ENCODERS_BY_KIND[spec.kind]
+    else:
+        if kind not in ENCODER_NAMES:
+            raise ValueError(f"unknown encoder {kind!r}; choose from {sorted(ENCODER_NAMES)}")
+        cls = ENCODER_NAMES[kind]
+        if kind == "deepconvlstm":
+            cfg = {"lstm": True, "layers": 4, "filters": 64, **cfg}
+    return cls(spec, out_dim, **cfg)
+
+
+def make_encoders(meta: Any, out_dim: int, encoder: dict[str, Any] | None = None,
+                  overrides: dict[str, dict[str, Any]] | None = None) -> nn.ModuleList:
+    """One encoder per modality of ``meta`` (modality order), each producing ``out_dim`` features.
+
+    ``encoder`` holds keyword arguments shared by every encoder (``kind`` selects a non-default encoder);
+    ``overrides`` maps a modality kind or name to extra arguments (name wins over kind), e.g.
+    ``{"series": {"kind": "deepconvlstm"}, "BACK": {"filters": 16}}``. All values are plain JSON.
+    """
+    unknown = set(overrides or {}) - set(meta.modality_names) - {s.kind for s in meta.modalities}
+    if unknown:
+        raise ValueError(f"encoder overrides for unknown modalities/kinds {sorted(unknown)}; "
+                         f"modalities: {meta.modality_names}")
+    mods = []
+    for spec in meta.modalities:
+        cfg = {**(encoder or {}), **(overrides or {}).get(spec.kind, {}), **(overrides or {}).get(spec.name, {})}
+        mods.append(make_encoder(spec, out_dim, **cfg))
+    return nn.ModuleList(mods)
+
+
+def mlp_head(d_in: int, n_out: int, hidden: int = 128, dropout: float = 0.5) -> nn.Sequential:
+    """Linear → ReLU → Dropout → Linear classification head (``hidden=0``: a single linear layer)."""
+    if hidden <= 0:
+        return nn.Sequential(nn.Linear(d_in, n_out))
+    return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_out))

@@ -1,0 +1,36 @@
+"""Registry of fusion baselines: ``@register_baseline("name")`` and ``create_baseline(name, meta, **hparams)``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from modalbench.meta import DatasetMeta
+from modalbench.registry import Registry
+
+BASELINES: Registry[Callable[..., Any]] = Registry("baseline")
+
+
+def register_baseline(name: str) -> Callable[[Any], Any]:
+    """Class decorator registering a :class:`~modalbench.baselines.base.FusionModel` subclass under ``name``."""
+
+    def deco(cls: Any) -> Any:
+        BASELINES.add(name, cls)
+        cls.registry_name = name
+        return cls
+
+    return deco
+
+
+def create_baseline(name: str, meta: DatasetMeta, **hparams: Any) -> Any:
+    """Instantiate the baseline ``name`` for a dataset; unknown names suggest close matches."""
+    import modalbench.baselines  # noqa: F401  registers the built-in methods
+
+    cls = BASELINES.get(name)
+    return cls(meta, **hparams)
+
+
+def baseline_names() -> list[str]:
+    import modalbench.baselines  # noqa: F401
+
+    return BASELINES.names()

@@ -1,0 +1,3 @@
+"""Dataset loaders: download and parse raw datasets. Importing this package registers every built-in dataset."""
+
+from . import digits, synthetic  # noqa: F401

@@ -1,0 +1,7 @@
+"""``python -m modalbench``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

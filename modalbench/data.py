@@ -1,0 +1,190 @@
+"""Reading a store for training: chunk-aware shuffled batches as torch tensors, safe with DataLoader workers.
+
+Batches are ``(inputs: dict[str, FloatTensor[B, *shape]], available: BoolTensor[B, M], label)``.
+The store is opened lazily inside each process with plain zarr (no dask in workers: forked workers deadlock when
+the parent already ran a dask compute). The default training order is chunk-aware: shuffle the chunk order, read
+whole chunks into a buffer, shuffle inside the buffer — per-sample random zarr reads are ~100× slower.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import zarr
+from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
+
+from .errors import ModalbenchError
+from .meta import SPLITS, DatasetMeta
+
+Batch = tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]
+NumpyBatch = tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]
+
+
+@dataclass
+class StoreReader:
+    """A picklable handle on one split of a store; the zarr group is opened on first use in each process."""
+
+    path: str
+    split: str = "train"
+    task: str | None = None
+    _group: Any = field(default=None, init=False, repr=False, compare=False)
+    _pid: int = field(default=-1, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLITS:
+            raise ModalbenchError(f"split must be one of {SPLITS} (got {self.split!r})")
+        attrs = self.attrs
+        self.meta = DatasetMeta.from_attrs(attrs, self.task)
+        tasks = attrs["tasks"]
+        if self.meta.task not in tasks:
+            raise ModalbenchError(f"unknown task {self.meta.task!r} for {attrs['dataset']}; tasks: {', '.join(tasks)}")
+        self.label_var = tasks[self.meta.task]["variable"]
+        self.start, self.stop = attrs["split_ranges"][self.split]
+        self.chunk_rows = int(self.group[self.meta.modality_names[0]].chunks[0])
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_group"], state["_pid"] = None, -1
+        return state
+
+    @property
+    def group(self) -> Any:
+        if self._group is None or self._pid != os.getpid():
+            self._group = zarr.open_group(self.path, mode="r", zarr_format=3)
+            self._pid = os.getpid()
+        return self._group
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dict(self.group.attrs)))
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def read(self, start: int, stop: int) -> NumpyBatch:
+        """Samples ``[start, stop)`` of this split (split-relative indices) as numpy arrays."""
+        a, b = self.start + start, self.start + stop
+        g = self.group
+        inputs = {m: g[m][a:b] for m in self.meta.modality_names}
+        return inputs, g["available"][a:b], g[self.label_var][a:b]
+
+    def read_all(self) -> NumpyBatch:
+        return self.read(0, len(self))
+
+    def chunk_ranges(self) -> list[tuple[int, int]]:
+        """Split-relative ``[start, stop)`` ranges aligned to the store's chunks."""
+        edges = list(range((self.start // self.chunk_rows + 1) * self.chunk_rows, self.stop, self.chunk_rows))
+        bounds = [self.start, *edges, self.stop]
+        return [(s - self.start, e - self.start) for s, e in zip(bounds[:-1], bounds[1:]) if e > s]
+
+
+def to_torch(batch: NumpyBatch) -> Batch:
+    inputs, avail, label = batch
+    return ({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in inputs.items()},
+            torch.from_numpy(np.ascontiguousarray(avail)), torch.from_numpy(np.ascontiguousarray(label)))
+
+
+def _take(batch: NumpyBatch, idx: np.ndarray) -> NumpyBatch:
+    inputs, avail, label = batch
+    return {k: v[idx] for k, v in inputs.items()}, avail[idx], label[idx]
+
+
+def _concat(batches: list[NumpyBatch]) -> NumpyBatch:
+    return ({k: np.concatenate([b[0][k] for b in batches]) for k in batches[0][0]},
+            np.concatenate([b[1] for b in batches]), np.concatenate([b[2] for b in batches]))
+
+
+class ChunkBatches(IterableDataset):
+    """Whole batches in chunk-aware shuffled order (or sequential order when ``shuffle=False``).
+
+    Each epoch (``set_epoch``) shuffles the chunk order with ``seed + epoch``; ``buffer_chunks`` chunks are
+    read into memory and shuffled together before batches are cut. With DataLoader workers, each worker
+    takes every n-th chunk.
+    """
+
+    def __init__(self, reader: StoreReader, *, batch_size: int = 256, shuffle: bool = True, seed: int = 0,
+                 buffer_chunks: int = 4, drop_last: bool = False,
+                 transform: Callable[[NumpyBatch], NumpyBatch] | None = None) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ModalbenchError(f"batch size must be >= 1 (got {batch_size})")
+        self.reader, self.batch_size, self.shuffle, self.seed = reader, batch_size, shuffle, seed
+        self.buffer_chunks, self.drop_last, self.transform = max(1, buffer_chunks), drop_last, transform
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        n = len(self.reader)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[Batch]:
+        ranges = self.reader.chunk_ranges()
+        rng = np.random.Generator(np.random.PCG64([self.seed, self.epoch]))
+        if self.shuffle:
+            ranges = [ranges[i] for i in rng.permutation(len(ranges))]
+        info = get_worker_info()
+        if info is not None:
+            ranges = ranges[info.id :: info.num_workers]
+            rng = np.random.Generator(np.random.PCG64([self.seed, self.epoch, info.id + 1]))
+        carry: NumpyBatch | None = None
+        for i in range(0, len(ranges), self.buffer_chunks):
+            parts = [self.reader.read(s, e) for s, e in ranges[i : i + self.buffer_chunks]]
+            if carry is not None:
+                parts.insert(0, carry)
+            buf = _concat(parts) if len(parts) > 1 else parts[0]
+            n = len(buf[2])
+            order = rng.permutation(n) if self.shuffle else np.arange(n)
+            full = n - n % self.batch_size
+            for s in range(0, full, self.batch_size):
+                yield self._emit(_take(buf, order[s : s + self.batch_size]))
+            carry = _take(buf, order[full:]) if full < n else None
+        if carry is not None and len(carry[2]) and not self.drop_last:
+            yield self._emit(carry)
+
+    def _emit(self, batch: NumpyBatch) -> Batch:
+        if self.transform is not None:
+            batch = self.transform(batch)
+        return to_torch(batch)
+
+
+class SampleDataset(Dataset):
+    """Map-style per-sample access (random reads; slow on zarr — for references and debugging)."""
+
+    def __init__(self, reader: StoreReader) -> None:
+        self.reader = reader
+
+    def __len__(self) -> int:
+        return len(self.reader)
+
+    def __getitem__(self, i: int) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        inputs, avail, label = self.reader.read(i, i + 1)
+        return {k: torch.from_numpy(v[0]) for k, v in inputs.items()}, torch.from_numpy(avail[0]), torch.as_tensor(label[0])
+
+
+def open_reader(root: str | Path | None, name: str, split: str = "train", task: str | None = None) -> StoreReader:
+    """A reader on a complete store (raises a clear error when the store is missing or incomplete)."""
+    from .store import locate
+
+    path, _ = locate(root, name)
+    return StoreReader(str(path), split=split, task=task)
+
+
+def make_loader(root: str | Path | None, name: str, split: str = "train", *, batch_size: int = 256,
+                shuffle: bool | None = None, seed: int = 0, num_workers: int = 0, buffer_chunks: int = 4,
+                drop_last: bool = False, task: str | None = None,
+                transform: Callable[[NumpyBatch], NumpyBatch] | None = None) -> DataLoader:
+    """A DataLoader of whole batches over one split; shuffles by default only for ``train``."""
+    reader = open_reader(root, name, split, task)
+    ds = ChunkBatches(reader, batch_size=batch_size, shuffle=(split == "train") if shuffle is None else shuffle,
+                      seed=seed, buffer_chunks=buffer_chunks, drop_last=drop_last, transform=transform)
+    return DataLoader(ds, batch_size=None, num_workers=num_workers, persistent_workers=False,
+                      multiprocessing_context="fork" if num_workers else None)

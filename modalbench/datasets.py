@@ -1,0 +1,98 @@
+"""The dataset registry and the interface every dataset loader implements.
+
+Adding a dataset is one module in ``loaders/`` with a :class:`DatasetBuilder` subclass decorated
+with ``@register_dataset``, plus one import line in ``loaders/__init__.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from .meta import ModalitySpec
+from .registry import Registry
+
+
+@dataclass
+class PrepareContext:
+    """Where a prepare runs: the data root, raw files, checksum verification mode."""
+
+    root: str
+    raw_dir: Path | None = None  # --raw DIR: archives the user already has
+    verification: str = "strict"  # strict | warn | off
+    progress: bool = True
+    provenance: dict[str, Any] = field(default_factory=dict)  # loaders record what they verified
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    name: str
+    task_type: str  # multiclass | multilabel
+    classes: tuple[str, ...]
+
+
+class DatasetBuilder:
+    """Base class of a dataset: static description plus ``load`` that parses raw data lazily.
+
+    ``structure`` is ``"windowed"`` (``load`` returns :class:`~modalbench.preprocess.types.Recording`
+    objects that the pipeline scales and windows) or ``"samples"`` (``load`` returns one
+    :class:`~modalbench.preprocess.types.SampleSplit` per split).
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "v1"
+    description: ClassVar[str] = ""
+    license: ClassVar[str] = ""
+    homepage: ClassVar[str] = ""
+    citation: ClassVar[str] = ""
+    structure: ClassVar[str] = "samples"
+    synthetic: ClassVar[bool] = False
+
+    def default_params(self) -> dict[str, Any]:
+        """Every preprocessing parameter with its default (recorded in the store)."""
+        return {}
+
+    def modalities(self, params: dict[str, Any]) -> list[ModalitySpec]:
+        raise NotImplementedError
+
+    def tasks(self, params: dict[str, Any]) -> list[TaskInfo]:
+        """Tasks; the first is the default (stored as ``label``)."""
+        raise NotImplementedError
+
+    def source_info(self) -> dict[str, Any]:
+        """URLs, files and checksums (recorded in the store's ``source`` attribute)."""
+        return {"urls": [self.homepage] if self.homepage else [], "files": [], "license": self.license,
+                "citation": self.citation}
+
+    def load(self, params: dict[str, Any], ctx: PrepareContext) -> list[Any]:
+        """Parse the raw data into Recordings or SampleSplits (lazy dask arrays where the data is large)."""
+        raise NotImplementedError
+
+    def block_missing_lengths(self, params: dict[str, Any]) -> tuple[int, int] | None:
+        """[L_min, L_max] of block-missing gaps in time steps, or None when there are no recordings."""
+        return None
+
+
+DATASETS: Registry[type[DatasetBuilder]] = Registry("dataset")
+
+
+def register_dataset(cls: type[DatasetBuilder]) -> type[DatasetBuilder]:
+    """Class decorator: register a dataset builder under its ``name``."""
+    DATASETS.add(cls.name, cls)
+    return cls
+
+
+def get_dataset(name: str) -> DatasetBuilder:
+    """An instance of the registered builder ``name`` (suggests close names when unknown)."""
+    _load_builtin()
+    return DATASETS.get(name)()
+
+
+def dataset_names() -> list[str]:
+    _load_builtin()
+    return DATASETS.names()
+
+
+def _load_builtin() -> None:
+    import modalbench.loaders  # noqa: F401  registers the built-in datasets

@@ -1,0 +1,123 @@
+"""Dataset metadata shared by the store, the scenario engine and the baselines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+MODALITY_KINDS = ("series", "image", "vector", "spectrogram", "text")
+TASK_TYPES = ("multiclass", "multilabel")
+SPLITS = ("train", "val", "test")
+SPLIT_CODES = {name: code for code, name in enumerate(SPLITS)}
+
+
+@dataclass(frozen=True)
+class ModalitySpec:
+    """One modality: its name, kind and per-sample shape (see docs/store-format.md for dims by kind)."""
+
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    channels: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in MODALITY_KINDS:
+            raise ValueError(f"modality {self.name!r}: kind {self.kind!r} not in {MODALITY_KINDS}")
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        """Store dimension names after ``sample``."""
+        n = self.name
+        return {
+            "series": ("time", f"{n}_channel"),
+            "image": (f"{n}_channel", f"{n}_height", f"{n}_width"),
+            "vector": (f"{n}_feature",),
+            "spectrogram": (f"{n}_channel", f"{n}_freq", f"{n}_frame"),
+            "text": (f"{n}_token",),
+        }[self.kind]
+
+    @property
+    def n_channels(self) -> int:
+        """Channel count: last axis for series, first for image/spectrogram, features for vector."""
+        if self.kind == "series":
+            return self.shape[-1]
+        return self.shape[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "dims": list(self.dims),
+            "shape": list(self.shape),
+            "channels": list(self.channels),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModalitySpec":
+        return cls(d["name"], d["kind"], tuple(int(s) for s in d["shape"]), tuple(d.get("channels", ())))
+
+
+@dataclass(frozen=True)
+class DatasetMeta:
+    """What a model needs to know about a dataset: modalities, classes, task type."""
+
+    name: str
+    modalities: tuple[ModalitySpec, ...]
+    classes: tuple[str, ...]
+    task_type: str = "multiclass"
+    version: str = ""
+    task: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def modality_names(self) -> list[str]:
+        return [m.name for m in self.modalities]
+
+    @property
+    def n_modalities(self) -> int:
+        return len(self.modalities)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    def modality(self, name: str) -> ModalitySpec:
+        for m in self.modalities:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "task": self.task,
+            "task_type": self.task_type,
+            "classes": list(self.classes),
+            "modalities": [m.to_dict() for m in self.modalities],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "DatasetMeta":
+        return cls(
+            name=d["name"],
+            version=d.get("version", ""),
+            task=d.get("task", ""),
+            task_type=d.get("task_type", "multiclass"),
+            classes=tuple(d["classes"]),
+            modalities=tuple(ModalitySpec.from_dict(m) for m in d["modalities"]),
+        )
+
+    @classmethod
+    def from_attrs(cls, attrs: dict[str, Any], task: str | None = None) -> "DatasetMeta":
+        """Build from a store's attributes, optionally for a non-default task."""
+        task = task or attrs.get("task", "")
+        tinfo = attrs.get("tasks", {}).get(task, {})
+        return cls(
+            name=attrs["dataset"],
+            version=attrs.get("version", ""),
+            task=task,
+            task_type=tinfo.get("task_type", attrs.get("task_type", "multiclass")),
+            classes=tuple(tinfo.get("classes", attrs["classes"])),
+            modalities=tuple(ModalitySpec.from_dict(m) for m in attrs["modalities"]),
+        )

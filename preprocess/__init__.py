@@ -1,0 +1,1 @@
+"""Dask pipelines that turn parsed raw data into modalbench zarr stores."""

@@ -1,0 +1,73 @@
+"""Per-channel scaling from train-only statistics (min/max to a range, or standardisation)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dask.array as da
+import numpy as np
+
+from modalbench.errors import ModalbenchError
+
+METHODS = ("minmax", "standard", "none")
+
+
+def stat_graph(arrays: list[Any], channel_axis: int) -> dict[str, da.Array]:
+    """Lazy per-channel nanmin/nanmax/nanmean/nanstd over the train arrays (float64 accumulation)."""
+    xs = [da.asarray(a).astype(np.float64) for a in arrays]
+    xs = [da.moveaxis(x, channel_axis, -1) for x in xs]
+    flat = da.concatenate([x.reshape(-1, x.shape[-1]) for x in xs], axis=0)
+    return {
+        "min": da.nanmin(flat, axis=0),
+        "max": da.nanmax(flat, axis=0),
+        "mean": da.nanmean(flat, axis=0),
+        "std": da.nanstd(flat, axis=0),
+        "count": da.sum(~da.isnan(flat), axis=0),
+    }
+
+
+def finalize_stats(raw: dict[str, np.ndarray], scaling: dict[str, Any]) -> dict[str, Any]:
+    """JSON-able stats plus ``scaled_mean`` (the train mean after scaling: what the ``mean`` fill writes)."""
+    count = np.asarray(raw["count"])
+    clean = {k: np.where(count > 0, np.asarray(raw[k], dtype=np.float64), 0.0) for k in ("min", "max", "mean", "std")}
+    stats: dict[str, Any] = {"method": scaling["method"]}
+    stats.update({k: [float(v) for v in clean[k]] for k in clean})
+    stats["count"] = [int(c) for c in count]
+    a, b = affine(stats, scaling)
+    stats["scaled_mean"] = [float(v) for v in np.asarray(clean["mean"]) * a + b]
+    if scaling.get("clip"):
+        lo, hi = scaling["range"]
+        stats["scaled_mean"] = [float(min(max(v, lo), hi)) for v in stats["scaled_mean"]]
+    return stats
+
+
+def affine(stats: dict[str, Any], scaling: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel ``(a, b)`` with ``scaled = a * x + b``; constant channels map to the range's low end."""
+    method = scaling["method"]
+    if method not in METHODS:
+        raise ModalbenchError(f"scaling.method {method!r} is not one of {METHODS}")
+    mn, mx = np.asarray(stats["min"]), np.asarray(stats["max"])
+    mean, std = np.asarray(stats["mean"]), np.asarray(stats["std"])
+    if method == "minmax":
+        lo, hi = (float(v) for v in scaling["range"])
+        span = np.where(mx > mn, mx - mn, 1.0)
+        a = (hi - lo) / span
+        b = lo - mn * a
+    elif method == "standard":
+        a = 1.0 / np.where(std > 0, std, 1.0)
+        b = -mean * a
+    else:
+        a, b = np.ones_like(mn), np.zeros_like(mn)
+    return a.astype(np.float32), b.astype(np.float32)
+
+
+def apply_scaling(x: da.Array, stats: dict[str, Any], scaling: dict[str, Any], channel_axis: int) -> da.Array:
+    """Lazy ``a * x + b`` per channel (clipped to the range when ``clip``); NaN stays NaN."""
+    a, b = affine(stats, scaling)
+    shape = [1] * x.ndim
+    shape[channel_axis] = -1
+    y = x.astype(np.float32) * a.reshape(shape) + b.reshape(shape)
+    if scaling.get("clip") and scaling["method"] == "minmax":
+        lo, hi = (np.float32(v) for v in scaling["range"])
+        y = da.clip(y, lo, hi)
+    return y

@@ -1,0 +1,44 @@
+"""Shared fixtures: an isolated data root and session-wide prepared stores."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Never write to the user's cache: MODALBENCH_HOME points into pytest's temp dir."""
+    os.environ["MODALBENCH_HOME"] = str(tmp_path_factory.mktemp("modalbench-home"))
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """../shared (read-only real data); tests using it skip when it is absent."""
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is absent (real-format excerpts are only on development machines and in CI)")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def digits_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A root with ``digits`` prepared (default parameters)."""
+    from modalbench.preprocess.pipeline import prepare
+
+    root = tmp_path_factory.mktemp("digits-root")
+    prepare("digits", root=root, progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A root with the default 8-modality ``synthetic`` store prepared."""
+    from modalbench.preprocess.pipeline import prepare
+
+    root = tmp_path_factory.mktemp("synthetic-root")
+    prepare("synthetic", root=root, progress=False)
+    return root
