@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .paths import is_local
+
 INCOMPLETE = ".incomplete"
 
 
@@ -19,7 +21,14 @@ def canonical_json(obj: Any) -> bytes:
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via ``path.incomplete`` and an atomic rename."""
+    """Write ``data`` to ``path`` via ``path.incomplete`` and an atomic rename.
+
+    On object stores (no rename) the single PUT of one object is itself atomic.
+    """
+    if not is_local(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + INCOMPLETE)
@@ -43,6 +52,10 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     A leftover ``*.incomplete`` from an earlier interrupted run is removed first. If the body raises,
     the partial directory is removed and ``final`` is untouched.
     """
+    if not is_local(final):
+        with _remote_dir(final) as d:
+            yield d
+        return
     final = Path(final)
     tmp = final.with_name(final.name + INCOMPLETE)
     if tmp.exists():
@@ -62,3 +75,19 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     os.replace(tmp, final)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def _remote_dir(final: Path) -> Iterator[Path]:
+    """Object stores have no rename: clear ``final`` and write in place; callers publish their marker last,
+    so an interrupted write leaves objects without a marker, which readers refuse."""
+    if final.exists():
+        final.fs.rm(final.path, recursive=True)
+    try:
+        yield final
+    except BaseException:
+        try:
+            final.fs.rm(final.path, recursive=True)
+        except (FileNotFoundError, OSError):
+            pass
+        raise

@@ -34,6 +34,7 @@ class StoreReader:
     path: str
     split: str = "train"
     task: str | None = None
+    storage_options: dict[str, Any] | None = None
     _group: Any = field(default=None, init=False, repr=False, compare=False)
     _pid: int = field(default=-1, init=False, repr=False, compare=False)
 
@@ -57,7 +58,9 @@ class StoreReader:
     @property
     def group(self) -> Any:
         if self._group is None or self._pid != os.getpid():
-            self._group = zarr.open_group(self.path, mode="r", zarr_format=3)
+            # a new process (DataLoader worker) opens its own store and file system: fsspec's async
+            # file systems are not fork-safe, and fsspec drops its instance cache when the pid changes
+            self._group = zarr.open_group(self.path, mode="r", zarr_format=3, storage_options=self.storage_options)
             self._pid = os.getpid()
         return self._group
 
@@ -172,10 +175,12 @@ class SampleDataset(Dataset):
 
 def open_reader(root: str | Path | None, name: str, split: str = "train", task: str | None = None) -> StoreReader:
     """A reader on a complete store (raises a clear error when the store is missing or incomplete)."""
+    from .paths import zarr_location
     from .store import locate
 
     path, _ = locate(root, name)
-    return StoreReader(str(path), split=split, task=task)
+    url, options = zarr_location(path)
+    return StoreReader(url, split=split, task=task, storage_options=options)
 
 
 def make_loader(root: str | Path | None, name: str, split: str = "train", *, batch_size: int = 256,

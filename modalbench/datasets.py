@@ -20,6 +20,7 @@ class PrepareContext:
 
     root: str
     raw_dir: Path | None = None  # --raw DIR: archives the user already has
+    download_dir: Path | None = None  # where fetched archives go (<root>/<name>/raw, local even for remote roots)
     verification: str = "strict"  # strict | warn | off
     progress: bool = True
     provenance: dict[str, Any] = field(default_factory=dict)  # loaders record what they verified

@@ -11,13 +11,46 @@ ENV_HOME = "MODALBENCH_HOME"
 
 
 def resolve_root(root: str | os.PathLike[str] | None = None) -> Path:
-    """The data root: the explicit argument, else ``$MODALBENCH_HOME``, else ``~/.cache/modalbench``."""
-    if root is not None and str(root) != "":
-        return Path(root).expanduser()
-    env = os.environ.get(ENV_HOME)
-    if env:
-        return Path(env).expanduser()
-    return Path(platformdirs.user_cache_dir("modalbench", appauthor=False))
+    """The data root: the explicit argument, else ``$MODALBENCH_HOME``, else ``~/.cache/modalbench``.
+
+    fsspec URLs (``s3://bucket/prefix``, ``gs://…``, ``memory://…``) give a :class:`upath.UPath`, which has
+    the ``pathlib`` API over the object store; ``file://`` URLs and plain paths give a local :class:`Path`.
+    """
+    if root is None or str(root) == "":
+        root = os.environ.get(ENV_HOME) or platformdirs.user_cache_dir("modalbench", appauthor=False)
+    if isinstance(root, Path) or is_local_path(root):
+        text = str(root)
+        return Path(text[len("file://"):] if text.startswith("file://") else text).expanduser()
+    from upath import UPath
+
+    return UPath(str(root))  # type: ignore[return-value]
+
+
+def is_local_path(path: object) -> bool:
+    """True for plain paths and ``file://`` URLs; False for fsspec URLs of other protocols."""
+    if isinstance(path, Path) and type(path).__module__.startswith("pathlib"):
+        return True
+    text = str(path)
+    return "://" not in text or text.startswith("file://")
+
+
+def is_local(path: Path) -> bool:
+    """True when ``path`` (from :func:`resolve_root`) lives on the local file system."""
+    return not hasattr(path, "fs") or getattr(path, "protocol", "") in ("", "file", "local")
+
+
+def zarr_location(path: Path) -> tuple[str, dict | None]:
+    """``(url_or_path, storage_options)`` for xarray/zarr of a local or fsspec path."""
+    if is_local(path):
+        return str(path), None
+    return str(path), dict(getattr(path, "storage_options", {}) or {})
+
+
+def local_raw_dir(root: Path, name: str) -> Path:
+    """Raw archives are parsed locally: under a remote root they are kept in the local cache instead."""
+    if is_local(root):
+        return raw_dir(root, name)
+    return Path(platformdirs.user_cache_dir("modalbench", appauthor=False)) / name / "raw"
 
 
 def dataset_dir(root: Path, name: str) -> Path:

@@ -12,7 +12,7 @@ import xarray as xr
 from . import __version__
 from .atomic import canonical_json
 from .errors import StoreError
-from .paths import marker_path, resolve_root, store_path, version_dir
+from .paths import marker_path, resolve_root, store_path, version_dir, zarr_location
 
 UNFINGERPRINTED = ("fingerprint", "modalbench_version")
 
@@ -63,7 +63,8 @@ def locate(root: str | Path | None, name: str, version: str | None = None) -> tu
 def open_store(root: str | Path | None, name: str, version: str | None = None, *, chunks: Any = None) -> xr.Dataset:
     """Open a complete store with xarray (``chunks=None``: plain lazy zarr, no dask — safe in DataLoader workers)."""
     path, marker = locate(root, name, version)
-    ds = xr.open_zarr(path, chunks=chunks, consolidated=False, zarr_format=3)
+    url, options = zarr_location(path)
+    ds = xr.open_zarr(url, chunks=chunks, consolidated=False, zarr_format=3, storage_options=options)
     if ds.attrs.get("fingerprint") != marker.get("fingerprint"):
         raise StoreError(f"{path}: fingerprint does not match its completion marker; run: modalbench prepare {name} --force")
     return ds

@@ -25,7 +25,7 @@ from modalbench.atomic import atomic_dir, canonical_json, write_json_atomic
 from modalbench.datasets import DatasetBuilder, PrepareContext, get_dataset
 from modalbench.errors import ModalbenchError, StoreError
 from modalbench.meta import SPLIT_CODES, SPLITS, ModalitySpec
-from modalbench.paths import raw_dir, resolve_root, store_path, version_dir
+from modalbench.paths import local_raw_dir, resolve_root, store_path, version_dir, zarr_location
 from modalbench.progress import DaskProgress
 from modalbench.store import fingerprint, read_marker
 
@@ -295,8 +295,10 @@ def encoding_for(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
 def write_store(ds: xr.Dataset, path: Path, *, progress: bool = True) -> None:
     """Write ``ds`` to a zarr v3 store at ``path`` (the caller makes it atomic)."""
     ds.attrs["split_codes"] = ds.attrs.get("split_codes", dict(SPLIT_CODES))
+    url, options = zarr_location(path)
     with DaskProgress("writing store", enabled=progress):
-        ds.to_zarr(path, mode="w-", zarr_format=3, consolidated=False, encoding=encoding_for(ds), compute=True)
+        ds.to_zarr(url, mode="w-", zarr_format=3, consolidated=False, encoding=encoding_for(ds), compute=True,
+                   storage_options=options)
 
 
 @dataclass
@@ -351,7 +353,7 @@ def prepare(name: str, *, root: str | Path | None = None, overrides: dict[str, A
     marker = read_marker(root_p, builder.name, builder.version)
     if marker is not None and not force:
         if marker.get("params") == params:
-            attrs = json.loads(Path(final / "attrs.json").read_text()) if (final / "attrs.json").exists() else {}
+            attrs = json.loads((final / "attrs.json").read_text()) if (final / "attrs.json").exists() else {}
             return PrepareResult(store_path(root_p, builder.name, builder.version), attrs, True,
                                  time.perf_counter() - t0)
         changes = "; ".join(_diff(marker.get("params"), params)) or "parameters differ"
@@ -359,8 +361,8 @@ def prepare(name: str, *, root: str | Path | None = None, overrides: dict[str, A
     if raw is not None and not Path(raw).is_dir():
         raise ModalbenchError(f"--raw {raw}: not a directory")
     ctx = PrepareContext(root=str(root_p), raw_dir=Path(raw) if raw else None, verification=verification,
-                         progress=progress)
-    raw_dir(root_p, builder.name).mkdir(parents=True, exist_ok=True)
+                         progress=progress, download_dir=local_raw_dir(root_p, builder.name))
+    ctx.download_dir.mkdir(parents=True, exist_ok=True)
     with scheduler(workers, address):
         items = builder.load(params, ctx)
         computed = compute_stats(builder, params, items)

@@ -1,0 +1,83 @@
+"""Benchmark 2 — training reader: windows/s from a zarr store into torch batches of 256.
+
+modalbench's chunk-aware loader (0 and 2 workers) against the upper bound of indexing in-memory tensors and
+against naive per-sample random zarr reads (map-style Dataset + DataLoader shuffle). Target: >= 0.5× in-memory.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from modalbench.data import SampleDataset, make_loader, open_reader
+
+BATCH = 256
+NAIVE_BATCHES = 8
+
+
+def _epoch(loader) -> int:
+    n = 0
+    for inputs, avail, label in loader:
+        n += len(label)
+    return n
+
+
+@pytest.fixture(params=["opportunity-shaped", "digits"])
+def store(request, opp_store, digits_store):
+    return (opp_store, "synthetic") if request.param == "opportunity-shaped" else (digits_store, "digits")
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_reader_modalbench(benchmark, store, workers):
+    root, name = store
+    benchmark.group = f"reader-{name}"
+    benchmark.extra_info.update(role="modalbench", workers=workers)
+
+    def run():
+        return _epoch(make_loader(root, name, "train", batch_size=BATCH, num_workers=workers, seed=0))
+
+    n = benchmark.pedantic(run, rounds=3, iterations=1, warmup_rounds=1)
+    benchmark.extra_info["items"] = n
+
+
+def test_reader_in_memory(benchmark, store):
+    """Upper bound: shuffled batches gathered from tensors already in RAM."""
+    root, name = store
+    benchmark.group = f"reader-{name}"
+    benchmark.extra_info.update(role="reference", reference="in-memory")
+    inputs, avail, label = open_reader(root, name, "train").read_all()
+    tensors = {k: torch.from_numpy(v) for k, v in inputs.items()}
+    avail_t, label_t = torch.from_numpy(avail), torch.from_numpy(label)
+    gen = torch.Generator().manual_seed(0)
+
+    def run():
+        perm = torch.randperm(len(label_t), generator=gen)
+        n = 0
+        for s in range(0, len(perm), BATCH):
+            idx = perm[s : s + BATCH]
+            batch = ({k: v[idx] for k, v in tensors.items()}, avail_t[idx], label_t[idx])
+            n += len(batch[2])
+        return n
+
+    benchmark.extra_info["items"] = benchmark.pedantic(run, rounds=3, iterations=1, warmup_rounds=1)
+
+
+def test_reader_naive_random_zarr(benchmark, store):
+    """Naive reference: map-style per-sample random reads from zarr (only a few batches: it is slow)."""
+    root, name = store
+    benchmark.group = f"reader-{name}"
+    benchmark.extra_info.update(role="reference", reference="naive-random-zarr")
+    ds = SampleDataset(open_reader(root, name, "train"))
+    loader = DataLoader(ds, batch_size=BATCH, shuffle=True, generator=torch.Generator().manual_seed(0))
+
+    def run():
+        n = 0
+        for i, (inputs, avail, label) in enumerate(loader):
+            n += len(label)
+            if i + 1 == NAIVE_BATCHES:
+                break
+        return n
+
+    benchmark.extra_info["items"] = benchmark.pedantic(run, rounds=1, iterations=1)
