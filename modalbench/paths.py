@@ -79,3 +79,11 @@ def marker_path(root: Path, name: str, version: str) -> Path:
 def scenario_dir(root: Path, name: str, version: str, scenario_id: str, seed: int) -> Path:
     """``<root>/<dataset>/<version>/scenarios/<family>@<v>/seed-<k>/``."""
     return version_dir(root, name, version) / "scenarios" / scenario_id / f"seed-{seed}"
+
+
+def open_zarr_group(path: Path, mode: str = "r") -> "zarr.Group":  # noqa: F821
+    """``zarr.open_group`` for a local path or an fsspec :class:`upath.UPath`."""
+    import zarr
+
+    url, options = zarr_location(path)
+    return zarr.open_group(url, mode=mode, zarr_format=3, storage_options=options)

@@ -1,0 +1,442 @@
+"""Stream members out of zip/tar archives, or extract them safely.
+
+Loaders should prefer :func:`open_member` / :func:`iter_members` (read straight from the archive, no
+disk space needed). :func:`safe_extract` defends against path traversal ("zip slip"; CVE-2007-4559 for
+``tarfile``): absolute names, ``..`` components, links whose target resolves outside the destination,
+and device files / FIFOs are rejected with a :class:`ModalbenchError` naming the member. Tar members
+first pass the standard library's ``filter="data"`` (PEP 706, :func:`tarfile.data_filter`); zip has no
+such filter, so zip members are checked by hand. Because some Python releases had ``data_filter``
+bypasses through symlink chains (CVE-2025-4517), every write is additionally checked against the
+*resolved* destination (``os.path.realpath``) right before it happens. Hard links are written as copies,
+file modes and times are not restored (files get the default permissions).
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import io
+import os
+import re
+import shutil
+import stat
+import tarfile
+import threading
+import zipfile
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from modalbench.errors import ModalbenchError
+
+__all__ = ["archive_kind", "close_archives", "iter_members", "open_member", "safe_extract", "stream_members"]
+
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+# ----------------------------------------------------------------------------------------------- kinds
+
+
+def archive_kind(archive: Path) -> str:
+    """``"zip"`` or ``"tar"`` (plain or gz/bz2/xz-compressed), sniffed from the bytes, not the name."""
+    archive = Path(archive)
+    if not archive.is_file():
+        raise ModalbenchError(f"archive {archive} does not exist or is not a file")
+    with open(archive, "rb") as fh:
+        head = fh.read(4)
+    if head in _ZIP_MAGIC:
+        return "zip"
+    try:
+        if tarfile.is_tarfile(archive):
+            return "tar"
+    except (OSError, EOFError, tarfile.TarError):
+        pass
+    if zipfile.is_zipfile(archive):  # e.g. self-extracting archives with a prefix
+        return "zip"
+    raise ModalbenchError(f"{archive} is not a zip or tar archive (first bytes {head!r})")
+
+
+def _open_zip(archive: Path) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ModalbenchError(f"cannot read zip archive {archive}: {exc}") from exc
+
+
+def _open_tar(archive: Path) -> tarfile.TarFile:
+    try:
+        return tarfile.open(archive)
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise ModalbenchError(f"cannot read tar archive {archive}: {exc}") from exc
+
+
+# Parsing the central directory of an 18,000-member zip takes ~0.2 s, so open_member keeps a few parsed
+# ZipFile objects per process. zipfile serialises reads of one handle with a lock (its _SharedFile seeks
+# before every read), so threads may read different members of one cached handle concurrently; the pid is
+# part of the key so that forked worker processes never share a file offset.
+_ZIP_CACHE: OrderedDict[tuple[int, str, int, int], zipfile.ZipFile] = OrderedDict()
+_ZIP_CACHE_LOCK = threading.Lock()
+_ZIP_CACHE_SIZE = 4
+
+
+def _cached_zip(archive: Path) -> zipfile.ZipFile:
+    st = archive.stat()
+    key = (os.getpid(), os.path.realpath(archive), st.st_size, st.st_mtime_ns)
+    with _ZIP_CACHE_LOCK:
+        zf = _ZIP_CACHE.get(key)
+        if zf is not None:
+            _ZIP_CACHE.move_to_end(key)
+            return zf
+    zf = _open_zip(archive)
+    with _ZIP_CACHE_LOCK:
+        if key in _ZIP_CACHE:  # another thread won the race
+            zf.close()
+            return _ZIP_CACHE[key]
+        _ZIP_CACHE[key] = zf
+        while len(_ZIP_CACHE) > _ZIP_CACHE_SIZE:
+            _, old = _ZIP_CACHE.popitem(last=False)
+            old.close()  # member streams still open keep the underlying file until they are closed
+    return zf
+
+
+def close_archives() -> None:
+    """Close the zip handles that :func:`open_member` keeps open (open member streams stay usable)."""
+    with _ZIP_CACHE_LOCK:
+        while _ZIP_CACHE:
+            _ZIP_CACHE.popitem()[1].close()
+
+
+def _zip_mode(info: zipfile.ZipInfo) -> int:
+    """The Unix st_mode stored for a zip member (0 when the archiver recorded none)."""
+    return (info.external_attr >> 16) & 0xFFFF if info.create_system == 3 else 0
+
+
+def _zip_is_regular(info: zipfile.ZipInfo) -> bool:
+    mode = _zip_mode(info)
+    return not info.is_dir() and (mode == 0 or stat.S_ISREG(mode) or stat.S_IFMT(mode) == 0)
+
+
+def _matches(name: str, pattern: str | None) -> bool:
+    return pattern is None or fnmatch.fnmatchcase(name, pattern)
+
+
+def _no_member(archive: Path, member: str, names: list[str]) -> ModalbenchError:
+    close = difflib.get_close_matches(member, names, n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return ModalbenchError(f"archive {archive} has no member {member!r}{hint}")
+
+
+# ------------------------------------------------------------------------------------------- streaming
+
+
+def iter_members(archive: Path, pattern: str | None = None) -> Iterator[str]:
+    """Names of the regular-file members of ``archive`` in archive order.
+
+    ``pattern`` is an :func:`fnmatch.fnmatchcase` glob on the full member name; ``*`` also matches ``/``,
+    so ``"*/dataset/*.dat"`` finds ``OpportunityUCIDataset/dataset/S1-ADL1.dat``.
+    """
+    archive = Path(archive)
+    if archive_kind(archive) == "zip":
+        zf = _cached_zip(archive)
+        names = [i.filename for i in zf.infolist() if _zip_is_regular(i) and _matches(i.filename, pattern)]
+    else:
+        with _open_tar(archive) as tf:
+            names = [m.name for m in tf if m.isreg() and _matches(m.name, pattern)]
+    return iter(names)
+
+
+class _MemberStream(io.BufferedIOBase):
+    """A read-only member stream; closing it also closes the tar it came from (zip handles are cached)."""
+
+    def __init__(self, inner: BinaryIO, owner: tarfile.TarFile | None, name: str) -> None:
+        super().__init__()
+        self._inner = inner
+        self._owner = owner
+        self.name = name
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._inner.read(-1 if size is None else size)
+
+    def read1(self, size: int = -1) -> bytes:
+        read1 = getattr(self._inner, "read1", None)
+        return read1(size) if read1 is not None else self._inner.read(size)
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self._inner.read(len(buffer))
+        memoryview(buffer).cast("B")[: len(data)] = data
+        return len(data)
+
+    def seekable(self) -> bool:
+        return self._inner.seekable()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._inner.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._inner.tell()
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._inner.close()
+            finally:
+                if self._owner is not None:
+                    self._owner.close()
+                super().close()
+
+
+def open_member(archive: Path, member: str) -> BinaryIO:
+    """Open one regular-file member for binary reading, straight from the archive (no extraction).
+
+    Zip archives: the parsed central directory is cached per process (see :func:`close_archives`) and
+    threads (e.g. dask tasks) may read different members at once. Tar archives: each call opens its own
+    handle (a compressed tar is re-scanned from the start; prefer :func:`stream_members` for many
+    members). Use the stream as a context manager.
+    """
+    archive = Path(archive)
+    if archive_kind(archive) == "zip":
+        zf = _cached_zip(archive)
+        try:
+            info = zf.getinfo(member)
+        except KeyError:
+            raise _no_member(archive, member, zf.namelist()) from None
+        if not _zip_is_regular(info):
+            raise ModalbenchError(f"archive {archive}: member {member!r} is not a regular file")
+        try:
+            inner = zf.open(info)
+        except (RuntimeError, NotImplementedError, zipfile.BadZipFile, ValueError) as exc:
+            raise ModalbenchError(f"archive {archive}: cannot read member {member!r}: {exc}") from exc
+        return _MemberStream(inner, None, member)  # type: ignore[return-value]
+    tf = _open_tar(archive)
+    try:
+        try:
+            info = tf.getmember(member)
+        except KeyError:
+            raise _no_member(archive, member, tf.getnames()) from None
+        if not info.isreg():
+            raise ModalbenchError(f"archive {archive}: member {member!r} is not a regular file")
+        inner = tf.extractfile(info)
+        assert inner is not None  # regular files always have data
+    except BaseException:
+        tf.close()
+        raise
+    return _MemberStream(inner, tf, member)  # type: ignore[return-value]
+
+
+def stream_members(archive: Path, pattern: str | None = None) -> Iterator[tuple[str, BinaryIO]]:
+    """Yield ``(name, stream)`` for matching regular files in one sequential pass over the archive.
+
+    Cheaper than repeated :func:`open_member` calls on compressed tars (which re-scan from the start).
+    Each stream is valid only until the next item is requested.
+    """
+    archive = Path(archive)
+    if archive_kind(archive) == "zip":
+        with _open_zip(archive) as zf:
+            for info in zf.infolist():
+                if _zip_is_regular(info) and _matches(info.filename, pattern):
+                    with zf.open(info) as fh:
+                        yield info.filename, fh  # type: ignore[misc]
+        return
+    try:
+        tf = tarfile.open(archive, mode="r|*")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise ModalbenchError(f"cannot read tar archive {archive}: {exc}") from exc
+    with tf:
+        for info in tf:
+            if info.isreg() and _matches(info.name, pattern):
+                fh = tf.extractfile(info)
+                assert fh is not None
+                yield info.name, fh  # type: ignore[misc]
+
+
+# ------------------------------------------------------------------------------------------ extraction
+
+
+def _reject(archive: Path, member: str, why: str) -> ModalbenchError:
+    return ModalbenchError(f"refusing to extract member {member!r} of {archive}: {why}")
+
+
+def _safe_parts(archive: Path, name: str) -> list[str]:
+    """Path components of a member name, rejecting absolute names and ``..`` components."""
+    if not name or "\x00" in name:
+        raise _reject(archive, name, "empty name or NUL byte")
+    norm = name.replace("\\", "/")
+    if norm.startswith("/") or _DRIVE.match(norm):
+        raise _reject(archive, name, "absolute path")
+    parts = [p for p in norm.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise _reject(archive, name, "'..' path component")
+    if not parts:
+        raise _reject(archive, name, "name resolves to the destination itself")
+    return parts
+
+
+def _check_link_text(archive: Path, name: str, parts: list[str], link: str) -> None:
+    """Lexical check of a symlink target relative to the member's directory."""
+    norm = link.replace("\\", "/")
+    if not norm or norm.startswith("/") or _DRIVE.match(norm):
+        raise _reject(archive, name, f"link to absolute path {link!r}")
+    depth = len(parts) - 1
+    for part in norm.split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                raise _reject(archive, name, f"link target {link!r} escapes the destination")
+        elif part not in ("", "."):
+            depth += 1
+
+
+class _Writer:
+    """Creates files, directories and symlinks under ``dest``, checking resolved paths before each write."""
+
+    def __init__(self, archive: Path, dest: Path) -> None:
+        self.archive = archive
+        self.dest = dest
+        self.real = os.path.realpath(dest)
+
+    def _inside(self, path: str) -> bool:
+        return path == self.real or path.startswith(self.real.rstrip(os.sep) + os.sep)
+
+    def _parent(self, name: str, parts: list[str]) -> str:
+        """The resolved, created parent directory of a member; it must lie inside ``dest``."""
+        parent = os.path.realpath(os.path.join(self.dest, *parts[:-1]))
+        if not self._inside(parent):
+            raise _reject(self.archive, name, "its directory resolves outside the destination through a link")
+        os.makedirs(parent, exist_ok=True)  # components below a resolved path are created as real dirs
+        return parent
+
+    def directory(self, name: str, parts: list[str]) -> None:
+        target = os.path.join(self._parent(name, parts), parts[-1])
+        if os.path.islink(target) and not self._inside(os.path.realpath(target)):
+            raise _reject(self.archive, name, "directory is a link leading outside the destination")
+        os.makedirs(target, exist_ok=True)
+
+    def file(self, name: str, parts: list[str], src: BinaryIO) -> Path:
+        parent = self._parent(name, parts)
+        target = os.path.join(parent, parts[-1])
+        if os.path.isdir(target) and not os.path.islink(target):
+            raise _reject(self.archive, name, f"a directory already exists at {target}")
+        tmp = target + ".incomplete"
+        with open(tmp, "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+        os.replace(tmp, target)  # replaces a symlink itself, never writes through it
+        return Path(target)
+
+    def symlink(self, name: str, parts: list[str], link: str) -> Path:
+        _check_link_text(self.archive, name, parts, link)
+        parent = self._parent(name, parts)
+        resolved = os.path.realpath(os.path.join(parent, link))
+        if not self._inside(resolved):
+            raise _reject(self.archive, name, f"link target {link!r} resolves outside the destination")
+        target = os.path.join(parent, parts[-1])
+        if os.path.lexists(target):
+            if os.path.isdir(target) and not os.path.islink(target):
+                raise _reject(self.archive, name, f"a directory already exists at {target}")
+            os.unlink(target)
+        os.symlink(link, target)
+        return Path(target)
+
+
+def _select(archive: Path, names: list[str], members: Iterable[str] | None) -> set[str] | None:
+    if members is None:
+        return None
+    wanted = {members} if isinstance(members, str) else set(members)
+    known = set(names)
+    for member in sorted(wanted):
+        if member not in known:
+            raise _no_member(archive, member, names)
+    return wanted
+
+
+def _extract_zip(archive: Path, writer: _Writer, members: Iterable[str] | None) -> list[Path]:
+    written: list[Path] = []
+    with _open_zip(archive) as zf:
+        infos = zf.infolist()
+        wanted = _select(archive, [i.filename for i in infos], members)
+        plan = []
+        for info in infos:  # validate everything before writing anything
+            if wanted is not None and info.filename not in wanted:
+                continue
+            parts = _safe_parts(archive, info.filename)
+            mode = _zip_mode(info)
+            if info.is_dir() or stat.S_ISDIR(mode):
+                kind, link = "dir", None
+            elif stat.S_ISLNK(mode):
+                kind, link = "link", zf.read(info).decode("utf-8", errors="surrogateescape")
+                _check_link_text(archive, info.filename, parts, link)
+            elif mode == 0 or stat.S_ISREG(mode) or stat.S_IFMT(mode) == 0:
+                kind, link = "file", None
+            else:
+                raise _reject(archive, info.filename, "device file, FIFO or socket")
+            plan.append((info, parts, kind, link))
+        for info, parts, kind, link in plan:
+            if kind == "dir":
+                writer.directory(info.filename, parts)
+            elif kind == "link":
+                written.append(writer.symlink(info.filename, parts, link))
+            else:
+                with zf.open(info) as src:
+                    written.append(writer.file(info.filename, parts, src))
+    return written
+
+
+def _extract_tar(archive: Path, writer: _Writer, members: Iterable[str] | None) -> list[Path]:
+    written: list[Path] = []
+    with _open_tar(archive) as tf:
+        infos = tf.getmembers()
+        wanted = _select(archive, [m.name for m in infos], members)
+        plan = []
+        for info in infos:  # validate everything before writing anything
+            if wanted is not None and info.name not in wanted:
+                continue
+            parts = _safe_parts(archive, info.name)
+            data_filter = getattr(tarfile, "data_filter", None)  # Python >= 3.11.4; our own checks follow anyway
+            if data_filter is not None:
+                try:
+                    if data_filter(info, str(writer.dest)) is None:
+                        continue
+                except tarfile.FilterError as exc:
+                    raise _reject(archive, info.name, str(exc)) from exc
+            if info.issym():
+                _check_link_text(archive, info.name, parts, info.linkname)
+            elif info.islnk():
+                link = info.linkname.replace("\\", "/")
+                if link.startswith("/") or _DRIVE.match(link) or ".." in link.split("/"):
+                    raise _reject(archive, info.name, f"hard link to {info.linkname!r} outside the archive root")
+            elif not (info.isreg() or info.isdir()):
+                raise _reject(archive, info.name, "device file, FIFO or other special member")
+            plan.append((info, parts))
+        for info, parts in plan:
+            if info.isdir():
+                writer.directory(info.name, parts)
+            elif info.issym():
+                written.append(writer.symlink(info.name, parts, info.linkname))
+            else:  # regular file, or hard link written as a copy of its target's data
+                src = tf.extractfile(info)
+                if src is None:
+                    raise _reject(archive, info.name, f"hard link target {info.linkname!r} is not in the archive")
+                with src:
+                    written.append(writer.file(info.name, parts, src))
+    return written
+
+
+def safe_extract(archive: Path, dest: Path, members: Iterable[str] | None = None) -> list[Path]:
+    """Extract ``members`` (default: all) of a zip or tar archive into ``dest``; returns the written paths.
+
+    Every member is validated before anything is written. Rejections (absolute paths, ``..``
+    components, links escaping ``dest``, device files) raise :class:`ModalbenchError` naming the
+    member. Each file appears atomically (``*.incomplete`` then rename); for an all-or-nothing
+    extraction, extract into a fresh directory such as :func:`modalbench.atomic.atomic_dir` yields.
+    """
+    archive = Path(archive)
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    writer = _Writer(archive, dest)
+    if archive_kind(archive) == "zip":
+        return _extract_zip(archive, writer, members)
+    return _extract_tar(archive, writer, members)

@@ -1,0 +1,47 @@
+"""Generate the standard scenarios of a prepared dataset (what ``modalbench scenarios NAME`` runs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from modalbench.errors import ModalbenchError
+from modalbench.store import open_store
+
+from .artifacts import GenerateResult, ensure_scenario
+from .base import SCENARIOS, get_scenario
+from .names import STANDARD_FAMILIES
+
+
+@dataclass
+class Skipped:
+    """A default family that does not apply to the dataset (e.g. block-missing on images)."""
+
+    scenario_id: str
+    reason: str
+
+
+def generate_scenarios(root: str | Path | None, name: str, families: list[str] | None = None, *, seed: int = 0,
+                       split: str = "test", version: str | None = None) -> list[GenerateResult | Skipped]:
+    """Generate (or reuse) scenarios of dataset ``name``.
+
+    ``families=None`` means every standard family; families that do not apply are returned as
+    :class:`Skipped`. Explicitly requested families that do not apply raise :class:`ModalbenchError`.
+    """
+    ds = open_store(root, name, version)
+    explicit = families is not None
+    ids: list[str] = []
+    for fam_name in (families if explicit else list(STANDARD_FAMILIES)):
+        fam_id = get_scenario(fam_name).id
+        if fam_id not in ids:
+            ids.append(fam_id)
+    out: list[GenerateResult | Skipped] = []
+    for fam_id in ids:
+        reason = SCENARIOS.get(fam_id).not_applicable(ds)
+        if reason:
+            if explicit:
+                raise ModalbenchError(reason)
+            out.append(Skipped(fam_id, reason))
+            continue
+        out.append(ensure_scenario(ds, root, fam_id, seed=seed, split=split))
+    return out

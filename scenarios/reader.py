@@ -1,0 +1,220 @@
+"""Reading scenario artifacts for the evaluator: iterate conditions, get masks for batches of samples.
+
+Sample indices are **global** store indices (the ``sample`` coordinate); they must lie in the scenario's
+split range ``[start, stop)``. Masks returned here already include the store's natural availability
+(``available``), so a modality is reported present only if the scenario keeps it *and* the store has it.
+
+Block-missing (``stream`` kind): per-timestep masks ``(B, L, M)`` are windows of the split's stream mask;
+a window's modality is unavailable when every time step of its span is removed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from modalbench.errors import ModalbenchError
+from modalbench.paths import open_zarr_group, resolve_root
+
+from .artifacts import MASKS, artifact_dir, read_manifest
+from .base import get_scenario, masks_sha256
+
+
+class ScenarioReader:
+    """A stored scenario: conditions, masks per batch, checksum. Build it with :func:`load_scenario`."""
+
+    def __init__(self, directory: Path, *, verify: bool = True) -> None:
+        self.path = directory
+        self.manifest: dict[str, Any] = read_manifest(self.path)
+        names = [a["name"] for a in self.manifest.get("arrays", [])]
+        try:
+            group = open_zarr_group(self.path / MASKS, mode="r")
+            self._arrays = {n: group[n] for n in names}
+        except (FileNotFoundError, KeyError) as exc:
+            raise ModalbenchError(f"{self.path / MASKS}: scenario masks missing or incomplete ({exc})") from None
+        self._small: dict[str, np.ndarray] = {}
+        self._cache: tuple[int, np.ndarray, np.ndarray | None] | None = None
+        if verify:  # reads every array once; they stay in memory for the masks below
+            loaded = {n: np.asarray(a[...]) for n, a in self._arrays.items()}
+            got = masks_sha256(loaded)
+            if got != self.sha256:
+                raise ModalbenchError(f"{self.path}: masks do not match manifest sha256 (expected {self.sha256}, "
+                                      f"got {got}); regenerate with `modalbench scenarios`")
+            self._small.update(loaded)
+
+    def __repr__(self) -> str:
+        return (f"ScenarioReader({self.scenario_id}, {self.manifest['dataset']['name']}, seed={self.manifest['seed']}, "
+                f"split={self.split}, conditions={self.n_conditions})")
+
+    # --- manifest shortcuts -------------------------------------------------------------------------
+    @property
+    def sha256(self) -> str:
+        return str(self.manifest["sha256"])
+
+    @property
+    def scenario_id(self) -> str:
+        return str(self.manifest["scenario"])
+
+    @property
+    def kind(self) -> str:
+        return str(self.manifest["kind"])
+
+    @property
+    def conditions(self) -> list[dict[str, Any]]:
+        """The manifest's condition dicts (id, description, …) in condition-index order (do not modify)."""
+        return self.manifest["conditions"]
+
+    @property
+    def n_conditions(self) -> int:
+        return len(self.manifest["conditions"])
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.manifest["modalities"])
+
+    @property
+    def sample_range(self) -> tuple[int, int]:
+        start, stop = self.manifest["sample_range"]
+        return int(start), int(stop)
+
+    @property
+    def split(self) -> str:
+        return str(self.manifest["split"])
+
+    @property
+    def window_length(self) -> int | None:
+        return self.manifest.get("window_length")
+
+    def sample_indices(self) -> np.ndarray:
+        """All global sample indices the scenario covers."""
+        return np.arange(*self.sample_range, dtype=np.int64)
+
+    def check_dataset(self, ds: xr.Dataset) -> None:
+        """Raise when ``ds`` is not the store version (fingerprint) this scenario was generated for."""
+        want = self.manifest["dataset"]
+        if ds.attrs.get("dataset") != want["name"] or ds.attrs.get("fingerprint") != want["fingerprint"]:
+            raise ModalbenchError(
+                f"scenario {self.scenario_id} at {self.path} was generated for {want['name']} fingerprint "
+                f"{want['fingerprint'][:12]}…, the store has {ds.attrs.get('dataset')} fingerprint "
+                f"{str(ds.attrs.get('fingerprint'))[:12]}…; regenerate with `modalbench scenarios`"
+            )
+
+    # --- arrays -------------------------------------------------------------------------------------
+    def _get(self, name: str) -> np.ndarray:
+        if name not in self._small:
+            self._small[name] = np.asarray(self._arrays[name][...])
+        return self._small[name]
+
+    @property
+    def condition_table(self) -> np.ndarray | None:
+        """``(K, M)`` bool table of condition-level families (None for per-sample and block families)."""
+        return self._get("condition_table") if self.kind == "condition" else None
+
+    @property
+    def natural_available(self) -> np.ndarray:
+        """``(N, M)`` natural availability of the split's samples (from the store)."""
+        return self._get("natural_available")
+
+    def _local(self, sample_index: np.ndarray | int) -> np.ndarray:
+        idx = np.asarray(sample_index, dtype=np.int64).reshape(-1)
+        start, stop = self.sample_range
+        if idx.size and (int(idx.min()) < start or int(idx.max()) >= stop):
+            raise ModalbenchError(f"sample indices must lie in the {self.split} range [{start}, {stop}) of "
+                                  f"scenario {self.scenario_id}; got [{int(idx.min())}, {int(idx.max())}]")
+        return idx - start
+
+    def _condition(self, c: int) -> int:
+        if not isinstance(c, (int, np.integer)) or not 0 <= int(c) < self.n_conditions:
+            raise ModalbenchError(f"condition index {c!r} out of range [0, {self.n_conditions}) "
+                                  f"for scenario {self.scenario_id}")
+        return int(c)
+
+    def _per_condition(self, c: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Mask of condition ``c`` (sample: (N, M); stream: (T, M) plus cumulative present counts)."""
+        if self._cache is None or self._cache[0] != c:
+            name = "masks" if self.kind == "sample" else "stream_masks"
+            mask = self._small[name][c] if name in self._small else np.asarray(self._arrays[name][c])
+            if self.kind == "sample":
+                self._cache = (c, mask, None)
+            else:
+                sm = mask
+                cs = np.zeros((sm.shape[0] + 1, sm.shape[1]), dtype=np.int64)
+                np.cumsum(sm, axis=0, out=cs[1:])
+                self._cache = (c, sm, cs)
+        return self._cache[1], self._cache[2]
+
+    def availability(self, condition_index: int, sample_index: np.ndarray | int, *, natural: bool = True) -> np.ndarray:
+        """``(B, M)`` bool: which modalities each sample has under the condition (True = present).
+
+        With ``natural=False`` the store's own missingness is not applied (scenario mask only).
+        """
+        c = self._condition(condition_index)
+        loc = self._local(sample_index)
+        if self.kind == "condition":
+            out = np.broadcast_to(self._get("condition_table")[c], (loc.size, len(self.modalities))).copy()
+        elif self.kind == "sample":
+            out = self._per_condition(c)[0][loc]
+        else:
+            _, cs = self._per_condition(c)
+            assert cs is not None
+            ws = self._get("window_starts")[loc]
+            out = (cs[ws + int(self.window_length)] - cs[ws]) > 0
+        if natural:
+            out = out & self.natural_available[loc]
+        return out
+
+    def timestep_mask(self, condition_index: int, sample_index: np.ndarray | int, *, natural: bool = True) -> np.ndarray:
+        """``(B, L, M)`` bool per-timestep presence of block-missing windows (True = present)."""
+        if self.kind != "stream":
+            raise ModalbenchError(f"per-timestep masks exist only for block-missing scenarios, not {self.scenario_id}")
+        c = self._condition(condition_index)
+        loc = self._local(sample_index)
+        sm, _ = self._per_condition(c)
+        pos = self._get("window_starts")[loc][:, None] + np.arange(int(self.window_length))
+        out = sm[pos]
+        if natural:
+            out = out & self.natural_available[loc][:, None, :]
+        return out
+
+    # --- stream-level access (block-missing ffill) --------------------------------------------------
+    def stream_mask(self, condition_index: int) -> np.ndarray:
+        """``(T_split, M)`` presence mask over the split's recordings, concatenated in recording order."""
+        if self.kind != "stream":
+            raise ModalbenchError(f"stream masks exist only for block-missing scenarios, not {self.scenario_id}")
+        return self._per_condition(self._condition(condition_index))[0]
+
+    def stream_steps(self) -> np.ndarray:
+        """Global ``step`` indices (into the store's ``stream_<m>`` variables) of the split stream, in order."""
+        starts, lengths = self._get("recording_global_starts"), self._get("recording_lengths")
+        return np.concatenate([np.arange(s, s + n, dtype=np.int64) for s, n in zip(starts, lengths)])
+
+    def recording_lengths(self) -> np.ndarray:
+        """Lengths of the split's recordings, in the order of the split stream."""
+        return self._get("recording_lengths")
+
+    def window_starts(self, sample_index: np.ndarray | int) -> np.ndarray:
+        """Start of each sample's window within the split stream."""
+        return self._get("window_starts")[self._local(sample_index)]
+
+
+def load_scenario(root: str | Path | None, name: str, scenario_id: str, seed: int = 0, *, version: str | None = None,
+                  split: str = "test", verify: bool = True) -> ScenarioReader:
+    """Open the stored scenario ``scenario_id`` (``family@v`` or bare family = newest) of dataset ``name``.
+
+    ``version`` defaults to the version this modalbench prepares (:func:`modalbench.store.store_version`).
+    ``verify`` recomputes the sha256 of the masks and refuses a mismatch.
+    """
+    from modalbench.store import store_version
+
+    fam = get_scenario(scenario_id)
+    root_p = resolve_root(root)
+    version = version or store_version(root_p, name)
+    directory = artifact_dir(root_p, name, version, fam.id, seed, split)
+    if not (directory / "manifest.json").exists():
+        raise ModalbenchError(f"scenario {fam.id} seed {seed} ({split}) of {name} {version} is not generated "
+                              f"under {root_p}; run: modalbench scenarios {name} --family {fam.family} --seed {seed} "
+                              f"--root {root_p}")
+    return ScenarioReader(directory, verify=verify)

@@ -1,0 +1,147 @@
+"""Scenario artifacts: determinism (also across PYTHONHASHSEED), checksums, no-op re-runs, regeneration, reader."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import zarr
+
+from modalbench.errors import ModalbenchError
+from modalbench.scenarios import (
+    ensure_scenario, generate_scenarios, get_scenario, list_artifacts, load_scenario, masks_sha256,
+)
+from modalbench.scenarios.artifacts import MASKS, artifact_dir
+from scenario_fixtures import make_image_store, make_series_store
+
+FAMILIES = ["full@v1", "missing-modalities@v1", "random-missing@v1", "block-missing@v1"]
+SNIPPET = """
+import json, sys
+from modalbench.store import open_store
+from modalbench.scenarios import get_scenario
+ds = open_store(sys.argv[1], sys.argv[2], "v1")
+print(json.dumps({f: get_scenario(f).generate(ds, seed=7).sha256 for f in sys.argv[3:]}))
+"""
+
+
+@pytest.fixture()
+def series(tmp_path):
+    return tmp_path, make_series_store(tmp_path, n_modalities=5, unavailable={1: [0, 3]})
+
+
+def test_generation_is_deterministic(series, tmp_path_factory) -> None:
+    root, ds = series
+    other = make_series_store(tmp_path_factory.mktemp("again"), n_modalities=5, unavailable={1: [0, 3]})
+    assert other.attrs["fingerprint"] == ds.attrs["fingerprint"]
+    for fam in FAMILIES:
+        a = get_scenario(fam).generate(ds, seed=7)
+        b = get_scenario(fam).generate(other, seed=7)
+        assert a.sha256 == b.sha256
+        assert list(a.arrays) == list(b.arrays)
+        for name in a.arrays:
+            assert a.arrays[name].tobytes() == b.arrays[name].tobytes()
+        c = get_scenario(fam).generate(ds, seed=8)
+        if fam in ("random-missing@v1", "block-missing@v1"):  # M = 5: missing-modalities takes every subset
+            assert c.sha256 != a.sha256, f"{fam}: the seed must matter"
+
+
+def test_same_sha256_in_subprocess_with_other_hashseed(series) -> None:
+    root, ds = series
+    here = {f: get_scenario(f).generate(ds, seed=7).sha256 for f in FAMILIES}
+    for hashseed, threads in (("0", "1"), ("12345", "2")):
+        env = dict(os.environ, PYTHONHASHSEED=hashseed, OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads)
+        out = subprocess.run([sys.executable, "-c", SNIPPET, str(root), "toy-series", *FAMILIES], env=env,
+                             capture_output=True, text=True, timeout=120, check=True)
+        assert json.loads(out.stdout.strip().splitlines()[-1]) == here
+
+
+def test_sha256_definition_is_canonical() -> None:
+    a = {"x": np.array([[True, False]]), "y": np.arange(3, dtype=">i8")}
+    b = {"x": np.asfortranarray(np.array([[True, False]])), "y": np.arange(3, dtype="<i8")}
+    assert masks_sha256(a) == masks_sha256(b)
+    assert masks_sha256(a) != masks_sha256({"y": a["y"], "x": a["x"]}), "array order is part of the checksum"
+    assert masks_sha256(a) != masks_sha256({"x": a["x"].reshape(2, 1), "y": a["y"]}), "shape is part of it"
+
+
+def test_artifact_layout_and_noop_rerun(series) -> None:
+    root, ds = series
+    first = ensure_scenario(ds, root, "missing-modalities", seed=2)
+    assert first.status == "created"
+    assert first.path == root / "toy-series" / "v1" / "scenarios" / "missing-modalities@v1" / "seed-2"
+    assert sorted(p.name for p in first.path.iterdir()) == ["manifest.json", "masks.zarr"]
+    assert not list(first.path.parent.glob("*.incomplete"))
+    man = json.loads((first.path / "manifest.json").read_text())
+    assert man["family"] == "missing-modalities" and man["version"] == "v1" and man["seed"] == 2
+    assert man["dataset"] == {"name": "toy-series", "version": "v1", "fingerprint": ds.attrs["fingerprint"]}
+    assert man["params"] == {"cap": 1000} and man["split"] == "test" and man["n_conditions"] == 31
+    assert [a["name"] for a in man["arrays"]] == ["condition_table", "natural_available"]
+    stored = zarr.open_group(str(first.path / MASKS), mode="r")
+    assert masks_sha256({a["name"]: stored[a["name"]][...] for a in man["arrays"]}) == man["sha256"]
+    mtime = (first.path / "manifest.json").stat().st_mtime_ns
+    again = ensure_scenario(ds, root, "missing-modalities", seed=2)
+    assert again.status == "exists" and again.sha256 == first.sha256
+    assert (first.path / "manifest.json").stat().st_mtime_ns == mtime
+
+
+def test_new_fingerprint_or_corruption_regenerates(series) -> None:
+    root, ds = series
+    first = ensure_scenario(ds, root, "random-missing", seed=0)
+    changed = make_series_store(root, n_modalities=5, unavailable={1: [0, 3]}, tag="other")  # same data, new params
+    assert changed.attrs["fingerprint"] != ds.attrs["fingerprint"]
+    second = ensure_scenario(changed, root, "random-missing", seed=0)
+    assert second.status == "regenerated"
+    assert second.manifest["dataset"]["fingerprint"] == changed.attrs["fingerprint"]
+    assert second.sha256 == first.sha256  # the masks depend on the data layout and seed only
+    arr = zarr.open_group(str(second.path / MASKS), mode="r+")["masks"]
+    arr[0, 0, 0] = not bool(arr[0, 0, 0])
+    with pytest.raises(ModalbenchError, match="do not match manifest sha256"):
+        load_scenario(root, "toy-series", "random-missing", 0, version="v1")
+    third = ensure_scenario(changed, root, "random-missing", seed=0)
+    assert third.status == "regenerated" and third.sha256 == first.sha256
+    assert load_scenario(root, "toy-series", "random-missing", 0, version="v1").sha256 == first.sha256
+
+
+def test_val_artifacts_live_apart(series) -> None:
+    root, ds = series
+    test = ensure_scenario(ds, root, "full", seed=0)
+    val = ensure_scenario(ds, root, "full", seed=0, split="val")
+    assert val.path.name == "seed-0-val" and test.path.name == "seed-0"
+    assert val.manifest["split"] == "val" and val.manifest["sample_range"] == ds.attrs["split_ranges"]["val"]
+    assert artifact_dir(root, "toy-series", "v1", "full@v1", 0, "val") == val.path
+    with pytest.raises(ModalbenchError, match="train"):
+        ensure_scenario(ds, root, "full", seed=0, split="train")
+    listed = list_artifacts(root, "toy-series", "v1")
+    assert {(r["scenario"], r["split"]) for r in listed} == {("full@v1", "test"), ("full@v1", "val")}
+
+
+def test_reader_condition_families(tmp_path) -> None:
+    ds = make_image_store(tmp_path, n_modalities=3, counts=(10, 10, 50), unavailable_rate=0.3)
+    results = generate_scenarios(tmp_path, "toy-images", version="v1", seed=1)
+    by_id = {r.scenario_id: r for r in results}
+    assert by_id["block-missing@v1"].reason.startswith("block-missing does not apply to toy-images")
+    reader = load_scenario(tmp_path, "toy-images", "missing-modalities@v1", 1, version="v1")
+    assert reader.n_conditions == 7 and reader.condition_table.shape == (7, 3)
+    idx = reader.sample_indices()
+    natural = ds["available"].values[idx]
+    for c in range(7):
+        got = reader.availability(c, idx)
+        assert got.shape == (50, 3)
+        assert np.array_equal(got, reader.condition_table[c][None, :] & natural)
+        assert np.array_equal(reader.availability(c, idx, natural=False), np.broadcast_to(reader.condition_table[c], (50, 3)))
+    with pytest.raises(ModalbenchError, match="block-missing"):
+        reader.timestep_mask(0, idx)
+    with pytest.raises(ModalbenchError, match="out of range"):
+        reader.availability(7, idx)
+    rm = load_scenario(tmp_path, "toy-images", "random-missing", 1, version="v1")
+    assert rm.condition_table is None
+    masks = zarr.open_group(str(rm.path / MASKS), mode="r")["masks"]
+    assert np.array_equal(rm.availability(5, idx[10:20], natural=False), masks[5][10:20])
+    rm.check_dataset(ds)
+    with pytest.raises(ModalbenchError, match="not generated"):
+        load_scenario(tmp_path, "toy-images", "full", 99, version="v1")
+    with pytest.raises(ModalbenchError, match="does not apply"):
+        generate_scenarios(tmp_path, "toy-images", ["block-missing"], version="v1")
