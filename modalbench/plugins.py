@@ -6,8 +6,11 @@ import argparse
 
 
 def add_plugin_parsers(sub: argparse._SubParsersAction) -> None:
-    from . import demo
+    from . import commands, demo
+    from .leaderboard.cli import add_parsers as add_leaderboard
     from .scenarios.cli import add_parser as add_scenarios
 
     add_scenarios(sub)
+    commands.add_parsers(sub)
+    add_leaderboard(sub)
     demo.add_parser(sub)

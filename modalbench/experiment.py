@@ -1,0 +1,370 @@
+"""Train and evaluate workflows behind ``modalbench train`` and ``modalbench evaluate``.
+
+They connect the store reader (:mod:`modalbench.data`), the scenario engine (:mod:`modalbench.scenarios`),
+the baselines' trainer and evaluation core (:mod:`modalbench.baselines`) and the leaderboard's result format
+(``leaderboard/schema/result-v1.json``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import platform
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import __version__
+from .data import ChunkBatches, NumpyBatch, StoreReader, open_reader
+from .errors import ModalbenchError
+from .meta import DatasetMeta
+
+STANDARD_SCENARIOS = ("full", "missing-modalities", "random-missing", "block-missing")
+
+
+def make_fill(attrs: dict[str, Any], meta: DatasetMeta, strategy: str) -> Callable[..., Any]:
+    """The batch-time fill of the store's scenario engine, columns in the meta's modality order."""
+    from .scenarios.fill import fill, means_from_attrs
+
+    kinds = {m.name: m.kind for m in meta.modalities}
+    return partial(fill, strategy=strategy, means=means_from_attrs(attrs), modalities=meta.modality_names,
+                   kinds=kinds)
+
+
+def _numpy_fill(fill_fn: Callable[..., Any]) -> Callable[[NumpyBatch], NumpyBatch]:
+    def transform(batch: NumpyBatch) -> NumpyBatch:
+        inputs, avail, label = batch
+        return fill_fn(inputs, avail), avail, label
+
+    return transform
+
+
+# ---------------------------------------------------------------- training
+
+
+@dataclass
+class TrainSpec:
+    baseline: str
+    dataset: str
+    root: str | None = None
+    task: str | None = None
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    seed: int = 0
+    device: str = "auto"
+    out: Path | None = None
+    hparams: dict[str, Any] | None = None
+    fill: str = "mean"
+    num_workers: int = 0
+    patience: int | None = None
+    progress: bool = True
+    command: str = ""
+    arch: Path | None = None
+
+
+@dataclass
+class Batches:
+    """A dataset's train/val batch factories, as the trainer and the MFAS search take them."""
+
+    meta: DatasetMeta
+    fingerprint: str
+    fill: Callable[..., Any]
+    train: Callable[[int], Iterable[Any]]
+    val: Callable[[], Iterable[Any]]
+
+
+def batches_for(root: str | None, dataset: str, task: str | None, *, batch_size: int, seed: int,
+                fill: str = "mean", num_workers: int = 0) -> Batches:
+    """Chunk-aware shuffled train batches (reshuffled per epoch) and sequential val batches, NaNs filled."""
+    train_reader = open_reader(root, dataset, "train", task)
+    val_reader = StoreReader(train_reader.path, split="val", task=task, storage_options=train_reader.storage_options)
+    meta = train_reader.meta
+    if meta.n_classes < 2:
+        raise ModalbenchError(f"{dataset}: task {meta.task!r} has fewer than two classes")
+    if len(train_reader) == 0 or len(val_reader) == 0:
+        raise ModalbenchError(f"{dataset}: the train and val splits must not be empty")
+    fill_fn = make_fill(train_reader.attrs, meta, fill)
+    transform = _numpy_fill(fill_fn)
+    train_ds = ChunkBatches(train_reader, batch_size=batch_size, shuffle=True, seed=seed, transform=transform)
+    val_ds = ChunkBatches(val_reader, batch_size=max(256, batch_size), shuffle=False, transform=transform)
+
+    def train_batches(epoch: int) -> Iterable[Any]:
+        train_ds.set_epoch(epoch)
+        return _loader(train_ds, num_workers)
+
+    def val_batches() -> Iterable[Any]:
+        return _loader(val_ds, 0)
+
+    return Batches(meta, train_reader.attrs["fingerprint"], fill_fn, train_batches, val_batches)
+
+
+def train(spec: TrainSpec) -> Any:
+    """Train one baseline on a prepared dataset; returns the trainer's ``TrainResult`` (checkpoint in ``spec.out``)."""
+    from .baselines.registry import create_baseline
+    from .baselines.trainer import fit
+
+    b = batches_for(spec.root, spec.dataset, spec.task, batch_size=spec.batch_size, seed=spec.seed, fill=spec.fill,
+                    num_workers=spec.num_workers)
+    hparams = dict(spec.hparams or {})
+    if spec.arch is not None:
+        from .baselines.mfas import load_arch
+
+        if spec.baseline != "mfas":
+            raise ModalbenchError("--arch is only for `modalbench train mfas`")
+        hparams = {**load_arch(spec.arch), **hparams}
+    torch.manual_seed(spec.seed)
+    model = create_baseline(spec.baseline, b.meta, **hparams)
+    extra = {"dataset": {"name": b.meta.name, "version": b.meta.version, "task": b.meta.task,
+                         "fingerprint": b.fingerprint},
+             "fill": spec.fill, "command": spec.command}
+    return fit(model, b.train, b.val, epochs=spec.epochs, lr=spec.lr, seed=spec.seed, device=spec.device,
+               out_dir=spec.out, progress=spec.progress, patience=spec.patience, fill=b.fill, extra_config=extra)
+
+
+def _loader(ds: ChunkBatches, num_workers: int) -> Iterable[Any]:
+    if num_workers <= 0:
+        return ds
+    return torch.utils.data.DataLoader(ds, batch_size=None, num_workers=num_workers,
+                                       multiprocessing_context="fork")
+
+
+# ---------------------------------------------------------------- models for evaluation
+
+
+def checkpoint_dirs(path: Path) -> list[tuple[int, Path]]:
+    """``(seed, dir)`` of a checkpoint directory, or of its ``seed-<k>/`` sub-directories."""
+    path = Path(path)
+    if (path / "config.json").is_file():
+        cfg = json.loads((path / "config.json").read_text())
+        return [(int(cfg.get("seed", 0)), path)]
+    subs = sorted(p for p in path.glob("seed-*") if (p / "config.json").is_file())
+    if not subs:
+        raise ModalbenchError(f"{path}: no checkpoint (config.json) here nor in seed-*/ sub-directories")
+    return [(int(json.loads((p / "config.json").read_text()).get("seed", i)), p) for i, p in enumerate(subs)]
+
+
+def load_factory(spec: str) -> Callable[[DatasetMeta], torch.nn.Module]:
+    """``package.module:factory`` → the factory; it is called as ``factory(meta)`` and returns a trained model."""
+    mod_name, sep, attr = spec.partition(":")
+    if not sep or not mod_name or not attr:
+        raise ModalbenchError(f"--model {spec!r}: expected package.module:factory")
+    try:
+        module = importlib.import_module(mod_name)
+    except ImportError as e:
+        raise ModalbenchError(f"--model {spec!r}: cannot import {mod_name!r} ({e})") from None
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise ModalbenchError(f"--model {spec!r}: {mod_name} has no callable {attr!r}")
+    return factory
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+@dataclass
+class TestData:
+    """The test split in memory (OPPORTUNITY's test set is ~66 MB)."""
+
+    reader: StoreReader
+    inputs: dict[str, np.ndarray]
+    natural: np.ndarray
+    labels: np.ndarray
+    indices: np.ndarray  # global sample indices
+
+
+def load_test(root: str | None, dataset: str, task: str | None, split: str = "test") -> TestData:
+    reader = open_reader(root, dataset, split, task)
+    inputs, natural, labels = reader.read_all()
+    return TestData(reader, inputs, natural, labels, np.arange(reader.start, reader.stop))
+
+
+def _torch(inputs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in inputs.items()}
+
+
+def _batches(inputs: dict[str, Any], avail: np.ndarray, labels: np.ndarray, batch_size: int) -> Iterable[Any]:
+    n = len(labels)
+    for s in range(0, n, batch_size):
+        e = min(n, s + batch_size)
+        yield ({k: torch.from_numpy(np.ascontiguousarray(v[s:e])) for k, v in inputs.items()},
+               torch.from_numpy(np.ascontiguousarray(avail[s:e])), torch.from_numpy(labels[s:e]))
+
+
+def evaluate_scenario(model: torch.nn.Module, test: TestData, scenario: Any, fill_name: str,
+                      *, batch_size: int = 512, use_fast_path: bool = True) -> list[dict[str, float]]:
+    """Per-condition metrics of ``model`` on one scenario (a :class:`~modalbench.scenarios.ScenarioReader`)."""
+    from .baselines.evaluate import evaluate_batches, evaluate_conditions
+    from .scenarios.fill import ffill_streams, window_stream
+
+    meta = model.meta
+    attrs = test.reader.attrs
+    fill_fn = make_fill(attrs, meta, fill_name)
+    names = meta.modality_names
+    if scenario.kind == "condition":
+        table = torch.from_numpy(np.ascontiguousarray(scenario.condition_table, dtype=bool))
+        res = evaluate_conditions(model, _torch(test.inputs), torch.from_numpy(test.natural),
+                                  torch.from_numpy(test.labels), table, batch_size=batch_size, fill=fill_fn,
+                                  use_fast_path=use_fast_path)
+        return [{k: float(v[i]) for k, v in res.items()} for i in range(table.shape[0])]
+    out = []
+    streams = None
+    for c in range(scenario.n_conditions):
+        avail = scenario.availability(c, test.indices)
+        inputs: dict[str, np.ndarray] = test.inputs
+        if scenario.kind == "stream":
+            if fill_name == "ffill":
+                if streams is None:
+                    steps = scenario.stream_steps()
+                    grp = test.reader.group
+                    streams = {m: grp[f"stream_{m}"][int(steps[0]) : int(steps[-1]) + 1] for m in names}
+                means = {m: np.asarray(attrs["normalisation"][m]["scaled_mean"], np.float32) for m in names}
+                filled = ffill_streams(streams, scenario.stream_mask(c), scenario.recording_lengths(), names, means)
+                starts = scenario.window_starts(test.indices)
+                inputs = {m: window_stream(filled[m], starts, scenario.window_length) for m in names}
+                inputs = fill_fn(inputs, avail)  # natural gaps at recording starts get the mean
+            else:
+                tm = scenario.timestep_mask(c, test.indices)
+                inputs = fill_fn(test.inputs, avail, timestep_mask=tm)
+            res = evaluate_batches(model, _batches(inputs, avail, test.labels, batch_size))
+        else:
+            res = evaluate_batches(model, _batches(inputs, avail, test.labels, batch_size), fill=fill_fn)
+        out.append(res)
+    return out
+
+
+def _condition_fields(scenario: Any, cond: dict[str, Any], n_mod: int) -> dict[str, Any]:
+    n_av = cond.get("n_available")
+    rate = cond.get("missing_rate")
+    if rate is None and n_av is not None:
+        rate = round(1.0 - n_av / n_mod, 6)
+    return {"id": str(cond["id"]), "description": str(cond.get("description", "")),
+            "n_available": int(n_av) if n_av is not None else None,
+            "missing_rate": float(rate) if rate is not None else None}
+
+
+@dataclass
+class EvalSpec:
+    dataset: str
+    root: str | None = None
+    task: str | None = None
+    checkpoint: Path | None = None
+    model: str | None = None
+    scenarios: tuple[str, ...] | None = None
+    fill: str = "mean"
+    seeds: tuple[int, ...] | None = None
+    scenario_seed: int = 0
+    split: str = "test"
+    batch_size: int = 512
+    device: str = "cpu"
+    regime: str | None = None
+    model_name: str | None = None
+    command: str = ""
+    use_fast_path: bool = True
+
+
+def _models(spec: EvalSpec, meta: DatasetMeta) -> list[tuple[int, torch.nn.Module]]:
+    from .baselines.checkpoint import load_checkpoint
+
+    if (spec.checkpoint is None) == (spec.model is None):
+        raise ModalbenchError("pass exactly one of --checkpoint DIR or --model package.module:factory")
+    if spec.checkpoint is not None:
+        found = checkpoint_dirs(spec.checkpoint)
+        if spec.seeds and len(found) == 1:
+            return [(s, load_checkpoint(found[0][1], device=spec.device)) for s in spec.seeds]
+        models = [(s, load_checkpoint(d, device=spec.device)) for s, d in found]
+        if spec.seeds:
+            models = [(s, m) for s, m in models if s in spec.seeds]
+            if not models:
+                raise ModalbenchError(f"{spec.checkpoint}: no checkpoint for seeds {list(spec.seeds)}")
+        return models
+    factory = load_factory(spec.model)  # type: ignore[arg-type]
+    out = []
+    for s in spec.seeds or (0,):
+        torch.manual_seed(s)
+        out.append((s, factory(meta)))
+    return out
+
+
+def evaluate(spec: EvalSpec, *, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Evaluate on the standard scenarios; returns a ``results.json`` document (leaderboard schema v1)."""
+    from .baselines.checkpoint import parameter_count
+    from .leaderboard.aggregate import compute_aggregates
+    from .scenarios import generate_scenarios, load_scenario
+    from .scenarios.base import get_scenario
+
+    test = load_test(spec.root, spec.dataset, spec.task, spec.split)
+    meta = test.reader.meta
+    models = _models(spec, meta)
+    for _, m in models:
+        if getattr(m, "meta", None) is None or list(m.meta.modality_names) != meta.modality_names:
+            raise ModalbenchError(f"the model's modalities do not match {spec.dataset}'s {meta.modality_names}")
+        m.eval()
+    explicit = spec.scenarios is not None
+    families = list(spec.scenarios) if explicit else list(STANDARD_SCENARIOS)
+    ids = [get_scenario(f).id for f in families]
+    from .scenarios.api import Skipped
+
+    applicable = {r.scenario_id for r in generate_scenarios(spec.root, spec.dataset, families if explicit else None,
+                                                             seed=spec.scenario_seed, split=spec.split)
+                  if not isinstance(r, Skipped)}
+    seeds = [s for s, _ in models]
+    if len(set(seeds)) != len(seeds):
+        raise ModalbenchError(f"duplicate model seeds {seeds}: each seed must have its own checkpoint")
+    scenarios_out = []
+    for sid in ids:
+        if sid not in applicable:
+            continue  # not applicable (e.g. block-missing on images)
+        reader = load_scenario(spec.root, spec.dataset, sid, spec.scenario_seed, split=spec.split)
+        if reader.manifest["dataset"]["fingerprint"] != test.reader.attrs["fingerprint"]:
+            raise ModalbenchError(f"scenario {sid} was generated for another store; run: modalbench scenarios "
+                                  f"{spec.dataset}")
+        per_seed = []
+        for seed, model in models:
+            if progress:
+                progress(f"{sid} seed {seed}: {reader.n_conditions} conditions")
+            torch.manual_seed(seed)
+            if hasattr(model, "set_eval_seed"):
+                model.set_eval_seed(seed)
+            per_seed.append(evaluate_scenario(model, test, reader, spec.fill, batch_size=spec.batch_size,
+                                              use_fast_path=spec.use_fast_path))
+        conditions = []
+        for c, cond in enumerate(reader.conditions):
+            entry = _condition_fields(reader, cond, meta.n_modalities)
+            entry["metrics"] = {k: [round(float(ps[c][k]), 10) for ps in per_seed] for k in per_seed[0][c]}
+            conditions.append(entry)
+        scenarios_out.append({"id": sid, "seed": spec.scenario_seed, "sha256": reader.sha256, "fill": spec.fill,
+                              "conditions": conditions})
+    first = models[0][1]
+    cfg_name = getattr(first, "registry_name", "") or type(first).__name__.lower()
+    doc = (type(first).__doc__ or "").strip().splitlines()
+    result = {
+        "schema_version": 1,
+        "modalbench_version": __version__,
+        "dataset": {"name": meta.name, "version": meta.version, "fingerprint": test.reader.attrs["fingerprint"]},
+        "task": meta.task,
+        "model": {
+            "name": spec.model_name or cfg_name,
+            "description": doc[0] if doc else cfg_name,
+            "code_url": None,
+            "paper": getattr(first, "paper", None),
+            "parameter_count": int(parameter_count(first)),
+            "external_data": False,
+            "official": False,
+        },
+        "regime": spec.regime or getattr(first, "regime", "full-modality"),
+        "seeds": seeds,
+        "scenarios": scenarios_out,
+        "aggregates": compute_aggregates(scenarios_out, seeds),
+        "hardware": {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
+                     "device": spec.device, "torch": torch.__version__, "threads": torch.get_num_threads()},
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": spec.command,
+    }
+    return result
