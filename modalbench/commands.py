@@ -178,3 +178,26 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+
+
+def cmd_official(args: argparse.Namespace) -> int:
+    """Register a dataset's fingerprint and its standard scenarios' hashes (seed 0, test) as official values."""
+    from .leaderboard.board import official_path, resolve_dir
+    from .leaderboard.official import register_manifests
+    from .scenarios import generate_scenarios
+    from .scenarios.api import Skipped
+
+    manifests = [r.manifest for r in generate_scenarios(args.root, args.name, seed=0) if not isinstance(r, Skipped)]
+    path = register_manifests(manifests, official_path(resolve_dir(args.leaderboard)))
+    for m in manifests:
+        out.print(f"{m['scenario']}: {m['n_conditions']} conditions, sha256 {m['sha256']}")
+    out.print(f"registered in {path}")
+    return 0
+
+
+def add_official_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("register-official", help="(maintainers) register a dataset's official scenario hashes")
+    p.add_argument("name")
+    p.add_argument("--root", default=None)
+    p.add_argument("--leaderboard", default=None, metavar="DIR")
+    p.set_defaults(func=cmd_official)

@@ -12,5 +12,6 @@ def add_plugin_parsers(sub: argparse._SubParsersAction) -> None:
 
     add_scenarios(sub)
     commands.add_parsers(sub)
+    commands.add_official_parser(sub)
     add_leaderboard(sub)
     demo.add_parser(sub)

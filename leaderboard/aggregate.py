@@ -1,0 +1,113 @@
+"""Aggregates of a result file: per scenario, mean and unbiased std over model seeds of the condition-mean.
+
+For a scenario with conditions c = 1..K and model seeds s = 1..S, metric values v[c, s]:
+
+* condition-mean per seed   m_s = (1/K) Σ_c v[c, s]
+* aggregate                 mean = (1/S) Σ_s m_s,   std = sqrt(Σ_s (m_s - mean)² / (S - 1))   (null when S = 1)
+
+The robustness curves apply the same formula to the subsets of conditions sharing one ``n_available``
+(F1 against the number of available modalities, EmbraceNet Choi & Lee 2019 §6.4.1) or one ``missing_rate``
+(F1 against the block-missing / random-missing rate, §6.4.2); conditions whose value is null are left out.
+The evaluator should call :func:`compute_aggregates` so that submissions agree with :mod:`.submit`'s check.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+MAIN_METRIC = "f1_weighted"
+MULTICLASS_METRICS = ("accuracy", "f1_weighted", "f1_macro")
+MULTILABEL_METRICS = ("f1_micro", "f1_macro", "f1_weighted", "f1_samples")
+ALL_METRICS = ("accuracy", "f1_weighted", "f1_macro", "f1_micro", "f1_samples")
+#: Tolerance for aggregates recomputed from the per-seed values.
+TOLERANCE = 1e-6
+
+
+def summarize(values: Sequence[float]) -> dict[str, float | None]:
+    """``{"mean", "std"}`` of per-seed values; ``std`` is unbiased (ddof=1) and None for a single value."""
+    n = len(values)
+    if n == 0:
+        raise ValueError("summarize needs at least one value")
+    mean = math.fsum(values) / n
+    std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else None
+    return {"mean": mean, "std": std}
+
+
+def _summaries(conditions: Sequence[Mapping[str, Any]], metric_names: Iterable[str], n_seeds: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    k = len(conditions)
+    for name in metric_names:
+        per_seed = [math.fsum(float(c["metrics"][name][s]) for c in conditions) / k for s in range(n_seeds)]
+        out[name] = summarize(per_seed)
+    return out
+
+
+def _curve(conditions: Sequence[Mapping[str, Any]], field: str, metric_names: Sequence[str],
+           n_seeds: int) -> list[dict[str, Any]]:
+    groups: dict[Any, list[Mapping[str, Any]]] = {}
+    for c in conditions:
+        x = c.get(field)
+        if x is not None:
+            groups.setdefault(x, []).append(c)
+    return [{field: x, "n_conditions": len(groups[x]), "metrics": _summaries(groups[x], metric_names, n_seeds)}
+            for x in sorted(groups)]
+
+
+def scenario_aggregate(scenario: Mapping[str, Any], n_seeds: int) -> dict[str, Any]:
+    """The aggregate block of one scenario (``metrics``, ``by_n_available``, ``by_missing_rate``)."""
+    conditions = list(scenario["conditions"])
+    if not conditions:
+        raise ValueError(f"scenario {scenario.get('id')!r} has no conditions")
+    names = [m for m in ALL_METRICS if m in conditions[0]["metrics"]]
+    return {
+        "metrics": _summaries(conditions, names, n_seeds),
+        "by_n_available": _curve(conditions, "n_available", names, n_seeds),
+        "by_missing_rate": _curve(conditions, "missing_rate", names, n_seeds),
+    }
+
+
+def compute_aggregates(scenarios: Sequence[Mapping[str, Any]], seeds: Sequence[int]) -> dict[str, Any]:
+    """``aggregates`` of a result file from its ``scenarios`` and ``seeds`` (see the module docstring)."""
+    return {sc["id"]: scenario_aggregate(sc, len(seeds)) for sc in scenarios}
+
+
+def compare_aggregates(given: Any, expected: Any, where: str, tol: float = TOLERANCE) -> list[str]:
+    """Problems where ``given`` differs from ``expected`` (numbers within ``tol``, same keys and list lengths)."""
+    if isinstance(expected, dict):
+        if not isinstance(given, dict):
+            return [f"{where}: expected an object, found {_short(given)}"]
+        problems = []
+        for key in sorted(set(expected) | set(given)):
+            if key not in given:
+                problems.append(f"{where}.{key}: missing (expected {_short(expected[key])})")
+            elif key not in expected:
+                problems.append(f"{where}.{key}: unexpected entry {_short(given[key])}")
+            else:
+                problems += compare_aggregates(given[key], expected[key], f"{where}.{key}", tol)
+        return problems
+    if isinstance(expected, list):
+        if not isinstance(given, list) or len(given) != len(expected):
+            return [f"{where}: expected {len(expected)} points {_short(expected)}, found {_short(given)}"]
+        problems = []
+        for i, (g, e) in enumerate(zip(given, expected)):
+            problems += compare_aggregates(g, e, f"{where}[{i}]", tol)
+        return problems
+    if expected is None:
+        return [] if given is None else [f"{where}: expected null (a single seed has no std), found {_short(given)}"]
+    if isinstance(given, bool) or not isinstance(given, (int, float)) or (
+            isinstance(given, float) and not math.isfinite(given)):
+        return [f"{where}: expected {expected!r}, found {_short(given)}"]
+    try:
+        value = float(given)
+    except OverflowError:
+        return [f"{where}: {_short(given)} disagrees with the per-seed values, which give {expected!r}"]
+    if abs(value - float(expected)) > tol:
+        return [f"{where}: {given!r} disagrees with the per-seed values, which give {expected!r} (tolerance {tol:g})"]
+    return []
+
+
+def _short(obj: Any, limit: int = 80) -> str:
+    text = repr(obj)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

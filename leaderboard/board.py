@@ -1,0 +1,223 @@
+"""The leaderboard directory and its aggregated index ``leaderboard.json``.
+
+Layout of a leaderboard directory (the repository's ``leaderboard/`` by default)::
+
+    official.json                                       registered fingerprints and scenario hashes
+    submissions/<dataset>/<task>/<model>--<regime>.json accepted result files
+    reference/reported.json                             numbers reported in the papers (never ranked)
+    leaderboard.json                                    index rebuilt from the above, byte-deterministic
+
+Ranking: within one (dataset, version, task, scenario), ranked entries (>= 3 seeds) are ordered by the
+mean over seeds of the condition-mean of the main metric (weighted F1, EmbraceNet eq. 9), highest first;
+equal means share a rank (competition ranking 1, 1, 3).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from modalbench.errors import ModalbenchError
+
+from .aggregate import MAIN_METRIC
+
+PACKAGE_DIR = Path(__file__).parent
+#: Default leaderboard directory: this package's folder (``leaderboard/`` of the source checkout).
+DEFAULT_DIR = PACKAGE_DIR
+LEADERBOARD_FILE = "leaderboard.json"
+SUBMISSIONS = "submissions"
+FORMAT_VERSION = 1
+MIN_RANKED_SEEDS = 3
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+
+
+def resolve_dir(leaderboard_dir: str | os.PathLike[str] | None) -> Path:
+    """The leaderboard directory: the argument, else :data:`DEFAULT_DIR`."""
+    return Path(leaderboard_dir) if leaderboard_dir not in (None, "") else DEFAULT_DIR
+
+
+def official_path(leaderboard_dir: Path) -> Path:
+    """``<dir>/official.json`` when present, else the packaged official values."""
+    p = Path(leaderboard_dir) / "official.json"
+    return p if p.exists() else PACKAGE_DIR / "official.json"
+
+
+def reported_path(leaderboard_dir: Path) -> Path:
+    """``<dir>/reference/reported.json`` when present, else the packaged reference rows."""
+    p = Path(leaderboard_dir) / "reference" / "reported.json"
+    return p if p.exists() else PACKAGE_DIR / "reference" / "reported.json"
+
+
+def path_component_problem(value: Any, field: str) -> str | None:
+    """Why ``value`` cannot be a file-name component (None when it can)."""
+    if not isinstance(value, str) or not value:
+        return f"{field}: expected a non-empty string usable as a file name"
+    if "/" in value or "\\" in value or "\x00" in value or (os.altsep and os.altsep in value):
+        return f"{field}: {value!r} contains a path separator"
+    if not _SAFE.match(value) or value in (".", ".."):
+        return f"{field}: {value!r} must start with a letter or digit and use only letters, digits, '.', '_', '+', '-'"
+    if "--" in value and field in ("model.name", "regime"):
+        return f"{field}: {value!r} must not contain '--' (it separates model and regime in file names)"
+    return None
+
+
+def entry_key(dataset: str, task: str, model: str, regime: str) -> str:
+    """``"<dataset>/<task>/<model>--<regime>"``: one entry per (model, dataset, task, training regime)."""
+    return f"{dataset}/{task}/{model}--{regime}"
+
+
+def submission_path(leaderboard_dir: Path, dataset: str, task: str, model: str, regime: str) -> Path:
+    """Where an accepted submission lives; raises ModalbenchError for unsafe names."""
+    problems = [p for p in (path_component_problem(dataset, "dataset.name"), path_component_problem(task, "task"),
+                            path_component_problem(model, "model.name"), path_component_problem(regime, "regime"))
+                if p]
+    if problems:
+        raise ModalbenchError("unsafe names for a submission file:\n" + "\n".join(problems))
+    return Path(leaderboard_dir) / SUBMISSIONS / dataset / task / f"{model}--{regime}.json"
+
+
+def read_json(path: Path) -> Any:
+    """Parse a JSON file; errors name the file, line and column."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ModalbenchError(f"{path}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ModalbenchError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModalbenchError(f"{path}: line {exc.lineno} column {exc.colno}: invalid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise ModalbenchError(f"{path}: JSON nested too deeply") from None
+
+
+def submission_files(leaderboard_dir: Path) -> list[Path]:
+    """Every submission file, sorted by relative path (stable across file systems)."""
+    root = Path(leaderboard_dir) / SUBMISSIONS
+    if not root.is_dir():
+        return []
+    files = [p for p in root.glob("*/*/*.json") if p.is_file()]
+    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
+
+
+def iter_submissions(leaderboard_dir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """``(path, result)`` of every submission file."""
+    for path in submission_files(leaderboard_dir):
+        obj = read_json(path)
+        if not isinstance(obj, dict):
+            raise ModalbenchError(f"{path}: expected a result object")
+        yield path, obj
+
+
+def load_reported(leaderboard_dir: Path | None = None) -> dict[str, Any]:
+    """The reference rows ``{"papers": {...}, "rows": [...]}`` (see reference/convert.py)."""
+    path = reported_path(resolve_dir(leaderboard_dir))
+    obj = read_json(path)
+    if not isinstance(obj, dict) or not isinstance(obj.get("rows"), list) or not isinstance(obj.get("papers"), dict):
+        raise ModalbenchError(f"{path}: expected an object with 'papers' and 'rows'")
+    return obj
+
+
+def _entry(leaderboard_dir: Path, path: Path, result: dict[str, Any]) -> dict[str, Any]:
+    try:
+        ds, model = result["dataset"], result["model"]
+        key = entry_key(ds["name"], result["task"], model["name"], result["regime"])
+        seeds = list(result["seeds"])
+        scenarios = {}
+        for sc in result["scenarios"]:
+            agg = result["aggregates"][sc["id"]]
+            scenarios[sc["id"]] = {"seed": sc["seed"], "sha256": sc["sha256"], "fill": sc["fill"],
+                                   "n_conditions": len(sc["conditions"]), "metrics": agg["metrics"],
+                                   "by_n_available": agg["by_n_available"],
+                                   "by_missing_rate": agg["by_missing_rate"], "rank": None}
+    except (KeyError, TypeError) as exc:
+        raise ModalbenchError(f"{path}: not a valid result file (missing {exc}); run the CI check") from None
+    return {
+        "key": key,
+        "file": path.relative_to(leaderboard_dir).as_posix(),
+        "dataset": ds["name"], "dataset_version": ds["version"], "fingerprint": ds["fingerprint"],
+        "task": result["task"],
+        "model": {k: model.get(k) for k in ("name", "description", "code_url", "paper", "parameter_count",
+                                            "external_data", "official")},
+        "regime": result["regime"],
+        "seeds": seeds, "n_seeds": len(seeds), "ranked": len(seeds) >= MIN_RANKED_SEEDS,
+        "modalbench_version": result.get("modalbench_version"), "date": result.get("date"),
+        "scenarios": scenarios,
+    }
+
+
+def main_score(entry: dict[str, Any], scenario_id: str) -> float | None:
+    """Mean of the main metric of ``entry`` on a scenario (None when absent)."""
+    sc = entry["scenarios"].get(scenario_id)
+    if sc is None or MAIN_METRIC not in sc["metrics"]:
+        return None
+    return float(sc["metrics"][MAIN_METRIC]["mean"])
+
+
+def _assign_ranks(entries: list[dict[str, Any]]) -> None:
+    groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+    for e in entries:
+        if not e["ranked"]:
+            continue
+        for sid in e["scenarios"]:
+            if main_score(e, sid) is not None:
+                groups.setdefault((e["dataset"], e["dataset_version"], e["task"], sid), []).append(e)
+    for (_, _, _, sid), members in sorted(groups.items()):
+        members.sort(key=lambda e: (-main_score(e, sid), e["key"]))  # type: ignore[operator]
+        previous, rank = None, 0
+        for i, e in enumerate(members, start=1):
+            score = main_score(e, sid)
+            if score != previous:
+                rank, previous = i, score
+            e["scenarios"][sid]["rank"] = rank
+
+
+def build_leaderboard(leaderboard_dir: str | os.PathLike[str] | None = None,
+                      extra: tuple[Path, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The index of a leaderboard directory: reproduced entries (ranked) and reported rows (never ranked).
+
+    ``extra`` = ``(path, result)`` adds or replaces one submission in memory (used by ``submit`` to build the
+    new index before anything is written).
+    """
+    root = resolve_dir(leaderboard_dir)
+    subs = dict(iter_submissions(root))
+    if extra is not None:
+        subs[extra[0]] = extra[1]
+    entries = [_entry(root, p, r) for p, r in subs.items()]
+    seen: dict[str, str] = {}
+    for e in entries:
+        if e["key"] in seen:
+            raise ModalbenchError(f"{e['file']}: same key {e['key']!r} as {seen[e['key']]}")
+        seen[e["key"]] = e["file"]
+    entries.sort(key=lambda e: e["key"])
+    _assign_ranks(entries)
+    reported = load_reported(root)
+    return {
+        "format_version": FORMAT_VERSION,
+        "main_metric": MAIN_METRIC,
+        "min_ranked_seeds": MIN_RANKED_SEEDS,
+        "entries": entries,
+        "reported": {"papers": reported["papers"], "rows": reported["rows"]},
+    }
+
+
+def leaderboard_bytes(board: dict[str, Any]) -> bytes:
+    """Canonical file bytes of an index (sorted keys, 2-space indent, trailing newline, no timestamps)."""
+    return (json.dumps(board, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n").encode()
+
+
+def load_leaderboard(leaderboard_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """``leaderboard.json`` of a directory, or the index built in memory when the file does not exist."""
+    root = resolve_dir(leaderboard_dir)
+    path = root / LEADERBOARD_FILE
+    if not path.exists():
+        return build_leaderboard(root)
+    obj = read_json(path)
+    if not isinstance(obj, dict) or not isinstance(obj.get("entries"), list):
+        raise ModalbenchError(f"{path}: not a leaderboard index (no 'entries'); rebuild it")
+    return obj

@@ -1,0 +1,275 @@
+"""Validate a result file against the schema and its meaning, then add it to the leaderboard atomically.
+
+Semantic rules (issue 5): the dataset fingerprint and every scenario's seed and sha256 equal the registered
+official values; each scenario has exactly the official number of conditions, with unique ids, and every
+metric has one value per model seed; metrics are finite and in [0, 1]; aggregates agree with the per-seed
+values within 1e-6 (see :mod:`.aggregate`); >= 3 seeds make a ranked entry, fewer an unranked one; an
+existing entry with the same key is only replaced on request.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modalbench.atomic import INCOMPLETE, write_bytes_atomic
+from modalbench.errors import ModalbenchError
+
+from .aggregate import compare_aggregates, scenario_aggregate
+from .board import (LEADERBOARD_FILE, MIN_RANKED_SEEDS, build_leaderboard, entry_key, leaderboard_bytes,
+                    official_path, path_component_problem, read_json, resolve_dir, submission_path)
+from .official import dataset_key, load_official
+from .schema import validate_schema
+
+
+@dataclass
+class Verdict:
+    """Outcome of :func:`check_submission`: every problem found, whether the entry is ranked, its key."""
+
+    problems: list[str] = field(default_factory=list)
+    ranked: bool = False
+    key: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _is_num(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _finite(x: int | float) -> bool:
+    """Finite without converting huge integers to float (which would overflow)."""
+    return isinstance(x, int) or math.isfinite(x)
+
+
+def _d(obj: Any, key: str) -> Any:
+    """``obj[key]`` when obj is a dict, else None (semantic checks never crash on malformed input)."""
+    return obj.get(key) if isinstance(obj, dict) else None
+
+
+def _check_conditions(sc: dict[str, Any], where: str, n_seeds: int | None,
+                      metric_sets: dict[tuple[str, ...], str]) -> tuple[list[str], bool]:
+    """Problems of one scenario's conditions and whether they are complete enough to aggregate."""
+    problems: list[str] = []
+    conditions = _d(sc, "conditions")
+    if not isinstance(conditions, list):
+        return problems, False
+    usable = n_seeds is not None and n_seeds >= 1
+    wrong_length: list[str] = []
+    local_sets: set[tuple[str, ...]] = set()
+    ids: dict[Any, int] = {}
+    for i, cond in enumerate(conditions):
+        cwhere = f"{where}.conditions[{i}]"
+        cid = _d(cond, "id")
+        if isinstance(cid, str):
+            if cid in ids:
+                problems.append(f"{cwhere}.id: duplicate condition id {cid!r} (also conditions[{ids[cid]}])")
+            ids.setdefault(cid, i)
+        metrics = _d(cond, "metrics")
+        if not isinstance(metrics, dict):
+            usable = False
+            continue
+        names = tuple(sorted(metrics))
+        metric_sets.setdefault(names, cwhere)
+        local_sets.add(names)
+        for name, values in metrics.items():
+            mwhere = f"{cwhere}.metrics.{name}"
+            if not isinstance(values, list):
+                usable = False
+                continue
+            if n_seeds is not None and len(values) != n_seeds:
+                wrong_length.append(f"{mwhere}: {len(values)} values for {n_seeds} seeds")
+                usable = False
+            for j, v in enumerate(values):
+                if not _is_num(v):
+                    usable = False
+                elif not _finite(v):
+                    problems.append(f"{mwhere}[{j}]: {v!r} is not finite")
+                    usable = False
+                elif not 0.0 <= v <= 1.0:
+                    problems.append(f"{mwhere}[{j}]: {v!r} is outside [0, 1]")
+                    usable = False
+        for extra in ("n_available", "missing_rate"):
+            x = _d(cond, extra)
+            if x is not None and not _is_num(x):
+                usable = False
+            elif _is_num(x) and not _finite(x):
+                problems.append(f"{cwhere}.{extra}: {x!r} is not finite")
+                usable = False
+    if len(wrong_length) <= 3:
+        problems += [f"{w} (one value per seed, in the order of 'seeds')" for w in wrong_length]
+    else:
+        problems.append(f"{where}.conditions: {len(wrong_length)} metric lists do not have one value per seed "
+                        f"(in the order of 'seeds'), e.g. {wrong_length[0]}")
+    if len(local_sets) > 1:
+        usable = False  # reported once for the whole file by check_submission
+    return problems, usable
+
+
+def check_submission(result: Any, leaderboard_dir: str | os.PathLike[str] | None = None,
+                     official: dict[str, Any] | str | os.PathLike[str] | None = None, *,
+                     replace: bool = False, own_path: Path | None = None) -> Verdict:
+    """Every schema and semantic problem of ``result`` (a parsed result file); never raises on any JSON value.
+
+    ``official`` is the loaded official.json dict, a path to one, or None for the leaderboard directory's.
+    ``own_path`` (CI re-check of committed files) exempts that file from the same-key rule.
+    """
+    root = resolve_dir(leaderboard_dir)
+    if not isinstance(official, dict):
+        official = load_official(official if official is not None else official_path(root))
+    problems = list(validate_schema(result))
+    verdict = Verdict(problems=problems)
+    if not isinstance(result, dict):
+        return verdict
+
+    dataset, task, model, regime = _d(result, "dataset"), result.get("task"), _d(result, "model"), result.get("regime")
+    name, version = _d(dataset, "name"), _d(dataset, "version")
+    seeds = result.get("seeds")
+    n_seeds = len(seeds) if isinstance(seeds, list) and all(isinstance(s, int) for s in seeds) else None
+    verdict.ranked = n_seeds is not None and n_seeds >= MIN_RANKED_SEEDS
+
+    # names used in file paths
+    for value, fname in ((name, "dataset.name"), (task, "task"), (_d(model, "name"), "model.name"),
+                         (regime, "regime")):
+        p = path_component_problem(value, fname)
+        if p and p not in problems and isinstance(value, str):
+            problems.append(p)
+
+    # dataset fingerprint
+    registered: dict[str, Any] = {}
+    dataset_registered = False
+    if isinstance(name, str) and isinstance(version, str):
+        dkey = dataset_key(name, version)
+        if dkey not in official["datasets"]:
+            known = ", ".join(sorted(official["datasets"])) or "none"
+            problems.append(f"dataset: {dkey!r} has no registered official values (registered: {known})")
+        else:
+            dataset_registered = True
+            registered = official["scenarios"].get(dkey, {})
+            fp = _d(dataset, "fingerprint")
+            want = official["datasets"][dkey]["fingerprint"]
+            if fp != want:
+                problems.append(f"dataset.fingerprint: {fp!r} does not match the official fingerprint {want!r} "
+                                f"of {dkey} (evaluate on a store prepared with the default parameters)")
+
+    # scenarios
+    scenarios = result.get("scenarios")
+    aggregates = result.get("aggregates")
+    expected_aggs: dict[str, Any] = {}
+    metric_sets: dict[tuple[str, ...], str] = {}
+    if isinstance(scenarios, list):
+        seen: dict[str, int] = {}
+        for i, sc in enumerate(scenarios):
+            where = f"scenarios[{i}]"
+            sid = _d(sc, "id")
+            if not isinstance(sid, str):
+                continue
+            if sid in seen:
+                problems.append(f"{where}.id: scenario {sid!r} appears twice (also scenarios[{seen[sid]}])")
+                continue
+            seen[sid] = i
+            rec = registered.get(sid)
+            if dataset_registered and rec is None:
+                known = ", ".join(sorted(registered)) or "none"
+                problems.append(f"{where}.id: scenario {sid!r} has no official values for "
+                                f"{dataset_key(name, version)} (registered: {known})")
+            if rec is not None:
+                if _d(sc, "seed") != rec["seed"]:
+                    problems.append(f"{where}.seed: {_d(sc, 'seed')!r} is not the official scenario seed {rec['seed']}")
+                if _d(sc, "sha256") != rec["sha256"]:
+                    problems.append(f"{where}.sha256: {_d(sc, 'sha256')!r} does not match the official {sid} "
+                                    f"hash {rec['sha256']!r}")
+                conds = _d(sc, "conditions")
+                if isinstance(conds, list) and len(conds) != rec["n_conditions"]:
+                    problems.append(f"{where}.conditions: {len(conds)} conditions, the official {sid} has "
+                                    f"{rec['n_conditions']} (every condition must be evaluated)")
+            cprob, usable = _check_conditions(sc, where, n_seeds, metric_sets)
+            problems += cprob
+            if usable and isinstance(_d(sc, "conditions"), list) and _d(sc, "conditions"):
+                expected_aggs[sid] = scenario_aggregate(sc, n_seeds)  # type: ignore[arg-type]
+        # aggregates
+        if isinstance(aggregates, dict):
+            for sid in sorted(k for k in aggregates if isinstance(k, str)):
+                if sid not in seen:
+                    problems.append(f"aggregates.{sid}: no scenario {sid!r} in 'scenarios'")
+            for sid in sorted(seen):
+                if sid not in aggregates:
+                    problems.append(f"aggregates: missing the aggregate of scenario {sid!r}")
+                elif sid in expected_aggs:
+                    problems += compare_aggregates(aggregates[sid], expected_aggs[sid], f"aggregates.{sid}")
+    if len(metric_sets) > 1:
+        (first, fwhere), *rest = metric_sets.items()
+        for names, other in rest:
+            problems.append(f"{other}.metrics: metric set {list(names)} differs from {list(first)} at {fwhere} "
+                            "(every condition reports the same metrics)")
+
+    # key and existing entry
+    if all(isinstance(v, str) for v in (name, task, _d(model, "name"), regime)):
+        try:
+            path = submission_path(root, name, task, model["name"], regime)
+        except ModalbenchError:
+            path = None
+        if path is not None:
+            verdict.key = entry_key(name, task, model["name"], regime)
+            own = own_path is not None and Path(own_path).resolve() == path.resolve()
+            if path.exists() and not replace and not own:
+                problems.append(f"key {verdict.key!r}: an entry already exists ({path}); pass --replace to replace it")
+    return verdict
+
+
+def _remove_incomplete(path: Path) -> None:
+    tmp = path.with_name(path.name + INCOMPLETE)
+    try:
+        tmp.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def submit(path: str | os.PathLike[str], leaderboard_dir: str | os.PathLike[str] | None = None,
+           replace: bool = False) -> Path:
+    """Check ``path`` and, when it passes, write it to ``submissions/<dataset>/<task>/<model>--<regime>.json``
+    and rebuild ``leaderboard.json``; returns the submission path.
+
+    Raises :class:`ModalbenchError` listing every problem (one per line) and leaves the leaderboard untouched.
+    Both files are written atomically; if the index cannot be written the submission file is restored.
+    """
+    path = Path(path)
+    root = resolve_dir(leaderboard_dir)
+    result = read_json(path)
+    verdict = check_submission(result, root, replace=replace)
+    if verdict.problems:
+        raise ModalbenchError(f"{path}: rejected, {len(verdict.problems)} problem(s):\n" + "\n".join(verdict.problems))
+    dest = submission_path(root, result["dataset"]["name"], result["task"], result["model"]["name"], result["regime"])
+    data = leaderboard_bytes(result)  # same canonical formatting for submissions
+    board = build_leaderboard(root, extra=(dest, result))
+    board_bytes = leaderboard_bytes(board)
+    previous = dest.read_bytes() if dest.exists() else None
+    try:
+        write_bytes_atomic(dest, data)
+        write_bytes_atomic(root / LEADERBOARD_FILE, board_bytes)
+    except BaseException:
+        _remove_incomplete(dest)
+        _remove_incomplete(root / LEADERBOARD_FILE)
+        if previous is None:
+            dest.unlink(missing_ok=True)
+        elif dest.read_bytes() != previous:
+            write_bytes_atomic(dest, previous)
+        raise
+    return dest
+
+
+def rebuild_leaderboard(leaderboard_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Rebuild ``leaderboard.json`` from the submissions and reference rows (atomic write)."""
+    root = resolve_dir(leaderboard_dir)
+    out = root / LEADERBOARD_FILE
+    try:
+        write_bytes_atomic(out, leaderboard_bytes(build_leaderboard(root)))
+    except BaseException:
+        _remove_incomplete(out)
+        raise
+    return out
