@@ -52,8 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
     out = out_dir / f"{time.strftime('%Y-%m-%d')}.json"
-    args = [sys.executable, "-m", "pytest", str(HERE), "-p", "no:cacheprovider", "--benchmark-enable",
-            "--benchmark-only", f"--benchmark-json={out}", "-q", "-o", "addopts=", *(argv or sys.argv[1:])]
+    extra = list(sys.argv[1:] if argv is None else argv)
+    targets = [a for a in extra if not a.startswith("-")] or [str(HERE)]
+    options = [a for a in extra if a.startswith("-")]
+    args = [sys.executable, "-m", "pytest", *targets, "-p", "no:cacheprovider", "--benchmark-enable",
+            "--benchmark-only", f"--benchmark-json={out}", "-q", "-o", "addopts=", "-o", "timeout=0", *options]
     rc = subprocess.call(args)
     if not out.exists():
         return rc or 1

@@ -1,3 +1,3 @@
 """Dataset loaders: download and parse raw datasets. Importing this package registers every built-in dataset."""
 
-from . import digits, synthetic  # noqa: F401
+from . import digits, gas_sensor, opportunity, synthetic  # noqa: F401

@@ -269,6 +269,21 @@ class EvalSpec:
     use_fast_path: bool = True
 
 
+def equivalent_command(spec: EvalSpec) -> str:
+    """The ``modalbench evaluate`` command line equivalent to an API call (recorded in results.json)."""
+    parts = ["modalbench evaluate", f"--dataset {spec.dataset}"]
+    if spec.checkpoint is not None:
+        parts.append(f"--checkpoint {spec.checkpoint}")
+    if spec.model is not None:
+        parts.append(f"--model {spec.model}")
+    if spec.scenarios:
+        parts.append("--scenarios " + ",".join(spec.scenarios))
+    if spec.seeds:
+        parts.append("--seeds " + ",".join(map(str, spec.seeds)))
+    parts.append(f"--fill {spec.fill}")
+    return " ".join(parts)
+
+
 def _models(spec: EvalSpec, meta: DatasetMeta) -> list[tuple[int, torch.nn.Module]]:
     from .baselines.checkpoint import load_checkpoint
 
@@ -365,6 +380,6 @@ def evaluate(spec: EvalSpec, *, progress: Callable[[str], None] | None = None) -
         "hardware": {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
                      "device": spec.device, "torch": torch.__version__, "threads": torch.get_num_threads()},
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": spec.command,
+        "command": spec.command or equivalent_command(spec),
     }
     return result

@@ -16,6 +16,14 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["MODALBENCH_HOME"] = str(tmp_path_factory.mktemp("modalbench-home"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread() -> None:
+    """The test models are tiny: intra-op threads only add contention on a 2-core machine."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """../shared (read-only real data); tests using it skip when it is absent."""

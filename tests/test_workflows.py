@@ -1,0 +1,152 @@
+"""train → evaluate → submit on real stores, through the Python API and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from modalbench.experiment import EvalSpec, TrainSpec, evaluate, train
+from modalbench.leaderboard.official import load_official
+from modalbench.leaderboard.schema import validate_schema
+from modalbench.leaderboard.submit import check_submission
+from modalbench.scenarios import generate_scenarios
+from modalbench.scenarios.api import Skipped
+
+
+@pytest.fixture(scope="module")
+def digits_ckpts(digits_root, tmp_path_factory):
+    """intermediate integration trained for two epochs with seeds 0, 1, 2."""
+    out = tmp_path_factory.mktemp("ckpt") / "intermediate"
+    for seed in (0, 1, 2):
+        train(TrainSpec(baseline="intermediate", dataset="digits", root=str(digits_root), epochs=2, lr=1e-2,
+                        seed=seed, out=out / f"seed-{seed}", progress=False, device="cpu"))
+    return out
+
+
+def test_committed_official_values_match_the_scenario_engine(digits_root):
+    official = load_official()
+    fresh = [r for r in generate_scenarios(digits_root, "digits", seed=0) if not isinstance(r, Skipped)]
+    assert official["datasets"]["digits@v1"]["fingerprint"] == fresh[0].manifest["dataset"]["fingerprint"]
+    for r in fresh:
+        rec = official["scenarios"]["digits@v1"][r.scenario_id]
+        assert (rec["seed"], rec["sha256"], rec["n_conditions"]) == (0, r.sha256, r.manifest["n_conditions"])
+
+
+def test_evaluate_writes_a_valid_ranked_submission(digits_root, digits_ckpts):
+    res = evaluate(EvalSpec(dataset="digits", root=str(digits_root), checkpoint=digits_ckpts, command="test"))
+    assert validate_schema(res) == []
+    assert res["seeds"] == [0, 1, 2]
+    assert [s["id"] for s in res["scenarios"]] == ["full@v1", "missing-modalities@v1", "random-missing@v1"]
+    verdict = check_submission(res)
+    assert verdict.problems == [] and verdict.ranked
+    mm = {s["id"]: s for s in res["scenarios"]}["missing-modalities@v1"]
+    assert [c["n_available"] for c in mm["conditions"]] == [1, 1, 2]
+    both = mm["conditions"][2]["metrics"]["accuracy"]
+    assert min(both) > 0.5  # two epochs at lr 1e-2 already learn digits (chance is 0.1)
+
+
+def test_fast_path_and_plain_forward_give_the_same_results(digits_root, digits_ckpts):
+    spec = dict(dataset="digits", root=str(digits_root), checkpoint=digits_ckpts / "seed-0",
+                scenarios=("missing-modalities",))
+    fast = evaluate(EvalSpec(**spec, use_fast_path=True))
+    plain = evaluate(EvalSpec(**spec, use_fast_path=False))
+    for cf, cp in zip(fast["scenarios"][0]["conditions"], plain["scenarios"][0]["conditions"]):
+        for k in cf["metrics"]:
+            np.testing.assert_allclose(cf["metrics"][k], cp["metrics"][k], atol=1e-9)
+
+
+def test_block_missing_evaluation_on_a_windowed_store(synthetic_root, tmp_path):
+    ckpt = tmp_path / "late"
+    train(TrainSpec(baseline="late", dataset="synthetic", root=str(synthetic_root), epochs=1, seed=0, out=ckpt,
+                    progress=False, device="cpu"))
+    for fill in ("ffill", "mean"):
+        res = evaluate(EvalSpec(dataset="synthetic", root=str(synthetic_root), checkpoint=ckpt,
+                                scenarios=("block-missing",), fill=fill))
+        assert validate_schema(res) == []
+        conds = res["scenarios"][0]["conditions"]
+        assert [c["missing_rate"] for c in conds] == pytest.approx([0.1 * i for i in range(1, 10)])
+        assert all(np.isfinite(c["metrics"]["f1_weighted"][0]) for c in conds)
+
+
+def _cli(*args, root):
+    env = dict(os.environ, MODALBENCH_HOME=str(root))
+    return subprocess.run([sys.executable, "-m", "modalbench", *args], capture_output=True, text=True, env=env)
+
+
+def test_train_evaluate_submit_through_the_cli(digits_root, tmp_path):
+    ck = tmp_path / "two-stream"
+    p = _cli("train", "two-stream", "--dataset", "digits", "--epochs", "1", "--out", str(ck), "--quiet",
+             "--threads", "1", root=digits_root)
+    assert p.returncode == 0, p.stderr
+    out = tmp_path / "results.json"
+    p = _cli("evaluate", "--dataset", "digits", "--checkpoint", str(ck), "--out", str(out), "--quiet", root=digits_root)
+    assert p.returncode == 0, p.stderr
+    board = tmp_path / "board"
+    import shutil
+
+    from modalbench.leaderboard.board import resolve_dir
+
+    shutil.copytree(resolve_dir(None), board, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    p = _cli("submit", str(out), "--leaderboard", str(board), root=digits_root)
+    assert p.returncode == 0, p.stderr
+    assert "unranked" in p.stdout  # one seed: accepted, unranked
+    p = _cli("leaderboard", "--dataset", "digits", "--leaderboard", str(board), "--json", root=digits_root)
+    assert p.returncode == 0 and "two-stream" in p.stdout
+
+
+@pytest.mark.parametrize("method", ["dmf", "gmu", "centralnet", "two-stream", "minape"])
+def test_baselines_ii_results_pass_submit_validation(method, digits_root, tmp_path):
+    train(TrainSpec(baseline=method, dataset="digits", root=str(digits_root), epochs=1, seed=0, out=tmp_path / method,
+                    progress=False, device="cpu"))
+    res = evaluate(EvalSpec(dataset="digits", root=str(digits_root), checkpoint=tmp_path / method,
+                            scenarios=("full", "missing-modalities", "random-missing")))
+    verdict = check_submission(res)
+    assert verdict.problems == [] and not verdict.ranked  # one seed: accepted, unranked
+
+
+def test_mfas_search_then_train_through_the_cli(digits_root, tmp_path):
+    log = tmp_path / "search.jsonl"
+    p = _cli("search", "mfas", "--dataset", "digits", "--budget", "small", "--log", str(log), "--threads", "1",
+             root=digits_root)
+    assert p.returncode == 0, p.stderr
+    best = tmp_path / "search.best.json"
+    assert best.exists() and len(log.read_text().splitlines()) >= 27  # every depth-1 architecture was tried
+    p = _cli("train", "mfas", "--dataset", "digits", "--arch", str(best), "--epochs", "1", "--out",
+             str(tmp_path / "m"), "--quiet", root=digits_root)
+    assert p.returncode == 0, p.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["evaluate", "--dataset", "digits"], "--checkpoint"),
+    (["evaluate", "--dataset", "digits", "--model", "nosuchpkg.mod:f"], "cannot import"),
+    (["evaluate", "--dataset", "digits", "--model", "json:nosuch"], "no callable"),
+    (["train", "embrasenet", "--dataset", "digits"], "did you mean 'embracenet'"),
+    (["evaluate", "--dataset", "digits", "--checkpoint", ".", "--seeds", "0,x"], "--seeds"),
+    (["evaluate", "--dataset", "digits", "--checkpoint", "/nonexistent"], "no checkpoint"),
+    (["train", "intermediate", "--dataset", "digits", "--arch", "a.json"], "--arch is only for"),
+    (["search", "darts", "--dataset", "digits"], "unknown search method"),
+])
+def test_usage_errors_exit_2_with_one_line(args, message, digits_root, tmp_path, capsys, monkeypatch):
+    from modalbench.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main([*args, "--root", str(digits_root)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_demo_end_to_end_small(tmp_path):
+    from modalbench.demo import run_demo
+
+    results = run_demo(str(tmp_path), epochs=2, models=[("intermediate", {}), ("embracenet", {"adj_pre": True})],
+                       progress=False)
+    assert set(results) == {"intermediate", "embracenet"}
+    assert results["embracenet"]["regime"] == "modality-dropout"
+    assert (tmp_path / "demo" / "site" / "index.html").exists()
+    board = json.loads((tmp_path / "demo" / "leaderboard" / "leaderboard.json").read_text())
+    assert "reported" in board
