@@ -1,0 +1,223 @@
+"""EmbraceNet (Choi & Lee, "EmbraceNet: A robust deep learning architecture for multimodal classification",
+Information Fusion 51, 2019).
+
+Pre-processing: a kind-specific encoder per modality. **Docking** (eq. 1–2): ``d_k = ReLU(W_k f_k + b_k)`` of size
+``c`` for every modality ``k``. **Embracement** (eqs. 3–7): with selection probabilities ``p`` and availability
+``a``, ``p'_k = p_k a_k / Σ_j p_j a_j`` (eq. 3); for every component ``i`` a one-hot ``r_i ~ Multinomial(1, p')``
+(eqs. 4–5) picks the modality whose docked value is used: ``e_i = Σ_k r_{i,k} d_{k,i}`` (eqs. 6–7). A missing
+modality is never selected; a sample with no modality available gets ``e = 0`` (no NaN). The embraced vector goes
+through the post-embracement MLP head.
+
+Options:
+
+* ``adj_pre`` (§5.1, §6.3.6): training-time modality dropout. Per training sample, with probability 0.5 only a
+  random subset of its available modalities is marked available — exactly one for M = 2, each modality kept with
+  probability 0.5 (at least one) for larger M (average missing probability 50 %). Recorded as regime
+  ``modality-dropout``. (The draw is per sample rather than per iteration, which has the same expectation.)
+* ``adj_post`` (§5.2): the trainer's :meth:`EmbraceNet.calibrate` sets ``p`` proportional to each modality's
+  validation F1 (buffer ``selection_p``, saved with the checkpoint).
+
+Selection stays random at test time. It is seeded (``eval_seed``) and can be averaged over ``n_repeats`` draws
+(class probabilities averaged). Two sources of test-time randomness: by default a ``torch.Generator`` seeded with
+``eval_seed`` (re-seed with :meth:`reset_eval_rng`); when the evaluator supplies per-row sample keys
+(:meth:`set_sample_keys`), the uniforms are a counter-based hash of (eval_seed, repeat, sample key, component), so
+a test sample's draws do not depend on batch size, on batching of conditions, or on the fast vs. plain path.
+Training-time draws use torch's global RNG, seeded by the trainer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from modalbench.errors import ModalbenchError
+from modalbench.meta import DatasetMeta
+
+from .encoders import mlp_head
+from .intermediate import EncodedFusion
+from .registry import register_baseline
+
+_M32 = 0xFFFFFFFF
+
+
+def _mix32(x: torch.Tensor) -> torch.Tensor:
+    """A 32-bit integer hash (xor-shift-multiply) on int64 tensors holding values < 2^32."""
+    x = (((x >> 16) ^ x) * 0x45D9F3B) & _M32
+    x = (((x >> 16) ^ x) * 0x45D9F3B) & _M32
+    return (x >> 16) ^ x
+
+
+def counter_uniforms(keys: torch.Tensor, n: int, seed: int, repeat: int = 0) -> torch.Tensor:
+    """Uniforms in [0, 1) of shape ``[B, n]``, a deterministic function of (seed, repeat, key, component)."""
+    k = keys.to(torch.int64).view(-1, 1) & _M32
+    comp = torch.arange(n, device=keys.device, dtype=torch.int64).view(1, -1)
+    s = _mix32(torch.tensor((seed * 1_000_003 + repeat) & _M32, device=keys.device, dtype=torch.int64))
+    x = _mix32(((k * 0x27D4EB2D) & _M32) ^ _mix32(comp + 0x165667B1) ^ s)
+    x = _mix32((x + k) & _M32)
+    return (x >> 8).to(torch.float32) / float(1 << 24)
+
+
+@register_baseline("embracenet")
+class EmbraceNet(EncodedFusion):
+    """Docking layers + probabilistic embracement + post-embracement head."""
+
+    def __init__(self, meta: DatasetMeta, feature_dim: int = 64, embrace_dim: int = 256, head_hidden: int = 128,
+                 dropout: float = 0.5, adj_pre: bool = False, adj_post: bool = False, n_repeats: int = 1,
+                 eval_seed: int = 0, selection_probabilities: list[float] | None = None,
+                 encoder: dict[str, Any] | None = None,
+                 encoder_overrides: dict[str, dict[str, Any]] | None = None) -> None:
+        m = meta.n_modalities
+        if selection_probabilities is not None:
+            p = torch.as_tensor(selection_probabilities, dtype=torch.float32)
+            if p.shape != (m,) or (p < 0).any() or p.sum() <= 0:
+                raise ModalbenchError(f"embracenet: selection_probabilities must be {m} values >= 0 with a "
+                                      f"positive sum, got {selection_probabilities!r}")
+        else:
+            p = torch.ones(m)
+        if int(n_repeats) < 1:
+            raise ModalbenchError(f"embracenet: n_repeats must be >= 1, got {n_repeats!r}")
+        super().__init__(meta, feature_dim=feature_dim, encoder=encoder, encoder_overrides=encoder_overrides,
+                         embrace_dim=embrace_dim, head_hidden=head_hidden, dropout=dropout, adj_pre=adj_pre,
+                         adj_post=adj_post, n_repeats=n_repeats, eval_seed=eval_seed,
+                         selection_probabilities=selection_probabilities)
+        self.embrace_dim = int(embrace_dim)
+        self.adj_pre, self.adj_post = bool(adj_pre), bool(adj_post)
+        self.n_repeats, self.eval_seed = int(n_repeats), int(eval_seed)
+        self.regime = "modality-dropout" if self.adj_pre else "full-modality"
+        self.docking = nn.ModuleList(nn.Linear(feature_dim, self.embrace_dim) for _ in range(m))
+        self.head = mlp_head(self.embrace_dim, meta.n_classes, head_hidden, dropout)
+        self.register_buffer("selection_p", p / p.sum())
+        self._sample_keys: torch.Tensor | None = None
+        self._eval_gen = torch.Generator().manual_seed(self.eval_seed)
+
+    # -- calibration (adj_post) and test-time randomness ------------------------------------------------------
+    @property
+    def wants_calibration(self) -> bool:
+        return self.adj_post
+
+    def calibrate(self, per_modality_val_f1: list[float]) -> None:
+        """adj_post (§5.2): ``p_k ∝`` modality ``k``'s validation F1 (no-op unless ``adj_post``)."""
+        if not self.adj_post:
+            return
+        f1 = torch.as_tensor(per_modality_val_f1, dtype=torch.float32)
+        if f1.shape != self.selection_p.shape or not torch.isfinite(f1).all() or (f1 < 0).any():
+            raise ModalbenchError(f"embracenet calibrate: expected {self.selection_p.numel()} finite F1 values "
+                                  f">= 0, got {per_modality_val_f1!r}")
+        self.selection_p.copy_(f1 / f1.sum() if f1.sum() > 0 else torch.full_like(f1, 1.0 / f1.numel()))
+
+    def set_sample_keys(self, keys: torch.Tensor | None) -> None:
+        """Per-row integer keys for counter-based test-time selection (``None``: use the seeded generator)."""
+        self._sample_keys = keys
+
+    def reset_eval_rng(self, seed: int | None = None) -> None:
+        self._eval_gen = torch.Generator().manual_seed(self.eval_seed if seed is None else int(seed))
+
+    def uniforms(self, rows: int, repeat: int, device: torch.device) -> torch.Tensor:
+        if self.training:
+            return torch.rand(rows, self.embrace_dim, device=device)
+        if self._sample_keys is not None:
+            if self._sample_keys.shape[0] != rows:
+                raise ModalbenchError(f"embracenet: {self._sample_keys.shape[0]} sample keys for {rows} rows")
+            return counter_uniforms(self._sample_keys.to(device), self.embrace_dim, self.eval_seed, repeat)
+        return torch.rand(rows, self.embrace_dim, generator=self._eval_gen).to(device)
+
+    # -- the method ------------------------------------------------------------------------------------------
+    def encode(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Docked features ``d_k`` (eqs. 1–2) per modality."""
+        feats = self.embeddings(inputs)
+        return {n: torch.relu(dock(feats[n])) for n, dock in zip(self.modality_names, self.docking)}
+
+    def modality_dropout(self, available: torch.Tensor) -> torch.Tensor:
+        """adj_pre: with probability 0.5 per sample keep only a random subset of the available modalities."""
+        b, m = available.shape
+        dev = available.device
+        apply = torch.rand(b, 1, device=dev) < 0.5
+        if m == 2:
+            pick = (torch.rand(b, m, device=dev) + 1.0) * available
+            subset = nn.functional.one_hot(pick.argmax(dim=1), m).bool() & available
+        else:
+            subset = available & (torch.rand(b, m, device=dev) < 0.5)
+            none = ~subset.any(dim=1, keepdim=True)
+            pick = (torch.rand(b, m, device=dev) + 1.0) * available
+            subset = subset | (none & nn.functional.one_hot(pick.argmax(dim=1), m).bool() & available)
+        return torch.where(apply, subset, available)
+
+    def embrace(self, docked: torch.Tensor, available: torch.Tensor, p: torch.Tensor | None = None,
+                u: torch.Tensor | None = None, return_selection: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Embracement (eqs. 3–7) of docked features ``[..., M, c]``; ``u [..., c]`` uniforms drive the draw.
+
+        Leading dimensions ``...`` are ``[B]`` or ``[K, B]`` (conditions × samples; ``docked`` may be an
+        expanded view). Returns ``e [..., c]`` (and the selected modality index ``[..., c]``, −1 where nothing is
+        available).
+        """
+        *lead, m, c = docked.shape
+        p = self.selection_p if p is None else p
+        if u is None:
+            u = self.uniforms(lead[0], 0, docked.device)
+        w = p.to(docked.device, torch.float32) * available.float()  # eq. 3 numerator, [..., M]
+        total = w.sum(dim=-1, keepdim=True)
+        cdf = torch.cumsum(w, dim=-1)
+        idx = torch.searchsorted(cdf, u.float() * total, right=True).clamp_max(m - 1)  # eqs. 4–5
+        # guard against rounding at the top of the cdf: fall back to the last modality with p' > 0
+        last = (w > 0).float().cumsum(-1).argmax(dim=-1, keepdim=True).expand(*lead, c)
+        idx = torch.where((w > 0).gather(-1, idx), idx, last)
+        e = docked.gather(-2, idx.unsqueeze(-2)).squeeze(-2)  # eqs. 6–7
+        has_any = total > 0
+        e = torch.where(has_any, e, torch.zeros_like(e))
+        if return_selection:
+            return e, torch.where(has_any, idx, torch.full_like(idx, -1))
+        return e
+
+    def fuse_conditions(self, real: dict[str, torch.Tensor], masked: dict[str, torch.Tensor],
+                        available: torch.Tensor) -> torch.Tensor:
+        """Logits ``[K, B, C]`` for availability ``[K, B, M]`` (evaluator hook; the same values as ``fuse``).
+
+        A missing modality is never selected (``p'_k = 0``), so only the real docked features matter: the draw
+        gathers from one ``[B, M, c]`` tensor for all ``K`` conditions instead of stacking ``K`` copies.
+        """
+        k, b, m = available.shape
+        docked = self.stack(real).unsqueeze(0).expand(k, b, m, self.embrace_dim)
+        probs = None
+        for r in range(self.n_repeats):
+            logits = self.head(self.embrace(docked, available, u=self._condition_uniforms(k, b, r, docked.device))
+                               .reshape(k * b, -1)).view(k, b, -1)
+            if self.n_repeats == 1:
+                return logits
+            pr = self.predict_proba(logits.float())
+            probs = pr if probs is None else probs + pr
+        probs = probs / self.n_repeats
+        if self.meta.task_type == "multilabel":
+            return torch.logit(probs.clamp(1e-7, 1 - 1e-7))
+        return torch.log(probs.clamp_min(1e-12))
+
+    def _condition_uniforms(self, k: int, b: int, repeat: int, device: torch.device) -> torch.Tensor:
+        """Uniforms ``[K, B, c]`` for ``K`` conditions; keyed draws are computed once and shared by the conditions."""
+        keys = self._sample_keys
+        if keys is not None and keys.shape[0] == k * b:
+            first = keys[:b]
+            if torch.equal(keys.view(k, b), first.unsqueeze(0).expand(k, b)):
+                u = counter_uniforms(first.to(device), self.embrace_dim, self.eval_seed, repeat)
+                return u.unsqueeze(0).expand(k, b, self.embrace_dim)
+        return self.uniforms(k * b, repeat, device).view(k, b, self.embrace_dim)
+
+    def fuse(self, features: dict[str, torch.Tensor], available: torch.Tensor) -> torch.Tensor:
+        docked = self.stack(features)
+        if self.training:
+            if self.adj_pre:
+                available = self.modality_dropout(available)
+            return self.head(self.embrace(docked, available))
+        if self.n_repeats == 1:
+            return self.head(self.embrace(docked, available))
+        b = docked.shape[0]
+        probs = None
+        for r in range(self.n_repeats):
+            logits = self.head(self.embrace(docked, available, u=self.uniforms(b, r, docked.device)))
+            pr = self.predict_proba(logits.float())
+            probs = pr if probs is None else probs + pr
+        probs = probs / self.n_repeats
+        if self.meta.task_type == "multilabel":
+            return torch.logit(probs.clamp(1e-7, 1 - 1e-7))
+        return torch.log(probs.clamp_min(1e-12))

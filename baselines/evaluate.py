@@ -1,0 +1,232 @@
+"""Evaluation core: metrics of a fusion model under many missing-modality conditions.
+
+Condition ``k`` of a condition table ``[K, M]`` makes modality ``m`` available for sample ``i`` iff
+``natural[i, m] & conditions[k, m]``; masked modality inputs are replaced by the caller's
+``fill(inputs, available)`` (default: inputs kept as they are). Metrics per condition come from confusion counts
+(:mod:`modalbench.baselines.metrics`), accumulated over batches without per-sample Python loops.
+
+Fast path (models with ``has_fast_path``): every test batch is encoded once with its naturally-available values
+and once fully masked (``fill(inputs, all False)``); a condition's features pick, per sample and modality, the
+real or the masked features, and only ``fuse`` runs per condition — several conditions at once, stacked along the
+batch dimension (up to ``max_rows`` rows, or the model's ``max_fuse_rows`` hint if smaller). This is exact when (a) ``encode`` maps each modality's input to that
+modality's features independently of the other modalities, of ``available`` and of the other samples (eval mode),
+and (b) ``fill`` acts per sample and modality (``mean``, ``zero``, ``none``); for a history-dependent fill pass
+``use_fast_path=False``. A model may also offer ``fuse_conditions(real, masked, available[Kc, B, M]) ->
+logits [Kc, B, C]`` to fuse many conditions without materialising the stacked features. Models that expose ``set_sample_keys`` (EmbraceNet's random selection) receive the
+test-set index of every row, so their draws are identical on both paths and for any batch size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from modalbench.errors import ModalbenchError
+
+from .metrics import multiclass_from_confusion, multilabel_from_counts
+
+Batch = tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]
+FillFn = Callable[[dict[str, torch.Tensor], torch.Tensor], dict[str, torch.Tensor]]
+
+
+def model_device(model: nn.Module) -> torch.device:
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
+    return torch.device("cpu")
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode + inference mode for the block; the previous training flag is restored afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        model.train(was_training)
+
+
+@contextmanager
+def sample_keys(model: nn.Module, keys: torch.Tensor | None) -> Iterator[None]:
+    """Give stochastic models (``set_sample_keys``) the test-set index of every row for the block."""
+    setter = getattr(model, "set_sample_keys", None)
+    if setter is None:
+        yield
+        return
+    setter(keys)
+    try:
+        yield
+    finally:
+        setter(None)
+
+
+class ConditionAccumulator:
+    """Confusion counts for ``K`` conditions (multi-class ``[K, C, C]``; multi-label tp/fp/fn ``[K, L]``)."""
+
+    def __init__(self, n_conditions: int, n_classes: int, multilabel: bool) -> None:
+        self.k, self.c, self.multilabel = n_conditions, n_classes, multilabel
+        if multilabel:
+            self.tp = torch.zeros(n_conditions, n_classes, dtype=torch.int64)
+            self.fp = torch.zeros_like(self.tp)
+            self.fn = torch.zeros_like(self.tp)
+            self.samples_f1 = torch.zeros(n_conditions, dtype=torch.float64)
+            self.n = torch.zeros(n_conditions, dtype=torch.int64)
+        else:
+            self.conf = torch.zeros(n_conditions, n_classes, n_classes, dtype=torch.int64)
+
+    def add(self, start: int, logits: torch.Tensor, target: torch.Tensor) -> None:
+        """Add the logits ``[Kc, B, C]`` of conditions ``start..start+Kc`` for targets ``[B]`` / ``[B, L]``."""
+        kc, b = logits.shape[:2]
+        if self.multilabel:
+            pred = logits > 0  # probability > 0.5
+            t = target.to(logits.device).bool().unsqueeze(0)
+            tp_s = (pred & t).sum(-1)
+            fp_s = (pred & ~t).sum(-1)
+            fn_s = (~pred & t).sum(-1)
+            sl = slice(start, start + kc)
+            self.tp[sl] += (pred & t).sum(1).cpu()
+            self.fp[sl] += (pred & ~t).sum(1).cpu()
+            self.fn[sl] += (~pred & t).sum(1).cpu()
+            den = (2 * tp_s + fp_s + fn_s).double()
+            f1 = torch.where(den > 0, 2 * tp_s.double() / den.clamp_min(1), torch.zeros_like(den))
+            self.samples_f1[sl] += f1.sum(1).cpu()
+            self.n[sl] += b
+        else:
+            pred = logits.argmax(dim=-1)  # [Kc, B]
+            y = target.to(logits.device).view(1, b)
+            k_idx = torch.arange(kc, device=logits.device).view(kc, 1)
+            codes = (k_idx * self.c + y) * self.c + pred
+            counts = torch.bincount(codes.flatten(), minlength=kc * self.c * self.c)
+            self.conf[start : start + kc] += counts.view(kc, self.c, self.c).cpu()
+
+    def result(self) -> dict[str, np.ndarray]:
+        if self.multilabel:
+            return multilabel_from_counts(self.tp.numpy(), self.fp.numpy(), self.fn.numpy(),
+                                          self.samples_f1.numpy(), self.n.numpy())
+        return multiclass_from_confusion(self.conf.numpy())
+
+
+def _check_batch(batch: Any, names: list[str], idx: int) -> Batch:
+    try:
+        inputs, available, target = batch
+    except (TypeError, ValueError):
+        raise ModalbenchError(f"batch {idx}: expected a tuple (inputs, available, label)") from None
+    missing = [n for n in names if n not in inputs]
+    if missing:
+        raise ModalbenchError(f"batch {idx}: inputs lack modalities {missing} (expected {names})")
+    if available.dtype != torch.bool or available.dim() != 2 or available.shape[1] != len(names):
+        raise ModalbenchError(f"batch {idx}: available must be a bool tensor [B, {len(names)}], "
+                              f"got {available.dtype} {tuple(available.shape)}")
+    return inputs, available, target
+
+
+def _to(inputs: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
+
+
+def evaluate_condition_batches(model: nn.Module, batches: Iterable[Batch], conditions: torch.Tensor, *,
+                               fill: FillFn | None = None, use_fast_path: bool = True, max_rows: int = 8192,
+                               device: torch.device | str | None = None) -> dict[str, np.ndarray]:
+    """Metrics ``{name: array[K]}`` of ``model`` on ``batches`` under each row of ``conditions [K, M]``."""
+    meta = model.meta
+    names = meta.modality_names
+    conditions = torch.as_tensor(conditions)
+    if conditions.dtype != torch.bool or conditions.dim() != 2 or conditions.shape[1] != len(names):
+        raise ModalbenchError(f"conditions must be a bool tensor [K, {len(names)}], "
+                              f"got {conditions.dtype} {tuple(conditions.shape)}")
+    dev = torch.device(device) if device is not None else model_device(model)
+    n_cond = conditions.shape[0]
+    multilabel = meta.task_type == "multilabel"
+    acc = ConditionAccumulator(n_cond, meta.n_classes, multilabel)
+    fast = use_fast_path and getattr(model, "has_fast_path", False) and n_cond > 1
+    max_rows = min(int(max_rows), int(getattr(model, "max_fuse_rows", max_rows)))
+    cond_dev = conditions.to(dev)
+    offset = 0
+    with eval_mode(model):
+        for bi, batch in enumerate(batches):
+            inputs, natural, target = _check_batch(batch, names, bi)
+            inputs, natural = _to(inputs, dev), natural.to(dev)
+            b = natural.shape[0]
+            keys = torch.arange(offset, offset + b, device=dev)
+            if fast:
+                real_in = fill(inputs, natural) if fill is not None else inputs
+                real = model.encode(real_in)
+                if fill is not None:
+                    masked = model.encode(fill(inputs, torch.zeros_like(natural)))
+                else:
+                    masked = real
+                kc_max = max(1, max_rows // max(b, 1))
+                for start in range(0, n_cond, kc_max):
+                    cond = cond_dev[start : start + kc_max]
+                    kc = cond.shape[0]
+                    avail = natural.unsqueeze(0) & cond.unsqueeze(1)  # [Kc, B, M]
+                    if hasattr(model, "fuse_conditions"):  # optional model hook: all Kc conditions at once
+                        with sample_keys(model, keys.repeat(kc)):
+                            logits = model.fuse_conditions(real, masked, avail)
+                        acc.add(start, logits.float().view(kc, b, -1), target)
+                        continue
+                    feats = {}
+                    for m, name in enumerate(names):
+                        r, f = real[name], masked[name]
+                        sel = avail[:, :, m].view(kc, b, *([1] * (r.dim() - 1)))
+                        feats[name] = torch.where(sel, r.unsqueeze(0), f.unsqueeze(0)).reshape(kc * b, *r.shape[1:])
+                    with sample_keys(model, keys.repeat(kc)):
+                        logits = model.fuse(feats, avail.reshape(kc * b, -1))
+                    acc.add(start, logits.float().view(kc, b, -1), target)
+            else:
+                for k in range(n_cond):
+                    avail = natural & cond_dev[k].unsqueeze(0)
+                    x = fill(inputs, avail) if fill is not None else inputs
+                    with sample_keys(model, keys):
+                        logits = model(x, avail)
+                    acc.add(k, logits.float().unsqueeze(0), target)
+            offset += b
+    return acc.result()
+
+
+def _slices(n: int, batch_size: int) -> Iterator[slice]:
+    for s in range(0, n, batch_size):
+        yield slice(s, min(n, s + batch_size))
+
+
+def evaluate_conditions(model: nn.Module, inputs: dict[str, torch.Tensor], natural_available: torch.Tensor,
+                        labels: torch.Tensor, conditions: torch.Tensor, *, batch_size: int = 512,
+                        fill: FillFn | None = None, use_fast_path: bool = True, max_rows: int = 8192,
+                        device: torch.device | str | None = None) -> dict[str, np.ndarray]:
+    """Metrics arrays ``[K]`` for in-memory test tensors (``inputs[m]: [N, *shape]``, ``natural [N, M]``)."""
+    n = natural_available.shape[0]
+    bad = [k for k, v in inputs.items() if v.shape[0] != n]
+    if bad or labels.shape[0] != n:
+        raise ModalbenchError(f"evaluate_conditions: {n} availability rows but inputs {bad} / labels "
+                              f"({labels.shape[0]}) have a different sample count")
+    batches = (({k: v[s] for k, v in inputs.items()}, natural_available[s], labels[s])
+               for s in _slices(n, batch_size))
+    return evaluate_condition_batches(model, batches, conditions, fill=fill, use_fast_path=use_fast_path,
+                                      max_rows=max_rows, device=device)
+
+
+def evaluate_batches(model: nn.Module, batches: Iterable[Batch], *, fill: FillFn | None = None,
+                     device: torch.device | str | None = None) -> dict[str, float]:
+    """Metrics of ``model`` on batches whose availability already differs per sample (random/block missing)."""
+    m = model.meta.n_modalities
+    out = evaluate_condition_batches(model, batches, torch.ones(1, m, dtype=torch.bool), fill=fill,
+                                     use_fast_path=False, device=device)
+    return {k: float(v[0]) for k, v in out.items()}
+
+
+def per_modality_scores(model: nn.Module, batches: Iterable[Batch], *, fill: FillFn | None = None,
+                        metric: str | None = None, device: torch.device | str | None = None) -> list[float]:
+    """Each modality's score when it is the only one available (late fusion / EmbraceNet adj_post calibration)."""
+    from .metrics import main_metric
+
+    metric = metric or main_metric(model.meta.task_type)
+    eye = torch.eye(model.meta.n_modalities, dtype=torch.bool)
+    return [float(v) for v in evaluate_condition_batches(model, batches, eye, fill=fill, device=device)[metric]]

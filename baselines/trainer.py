@@ -1,0 +1,283 @@
+"""One trainer for every fusion model.
+
+Adam (β = (0.9, 0.999), ε = 1e-2 and lr = 1e-3 by default, the settings of EmbraceNet, Choi & Lee 2019 §6.2),
+early stopping on the validation main metric (weighted F1 = EmbraceNet eq. 9; micro F1 for multi-label tasks),
+the best epoch's weights kept and saved. Models may define:
+
+* ``training_loss(inputs, available, target) -> (loss, logits)`` — their own objective (Mul, late fusion, ...);
+* ``pretrain_epochs`` + ``pretrain_loss(inputs, available)`` — a stage run before classification (multimodal
+  autoencoder);
+* ``calibrate(per_modality_val_f1)`` (+ optional ``wants_calibration``) — called after training with each
+  modality's validation score when it is the only modality available (late fusion weights, EmbraceNet adj_post).
+
+Deterministic on CPU for a seed (``torch.manual_seed`` + deterministic algorithms); CUDA with AMP (float16
+autocast + gradient scaling) when the device resolves to CUDA. The step loop has no per-sample Python work and
+synchronises with the device only every ``log_every`` steps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from modalbench.errors import ModalbenchError
+
+from .checkpoint import load_checkpoint, parameter_count, save_checkpoint, write_jsonl_atomic
+from .evaluate import Batch, FillFn, evaluate_batches, per_modality_scores
+from .metrics import main_metric
+
+__all__ = ["TrainResult", "fit", "load_checkpoint", "resolve_device", "seed_everything"]
+
+
+@dataclass
+class TrainResult:
+    """What :func:`fit` did: per-epoch losses and validation scores, the best epoch (1-based), calibration."""
+
+    model: nn.Module
+    metric: str
+    best_epoch: int
+    best_score: float
+    train_losses: list[float]
+    val_scores: list[float]
+    epochs_run: int
+    stopped_early: bool
+    final_val: dict[str, float]
+    calibration: list[float] | None = None
+    pretrain_losses: list[float] = field(default_factory=list)
+    out_dir: Path | None = None
+    log: list[dict[str, Any]] = field(default_factory=list)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (CPU and CUDA) — call before building a model so its initialisation is reproducible."""
+    torch.manual_seed(int(seed))
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``auto`` → CUDA when available else CPU; asking for CUDA without one is an error."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ModalbenchError("device 'cuda' requested but torch sees no CUDA device (use --device cpu or auto)")
+    return dev
+
+
+def _resolve_amp(amp: str | bool, dev: torch.device) -> bool:
+    if amp in ("auto", None):
+        return dev.type == "cuda"
+    if amp in (True, "on", "true", "1"):
+        if dev.type != "cuda":
+            raise ModalbenchError(f"amp requires a CUDA device, got {dev}")
+        return True
+    if amp in (False, "off", "false", "0"):
+        return False
+    raise ModalbenchError(f"amp must be auto, on or off, got {amp!r}")
+
+
+def _to_device(batch: Any, dev: torch.device, names: list[str], where: str) -> Batch:
+    try:
+        inputs, available, target = batch
+    except (TypeError, ValueError):
+        raise ModalbenchError(f"{where}: expected a tuple (inputs, available, label)") from None
+    missing = [n for n in names if n not in inputs]
+    if missing:
+        raise ModalbenchError(f"{where}: inputs lack modalities {missing} (expected {names})")
+    return ({n: inputs[n].to(dev, non_blocking=True) for n in names}, available.to(dev, non_blocking=True),
+            target.to(dev, non_blocking=True))
+
+
+class _Stepper:
+    """Optimiser step with optional AMP; accumulates the loss on the device (no per-step sync)."""
+
+    def __init__(self, params: list[nn.Parameter], lr: float, eps: float, weight_decay: float, amp: bool,
+                 dev: torch.device) -> None:
+        self.opt = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=eps, weight_decay=weight_decay)
+        self.amp = amp
+        self.dev = dev
+        self.scaler = torch.amp.GradScaler("cuda") if amp else None
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.amp:
+            return torch.autocast(device_type="cuda", dtype=torch.float16)
+        return contextlib.nullcontext()
+
+    def step(self, loss: torch.Tensor) -> None:
+        self.opt.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.opt.step()
+
+
+def _run_epoch(model: nn.Module, batches: Iterable[Batch], stepper: _Stepper, loss_fn: Callable[..., torch.Tensor],
+               names: list[str], where: str, on_progress: Callable[[float], None], log_every: int) -> float:
+    model.train()
+    total = torch.zeros((), device=stepper.dev, dtype=torch.float64)
+    steps = 0
+    for i, batch in enumerate(batches):
+        inputs, available, target = _to_device(batch, stepper.dev, names, f"{where}, batch {i}")
+        with stepper.autocast():
+            loss = loss_fn(inputs, available, target)
+        stepper.step(loss)
+        total += loss.detach()
+        steps += 1
+        if steps % log_every == 0:
+            value = float(total) / steps
+            if not math.isfinite(value):
+                raise ModalbenchError(f"{where}: non-finite training loss by batch {i}; lower --lr or check inputs")
+            on_progress(value)
+    if steps == 0:
+        raise ModalbenchError(f"{where}: the training batch iterable yielded no batches")
+    value = float(total) / steps
+    if not math.isfinite(value):
+        raise ModalbenchError(f"{where}: non-finite training loss; lower --lr or check the inputs")
+    return value
+
+
+def fit(model: nn.Module, train_batches: Callable[[int], Iterable[Batch]], val_batches: Callable[[], Iterable[Batch]],
+        *, epochs: int, lr: float = 1e-3, eps: float = 1e-2, weight_decay: float = 0.0, patience: int | None = None,
+        seed: int, device: str | torch.device = "cpu", out_dir: str | Path | None = None, progress: bool = True,
+        amp: str | bool = "auto", fill: FillFn | None = None, log_every: int = 50,
+        extra_config: dict[str, Any] | None = None) -> TrainResult:
+    """Train ``model``, keep the best validation epoch, calibrate, and (with ``out_dir``) save the checkpoint.
+
+    ``train_batches(epoch)`` yields ``(inputs, available, label)`` batches (the reader reshuffles per epoch);
+    ``val_batches()`` yields validation batches. ``fill`` fills masked modalities for the per-modality calibration
+    pass (default: values kept). ``extra_config`` is merged into ``config.json`` (e.g. the CLI command).
+    """
+    if int(epochs) < 1:
+        raise ModalbenchError(f"epochs must be >= 1, got {epochs!r}")
+    if not lr > 0 or not eps > 0 or weight_decay < 0:
+        raise ModalbenchError(f"need lr > 0, eps > 0, weight_decay >= 0 (got {lr}, {eps}, {weight_decay})")
+    if patience is not None and int(patience) < 1:
+        raise ModalbenchError(f"patience must be >= 1 or None, got {patience!r}")
+    dev = resolve_device(device)
+    use_amp = _resolve_amp(amp, dev)
+    meta = model.meta
+    names = meta.modality_names
+    metric = main_metric(meta.task_type)
+    name = getattr(model, "registry_name", "") or type(model).__name__
+    out = Path(out_dir) if out_dir is not None else None
+
+    prev_det = torch.are_deterministic_algorithms_enabled()
+    prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.manual_seed(int(seed))
+    model.to(dev)
+    log: list[dict[str, Any]] = []
+    t0 = time.monotonic()
+
+    def flush_log() -> None:
+        if out is not None:
+            write_jsonl_atomic(out / "train_log.jsonl", log)
+
+    from modalbench.progress import make_progress
+
+    try:
+        with make_progress(progress) as bar:
+            pre_epochs = int(getattr(model, "pretrain_epochs", 0) or 0) if hasattr(model, "pretrain_loss") else 0
+            pretrain_losses: list[float] = []
+            if pre_epochs > 0:
+                task = bar.add_task(f"{name} pretrain", total=pre_epochs)
+                stepper = _Stepper(list(model.parameters()), lr, eps, weight_decay, use_amp, dev)
+                for e in range(pre_epochs):
+                    where = f"pretrain epoch {e + 1}"
+                    loss = _run_epoch(model, train_batches(e), stepper,
+                                      lambda x, a, t: model.pretrain_loss(x, a), names, where,
+                                      lambda v, e=e: bar.update(task, description=f"{name} pretrain {e + 1}/{pre_epochs} "
+                                                                                  f"loss {v:.4f}"), log_every)
+                    pretrain_losses.append(loss)
+                    log.append({"stage": "pretrain", "epoch": e + 1, "loss": loss,
+                                "elapsed_s": round(time.monotonic() - t0, 3)})
+                    bar.update(task, advance=1, description=f"{name} pretrain {e + 1}/{pre_epochs} loss {loss:.4f}")
+                    flush_log()
+
+            stepper = _Stepper(list(model.parameters()), lr, eps, weight_decay, use_amp, dev)
+            task = bar.add_task(f"{name} train", total=int(epochs))
+            best_score, best_epoch, best_state = -math.inf, 0, None
+            train_losses: list[float] = []
+            val_scores: list[float] = []
+            stopped_early = False
+            for e in range(int(epochs)):
+                where = f"epoch {e + 1}"
+
+                def show(v: float, e: int = e, best: float = max(best_score, 0.0)) -> None:
+                    bar.update(task, description=f"{name} {e + 1}/{epochs} loss {v:.4f} val {metric} {best:.4f}")
+
+                loss = _run_epoch(model, train_batches(pre_epochs + e), stepper,
+                                  lambda x, a, t: model.training_loss(x, a, t)[0], names,
+                                  where, show, log_every)
+                val = evaluate_batches(model, val_batches(), device=dev)
+                score = val[metric]
+                train_losses.append(loss)
+                val_scores.append(score)
+                improved = score > best_score
+                if improved:
+                    best_score, best_epoch = score, e + 1
+                    best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+                log.append({"stage": "train", "epoch": e + 1, "loss": loss, "val": val, "best": improved,
+                            "elapsed_s": round(time.monotonic() - t0, 3)})
+                bar.update(task, advance=1, description=f"{name} {e + 1}/{epochs} loss {loss:.4f} "
+                                                        f"val {metric} {score:.4f} (best {best_score:.4f})")
+                flush_log()
+                if patience is not None and (e + 1) - best_epoch >= int(patience):
+                    stopped_early = e + 1 < int(epochs)
+                    break
+
+        assert best_state is not None
+        model.load_state_dict(best_state)
+        calibration = None
+        if callable(getattr(model, "calibrate", None)) and getattr(model, "wants_calibration", True):
+            calibration = per_modality_scores(model, val_batches(), fill=fill, metric=metric, device=dev)
+            model.calibrate(calibration)
+            log.append({"stage": "calibrate", "per_modality_val": calibration})
+        final_val = evaluate_batches(model, val_batches(), device=dev)
+        log.append({"stage": "final", "val": final_val, "best_epoch": best_epoch,
+                    "elapsed_s": round(time.monotonic() - t0, 3)})
+        model.eval()
+        if out is not None:
+            training = {"epochs": int(epochs), "lr": lr, "eps": eps, "betas": [0.9, 0.999],
+                        "weight_decay": weight_decay, "patience": patience, "device": str(dev), "amp": use_amp,
+                        "pretrain_epochs": pre_epochs}
+            extra = {"training": training, "seed": int(seed), "val_metric": metric, "best_epoch": best_epoch,
+                     "best_val_score": best_score, "val_scores": val_scores, "train_losses": train_losses,
+                     "epochs_run": len(val_scores), "stopped_early": stopped_early, "final_val": final_val,
+                     "calibration": calibration, **(extra_config or {})}
+            save_checkpoint(model, out, extra=_jsonable(extra), log=log)
+    finally:
+        torch.use_deterministic_algorithms(prev_det, warn_only=prev_warn)
+
+    return TrainResult(model=model, metric=metric, best_epoch=best_epoch, best_score=best_score,
+                       train_losses=train_losses, val_scores=val_scores, epochs_run=len(val_scores),
+                       stopped_early=stopped_early, final_val=final_val, calibration=calibration,
+                       pretrain_losses=pretrain_losses, out_dir=out, log=log)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def parameters_of(model: nn.Module) -> int:
+    """Number of parameters (recorded in results and checkpoints)."""
+    return parameter_count(model)

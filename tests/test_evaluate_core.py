@@ -1,0 +1,190 @@
+"""Evaluation core: fast path == plain path, metrics == scikit-learn, per-sample masks, clear errors."""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from modalbench.baselines import baseline_names, create_baseline
+from modalbench.baselines.evaluate import (
+    eval_mode,
+    evaluate_batches,
+    evaluate_condition_batches,
+    evaluate_conditions,
+    per_modality_scores,
+    sample_keys,
+)
+from modalbench.baselines.trainer import seed_everything
+from sklearn.metrics import accuracy_score, f1_score
+
+from modalbench.errors import ModalbenchError
+from modalbench.meta import DatasetMeta, ModalitySpec
+
+torch.set_num_threads(1)
+
+META = DatasetMeta(
+    "mixed",
+    (ModalitySpec("acc", "series", (16, 2)), ModalitySpec("cam", "image", (1, 8, 8)), ModalitySpec("feat", "vector", (9,))),
+    tuple("abcde"),
+)
+N = 37  # not a multiple of any batch size used below
+
+
+def zero_fill(inputs: dict[str, torch.Tensor], available: torch.Tensor) -> dict[str, torch.Tensor]:
+    """A per-sample, per-modality fill: masked modalities become 0."""
+    out = {}
+    for m, name in enumerate(META.modality_names):
+        v = inputs[name]
+        out[name] = torch.where(available[:, m].view(-1, *([1] * (v.dim() - 1))), v, torch.zeros_like(v))
+    return out
+
+
+def data(meta: DatasetMeta = META, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    x = {s.name: torch.randn(N, *s.shape, generator=g) for s in meta.modalities}
+    natural = torch.rand(N, meta.n_modalities, generator=g) > 0.15  # some naturally missing
+    if meta.task_type == "multilabel":
+        y = (torch.rand(N, meta.n_classes, generator=g) < 0.4).float()
+    else:
+        y = torch.randint(0, meta.n_classes, (N,), generator=g)
+    return x, natural, y
+
+
+ALL_CONDITIONS = torch.tensor(list(itertools.product([False, True], repeat=3)))  # incl. the empty condition
+FAST = [n for n in baseline_names() if getattr(create_baseline(n, META), "has_fast_path", False)]
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_fast_path_equals_plain_path(name: str) -> None:
+    seed_everything(0)
+    model = create_baseline(name, META)
+    x, natural, y = data()
+    kw = {"fill": zero_fill, "batch_size": 16}
+    fast = evaluate_conditions(model, x, natural, y, ALL_CONDITIONS, use_fast_path=True, max_rows=40, **kw)
+    plain = evaluate_conditions(model, x, natural, y, ALL_CONDITIONS, use_fast_path=False, **kw)
+    assert set(fast) == {"accuracy", "f1_weighted", "f1_macro"}
+    for k in fast:
+        assert fast[k].shape == (len(ALL_CONDITIONS),)
+        np.testing.assert_allclose(fast[k], plain[k], atol=1e-6, rtol=0, err_msg=f"{name} {k}")
+
+
+@pytest.mark.parametrize("name", ["late", "embracenet", "mulmix", "cmp"])
+def test_fast_path_equals_plain_path_multilabel(name: str) -> None:
+    meta = DatasetMeta("ml", META.modalities, tuple("abcd"), task_type="multilabel")
+    seed_everything(1)
+    model = create_baseline(name, meta)
+    x, natural, y = data(meta, seed=1)
+    fast = evaluate_conditions(model, x, natural, y, ALL_CONDITIONS, fill=zero_fill, batch_size=10)
+    plain = evaluate_conditions(model, x, natural, y, ALL_CONDITIONS, fill=zero_fill, batch_size=10,
+                                use_fast_path=False)
+    assert set(fast) == {"f1_micro", "f1_macro", "f1_weighted", "f1_samples"}
+    for k in fast:
+        np.testing.assert_allclose(fast[k], plain[k], atol=1e-6, rtol=0, err_msg=f"{name} {k}")
+
+
+def _predict(model, x, avail, keys):
+    with eval_mode(model), sample_keys(model, keys):
+        return model(x, avail)
+
+
+def test_metrics_equal_sklearn_on_the_models_predictions() -> None:
+    seed_everything(2)
+    model = create_baseline("intermediate", META)
+    x, natural, y = data(seed=2)
+    res = evaluate_conditions(model, x, natural, y, ALL_CONDITIONS, fill=zero_fill, batch_size=8)
+    for k, cond in enumerate(ALL_CONDITIONS):
+        avail = natural & cond
+        pred = _predict(model, zero_fill(x, avail), avail, None).argmax(1).numpy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert res["f1_weighted"][k] == pytest.approx(f1_score(y, pred, average="weighted", zero_division=0))
+            assert res["f1_macro"][k] == pytest.approx(f1_score(y, pred, average="macro", zero_division=0))
+        assert res["accuracy"][k] == pytest.approx(accuracy_score(y, pred))
+
+
+def test_evaluate_batches_per_sample_masks() -> None:
+    seed_everything(3)
+    model = create_baseline("embracenet", META)
+    x, _, y = data(seed=3)
+    g = torch.Generator().manual_seed(3)
+    avail = torch.rand(N, 3, generator=g) < 0.5  # random-missing: differs per sample
+    batches = [({k: v[s:s + 10] for k, v in x.items()}, avail[s:s + 10], y[s:s + 10]) for s in range(0, N, 10)]
+    got = evaluate_batches(model, batches, fill=zero_fill)
+    pred = _predict(model, zero_fill(x, avail), avail, torch.arange(N)).argmax(1).numpy()
+    assert got["accuracy"] == pytest.approx(accuracy_score(y, pred))
+    assert got["f1_weighted"] == pytest.approx(f1_score(y, pred, average="weighted", zero_division=0))
+
+
+def test_stochastic_model_is_independent_of_batch_size() -> None:
+    seed_everything(4)
+    model = create_baseline("embracenet", META, n_repeats=3)
+    x, natural, y = data(seed=4)
+    a = evaluate_conditions(model, x, natural, y, ALL_CONDITIONS, fill=zero_fill, batch_size=5)
+    b = evaluate_conditions(model, x, natural, y, ALL_CONDITIONS, fill=zero_fill, batch_size=64, max_rows=10_000)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_fill_sees_the_condition_availability() -> None:
+    seed_everything(5)
+    model = create_baseline("early", META)  # no fast path: forward per condition
+    x, natural, y = data(seed=5)
+    seen: list[torch.Tensor] = []
+
+    def spy(inputs, available):
+        seen.append(available.clone())
+        return zero_fill(inputs, available)
+
+    conds = ALL_CONDITIONS[[3, 7]]
+    evaluate_conditions(model, x, natural, y, conds, fill=spy, batch_size=N)
+    assert len(seen) == 2
+    for s, c in zip(seen, conds):
+        assert torch.equal(s, natural & c)
+
+
+def test_per_modality_scores_match_single_conditions() -> None:
+    seed_everything(6)
+    model = create_baseline("late", META)
+    x, natural, y = data(seed=6)
+    batches = [({k: v[s:s + 16] for k, v in x.items()}, natural[s:s + 16], y[s:s + 16]) for s in range(0, N, 16)]
+    scores = per_modality_scores(model, batches)
+    for m in range(3):
+        cond = torch.zeros(1, 3, dtype=torch.bool)
+        cond[0, m] = True
+        single = evaluate_condition_batches(model, batches, cond)["f1_weighted"][0]
+        assert scores[m] == pytest.approx(single)
+
+
+def test_bad_inputs_are_clear_errors() -> None:
+    model = create_baseline("intermediate", META)
+    x, natural, y = data()
+    with pytest.raises(ModalbenchError, match=r"bool tensor \[K, 3\]"):
+        evaluate_conditions(model, x, natural, y, torch.ones(2, 4, dtype=torch.bool))
+    with pytest.raises(ModalbenchError, match="sample count"):
+        evaluate_conditions(model, x, natural[:5], y, ALL_CONDITIONS)
+    bad = [({"acc": x["acc"], "cam": x["cam"]}, natural, y)]
+    with pytest.raises(ModalbenchError, match="feat"):
+        evaluate_condition_batches(model, bad, ALL_CONDITIONS)
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_encode_is_per_modality(name: str) -> None:
+    """The fast-path contract: modality m's features depend only on modality m's input (and not on other rows)."""
+    seed_everything(7)
+    model = create_baseline(name, META)
+    x, _, _ = data(seed=7)
+    with eval_mode(model):
+        ref = model.encode(x)
+        for j, name_j in enumerate(META.modality_names):
+            changed = dict(x)
+            changed[name_j] = x[name_j] + 3.0
+            out = model.encode(changed)
+            for m, name_m in enumerate(META.modality_names):
+                if m != j:
+                    torch.testing.assert_close(out[name_m], ref[name_m], rtol=0, atol=0)
+        half = model.encode({k: v[:10] for k, v in x.items()})
+        for k in half:
+            torch.testing.assert_close(half[k], ref[k][:10], rtol=1e-5, atol=1e-6)
