@@ -84,16 +84,12 @@ _ZIP_CACHE_SIZE = 4
 def _cached_zip(archive: Path) -> zipfile.ZipFile:
     st = archive.stat()
     key = (os.getpid(), os.path.realpath(archive), st.st_size, st.st_mtime_ns)
-    with _ZIP_CACHE_LOCK:
+    with _ZIP_CACHE_LOCK:  # parse under the lock: concurrent first readers wait instead of parsing again
         zf = _ZIP_CACHE.get(key)
         if zf is not None:
             _ZIP_CACHE.move_to_end(key)
             return zf
-    zf = _open_zip(archive)
-    with _ZIP_CACHE_LOCK:
-        if key in _ZIP_CACHE:  # another thread won the race
-            zf.close()
-            return _ZIP_CACHE[key]
+        zf = _open_zip(archive)
         _ZIP_CACHE[key] = zf
         while len(_ZIP_CACHE) > _ZIP_CACHE_SIZE:
             _, old = _ZIP_CACHE.popitem(last=False)

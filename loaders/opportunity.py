@@ -452,8 +452,9 @@ class Opportunity(DatasetBuilder):
         return [ModalitySpec(g.name, "series", (length, len(g.columns)), g.channels) for g in oc.MODALITY_COLUMNS]
 
     def tasks(self, params: dict[str, Any]) -> list[TaskInfo]:
-        return [TaskInfo("locomotion", "multiclass", oc.LOCOMOTION_CLASSES),
-                TaskInfo("gestures", "multiclass", oc.GESTURE_CLASSES)]
+        excluded = self.val_excluded_classes(params)
+        return [TaskInfo("locomotion", "multiclass", oc.LOCOMOTION_CLASSES, excluded.get("locomotion", ())),
+                TaskInfo("gestures", "multiclass", oc.GESTURE_CLASSES, excluded.get("gestures", ()))]
 
     def val_excluded_classes(self, params: dict[str, Any]) -> dict[str, tuple[int, ...]]:
         """Per task, the class indices to leave out of validation (gestures: null, when ``exclude_null_val``)."""

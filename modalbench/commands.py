@@ -103,6 +103,37 @@ def print_results(result: dict) -> None:
             cells.append("-" if m is None else f"{m['mean']:.4f}" + (f" ± {m['std']:.4f}" if m["std"] else ""))
         t.add_row(sc["id"], str(len(sc["conditions"])), *cells)
     out.print(t)
+    rows = table2_summary(result)
+    if rows:
+        t2 = Table(title="EmbraceNet Table 2 summary (weighted F1, mean over seeds)")
+        for col in ("scenario", "original", "degraded", "relative drop"):
+            t2.add_column(col)
+        for label, orig, degraded in rows:
+            t2.add_row(label, f"{orig:.4f}", f"{degraded:.4f}", f"{(orig - degraded) / orig:.1%}" if orig else "-")
+        out.print(t2)
+
+
+def table2_summary(result: dict) -> list[tuple[str, float, float]]:
+    """EmbraceNet Table 2: original vs 20 % of the modalities available, and vs 80 % block-missing."""
+    agg = result["aggregates"]
+    full = agg.get("full@v1", {}).get("metrics", {}).get("f1_weighted")
+    if not full:
+        return []
+    orig = full["mean"]
+    rows = []
+    mm = agg.get("missing-modalities@v1")
+    if mm and mm["by_n_available"]:
+        n_mod = max(p["n_available"] for p in mm["by_n_available"])
+        k = max(1, round(0.2 * n_mod))
+        point = next((p for p in mm["by_n_available"] if p["n_available"] == k), None)
+        if point and n_mod > 2:
+            rows.append((f"missing modalities: {k} of {n_mod} available (20 %)", orig, point["metrics"]["f1_weighted"]["mean"]))
+    bm = agg.get("block-missing@v1")
+    if bm:
+        point = next((p for p in bm["by_missing_rate"] if abs(p["missing_rate"] - 0.8) < 1e-9), None)
+        if point:
+            rows.append(("block-missing: 80 % missing rate", orig, point["metrics"]["f1_weighted"]["mean"]))
+    return rows
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

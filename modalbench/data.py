@@ -24,6 +24,9 @@ from .errors import ModalbenchError
 from .meta import SPLITS, DatasetMeta
 
 Batch = tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]
+#: splits smaller than this are read once per process and served from RAM (random gathers are ~100× faster
+#: than per-chunk reads); larger splits use the chunk-aware buffered path
+DEFAULT_CACHE_BYTES = 512 * 2**20
 NumpyBatch = tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]
 
 
@@ -114,13 +117,37 @@ class ChunkBatches(IterableDataset):
 
     def __init__(self, reader: StoreReader, *, batch_size: int = 256, shuffle: bool = True, seed: int = 0,
                  buffer_chunks: int = 4, drop_last: bool = False,
-                 transform: Callable[[NumpyBatch], NumpyBatch] | None = None) -> None:
+                 transform: Callable[[NumpyBatch], NumpyBatch] | None = None,
+                 cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         super().__init__()
         if batch_size < 1:
             raise ModalbenchError(f"batch size must be >= 1 (got {batch_size})")
         self.reader, self.batch_size, self.shuffle, self.seed = reader, batch_size, shuffle, seed
         self.buffer_chunks, self.drop_last, self.transform = max(1, buffer_chunks), drop_last, transform
+        self.cache_bytes = cache_bytes
         self.epoch = 0
+        self._cache: NumpyBatch | None = None
+
+    def split_nbytes(self) -> int:
+        """Bytes of one pass over the split (all modalities, availability and labels)."""
+        g = self.reader.group
+        per_sample = sum(int(np.prod(g[m].shape[1:])) * g[m].dtype.itemsize for m in self.reader.meta.modality_names)
+        return len(self.reader) * (per_sample + self.reader.meta.n_modalities + 8)
+
+    def _cached(self) -> NumpyBatch | None:
+        """The whole split in RAM when it fits ``cache_bytes`` (read once per process), else None."""
+        if self.cache_bytes <= 0:
+            return None
+        if self._cache is None:  # forked DataLoader workers inherit the parent's arrays (copy-on-write)
+            if self.split_nbytes() > self.cache_bytes:
+                return None
+            self._cache = self.reader.read_all()
+        return self._cache
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_cache"] = None  # spawned workers read their own copy
+        return state
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -130,6 +157,10 @@ class ChunkBatches(IterableDataset):
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[Batch]:
+        cached = self._cached()
+        if cached is not None:
+            yield from self._iter_cached(cached)
+            return
         ranges = self.reader.chunk_ranges()
         rng = np.random.Generator(np.random.PCG64([self.seed, self.epoch]))
         if self.shuffle:
@@ -152,6 +183,22 @@ class ChunkBatches(IterableDataset):
             carry = _take(buf, order[full:]) if full < n else None
         if carry is not None and len(carry[2]) and not self.drop_last:
             yield self._emit(carry)
+
+    def _iter_cached(self, data: NumpyBatch) -> Iterator[Batch]:
+        """Small splits: one in-RAM gather per batch (workers take every n-th batch)."""
+        n = len(data[2])
+        rng = np.random.Generator(np.random.PCG64([self.seed, self.epoch]))
+        order = rng.permutation(n) if self.shuffle else np.arange(n)
+        stop = n - n % self.batch_size if self.drop_last else n
+        starts = list(range(0, stop, self.batch_size))
+        info = get_worker_info()
+        if info is not None:
+            starts = starts[info.id :: info.num_workers]
+        for s in starts:
+            idx = order[s : s + self.batch_size]
+            if not self.shuffle:
+                idx = slice(int(idx[0]), int(idx[-1]) + 1)
+            yield self._emit(_take(data, idx))
 
     def _emit(self, batch: NumpyBatch) -> Batch:
         if self.transform is not None:
@@ -186,10 +233,17 @@ def open_reader(root: str | Path | None, name: str, split: str = "train", task: 
 def make_loader(root: str | Path | None, name: str, split: str = "train", *, batch_size: int = 256,
                 shuffle: bool | None = None, seed: int = 0, num_workers: int = 0, buffer_chunks: int = 4,
                 drop_last: bool = False, task: str | None = None,
-                transform: Callable[[NumpyBatch], NumpyBatch] | None = None) -> DataLoader:
-    """A DataLoader of whole batches over one split; shuffles by default only for ``train``."""
+                transform: Callable[[NumpyBatch], NumpyBatch] | None = None,
+                cache_bytes: int = DEFAULT_CACHE_BYTES) -> DataLoader:
+    """A DataLoader of whole batches over one split; shuffles by default only for ``train``.
+
+    Splits up to ``cache_bytes`` are held in RAM (per process); ``cache_bytes=0`` forces chunk-aware reading.
+    """
     reader = open_reader(root, name, split, task)
     ds = ChunkBatches(reader, batch_size=batch_size, shuffle=(split == "train") if shuffle is None else shuffle,
-                      seed=seed, buffer_chunks=buffer_chunks, drop_last=drop_last, transform=transform)
+                      seed=seed, buffer_chunks=buffer_chunks, drop_last=drop_last, transform=transform,
+                      cache_bytes=cache_bytes)
+    if num_workers:
+        ds._cached()  # read a small split once in the parent; forked workers share it
     return DataLoader(ds, batch_size=None, num_workers=num_workers, persistent_workers=False,
                       multiprocessing_context="fork" if num_workers else None)

@@ -31,6 +31,7 @@ class TaskInfo:
     name: str
     task_type: str  # multiclass | multilabel
     classes: tuple[str, ...]
+    val_excluded: tuple[int, ...] = ()  # class indices left out of validation (model selection), e.g. a null class
 
 
 class DatasetBuilder:

@@ -45,6 +45,18 @@ def _numpy_fill(fill_fn: Callable[..., Any]) -> Callable[[NumpyBatch], NumpyBatc
     return transform
 
 
+def _drop_classes(transform: Callable[[NumpyBatch], NumpyBatch], excluded: list[int]) -> Callable[[NumpyBatch], NumpyBatch]:
+    """``transform``, then drop the rows whose label is one of ``excluded`` (multi-class validation only)."""
+    drop = np.asarray(excluded, dtype=np.int64)
+
+    def filtered(batch: NumpyBatch) -> NumpyBatch:
+        inputs, avail, label = transform(batch)
+        keep = ~np.isin(np.asarray(label), drop)
+        return {k: v[keep] for k, v in inputs.items()}, avail[keep], label[keep]
+
+    return filtered
+
+
 # ---------------------------------------------------------------- training
 
 
@@ -93,7 +105,9 @@ def batches_for(root: str | None, dataset: str, task: str | None, *, batch_size:
     fill_fn = make_fill(train_reader.attrs, meta, fill)
     transform = _numpy_fill(fill_fn)
     train_ds = ChunkBatches(train_reader, batch_size=batch_size, shuffle=True, seed=seed, transform=transform)
-    val_ds = ChunkBatches(val_reader, batch_size=max(256, batch_size), shuffle=False, transform=transform)
+    excluded = train_reader.attrs.get("tasks", {}).get(meta.task, {}).get("val_excluded_classes", [])
+    val_transform = _drop_classes(transform, excluded) if excluded else transform
+    val_ds = ChunkBatches(val_reader, batch_size=max(256, batch_size), shuffle=False, transform=val_transform)
 
     def train_batches(epoch: int) -> Iterable[Any]:
         train_ds.set_epoch(epoch)

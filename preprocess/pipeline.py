@@ -7,7 +7,9 @@ Everything up to :func:`write_store` is lazy (dask); the only computes are the t
 from __future__ import annotations
 
 import copy
+import itertools
 import json
+import operator
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,19 +21,37 @@ import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
+from dask.base import tokenize
+from dask.delayed import Delayed
+from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
 from modalbench import STORE_FORMAT_VERSION, __version__
 from modalbench.atomic import atomic_dir, canonical_json, write_json_atomic
 from modalbench.datasets import DatasetBuilder, PrepareContext, get_dataset
 from modalbench.errors import ModalbenchError, StoreError
 from modalbench.meta import SPLIT_CODES, SPLITS, ModalitySpec
-from modalbench.paths import local_raw_dir, resolve_root, store_path, version_dir, zarr_location
+from modalbench.paths import (
+    local_raw_dir,
+    resolve_root,
+    store_path,
+    version_dir,
+    zarr_location,
+)
 from modalbench.progress import DaskProgress
 from modalbench.store import fingerprint, read_marker
 
-from .normalise import apply_scaling, finalize_stats, stat_graph
+from .normalise import (
+    apply_scaling,
+    finalize_stats,
+    merge_partials,
+    partial_stats,
+    raw_stats,
+    scale_block,
+    scaling_terms,
+    stat_graph,
+)
 from .types import Recording, SampleSplit
-from .windowing import window_array, window_labels, window_offsets
+from .windowing import window_labels, window_offsets, windows_of
 
 TARGET_CHUNK_BYTES = 2 * 1024 * 1024
 
@@ -73,27 +93,399 @@ def sample_chunk_rows(specs: list[ModalitySpec], n: int) -> int:
 
 
 def stats_graph(builder: DatasetBuilder, params: dict[str, Any], items: list[Any]) -> dict[str, Any]:
-    """Lazy train-only statistics per modality, plus (windowed) the label streams needed for window labels."""
+    """Lazy train-only statistics per modality, plus (windowed) the label streams needed for window labels.
+
+    Windowed datasets use :func:`grouped_stats_graph` (one task per group of recordings): ``"stats"`` is then one
+    ``Delayed`` of ``{modality: raw stats}`` and ``"labels"`` one ``Delayed`` of the per-item label streams.
+    """
     specs = builder.modalities(params)
     train = [it for it in items if it.split == "train"]
     if not train:
         raise ModalbenchError(f"{builder.name}: the train split is empty; check the split parameters")
+    if builder.structure == "windowed":
+        return grouped_stats_graph(builder, params, items)
     graph: dict[str, Any] = {"stats": {}}
     for spec in specs:
-        if builder.structure == "windowed":
-            graph["stats"][spec.name] = stat_graph([r.streams[spec.name] for r in train], channel_axis=1)
-        else:
-            graph["stats"][spec.name] = stat_graph([s.inputs[spec.name] for s in train], channel_axis=1 + channel_axis(spec))
-    if builder.structure == "windowed":
-        graph["labels"] = [{t: da.asarray(v) for t, v in r.labels.items()} for r in items]
+        graph["stats"][spec.name] = stat_graph([s.inputs[spec.name] for s in train], channel_axis=1 + channel_axis(spec))
     return graph
 
 
 def compute_stats(builder: DatasetBuilder, params: dict[str, Any], items: list[Any]) -> dict[str, Any]:
-    """Compute train statistics (and label streams); the only compute before the write."""
+    """Compute train statistics (and label streams); the only compute before the write.
+
+    Returns ``{"stats": {modality: finalized stats}}`` plus, for windowed datasets, ``"labels"``: a list aligned with
+    ``items`` of ``{task: (T,) numpy label stream}``.
+    """
     (computed,) = dask.compute(stats_graph(builder, params, items))
     computed["stats"] = {m: finalize_stats(s, params["scaling"]) for m, s in computed["stats"].items()}
     return computed
+
+
+# ---------------------------------------------------------------- grouped windowed graph
+#
+# A dataset such as gas-sensor has ~18,000 short recordings x 8 modalities: building dask operations per recording
+# and modality gives millions of tasks. Instead consecutive recordings (in split order) are packed into groups of at
+# most GROUP_BYTES and every group is ONE task (statistics, label streams, or scale+window+availability of all
+# modalities); long recordings are cut into pieces at window boundaries. The number of tasks the pipeline adds is
+# O(groups), independent of the number of recordings.
+
+GROUP_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(eq=False)
+class Piece:
+    """Rows ``[lo, hi)`` of recording ``item`` (index into ``items``) used by one group task.
+
+    ``offsets`` are the window starts (absolute within the recording) the piece emits; ``[s0, s1)`` are the stream
+    rows it emits into ``stream_<modality>`` (pieces of one recording own disjoint, consecutive row ranges).
+    """
+
+    item: int
+    lo: int
+    hi: int
+    offsets: np.ndarray
+    s0: int
+    s1: int
+
+
+def _pack(pieces: list[Piece], costs: list[int], budget: int) -> list[list[Piece]]:
+    """Greedy packing of consecutive pieces into groups whose summed cost stays within ``budget``."""
+    groups: list[list[Piece]] = []
+    cur: list[Piece] = []
+    used = 0
+    for p, c in zip(pieces, costs, strict=True):
+        if cur and used + c > budget:
+            groups.append(cur)
+            cur, used = [], 0
+        cur.append(p)
+        used += c
+    if cur:
+        groups.append(cur)
+    return groups
+
+
+def _checked_length(builder: DatasetBuilder, rec: Recording, specs: list[ModalitySpec]) -> int:
+    T = rec.length
+    for spec in specs:
+        s = rec.streams.get(spec.name)
+        shape = tuple(getattr(s, "shape", ()))
+        if len(shape) != 2 or shape[1] != spec.shape[1] or shape[0] != T:
+            raise ModalbenchError(
+                f"{builder.name}: recording {rec.id} modality {spec.name} has shape {shape}, expected ({T}, {spec.shape[1]})")
+    return T
+
+
+def plan_window_groups(builder: DatasetBuilder, params: dict[str, Any], items: list[Recording],
+                       order: list[int], budget: int | None = None) -> list[list[Piece]]:
+    """Groups of pieces (split order) for the scale+window tasks; a piece's windows never cross its recording."""
+    budget = int(budget or GROUP_BYTES)
+    specs = builder.modalities(params)
+    wp = params["window"]
+    length = int(wp["length"])
+    row_bytes = 4 * sum(int(s.shape[1]) for s in specs)
+    pieces, costs = [], []
+    for i in order:
+        rec = items[i]
+        T = _checked_length(builder, rec, specs)
+        step = int(wp["step"][rec.split])
+        offs = window_offsets(T, length, step)
+        n = len(offs)
+        if n == 0:
+            pieces.append(Piece(i, 0, T, offs, 0, T))
+            costs.append(3 * T * row_bytes)
+            continue
+        # per window: its output plus (input, scaled copy, stream output) of the ~step rows it advances
+        k = max(1, budget // ((length + 3 * step) * row_bytes))
+        for a in range(0, n, k):
+            b = min(n, a + k)
+            s0 = 0 if a == 0 else int(offs[a])
+            s1 = T if b == n else int(offs[b])
+            hi = max(int(offs[b - 1]) + length, s1)
+            pieces.append(Piece(i, s0, hi, offs[a:b], s0, s1))
+            costs.append(((b - a) * length + 2 * (hi - s0) + (s1 - s0)) * row_bytes)
+    return _pack(pieces, costs, budget)
+
+
+def plan_row_groups(items: list[Recording], order: list[int], row_bytes: int,
+                    budget: int | None = None) -> list[list[Piece]]:
+    """Groups of row ranges (whole recordings, long ones cut) for the statistics / label-stream tasks."""
+    budget = int(budget or GROUP_BYTES)
+    rows = max(1, budget // max(1, row_bytes))
+    pieces, costs = [], []
+    empty = np.zeros(0, dtype=np.int64)
+    for i in order:
+        T = items[i].length
+        for lo in range(0, max(T, 1), rows):
+            hi = min(T, lo + rows)
+            pieces.append(Piece(i, lo, hi, empty, lo, hi))
+            costs.append((hi - lo) * row_bytes)
+    return _pack(pieces, costs, budget)
+
+
+def _rows_ref(x: Any, lo: int, hi: int) -> tuple[Any, list[da.Array]]:
+    """A task argument standing for rows ``[lo, hi)`` of ``x`` (the chunk keys it needs, or the numpy slice),
+    plus the dask collections it depends on. No dask operation (and no tokenize) per array."""
+    if hi <= lo:
+        return [_Const(np.zeros((0, *x.shape[1:]), dtype=x.dtype)), 0, 0], []
+    if not isinstance(x, da.Array):
+        return [_Const(np.asarray(x)[lo:hi]), 0, hi - lo], []
+    if all(len(c) == 1 for c in x.chunks):
+        source = _lone_getitem(x)
+        if source is not None:  # read the loader's batch directly: its per-array getitem task is culled
+            return [[source[0]], lo, hi, _Const(source[1])], [x]
+        i0, i1, start = 0, 1, lo
+    else:
+        bounds = np.cumsum((0,) + tuple(x.chunks[0]))
+        i0 = int(np.searchsorted(bounds, lo, side="right")) - 1
+        i1 = max(i0 + 1, int(np.searchsorted(bounds, hi, side="left")))
+        start = lo - int(bounds[i0])
+    return [x.__dask_keys__()[i0:i1], start, start + hi - lo], [x]
+
+
+def _lone_getitem(x: da.Array) -> tuple[Any, Any] | None:
+    """``(key, index)`` when ``x`` is one chunk computed as ``getitem(<key>, <static index>)`` (e.g. the gas-sensor
+    loader selects each recording from a batch so); inlining it saves one scheduled task per recording and modality."""
+    graph = x.__dask_graph__()
+    key = (x.name,) + (0,) * x.ndim
+    try:
+        task = graph[key]
+    except KeyError:
+        return None
+    if type(task) is tuple and len(task) == 3 and task[0] is operator.getitem and isinstance(task[2], tuple) \
+            and all(isinstance(i, (int, slice)) for i in task[2]):
+        try:
+            if task[1] in graph:
+                return task[1], task[2]
+        except TypeError:
+            return None
+    return None
+
+
+class _Const:
+    """A static value carried inside a task argument (never scanned for keys by the scheduler)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _materialise(ref: list[Any]) -> np.ndarray:
+    blocks, start, stop = ref[:3]
+    if isinstance(blocks, _Const):
+        return blocks.value[start:stop]
+    if len(ref) == 4:  # an inlined getitem of the source value
+        return np.asarray(blocks[0][ref[3].value])[start:stop]
+    return _assemble(blocks, 0)[start:stop]
+
+
+def _assemble(nested: Any, axis: int) -> np.ndarray:
+    if isinstance(nested, list):
+        parts = [_assemble(n, axis + 1) for n in nested]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=axis)
+    return np.asarray(nested)
+
+
+def _graph_layer(name: str, dsk: dict[Any, Any], deps: list[da.Array]) -> HighLevelGraph:
+    """Layer ``name`` over ONE flat layer holding the graphs of ``deps``.
+
+    The loader's arrays come with one layer each (~150,000 for gas-sensor); culling a HighLevelGraph costs
+    O(layers x needed keys), so their tasks are merged into a single materialized layer first.
+    """
+    flat: dict[Any, Any] = {}
+    seen: set[Any] = set()
+    for d in deps:
+        g = d.__dask_graph__()
+        layers = g.layers if isinstance(g, HighLevelGraph) else {id(g): g}
+        for lname, layer in layers.items():
+            if lname not in seen:
+                seen.add(lname)
+                flat.update(layer)
+    inputs = f"{name}-inputs"
+    return HighLevelGraph({inputs: MaterializedLayer(flat), name: MaterializedLayer(dsk)}, {inputs: set(), name: {inputs}})
+
+
+def _child_array(graph: HighLevelGraph, parent: str, name: str, dsk: dict[Any, Any], chunks: tuple[tuple[int, ...], ...],
+                 dtype: Any) -> da.Array:
+    layers = dict(graph.layers)
+    deps = dict(graph.dependencies)
+    layers[name] = MaterializedLayer(dsk)
+    deps[name] = {parent}
+    meta = np.empty((0,) * len(chunks), dtype=dtype)
+    return da.Array(HighLevelGraph(layers, deps), name, chunks=chunks, dtype=dtype, meta=meta)
+
+
+def _stats_task(refs: list[list[Any]]) -> list[dict[str, np.ndarray]]:
+    """Partial moments per modality of one group (its pieces' rows concatenated in plan order)."""
+    return [partial_stats(_concat([_materialise(piece[m]) for piece in refs])) for m in range(len(refs[0]))]
+
+
+def _concat(blocks: list[np.ndarray]) -> np.ndarray:
+    return blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=0)
+
+
+def _stats_combine(names: _Const, *groups: list[dict[str, np.ndarray]]) -> dict[str, dict[str, np.ndarray]]:
+    """Combine the group partials in fixed group order into ``{modality: {min, max, mean, std, count}}``."""
+    names = names.value
+    acc: list[dict[str, np.ndarray] | None] = [None] * len(names)
+    for g in groups:
+        for m, p in enumerate(g):
+            if p is not None:
+                acc[m] = merge_partials(acc[m], p)
+    return {n: raw_stats(p) for n, p in zip(names, acc, strict=True) if p is not None}
+
+
+def _labels_task(tasks: _Const, refs: list[list[Any]]) -> list[dict[str, np.ndarray]]:
+    return [{t: _materialise(r) for t, r in zip(tasks.value, piece_refs, strict=True)} for piece_refs in refs]
+
+
+def _labels_combine(plan: _Const, *groups: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray] | None]:
+    """Label streams per item index (pieces of one recording concatenated), in the order of ``items``."""
+    items, pieces_per_item = plan.value
+    flat = [d for g in groups for d in g]
+    out: list[dict[str, np.ndarray] | None] = [None] * (max(items) + 1 if items else 0)
+    pos = 0
+    for item, k in zip(items, pieces_per_item, strict=True):
+        parts = flat[pos:pos + k]
+        pos += k
+        out[item] = {t: np.concatenate([p[t] for p in parts]) if k > 1 else parts[0][t] for t in parts[0]}
+    return out
+
+
+def grouped_stats_graph(builder: DatasetBuilder, params: dict[str, Any], items: list[Recording]) -> dict[str, Any]:
+    """Lazy train statistics and label streams of a windowed dataset: one task per group of recordings."""
+    specs = builder.modalities(params)
+    names = [s.name for s in specs]
+    tasks = [t.name for t in builder.tasks(params)]
+    order = sorted(range(len(items)), key=lambda i: SPLIT_CODES[items[i].split])
+    train = [i for i in order if items[i].split == "train"]
+    for i in train:
+        _checked_length(builder, items[i], specs)
+    row_bytes = 16 * sum(int(s.shape[1]) for s in specs)  # float32 input + float64 copy and temporaries
+    deps: list[da.Array] = []
+    dsk: dict[Any, Any] = {}
+    stat_groups = plan_row_groups(items, train, row_bytes)
+    token = tokenize([[(p.item, p.lo, p.hi) for p in g] for g in stat_groups],
+                     [[_dep_name(items[i].streams[n]) for n in names] for i in train], names)
+    sname = f"mb-train-stats-{token}"
+    for g, group in enumerate(stat_groups):
+        refs = []
+        for p in group:
+            row = []
+            for n in names:
+                ref, d = _rows_ref(items[p.item].streams[n], p.lo, p.hi)
+                row.append(ref)
+                deps += d
+            refs.append(row)
+        dsk[(sname, g)] = (_stats_task, refs)
+    dsk[(sname, "all")] = (_stats_combine, _Const(names), *[(sname, g) for g in range(len(stat_groups))])
+
+    label_groups = plan_row_groups(items, order, 8 * max(1, len(tasks)))
+    lname = f"mb-label-streams-{tokenize(token, [[(p.item, p.lo, p.hi) for p in g] for g in label_groups])}"
+    for g, group in enumerate(label_groups):
+        refs = []
+        for p in group:
+            row = []
+            for t in tasks:
+                ref, d = _rows_ref(items[p.item].labels[t], p.lo, p.hi)
+                row.append(ref)
+                deps += d
+            refs.append(row)
+        dsk[(lname, g)] = (_labels_task, _Const(tasks), refs)
+    flat = [p.item for g in label_groups for p in g]
+    ids = [i for k, i in enumerate(flat) if k == 0 or flat[k - 1] != i]
+    counts = [sum(1 for _ in grp) for _, grp in itertools.groupby(flat)]
+    dsk[(lname, "all")] = (_labels_combine, _Const((ids, counts)), *[(lname, g) for g in range(len(label_groups))])
+    graph = _graph_layer(sname, dsk, _unique(deps))
+    return {"stats": Delayed((sname, "all"), graph, layer=sname), "labels": Delayed((lname, "all"), graph, layer=sname)}
+
+
+def _dep_name(x: Any) -> str:
+    return x.name if isinstance(x, da.Array) else tokenize(np.asarray(x))
+
+
+def _unique(arrays: list[da.Array]) -> list[da.Array]:
+    seen: dict[str, da.Array] = {}
+    for a in arrays:
+        seen.setdefault(a.name, a)
+    return list(seen.values())
+
+
+def _window_task(static: _Const, refs: list[list[Any]]) -> tuple[np.ndarray, ...]:
+    """Scale, window and check availability for one group: ``(*windows, *streams, available)`` over its modalities.
+
+    The group's pieces are concatenated per modality; ``win_idx`` are window starts in that concatenation (each
+    window lies inside its own piece) and ``stream_idx`` selects the stream rows the group owns (None: all rows).
+    """
+    win_idx, stream_idx, terms, length = static.value
+    wins, streams = [], []
+    for m, (a, b, clip) in enumerate(terms):
+        scaled = scale_block(_concat([_materialise(piece[m]) for piece in refs]), a, b, clip)
+        wins.append(windows_of(scaled, win_idx, length))
+        streams.append(scaled if stream_idx is None else scaled[stream_idx])
+    avail = np.stack([~np.isnan(w).all(axis=(1, 2)) for w in wins], axis=1)
+    return (*wins, *streams, avail)
+
+
+def _group_indices(group: list[Piece]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Window starts and owned stream rows of a group, as positions in its concatenated pieces."""
+    base = 0
+    win, rows = [], []
+    whole = True
+    for p in group:
+        win.append(base + p.offsets - p.lo)
+        rows.append(np.arange(base + p.s0 - p.lo, base + p.s1 - p.lo))
+        whole = whole and p.s0 == p.lo and p.s1 == p.hi
+        base += p.hi - p.lo
+    return np.concatenate(win).astype(np.int64), None if whole else np.concatenate(rows)
+
+
+def grouped_windows(builder: DatasetBuilder, params: dict[str, Any], items: list[Recording], groups: list[list[Piece]],
+                    stats: dict[str, Any]) -> tuple[list[da.Array], list[da.Array], da.Array]:
+    """Lazy ``(windows per modality, scaled streams per modality, available)``: one task per group.
+
+    Chunks follow the groups (exact sizes known from the plan); callers rechunk to the store's chunking.
+    """
+    specs = builder.modalities(params)
+    names = [s.name for s in specs]
+    length = int(params["window"]["length"])
+    terms = [scaling_terms(stats[n], params["scaling"]) for n in names]
+    summary = [[(p.item, p.lo, p.hi, p.s0, p.s1, len(p.offsets), int(p.offsets[0]) if len(p.offsets) else -1)
+                for p in g] for g in groups]
+    token = tokenize(summary, [[_dep_name(items[p.item].streams[n]) for n in names] for g in groups for p in g],
+                     [(a, b, c) for a, b, c in terms], length, params["window"])
+    gname = f"mb-window-groups-{token}"
+    deps: list[da.Array] = []
+    dsk: dict[Any, Any] = {}
+    for g, group in enumerate(groups):
+        refs = []
+        for p in group:
+            row = []
+            for n in names:
+                ref, d = _rows_ref(items[p.item].streams[n], p.lo, p.hi)
+                row.append(ref)
+                deps += d
+            refs.append(row)
+        win_idx, stream_idx = _group_indices(group)
+        dsk[(gname, g)] = (_window_task, _Const((win_idx, stream_idx, terms, length)), refs)
+    graph = _graph_layer(gname, dsk, _unique(deps))
+    nwin = [sum(len(p.offsets) for p in g) for g in groups]
+    nrow = [sum(p.s1 - p.s0 for p in g) for g in groups]
+    win_groups = [g for g, k in enumerate(nwin) if k > 0]
+    row_groups = [g for g, k in enumerate(nrow) if k > 0]
+    M = len(specs)
+
+    def child(kind: str, m: int, which: list[int], sizes: list[int], tail: tuple[int, ...], dtype: Any) -> da.Array:
+        name = f"mb-{kind}-{m}-{token}"
+        zeros = (0,) * len(tail)
+        child_dsk = {(name, c, *zeros): (operator.getitem, (gname, g), m) for c, g in enumerate(which)}
+        chunks = (tuple(sizes[g] for g in which), *((t,) for t in tail))
+        return _child_array(graph, gname, name, child_dsk, chunks, dtype)
+
+    windows = [child("windows", m, win_groups, nwin, (length, specs[m].shape[1]), np.float32) for m in range(M)]
+    streams = [child("streams", M + m, row_groups, nrow, (specs[m].shape[1],), np.float32) for m in range(M)]
+    avail = child("available", 2 * M, win_groups, nwin, (M,), bool)
+    return windows, streams, avail
 
 
 # ---------------------------------------------------------------- assembly
@@ -168,30 +560,20 @@ def _assemble_windowed(builder, params, items: list[Recording], computed) -> xr.
     wp = params["window"]
     length, rule = int(wp["length"]), wp["label_rule"]
     order = sorted(range(len(items)), key=lambda i: SPLIT_CODES[items[i].split])
+    groups = plan_window_groups(builder, params, items, order)  # also checks every stream's shape
     label_streams = computed["labels"]
     tasks = _task_label_vars(builder, params)
+    first_task = next(iter(tasks))
     offsets_all, rec_all, split_all = [], [], []
     labels_all: dict[str, list[np.ndarray]] = {t: [] for t in tasks}
-    windows: dict[str, list[da.Array]] = {s.name: [] for s in specs}
-    streams: dict[str, list[da.Array]] = {s.name: [] for s in specs}
     stream_labels, rec_start, rec_len, rec_split = [], [], [], []
     pos = 0
     for new_id, i in enumerate(order):
         rec = items[i]
         T = rec.length
-        step = int(wp["step"][rec.split])
-        offs = window_offsets(T, length, step)
-        for spec in specs:
-            s = da.asarray(rec.streams[spec.name])
-            if s.ndim != 2 or s.shape[1] != spec.shape[1] or s.shape[0] != T:
-                raise ModalbenchError(
-                    f"{builder.name}: recording {rec.id} modality {spec.name} has shape {s.shape}, expected ({T}, {spec.shape[1]})")
-            scaled = apply_scaling(s, computed["stats"][spec.name], params["scaling"], 1)
-            streams[spec.name].append(scaled)
-            windows[spec.name].append(window_array(scaled, offs, length))
+        offs = window_offsets(T, length, int(wp["step"][rec.split]))
         for task in tasks:
             labels_all[task].append(window_labels(np.asarray(label_streams[i][task]), offs, length, rule))
-        first_task = next(iter(tasks))
         stream_labels.append(np.asarray(label_streams[i][first_task]))
         offsets_all.append(offs)
         rec_all.append(np.full(len(offs), new_id, np.int32))
@@ -205,16 +587,13 @@ def _assemble_windowed(builder, params, items: list[Recording], computed) -> xr.
     if n == 0:
         raise ModalbenchError(f"{builder.name}: no complete window of length {length} in any recording")
     rows = sample_chunk_rows(specs, n)
+    windows, streams, avail = grouped_windows(builder, params, items, groups, computed["stats"])
     data_vars: dict[str, Any] = {}
-    avail = []
-    for spec in specs:
-        w = da.concatenate(windows[spec.name], axis=0).rechunk((rows, length, spec.shape[1]))
-        data_vars[spec.name] = (("sample", *spec.dims), w)
-        avail.append(~da.isnan(w).all(axis=(1, 2)))
-        st = da.concatenate(streams[spec.name], axis=0)
+    for spec, w, st in zip(specs, windows, streams, strict=True):
+        data_vars[spec.name] = (("sample", *spec.dims), w.rechunk((rows, length, spec.shape[1])))
         srows = max(1, TARGET_CHUNK_BYTES // (4 * spec.shape[1]))
         data_vars[f"stream_{spec.name}"] = (("step", f"{spec.name}_channel"), st.rechunk((srows, spec.shape[1])))
-    data_vars["available"] = (("sample", "modality"), da.stack(avail, axis=1).rechunk((rows, len(specs))))
+    data_vars["available"] = (("sample", "modality"), avail.rechunk((rows, len(specs))))
     for task, var in tasks.items():
         data_vars[var] = ("sample", da.from_array(np.concatenate(labels_all[task]), chunks=rows))
     data_vars["split"] = ("sample", da.from_array(split, chunks=rows))
@@ -255,7 +634,8 @@ def make_attrs(builder: DatasetBuilder, params: dict[str, Any], ds: xr.Dataset, 
         "task": tasks[0].name,
         "task_type": tasks[0].task_type,
         "classes": list(tasks[0].classes),
-        "tasks": {t.name: {"variable": label_vars[t.name], "task_type": t.task_type, "classes": list(t.classes)}
+        "tasks": {t.name: {"variable": label_vars[t.name], "task_type": t.task_type, "classes": list(t.classes),
+                           **({"val_excluded_classes": list(t.val_excluded)} if t.val_excluded else {})}
                   for t in tasks},
         "modalities": [m.to_dict() for m in builder.modalities(params)],
         "source": source,

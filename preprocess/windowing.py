@@ -72,3 +72,11 @@ def window_array(stream: da.Array, offsets: np.ndarray, window: int) -> da.Array
 def _windows_of_block(block: np.ndarray, window: int, step: int, n: int) -> np.ndarray:
     view = np.lib.stride_tricks.sliding_window_view(block, window, axis=0)[::step][:n]  # (n, C, window)
     return np.ascontiguousarray(view.transpose(0, 2, 1))
+
+
+def windows_of(stream: np.ndarray, offsets: np.ndarray, window: int) -> np.ndarray:
+    """numpy ``(N, window, C)`` windows of a ``(T, C)`` block at ``offsets`` (relative to the block's first row)."""
+    if len(offsets) == 0:
+        return np.zeros((0, window, stream.shape[1]), dtype=stream.dtype)
+    view = np.lib.stride_tricks.sliding_window_view(stream, window, axis=0).transpose(0, 2, 1)  # (T-w+1, w, C) view
+    return np.ascontiguousarray(view[np.asarray(offsets)])  # one copy: only the output is allocated

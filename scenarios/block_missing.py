@@ -77,7 +77,7 @@ def draw_block_masks(lengths: np.ndarray, n_modalities: int, rate: float, *, min
         for j, (mj, lj, rj, sj, pj) in enumerate(zip(mod.tolist(), length.tolist(), rec.tolist(), start.tolist(), pos)):
             seg = present[mj, pj:pj + lj]
             new = int(np.count_nonzero(seg))
-            if removed + new > hi:
+            if new == 0 or removed + new > hi:  # nothing new removed, or overshoot: draw again
                 skips += 1
                 if skips > MAX_CONSECUTIVE_SKIPS:
                     raise ModalbenchError(

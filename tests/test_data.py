@@ -18,19 +18,25 @@ def _collect(loader):
     return xs, avs, ys
 
 
-def test_sequential_batches_equal_the_store(synthetic_root):
+CACHE = pytest.mark.parametrize("cache_bytes", [0, 2**30], ids=["chunk-reads", "in-ram"])
+
+
+@CACHE
+def test_sequential_batches_equal_the_store(synthetic_root, cache_bytes):
     ds = open_store(synthetic_root, "synthetic")
     s, e = ds.attrs["split_ranges"]["test"]
-    xs, avs, ys = _collect(make_loader(synthetic_root, "synthetic", "test", batch_size=50))
+    xs, avs, ys = _collect(make_loader(synthetic_root, "synthetic", "test", batch_size=50, cache_bytes=cache_bytes))
     assert all(len(y) == 50 for y in ys[:-1])
     np.testing.assert_array_equal(np.concatenate(ys), ds["label"].values[s:e])
     np.testing.assert_array_equal(np.concatenate([x["m3"] for x in xs]), ds["m3"].values[s:e])
     np.testing.assert_array_equal(np.concatenate(avs), ds["available"].values[s:e])
 
 
-def test_shuffled_epochs_are_permutations_and_seeded(synthetic_root):
+@CACHE
+def test_shuffled_epochs_are_permutations_and_seeded(synthetic_root, cache_bytes):
     reader = open_reader(synthetic_root, "synthetic", "train")
-    ds = ChunkBatches(reader, batch_size=64, shuffle=True, seed=3, buffer_chunks=2)
+    reader.chunk_rows = 100  # several chunks, so the chunk order is shuffled too
+    ds = ChunkBatches(reader, batch_size=64, shuffle=True, seed=3, buffer_chunks=2, cache_bytes=cache_bytes)
     first = np.concatenate([b[2].numpy() for b in ds])
     again = np.concatenate([b[2].numpy() for b in ds])
     ds.set_epoch(1)
@@ -39,6 +45,7 @@ def test_shuffled_epochs_are_permutations_and_seeded(synthetic_root):
     assert sorted(first.tolist()) == sorted(other.tolist()) == sorted(reader.read_all()[2].tolist())
     m0_first = np.concatenate([b[0]["m0"].numpy() for b in ds])
     assert m0_first.shape[0] == len(reader)
+    assert not np.array_equal(first, np.sort(first))  # actually shuffled
 
 
 def test_chunk_ranges_cover_split_once(synthetic_root):
@@ -49,13 +56,15 @@ def test_chunk_ranges_cover_split_once(synthetic_root):
     np.testing.assert_array_equal(covered, np.arange(len(reader)))
 
 
+@CACHE
 @pytest.mark.timeout(120)
-def test_dataloader_with_two_workers_after_a_dask_compute(synthetic_root):
+def test_dataloader_with_two_workers_after_a_dask_compute(synthetic_root, cache_bytes):
     import dask.array as da
 
     da.ones(10, chunks=2).sum().compute()  # the parent has run a dask compute (the known fork pitfall)
     ref = np.sort(open_reader(synthetic_root, "synthetic", "train").read_all()[2])
-    loader = make_loader(synthetic_root, "synthetic", "train", batch_size=64, num_workers=2, seed=1)
+    loader = make_loader(synthetic_root, "synthetic", "train", batch_size=64, num_workers=2, seed=1,
+                         cache_bytes=cache_bytes)
     xs, avs, ys = _collect(loader)
     np.testing.assert_array_equal(np.sort(np.concatenate(ys)), ref)
     assert all(x["m0"].dtype == np.float32 and x["m0"].shape[1:] == (15, 3) for x in xs)

@@ -147,3 +147,13 @@ def test_integer_masks_are_read_as_bool() -> None:
     tgot = fill({k: torch.from_numpy(v) for k, v in x.items()}, torch.tensor([[1, 0], [0, 1]]), "zero")
     for k in ref:
         assert np.array_equal(got[k], ref[k]) and np.array_equal(tgot[k].numpy(), ref[k])
+
+
+def test_package_level_fill_is_the_function_even_after_the_submodule_import():
+    import subprocess
+    import sys
+
+    code = ("import modalbench.scenarios.fill\n"
+            "from modalbench.scenarios import fill\n"
+            "assert callable(fill) and fill.__name__ == 'fill', fill\n")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -150,3 +150,17 @@ def test_demo_end_to_end_small(tmp_path):
     assert (tmp_path / "demo" / "site" / "index.html").exists()
     board = json.loads((tmp_path / "demo" / "leaderboard" / "leaderboard.json").read_text())
     assert "reported" in board
+
+
+def test_table2_summary_reads_the_aggregates():
+    from modalbench.commands import table2_summary
+
+    f = lambda v: {"f1_weighted": {"mean": v, "std": None}}  # noqa: E731
+    result = {"aggregates": {
+        "full@v1": {"metrics": f(0.9)},
+        "missing-modalities@v1": {"by_n_available": [{"n_available": k, "metrics": f(0.1 * k / 2)} for k in range(1, 20)]},
+        "block-missing@v1": {"by_missing_rate": [{"missing_rate": r / 10, "metrics": f(1 - r / 10)} for r in range(1, 10)]},
+    }}
+    rows = table2_summary(result)
+    assert rows[0][0].startswith("missing modalities: 4 of 19") and rows[0][2] == pytest.approx(0.2)
+    assert rows[1][2] == pytest.approx(0.2)
