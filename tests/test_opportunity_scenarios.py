@@ -51,3 +51,18 @@ def test_block_missing_on_fixture_recordings(opp_root):
     assert [c["missing_rate"] for c in block.conditions] == [round(0.1 * i, 1) for i in range(1, 10)]
     achieved = np.array([c["achieved_rate"] for c in block.conditions])
     assert np.all(achieved >= np.arange(1, 10) / 10 - 1e-9) and np.all(achieved <= np.arange(1, 10) / 10 + 0.01 + 1e-9)
+
+
+def test_gestures_null_class_is_left_out_of_validation_only(opp_root):
+    from modalbench.experiment import batches_for
+
+    ds = open_store(opp_root, "opportunity")
+    assert ds.attrs["tasks"]["gestures"]["val_excluded_classes"] == [0]
+    assert "val_excluded_classes" not in ds.attrs["tasks"]["locomotion"]
+    val_split = np.asarray(ds["split"].values) == 1
+    assert (np.asarray(ds["label_gestures"].values)[val_split] == 0).any()  # the fixture has null windows in val
+    b = batches_for(opp_root, "opportunity", "gestures", batch_size=8, seed=0)
+    labels = np.concatenate([np.asarray(y) for _, _, y in b.val()])
+    assert labels.size > 0 and not (labels == 0).any()
+    train_labels = np.concatenate([np.asarray(y) for _, _, y in b.train(0)])
+    assert (train_labels == 0).any()  # training keeps the null class
