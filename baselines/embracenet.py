@@ -144,28 +144,42 @@ class EmbraceNet(EncodedFusion):
             subset = subset | (none & nn.functional.one_hot(pick.argmax(dim=1), m).bool() & available)
         return torch.where(apply, subset, available)
 
-    def embrace(self, docked: torch.Tensor, available: torch.Tensor, p: torch.Tensor | None = None,
-                u: torch.Tensor | None = None, return_selection: bool = False
-                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """Embracement (eqs. 3–7) of docked features ``[..., M, c]``; ``u [..., c]`` uniforms drive the draw.
+    def selection(self, available: torch.Tensor, u: torch.Tensor, p: torch.Tensor | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The modality each component takes (eqs. 3–5): index ``[..., c]`` and ``has_any [..., 1]``.
 
-        Leading dimensions ``...`` are ``[B]`` or ``[K, B]`` (conditions × samples; ``docked`` may be an
-        expanded view). Returns ``e [..., c]`` (and the selected modality index ``[..., c]``, −1 where nothing is
-        available).
+        ``r_i ~ Multinomial(1, p')`` is drawn by inverse CDF with the uniform ``u_i``. With equal ``p`` (the
+        default) ``p'`` is uniform over the ``n`` available modalities, so component ``i`` takes the
+        ``floor(u_i n)``-th available one — the same draw without a search (the robustness sweep runs it for
+        140 M rows).
         """
-        *lead, m, c = docked.shape
-        p = self.selection_p if p is None else p
-        if u is None:
-            u = self.uniforms(lead[0], 0, docked.device)
-        w = p.to(docked.device, torch.float32) * available.float()  # eq. 3 numerator, [..., M]
+        m = available.shape[-1]
+        p = (self.selection_p if p is None else p).to(available.device, torch.float32)
+        if bool((p == p[0]).all()):
+            n = available.sum(dim=-1, keepdim=True)
+            rank = torch.minimum((u.float() * n).long(), (n - 1).clamp_min(0))
+            order = torch.argsort((~available).to(torch.uint8), dim=-1, stable=True)  # available ones first
+            return order.gather(-1, rank), n > 0
+        w = p * available.float()  # eq. 3 numerator, [..., M]
         total = w.sum(dim=-1, keepdim=True)
         cdf = torch.cumsum(w, dim=-1)
         idx = torch.searchsorted(cdf, u.float() * total, right=True).clamp_max(m - 1)  # eqs. 4–5
         # guard against rounding at the top of the cdf: fall back to the last modality with p' > 0
-        last = (w > 0).float().cumsum(-1).argmax(dim=-1, keepdim=True).expand(*lead, c)
+        last = (w > 0).float().cumsum(-1).argmax(dim=-1, keepdim=True).expand(idx.shape)
         idx = torch.where((w > 0).gather(-1, idx), idx, last)
+        return idx, total > 0
+
+    def embrace(self, docked: torch.Tensor, available: torch.Tensor, p: torch.Tensor | None = None,
+                u: torch.Tensor | None = None, return_selection: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Embracement (eqs. 3–7) of docked features ``[B, M, c]``; ``u [B, c]`` uniforms drive the draw.
+
+        Returns ``e [B, c]`` (and the selected modality index ``[B, c]``, −1 where nothing is available).
+        """
+        if u is None:
+            u = self.uniforms(docked.shape[0], 0, docked.device)
+        idx, has_any = self.selection(available, u, p)
         e = docked.gather(-2, idx.unsqueeze(-2)).squeeze(-2)  # eqs. 6–7
-        has_any = total > 0
         e = torch.where(has_any, e, torch.zeros_like(e))
         if return_selection:
             return e, torch.where(has_any, idx, torch.full_like(idx, -1))
@@ -176,14 +190,19 @@ class EmbraceNet(EncodedFusion):
         """Logits ``[K, B, C]`` for availability ``[K, B, M]`` (evaluator hook; the same values as ``fuse``).
 
         A missing modality is never selected (``p'_k = 0``), so only the real docked features matter: the draw
-        gathers from one ``[B, M, c]`` tensor for all ``K`` conditions instead of stacking ``K`` copies.
+        gathers from one ``[B, c, M]`` tensor for all ``K`` conditions instead of stacking ``K`` copies.
         """
         k, b, m = available.shape
-        docked = self.stack(real).unsqueeze(0).expand(k, b, m, self.embrace_dim)
+        c = self.embrace_dim
+        docked = self._batch_constant(real, "docked_t", lambda: self.stack(real).transpose(1, 2).contiguous())
+        docked = docked.unsqueeze(0).expand(k, b, c, m)
         probs = None
         for r in range(self.n_repeats):
-            logits = self.head(self.embrace(docked, available, u=self._condition_uniforms(k, b, r, docked.device))
-                               .reshape(k * b, -1)).view(k, b, -1)
+            idx, has_any = self.selection(available, self._condition_uniforms(k, b, r, docked.device, real))
+            e = docked.gather(-1, idx.unsqueeze(-1)).squeeze(-1)  # [K, B, c]
+            if not bool(has_any.all()):
+                e = torch.where(has_any, e, torch.zeros_like(e))
+            logits = self.head(e.reshape(k * b, c)).view(k, b, -1)
             if self.n_repeats == 1:
                 return logits
             pr = self.predict_proba(logits.float())
@@ -193,13 +212,37 @@ class EmbraceNet(EncodedFusion):
             return torch.logit(probs.clamp(1e-7, 1 - 1e-7))
         return torch.log(probs.clamp_min(1e-12))
 
-    def _condition_uniforms(self, k: int, b: int, repeat: int, device: torch.device) -> torch.Tensor:
-        """Uniforms ``[K, B, c]`` for ``K`` conditions; keyed draws are computed once and shared by the conditions."""
+    def train(self, mode: bool = True) -> "EmbraceNet":
+        self.__dict__.pop("_fc_cache", None)  # drop the evaluator's per-batch cache (see _batch_constant)
+        return super().train(mode)
+
+    def _batch_constant(self, real: dict[str, torch.Tensor], name: str, make: Any) -> torch.Tensor:
+        """A value computed once per encoded batch: the evaluator calls ``fuse_conditions`` many times with the
+        same ``real`` tensors. The cache holds references to them, so their identity cannot be reused."""
+        tensors = tuple(real[n] for n in self.modality_names)
+        cache = self.__dict__.get("_fc_cache")
+        if cache is None or len(cache[0]) != len(tensors) or any(x is not y for x, y in zip(cache[0], tensors)):
+            cache = (tensors, {})
+            self.__dict__["_fc_cache"] = cache
+        if name not in cache[1]:
+            cache[1][name] = make()
+        return cache[1][name]
+
+    def _condition_uniforms(self, k: int, b: int, repeat: int, device: torch.device,
+                            real: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Uniforms ``[K, B, c]`` for ``K`` conditions; keyed draws are computed once per batch and shared by the
+        conditions (the evaluator repeats the batch's sample keys once per condition)."""
         keys = self._sample_keys
         if keys is not None and keys.shape[0] == k * b:
             first = keys[:b]
             if torch.equal(keys.view(k, b), first.unsqueeze(0).expand(k, b)):
-                u = counter_uniforms(first.to(device), self.embrace_dim, self.eval_seed, repeat)
+                first_dev = first.to(device)
+                cached_keys = self._batch_constant(real, "keys", lambda: first_dev)
+                if torch.equal(cached_keys, first_dev):
+                    u = self._batch_constant(real, f"u{repeat}", lambda: counter_uniforms(
+                        first_dev, self.embrace_dim, self.eval_seed, repeat))
+                else:
+                    u = counter_uniforms(first_dev, self.embrace_dim, self.eval_seed, repeat)
                 return u.unsqueeze(0).expand(k, b, self.embrace_dim)
         return self.uniforms(k * b, repeat, device).view(k, b, self.embrace_dim)
 
