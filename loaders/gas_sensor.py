@@ -258,26 +258,16 @@ class GasSensor(DatasetBuilder):
     # -------------------------------------------------------------- raw files
 
     def remote_files(self) -> list[Any]:
-        from .download import RemoteFile
+        """The archive under its canonical name (with the legacy UCI URL as mirror) and the legacy file name."""
+        from .uci import uci_remote_files
 
-        manual = (f"download {CANONICAL_URL} in a browser (no registration needed) and save it as "
-                  f"{ARCHIVE_NAME}; the older UCI file {LEGACY_NAME} ({LEGACY_URL}) is accepted too")
-        return [RemoteFile(name=ARCHIVE_NAME, urls=(CANONICAL_URL, LEGACY_URL), manual=manual),
-                RemoteFile(name=LEGACY_NAME, urls=(LEGACY_URL,), manual=manual)]
+        return uci_remote_files(CANONICAL_URL, ARCHIVE_NAME, LEGACY_URL, LEGACY_NAME)
 
     def fetch_archive(self, ctx: PrepareContext) -> tuple[Path, dict[str, Any]]:
-        from .download import fetch
+        """Fetch (or find under ``--raw``) the archive; returns its path and the provenance record of the fetch."""
+        from .uci import fetch_uci_archive
 
-        dest = raw_dir(resolve_root(ctx.root), self.name)
-        primary, legacy = self.remote_files()
-        chosen = primary
-        for d in (ctx.raw_dir, dest):
-            if d is not None and not (Path(d) / primary.name).is_file() and (Path(d) / legacy.name).is_file():
-                chosen = legacy
-                break
-        res = fetch(chosen, dest, verification=ctx.verification, raw_dir=ctx.raw_dir, progress=ctx.progress,
-                    **self.fetch_options)
-        return Path(res.path), {"name": chosen.name, "sha256": res.sha256, "verification": res.verification}
+        return fetch_uci_archive(self.name, self.remote_files(), ctx, **self.fetch_options)
 
     # -------------------------------------------------------------- load
 

@@ -11,7 +11,7 @@ import itertools
 import json
 import operator
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,6 +222,20 @@ def plan_row_groups(items: list[Recording], order: list[int], row_bytes: int,
     return _pack(pieces, costs, budget)
 
 
+def _group_refs(group: list[Any], arrays_of: Callable[[int], dict[str, Any]], keys: list[str],
+                deps: list[da.Array]) -> list[list[Any]]:
+    """Row-range references ``[piece][key]`` of one task group's pieces; their dask inputs go to ``deps``."""
+    refs = []
+    for p in group:
+        row = []
+        for key in keys:
+            ref, d = _rows_ref(arrays_of(p.item)[key], p.lo, p.hi)
+            row.append(ref)
+            deps += d
+        refs.append(row)
+    return refs
+
+
 def _rows_ref(x: Any, lo: int, hi: int) -> tuple[Any, list[da.Array]]:
     """A task argument standing for rows ``[lo, hi)`` of ``x`` (the chunk keys it needs, or the numpy slice),
     plus the dask collections it depends on. No dask operation (and no tokenize) per array."""
@@ -369,29 +383,13 @@ def grouped_stats_graph(builder: DatasetBuilder, params: dict[str, Any], items: 
                      [[_dep_name(items[i].streams[n]) for n in names] for i in train], names)
     sname = f"mb-train-stats-{token}"
     for g, group in enumerate(stat_groups):
-        refs = []
-        for p in group:
-            row = []
-            for n in names:
-                ref, d = _rows_ref(items[p.item].streams[n], p.lo, p.hi)
-                row.append(ref)
-                deps += d
-            refs.append(row)
-        dsk[(sname, g)] = (_stats_task, refs)
+        dsk[(sname, g)] = (_stats_task, _group_refs(group, lambda i: items[i].streams, names, deps))
     dsk[(sname, "all")] = (_stats_combine, _Const(names), *[(sname, g) for g in range(len(stat_groups))])
 
     label_groups = plan_row_groups(items, order, 8 * max(1, len(tasks)))
     lname = f"mb-label-streams-{tokenize(token, [[(p.item, p.lo, p.hi) for p in g] for g in label_groups])}"
     for g, group in enumerate(label_groups):
-        refs = []
-        for p in group:
-            row = []
-            for t in tasks:
-                ref, d = _rows_ref(items[p.item].labels[t], p.lo, p.hi)
-                row.append(ref)
-                deps += d
-            refs.append(row)
-        dsk[(lname, g)] = (_labels_task, _Const(tasks), refs)
+        dsk[(lname, g)] = (_labels_task, _Const(tasks), _group_refs(group, lambda i: items[i].labels, tasks, deps))
     flat = [p.item for g in label_groups for p in g]
     ids = [i for k, i in enumerate(flat) if k == 0 or flat[k - 1] != i]
     counts = [sum(1 for _ in grp) for _, grp in itertools.groupby(flat)]

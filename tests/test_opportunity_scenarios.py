@@ -1,37 +1,44 @@
-"""Scenarios on an OPPORTUNITY store prepared from the fixture archive: 14,319 missing-modality conditions
-(19 modalities, EmbraceNet's cap of 1000 subsets per size) and block-missing at 10–90 %."""
+"""``modalbench scenarios opportunity`` on a store prepared from an archive in the real OPPORTUNITY format:
+14,319 missing-modality conditions (19 modalities, EmbraceNet's cap of 1000 subsets per size) and block-missing
+at 10–90 % with EmbraceNet's 300–900-step blocks. The archive is generated (``opportunity_synth``, 1,200 rows per
+session) because the tiny checked-in fixture's test recordings are shorter than one block."""
 
-import shutil
+import json
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from modalbench.cli import main
 from modalbench.errors import ModalbenchError
+from modalbench.loaders.opportunity_synth import write_opportunity_zip
 from modalbench.preprocess.pipeline import prepare
-from modalbench.scenarios import generate_scenarios, get_scenario, load_scenario
+from modalbench.scenarios import get_scenario, load_scenario
 from modalbench.scenarios.artifacts import ensure_scenario
 from modalbench.store import open_store
-
-FIXTURE = Path(__file__).parent / "data" / "opportunity" / "OpportunityUCIDataset.zip"
 
 
 @pytest.fixture(scope="module")
 def opp_root(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("opp")
     raw = tmp / "raw"
-    raw.mkdir()
-    shutil.copy(FIXTURE, raw / "OpportunityUCIDataset.zip")
+    write_opportunity_zip(raw / "OpportunityUCIDataset.zip", rows_per_file=1_200, seed=0)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the fixture's members cannot match the real checksums
+        warnings.simplefilter("ignore")  # generated members cannot match the real checksums
         prepare("opportunity", root=tmp / "root", raw=raw, verification="warn", progress=False)
     return tmp / "root"
 
 
-def test_missing_modalities_has_14319_conditions(opp_root):
-    (res,) = generate_scenarios(opp_root, "opportunity", ["missing-modalities"], seed=0)
-    assert res.manifest["n_conditions"] == 14_319
+def test_scenarios_command_yields_14319_conditions_and_nine_block_rates(opp_root, capsys):
+    assert main(["scenarios", "opportunity", "--root", str(opp_root), "--json"]) == 0
+    rows = {r["scenario"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["missing-modalities@v1"]["n_conditions"] == 14_319
+    assert rows["block-missing@v1"]["n_conditions"] == 9
+    block = load_scenario(opp_root, "opportunity", "block-missing@v1", seed=0)
+    assert [c["missing_rate"] for c in block.conditions] == [round(0.1 * i, 1) for i in range(1, 10)]
+    achieved = np.array([c["achieved_rate"] for c in block.conditions])
+    assert np.all(achieved >= np.arange(1, 10) / 10 - 1e-9) and np.all(achieved <= np.arange(1, 10) / 10 + 0.01 + 1e-9)
+    assert block.manifest["params"]["min_length"] == 300 and block.manifest["params"]["max_length"] == 900
 
 
 def test_block_missing_defaults_are_embracenets_10_to_30_seconds(opp_root):
@@ -41,16 +48,10 @@ def test_block_missing_defaults_are_embracenets_10_to_30_seconds(opp_root):
     assert params["rates"] == [round(0.1 * i, 1) for i in range(1, 10)]
 
 
-def test_block_missing_on_fixture_recordings(opp_root):
+def test_blocks_longer_than_the_budget_are_a_clear_error(opp_root):
     ds = open_store(opp_root, "opportunity")
-    # the fixture's test recordings are a few dozen steps long: 300-900-step blocks cannot fit a 10 % budget
     with pytest.raises(ModalbenchError, match="too long for a split of"):
-        ensure_scenario(ds, opp_root, "block-missing@v1", seed=0)
-    ensure_scenario(ds, opp_root, "block-missing@v1", seed=0, min_length=1, max_length=3)
-    block = load_scenario(opp_root, "opportunity", "block-missing@v1", seed=0)
-    assert [c["missing_rate"] for c in block.conditions] == [round(0.1 * i, 1) for i in range(1, 10)]
-    achieved = np.array([c["achieved_rate"] for c in block.conditions])
-    assert np.all(achieved >= np.arange(1, 10) / 10 - 1e-9) and np.all(achieved <= np.arange(1, 10) / 10 + 0.01 + 1e-9)
+        ensure_scenario(ds, opp_root, "block-missing@v1", seed=1, min_length=20_000, max_length=30_000)
 
 
 def test_gestures_null_class_is_left_out_of_validation_only(opp_root):
