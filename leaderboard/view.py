@@ -49,7 +49,12 @@ def table_rows(board: dict[str, Any], dataset: str | None = None, task: str | No
     reported = board.get("reported", {}).get("rows", [])
     _check_filter(dataset, {e["dataset"] for e in entries} | {r["dataset"] for r in reported}, "dataset")
     _check_filter(task, {e["task"] for e in entries} | {r["task"] for r in reported}, "task")
-    _check_filter(scenario, {s for e in entries for s in e["scenarios"]}, "scenario")
+    known_scenarios = {s for e in entries for s in e["scenarios"]}
+    if scenario is not None and "@" not in scenario:  # a family name means its newest version on the board
+        versions = sorted((s for s in known_scenarios if s.split("@", 1)[0] == scenario),
+                          key=lambda s: int(s.rsplit("@v", 1)[-1]) if s.rsplit("@v", 1)[-1].isdigit() else 0)
+        scenario = versions[-1] if versions else scenario
+    _check_filter(scenario, known_scenarios, "scenario")
     main = board.get("main_metric", MAIN_METRIC)
     rows: list[dict[str, Any]] = []
     for e in entries:

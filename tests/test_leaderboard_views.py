@@ -46,6 +46,7 @@ def test_rows_rank_reproduced_and_keep_reported_apart(lb: Path) -> None:
     rows = table_rows(board, dataset="digits", scenario=MM)
     assert [(r["model"], r["rank"]) for r in rows] == [("late", 1), ("early", 2), ("embracenet", None)]
     assert all(r["source"] == "reproduced" for r in rows)
+    assert table_rows(board, dataset="digits", scenario=MM.split("@")[0]) == rows  # family name = newest version
     opp = table_rows(board, dataset="opportunity", task="locomotion")
     assert len(opp) == 24 and {r["source"] for r in opp} == {"reported"} and all(r["rank"] is None for r in opp)
     assert opp[0]["citation"] == "embracenet-2019 Table 2"
