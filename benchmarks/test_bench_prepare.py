@@ -3,7 +3,7 @@
 modalbench (`prepare opportunity --raw DIR`: streaming from the zip, dask, zarr) against the DeepConvLSTM-style
 reference script (``numpy.loadtxt`` of each ``.dat`` + in-memory windowing + ``np.save``), both in fresh
 subprocesses on the same synthetic archive (realistic values and NaN rate). Reported: MB of used raw text per second,
-peak RSS at two input sizes, and modalbench with a 2-worker local cluster.
+peak RSS at two input sizes, and a LocalCluster of 1 and 2 worker processes.
 Targets: >= 10× the reference; peak RSS independent of input size; 2 workers >= 1.6× one.
 """
 
@@ -89,15 +89,18 @@ def _run(code: str, *args: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("workers", [0, 1, 2])
 def test_prepare_modalbench(benchmark, archive, workers, tmp_path):
+    """``workers=0``: the local threaded scheduler (2 threads); 1 and 2: a LocalCluster of that many processes
+    (the 1-process cluster is the reference of the scaling ratio)."""
     size, raw, _, used_mb = archive
     if size != "200MB" and workers:
         pytest.skip("worker scaling is measured at one size")
     benchmark.group = f"prepare-{size}"
     result = benchmark.pedantic(lambda: _run(MODALBENCH_CHILD, str(raw), str(tmp_path / "root"), str(workers)),
                                 rounds=1, iterations=1)
-    benchmark.extra_info.update(role="modalbench", workers=workers or "local-threads", raw_mb=round(used_mb, 1),
+    role = {"role": "reference", "reference": "1-worker-cluster"} if workers == 1 else {"role": "modalbench"}
+    benchmark.extra_info.update(**role, workers=workers or "local-threads", raw_mb=round(used_mb, 1),
                                 mb_per_s=round(used_mb / result["seconds"], 2), peak_rss_mb=round(result["peak_rss_mb"]),
                                 items=used_mb)
 

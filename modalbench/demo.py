@@ -100,8 +100,9 @@ def run_demo(root: str | None, *, epochs: int = DEMO_EPOCHS, models: list[tuple[
                                  seed=0, out=ckpt, hparams=dict(hp), progress=False, device="cpu",
                                  command=f"modalbench demo ({name})"))
             result = evaluate(EvalSpec(dataset="digits", root=str(root_p), checkpoint=ckpt,
-                                       scenarios=("full", "missing-modalities"), fill="mean",
-                                       command=f"modalbench evaluate --dataset digits --checkpoint {ckpt}"))
+                                       scenarios=("full", "missing-modalities"), fill="mean", model_name=f"{name}-demo",
+                                       command=f"modalbench evaluate --dataset digits --checkpoint {ckpt} "
+                                               f"--name {name}-demo"))
             write_json_atomic(runs / f"{name}.results.json", result)
             results[name] = result
             out.print(f"  {name:<13} best epoch {tr.best_epoch:>2}  val weighted F1 {tr.best_score:.3f}")
@@ -109,7 +110,7 @@ def run_demo(root: str | None, *, epochs: int = DEMO_EPOCHS, models: list[tuple[
         out.print("EmbraceNet (adj_pre) is trained with modality dropout, so it keeps more of its accuracy when a "
                   "half is missing than intermediate integration (EmbraceNet Table 1).")
 
-        out.rule("[bold]4. leaderboard (a demo copy; one seed → unranked)")
+        out.rule("[bold]4. leaderboard (a demo copy: your `-demo` rows, one seed → unranked, beside the ranked rows)")
         board_dir = demo_leaderboard(root_p)
         for name in results:
             submit(runs / f"{name}.results.json", board_dir, replace=True)

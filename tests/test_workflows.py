@@ -18,6 +18,18 @@ from modalbench.scenarios import generate_scenarios
 from modalbench.scenarios.api import Skipped
 
 
+@pytest.fixture
+def empty_board(tmp_path):
+    """A copy of the project's leaderboard without its submissions (so a new entry's key is free)."""
+    import shutil
+
+    from modalbench.leaderboard.board import resolve_dir
+
+    board = tmp_path / "board"
+    shutil.copytree(resolve_dir(None), board, ignore=shutil.ignore_patterns("*.py", "__pycache__", "submissions"))
+    return board
+
+
 @pytest.fixture(scope="module")
 def digits_ckpts(digits_root, tmp_path_factory):
     """intermediate integration trained for two epochs with seeds 0, 1, 2."""
@@ -37,12 +49,12 @@ def test_committed_official_values_match_the_scenario_engine(digits_root):
         assert (rec["seed"], rec["sha256"], rec["n_conditions"]) == (0, r.sha256, r.manifest["n_conditions"])
 
 
-def test_evaluate_writes_a_valid_ranked_submission(digits_root, digits_ckpts):
+def test_evaluate_writes_a_valid_ranked_submission(digits_root, digits_ckpts, empty_board):
     res = evaluate(EvalSpec(dataset="digits", root=str(digits_root), checkpoint=digits_ckpts, command="test"))
     assert validate_schema(res) == []
     assert res["seeds"] == [0, 1, 2]
     assert [s["id"] for s in res["scenarios"]] == ["full@v1", "missing-modalities@v1", "random-missing@v1"]
-    verdict = check_submission(res)
+    verdict = check_submission(res, empty_board)
     assert verdict.problems == [] and verdict.ranked
     mm = {s["id"]: s for s in res["scenarios"]}["missing-modalities@v1"]
     assert [c["n_available"] for c in mm["conditions"]] == [1, 1, 2]
@@ -78,7 +90,7 @@ def _cli(*args, root):
     return subprocess.run([sys.executable, "-m", "modalbench", *args], capture_output=True, text=True, env=env)
 
 
-def test_train_evaluate_submit_through_the_cli(digits_root, tmp_path):
+def test_train_evaluate_submit_through_the_cli(digits_root, tmp_path, empty_board):
     ck = tmp_path / "two-stream"
     p = _cli("train", "two-stream", "--dataset", "digits", "--epochs", "1", "--out", str(ck), "--quiet",
              "--threads", "1", root=digits_root)
@@ -86,12 +98,7 @@ def test_train_evaluate_submit_through_the_cli(digits_root, tmp_path):
     out = tmp_path / "results.json"
     p = _cli("evaluate", "--dataset", "digits", "--checkpoint", str(ck), "--out", str(out), "--quiet", root=digits_root)
     assert p.returncode == 0, p.stderr
-    board = tmp_path / "board"
-    import shutil
-
-    from modalbench.leaderboard.board import resolve_dir
-
-    shutil.copytree(resolve_dir(None), board, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    board = empty_board
     p = _cli("submit", str(out), "--leaderboard", str(board), root=digits_root)
     assert p.returncode == 0, p.stderr
     assert "unranked" in p.stdout  # one seed: accepted, unranked
@@ -100,12 +107,12 @@ def test_train_evaluate_submit_through_the_cli(digits_root, tmp_path):
 
 
 @pytest.mark.parametrize("method", ["dmf", "gmu", "centralnet", "two-stream", "minape"])
-def test_baselines_ii_results_pass_submit_validation(method, digits_root, tmp_path):
+def test_baselines_ii_results_pass_submit_validation(method, digits_root, tmp_path, empty_board):
     train(TrainSpec(baseline=method, dataset="digits", root=str(digits_root), epochs=1, seed=0, out=tmp_path / method,
                     progress=False, device="cpu"))
     res = evaluate(EvalSpec(dataset="digits", root=str(digits_root), checkpoint=tmp_path / method,
                             scenarios=("full", "missing-modalities", "random-missing")))
-    verdict = check_submission(res)
+    verdict = check_submission(res, empty_board)
     assert verdict.problems == [] and not verdict.ranked  # one seed: accepted, unranked
 
 
@@ -150,6 +157,10 @@ def test_demo_end_to_end_small(tmp_path):
     assert (tmp_path / "demo" / "site" / "index.html").exists()
     board = json.loads((tmp_path / "demo" / "leaderboard" / "leaderboard.json").read_text())
     assert "reported" in board
+    demo_rows = [e for e in board["entries"] if e["model"]["name"].endswith("-demo")]
+    assert {e["model"]["name"] for e in demo_rows} == {"intermediate-demo", "embracenet-demo"}
+    assert not any(e["ranked"] for e in demo_rows)
+    assert len(board["entries"]) > len(demo_rows)  # the project's reproduced rows are kept beside them
 
 
 def test_table2_summary_reads_the_aggregates():
