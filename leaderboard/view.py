@@ -129,7 +129,10 @@ def render_table(board: dict[str, Any], dataset: str | None = None, task: str | 
         table.add_column(col, **kw)
     for r in rows:
         rank = str(r["rank"]) if r["rank"] is not None else ("unranked" if r["source"] == "reproduced" else "—")
-        source = (f"reproduced, {r['n_seeds']} seeds" if r["source"] == "reproduced" else f"reported: {r['citation']}")
+        if r["source"] == "reproduced":
+            source = f"reproduced, {r['n_seeds']} seed" + ("s" if r["n_seeds"] != 1 else "")
+        else:
+            source = f"reported: {r['citation']}"
         params = f"{r['parameter_count']:,}" if isinstance(r["parameter_count"], int) else "—"
         cells: list[str] = []
         if dataset is None:

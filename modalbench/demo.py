@@ -116,7 +116,8 @@ def run_demo(root: str | None, *, epochs: int = DEMO_EPOCHS, models: list[tuple[
             submit(runs / f"{name}.results.json", board_dir, replace=True)
         from .leaderboard.board import load_leaderboard
 
-        out.print(render_table(load_leaderboard(board_dir), dataset="digits"))
+        out.print(render_table(load_leaderboard(board_dir), dataset="digits", scenario="missing-modalities@v1"))
+        out.print("all scenarios: modalbench leaderboard --dataset digits --leaderboard " + str(board_dir))
         index = build_site(board_dir, site or root_p / "demo" / "site")
         out.print(f"leaderboard site: {index}")
         out.print(f"demo finished in {time.perf_counter() - t0:.0f} s")

@@ -410,7 +410,9 @@ def test_multilabel_tasks(name: str) -> None:
 
 
 # ---------------------------------------------------------------- fuse_conditions hooks (sweep fast path)
-@pytest.mark.parametrize(("name", "hp"), [("embracenet", {}), ("embracenet", {"n_repeats": 3}), ("late", {})])
+@pytest.mark.parametrize(("name", "hp"), [("embracenet", {}), ("embracenet", {"n_repeats": 3}),
+                                         ("embracenet", {"selection_probabilities": [1.0, 2.0, 3.0, 0.5, 4.0]}),
+                                         ("late", {})])
 def test_fuse_conditions_equals_fuse_per_condition(name: str, hp: dict) -> None:
     torch.manual_seed(0)
     meta = vec_meta(5, c=4)
@@ -429,3 +431,17 @@ def test_fuse_conditions_equals_fuse_per_condition(name: str, hp: dict) -> None:
                 model.set_sample_keys(keys)
             feats = {n: torch.where(avail[i, :, j, None], real[n], masked[n]) for j, n in enumerate(real)}
             torch.testing.assert_close(together[i], model.fuse(feats, avail[i]), atol=1e-5, rtol=1e-5)
+
+
+def test_embracenet_equal_p_selection_takes_the_floor_u_n_th_available_modality() -> None:
+    model = create_baseline("embracenet", vec_meta(4))
+    avail = torch.tensor([[True, False, True, True], [False, False, False, True], [False, False, False, False]])
+    u = torch.tensor([[0.0, 0.34, 0.67, 0.999]]).expand(3, 4)
+    idx, has_any = model.selection(avail, u)
+    assert idx[0].tolist() == [0, 2, 3, 3] and idx[1].tolist() == [3, 3, 3, 3]
+    assert has_any.squeeze(-1).tolist() == [True, True, False]
+    # the same draw through the cdf search that unequal p uses
+    p = torch.full((4,), 0.25)
+    w = p * avail[:2].float()
+    ref = torch.searchsorted(torch.cumsum(w, -1), u[:2] * w.sum(-1, keepdim=True), right=True)
+    assert torch.equal(idx[:2], ref)
