@@ -69,6 +69,10 @@ def test_dataloader_with_two_workers_after_a_dask_compute(synthetic_root, cache_
     np.testing.assert_array_equal(np.sort(np.concatenate(ys)), ref)
     assert all(x["m0"].dtype == np.float32 and x["m0"].shape[1:] == (15, 3) for x in xs)
     assert all(a.dtype == bool and a.shape[1] == 8 for a in avs)
+    full = open_reader(synthetic_root, "synthetic", "train").read_all()[0]
+    for m in ("m0", "m7"):  # worker batches (packed storages) carry the stored values
+        got = np.concatenate([x[m] for x in xs])
+        np.testing.assert_allclose(np.nansum(got.astype(np.float64)), np.nansum(full[m].astype(np.float64)), rtol=1e-9)
 
 
 def test_map_style_dataset_matches(digits_root):
@@ -91,3 +95,17 @@ def test_reader_rejects_bad_split(digits_root):
 
     with pytest.raises(ModalbenchError, match="split must be one of"):
         StoreReader(str(locate(digits_root, "digits")[0]), split="validation")
+
+
+def test_worker_batches_pack_each_dtype_into_one_storage():
+    from modalbench.data import to_torch, to_torch_packed
+
+    rng = np.random.default_rng(0)
+    batch = ({"a": rng.normal(size=(4, 3, 2)).astype(np.float32), "b": rng.normal(size=(4, 5)).astype(np.float32),
+              "c": rng.integers(0, 9, size=(4, 2))}, rng.random((4, 3)) < 0.5, np.arange(4))
+    packed, plain = to_torch_packed(batch), to_torch(batch)
+    assert list(packed[0]) == ["a", "b", "c"]
+    for k in plain[0]:
+        assert packed[0][k].dtype == plain[0][k].dtype and torch.equal(packed[0][k], plain[0][k])
+    assert packed[0]["a"].untyped_storage().data_ptr() == packed[0]["b"].untyped_storage().data_ptr()
+    assert torch.equal(packed[1], plain[1]) and torch.equal(packed[2], plain[2])
