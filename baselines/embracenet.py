@@ -196,18 +196,21 @@ class EmbraceNet(EncodedFusion):
         c = self.embrace_dim
         docked = self._batch_constant(real, "docked_t", lambda: self.stack(real).transpose(1, 2).contiguous())
         docked = docked.unsqueeze(0).expand(k, b, c, m)
-        probs = None
-        for r in range(self.n_repeats):
+
+        def draw(r: int) -> torch.Tensor:
             idx, has_any = self.selection(available, self._condition_uniforms(k, b, r, docked.device, real))
             e = docked.gather(-1, idx.unsqueeze(-1)).squeeze(-1)  # [K, B, c]
             if not bool(has_any.all()):
                 e = torch.where(has_any, e, torch.zeros_like(e))
-            logits = self.head(e.reshape(k * b, c)).view(k, b, -1)
-            if self.n_repeats == 1:
-                return logits
-            pr = self.predict_proba(logits.float())
-            probs = pr if probs is None else probs + pr
-        probs = probs / self.n_repeats
+            return self.head(e.reshape(k * b, c)).view(k, b, -1)
+
+        return self._over_draws(draw)
+
+    def _over_draws(self, logits_of: Any) -> torch.Tensor:
+        """``logits_of(0)``, or for ``n_repeats > 1`` the class probabilities averaged over the draws (as logits)."""
+        if self.n_repeats == 1:
+            return logits_of(0)
+        probs = sum(self.predict_proba(logits_of(r).float()) for r in range(self.n_repeats)) / self.n_repeats
         if self.meta.task_type == "multilabel":
             return torch.logit(probs.clamp(1e-7, 1 - 1e-7))
         return torch.log(probs.clamp_min(1e-12))
@@ -252,15 +255,6 @@ class EmbraceNet(EncodedFusion):
             if self.adj_pre:
                 available = self.modality_dropout(available)
             return self.head(self.embrace(docked, available))
-        if self.n_repeats == 1:
-            return self.head(self.embrace(docked, available))
         b = docked.shape[0]
-        probs = None
-        for r in range(self.n_repeats):
-            logits = self.head(self.embrace(docked, available, u=self.uniforms(b, r, docked.device)))
-            pr = self.predict_proba(logits.float())
-            probs = pr if probs is None else probs + pr
-        probs = probs / self.n_repeats
-        if self.meta.task_type == "multilabel":
-            return torch.logit(probs.clamp(1e-7, 1 - 1e-7))
-        return torch.log(probs.clamp_min(1e-12))
+        return self._over_draws(lambda r: self.head(self.embrace(docked, available,
+                                                                 u=self.uniforms(b, r, docked.device))))

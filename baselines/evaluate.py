@@ -114,16 +114,17 @@ class ConditionAccumulator:
         return multiclass_from_confusion(self.conf.numpy())
 
 
-def _check_batch(batch: Any, names: list[str], idx: int) -> Batch:
+def check_batch(batch: Any, names: list[str], where: str) -> Batch:
+    """``(inputs, available, label)`` of a batch, or a clear error naming ``where`` and what is wrong."""
     try:
         inputs, available, target = batch
     except (TypeError, ValueError):
-        raise ModalbenchError(f"batch {idx}: expected a tuple (inputs, available, label)") from None
+        raise ModalbenchError(f"{where}: expected a tuple (inputs, available, label)") from None
     missing = [n for n in names if n not in inputs]
     if missing:
-        raise ModalbenchError(f"batch {idx}: inputs lack modalities {missing} (expected {names})")
+        raise ModalbenchError(f"{where}: inputs lack modalities {missing} (expected {names})")
     if available.dtype != torch.bool or available.dim() != 2 or available.shape[1] != len(names):
-        raise ModalbenchError(f"batch {idx}: available must be a bool tensor [B, {len(names)}], "
+        raise ModalbenchError(f"{where}: available must be a bool tensor [B, {len(names)}], "
                               f"got {available.dtype} {tuple(available.shape)}")
     return inputs, available, target
 
@@ -152,7 +153,7 @@ def evaluate_condition_batches(model: nn.Module, batches: Iterable[Batch], condi
     offset = 0
     with eval_mode(model):
         for bi, batch in enumerate(batches):
-            inputs, natural, target = _check_batch(batch, names, bi)
+            inputs, natural, target = check_batch(batch, names, f"batch {bi}")
             inputs, natural = _to(inputs, dev), natural.to(dev)
             b = natural.shape[0]
             keys = torch.arange(offset, offset + b, device=dev)

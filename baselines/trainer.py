@@ -32,7 +32,7 @@ from torch import nn
 from modalbench.errors import ModalbenchError
 
 from .checkpoint import load_checkpoint, parameter_count, save_checkpoint, write_jsonl_atomic
-from .evaluate import Batch, FillFn, evaluate_batches, per_modality_scores
+from .evaluate import Batch, FillFn, check_batch, evaluate_batches, per_modality_scores
 from .metrics import main_metric
 
 __all__ = ["TrainResult", "fit", "load_checkpoint", "resolve_device", "seed_everything"]
@@ -85,13 +85,7 @@ def _resolve_amp(amp: str | bool, dev: torch.device) -> bool:
 
 
 def _to_device(batch: Any, dev: torch.device, names: list[str], where: str) -> Batch:
-    try:
-        inputs, available, target = batch
-    except (TypeError, ValueError):
-        raise ModalbenchError(f"{where}: expected a tuple (inputs, available, label)") from None
-    missing = [n for n in names if n not in inputs]
-    if missing:
-        raise ModalbenchError(f"{where}: inputs lack modalities {missing} (expected {names})")
+    inputs, available, target = check_batch(batch, names, where)
     return ({n: inputs[n].to(dev, non_blocking=True) for n in names}, available.to(dev, non_blocking=True),
             target.to(dev, non_blocking=True))
 
