@@ -58,7 +58,7 @@ class StoreReader:
             raise ModalbenchError(f"unknown task {self.meta.task!r} for {attrs['dataset']}; tasks: {', '.join(tasks)}")
         self.label_var = tasks[self.meta.task]["variable"]
         self.start, self.stop = attrs["split_ranges"][self.split]
-        self.chunk_rows = int(self.group[self.meta.modality_names[0]].chunks[0])
+        self.chunk_rows = int(self.array(self.meta.modality_names[0]).chunks[0])
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -179,8 +179,8 @@ class ChunkBatches(IterableDataset):
 
     def split_nbytes(self) -> int:
         """Bytes of one pass over the split (all modalities, availability and labels)."""
-        g = self.reader.group
-        per_sample = sum(int(np.prod(g[m].shape[1:])) * g[m].dtype.itemsize for m in self.reader.meta.modality_names)
+        arrays = [self.reader.array(m) for m in self.reader.meta.modality_names]
+        per_sample = sum(int(np.prod(a.shape[1:])) * a.dtype.itemsize for a in arrays)
         return len(self.reader) * (per_sample + self.reader.meta.n_modalities + 8)
 
     def _cached(self) -> NumpyBatch | None:
