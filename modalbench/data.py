@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_in
 
 from .errors import ModalbenchError
 from .meta import SPLITS, DatasetMeta
+from .windows import WindowSet, concat, global_starts, select
 
 try:  # zarr's own event loop: concurrent reads of several arrays overlap their I/O and decompression
     from zarr.core.sync import sync as _zarr_sync
@@ -30,6 +31,8 @@ except ImportError:  # pragma: no cover - a zarr without it reads the arrays one
     _zarr_sync = None
 
 Batch = tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]
+#: windowed stores: the (split-relative) window starts are read in blocks of this many samples
+_INDEX_BLOCK = 1 << 20
 #: splits smaller than this are read once per process and served from RAM (random gathers are ~100× faster
 #: than per-chunk reads); larger splits use the chunk-aware buffered path
 DEFAULT_CACHE_BYTES = 512 * 2**20
@@ -52,13 +55,29 @@ class StoreReader:
         if self.split not in SPLITS:
             raise ModalbenchError(f"split must be one of {SPLITS} (got {self.split!r})")
         attrs = self.attrs
+        from .store import check_store_format
+
+        check_store_format(attrs, self.path)
         self.meta = DatasetMeta.from_attrs(attrs, self.task)
         tasks = attrs["tasks"]
         if self.meta.task not in tasks:
             raise ModalbenchError(f"unknown task {self.meta.task!r} for {attrs['dataset']}; tasks: {', '.join(tasks)}")
         self.label_var = tasks[self.meta.task]["variable"]
         self.start, self.stop = attrs["split_ranges"][self.split]
-        self.chunk_rows = int(self.array(self.meta.modality_names[0]).chunks[0])
+        #: windowed stores (format 2): windows are cut from ``stream_<m>`` at read time
+        self.windowed = attrs.get("structure") == "windowed" and int(attrs.get("store_format", 1)) >= 2
+        if self.windowed:
+            self.window_length = int(self.meta.modalities[0].shape[0])
+            self.starts = self._window_starts()
+            self.chunk_rows = int(self.array(f"stream_{self.meta.modality_names[0]}").chunks[0])
+        else:
+            self.chunk_rows = int(self.array(self.meta.modality_names[0]).chunks[0])
+
+    def _window_starts(self) -> np.ndarray:
+        """Global first stream row of each window of this split (int64; ordered by recording, then offset)."""
+        rec_start = np.asarray(self.array("recording_start")[:])
+        rec, off = read_rows([self.array("recording"), self.array("offset")], self.start, self.stop)
+        return global_starts(rec, off, rec_start)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -91,17 +110,50 @@ class StoreReader:
 
     def read(self, start: int, stop: int) -> NumpyBatch:
         """Samples ``[start, stop)`` of this split (split-relative indices) as numpy arrays."""
+        inputs, avail, label = self.read_lazy(start, stop)
+        return {k: np.asarray(v) for k, v in inputs.items()}, avail, label
+
+    def read_lazy(self, start: int, stop: int) -> NumpyBatch:
+        """Like :meth:`read`, but a windowed store's inputs stay :class:`~modalbench.windows.WindowSet` s
+        (the stream rows the windows cover; windows are copied out only for a batch)."""
         a, b = self.start + start, self.start + stop
-        names = [*self.meta.modality_names, "available", self.label_var]
-        values = read_rows([self.array(n) for n in names], a, b)
-        inputs = dict(zip(self.meta.modality_names, values))
+        names = self.meta.modality_names
+        if not self.windowed:
+            values = read_rows([self.array(n) for n in [*names, "available", self.label_var]], a, b)
+            return dict(zip(names, values)), values[-2], values[-1]
+        g = self.starts[start:stop]
+        lo = int(g[0]) if len(g) else 0
+        hi = int(g[-1]) + self.window_length if len(g) else 0
+        parts = [(self.array(f"stream_{n}"), lo, hi) for n in names]
+        parts += [(self.array("available"), a, b), (self.array(self.label_var), a, b)]
+        values = read_ranges(parts)
+        inputs = {n: WindowSet(v, g - lo, self.window_length) for n, v in zip(names, values)}
         return inputs, values[-2], values[-1]
 
     def read_all(self) -> NumpyBatch:
         return self.read(0, len(self))
 
+    def nbytes(self) -> int:
+        """Bytes one pass over the split reads (inputs, availability, labels): stream rows for windowed stores."""
+        n = len(self)
+        if self.windowed:
+            rows = int(self.starts[-1] - self.starts[0]) + self.window_length if n else 0
+            per_row = sum(int(self.array(f"stream_{m}").shape[1]) * 4 for m in self.meta.modality_names)
+            return rows * per_row + n * (self.meta.n_modalities + 8)
+        arrays = [self.array(m) for m in self.meta.modality_names]
+        per_sample = sum(int(np.prod(x.shape[1:])) * x.dtype.itemsize for x in arrays)
+        return n * (per_sample + self.meta.n_modalities + 8)
+
     def chunk_ranges(self) -> list[tuple[int, int]]:
-        """Split-relative ``[start, stop)`` ranges aligned to the store's chunks."""
+        """Split-relative ``[start, stop)`` ranges aligned to the store's chunks (windowed stores: windows whose
+        first row lies in the same stream chunk)."""
+        if self.windowed:
+            if not len(self):
+                return []
+            block = self.starts // self.chunk_rows
+            cuts = np.flatnonzero(np.diff(block)) + 1
+            bounds = [0, *cuts.tolist(), len(self)]
+            return [(int(s), int(e)) for s, e in zip(bounds[:-1], bounds[1:])]
         edges = list(range((self.start // self.chunk_rows + 1) * self.chunk_rows, self.stop, self.chunk_rows))
         bounds = [self.start, *edges, self.stop]
         return [(s - self.start, e - self.start) for s, e in zip(bounds[:-1], bounds[1:]) if e > s]
@@ -109,11 +161,16 @@ class StoreReader:
 
 def read_rows(arrays: list[Any], start: int, stop: int) -> list[np.ndarray]:
     """Rows ``[start, stop)`` of several zarr arrays, read concurrently (1.6× a loop over 21 arrays)."""
+    return read_ranges([(x, start, stop) for x in arrays])
+
+
+def read_ranges(parts: list[tuple[Any, int, int]]) -> list[np.ndarray]:
+    """Rows ``[lo, hi)`` of each ``(zarr array, lo, hi)``, read concurrently on zarr's event loop."""
     if _zarr_sync is None:
-        return [np.asarray(x[start:stop]) for x in arrays]
+        return [np.asarray(x[lo:hi]) for x, lo, hi in parts]
 
     async def gather() -> list[Any]:
-        return list(await asyncio.gather(*(x.async_array.getitem(slice(start, stop)) for x in arrays)))
+        return list(await asyncio.gather(*(x.async_array.getitem(slice(lo, hi)) for x, lo, hi in parts)))
 
     return [np.asarray(v) for v in _zarr_sync(gather())]
 
@@ -146,13 +203,20 @@ def to_torch_packed(batch: NumpyBatch) -> Batch:
             torch.from_numpy(np.ascontiguousarray(label)))
 
 
-def _take(batch: NumpyBatch, idx: np.ndarray) -> NumpyBatch:
+def _take(batch: NumpyBatch, idx: Any) -> NumpyBatch:
+    """Samples ``idx`` as numpy arrays (windows are copied out of their streams here)."""
     inputs, avail, label = batch
     return {k: v[idx] for k, v in inputs.items()}, avail[idx], label[idx]
 
 
+def _select(batch: NumpyBatch, idx: Any) -> NumpyBatch:
+    """Samples ``idx``, windows kept lazy."""
+    inputs, avail, label = batch
+    return {k: select(v, idx) for k, v in inputs.items()}, avail[idx], label[idx]
+
+
 def _concat(batches: list[NumpyBatch]) -> NumpyBatch:
-    return ({k: np.concatenate([b[0][k] for b in batches]) for k in batches[0][0]},
+    return ({k: concat([b[0][k] for b in batches]) for k in batches[0][0]},
             np.concatenate([b[1] for b in batches]), np.concatenate([b[2] for b in batches]))
 
 
@@ -178,10 +242,8 @@ class ChunkBatches(IterableDataset):
         self._cache: NumpyBatch | None = None
 
     def split_nbytes(self) -> int:
-        """Bytes of one pass over the split (all modalities, availability and labels)."""
-        arrays = [self.reader.array(m) for m in self.reader.meta.modality_names]
-        per_sample = sum(int(np.prod(a.shape[1:])) * a.dtype.itemsize for a in arrays)
-        return len(self.reader) * (per_sample + self.reader.meta.n_modalities + 8)
+        """Bytes the RAM cache of the split takes (windowed stores: their stream rows, not the windows)."""
+        return self.reader.nbytes()
 
     def _cached(self) -> NumpyBatch | None:
         """The whole split in RAM when it fits ``cache_bytes`` (read once per process), else None."""
@@ -190,7 +252,7 @@ class ChunkBatches(IterableDataset):
         if self._cache is None:  # forked DataLoader workers inherit the parent's arrays (copy-on-write)
             if self.split_nbytes() > self.cache_bytes:
                 return None
-            self._cache = self.reader.read_all()
+            self._cache = self.reader.read_lazy(0, len(self.reader))
         return self._cache
 
     def __getstate__(self) -> dict[str, Any]:
@@ -220,7 +282,7 @@ class ChunkBatches(IterableDataset):
             rng = np.random.Generator(np.random.PCG64([self.seed, self.epoch, info.id + 1]))
         carry: NumpyBatch | None = None
         for i in range(0, len(ranges), self.buffer_chunks):
-            parts = [self.reader.read(s, e) for s, e in ranges[i : i + self.buffer_chunks]]
+            parts = [self.reader.read_lazy(s, e) for s, e in ranges[i : i + self.buffer_chunks]]
             if carry is not None:
                 parts.insert(0, carry)
             buf = _concat(parts) if len(parts) > 1 else parts[0]
@@ -229,7 +291,7 @@ class ChunkBatches(IterableDataset):
             full = n - n % self.batch_size
             for s in range(0, full, self.batch_size):
                 yield self._emit(_take(buf, order[s : s + self.batch_size]))
-            carry = _take(buf, order[full:]) if full < n else None
+            carry = _select(buf, order[full:]) if full < n else None
         if carry is not None and len(carry[2]) and not self.drop_last:
             yield self._emit(carry)
 
@@ -250,6 +312,8 @@ class ChunkBatches(IterableDataset):
             yield self._emit(_take(data, idx))
 
     def _emit(self, batch: NumpyBatch) -> Batch:
+        if any(isinstance(v, WindowSet) for v in batch[0].values()):
+            batch = ({k: np.asarray(v) for k, v in batch[0].items()}, batch[1], batch[2])
         if self.transform is not None:
             batch = self.transform(batch)
         return to_torch_packed(batch) if get_worker_info() is not None else to_torch(batch)

@@ -7,9 +7,11 @@ from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import xarray as xr
+from xarray.backends import BackendArray
 
-from . import __version__
+from . import STORE_FORMATS, __version__
 from .atomic import canonical_json
 from .errors import StoreError
 from .paths import marker_path, resolve_root, store_path, version_dir, zarr_location
@@ -61,13 +63,103 @@ def locate(root: str | Path | None, name: str, version: str | None = None) -> tu
 
 
 def open_store(root: str | Path | None, name: str, version: str | None = None, *, chunks: Any = None) -> xr.Dataset:
-    """Open a complete store with xarray (``chunks=None``: plain lazy zarr, no dask — safe in DataLoader workers)."""
+    """Open a complete store with xarray (``chunks=None``: plain lazy zarr, no dask — safe in DataLoader workers).
+
+    Windowed stores get each modality's windows as a lazy virtual variable ``(sample, time, <m>_channel)`` cut from
+    ``stream_<m>`` on access (they are not stored; see docs/store-format.md).
+    """
     path, marker = locate(root, name, version)
     url, options = zarr_location(path)
     ds = xr.open_zarr(url, chunks=chunks, consolidated=False, zarr_format=3, storage_options=options)
     if ds.attrs.get("fingerprint") != marker.get("fingerprint"):
         raise StoreError(f"{path}: fingerprint does not match its completion marker; run: modalbench prepare {name} --force")
-    return ds
+    check_store_format(ds.attrs, path)
+    return with_window_variables(ds, chunks)
+
+
+def check_store_format(attrs: dict[str, Any], where: Any) -> None:
+    """Reject a store whose layout version this modalbench does not read, naming the command that rebuilds it."""
+    structure = attrs.get("structure")
+    if structure not in STORE_FORMATS or "store_format" not in attrs:
+        return  # hand-made stores without the attributes are read as they are
+    have, want = int(attrs["store_format"]), STORE_FORMATS[structure]
+    if have != want:
+        name = attrs.get("dataset", "NAME")
+        raise StoreError(f"{where}: store format {have} of a {structure} store; this modalbench reads format {want} "
+                         f"(see docs/store-format.md). Rebuild it: modalbench prepare {name} --force")
+
+
+def with_window_variables(ds: xr.Dataset, chunks: Any = None) -> xr.Dataset:
+    """Add the virtual per-window variables of a windowed (format 2) store; other stores are returned as they are."""
+    attrs = ds.attrs
+    if attrs.get("structure") != "windowed" or int(attrs.get("store_format", 1)) < 2:
+        return ds
+    from xarray.core import indexing
+
+    starts = _LazyStarts(ds)
+    out = {}
+    for m in attrs["modalities"]:
+        name = m["name"]
+        if name in ds.variables:
+            continue
+        stream = ds[f"stream_{name}"].variable
+        backend = _VirtualWindows(stream, starts, int(m["shape"][0]))
+        var = xr.Variable(("sample", "time", f"{name}_channel"), indexing.LazilyIndexedArray(backend),
+                          attrs={"virtual": f"windows of stream_{name}"})
+        if chunks is not None:
+            rows = max(1, (2 << 20) // max(1, 4 * int(np.prod(backend.shape[1:]))))
+            var = var.chunk({"sample": rows})
+        out[name] = var
+    if not out:
+        return ds
+    length = next(iter(out.values())).shape[1]
+    ds = ds.assign(out)
+    return ds.assign_coords(time=np.arange(length, dtype=np.int64)) if "time" not in ds.coords else ds
+
+
+class _LazyStarts:
+    """The first stream row of every window, read on first use."""
+
+    def __init__(self, ds: xr.Dataset) -> None:
+        self._vars = (ds["recording"].variable, ds["offset"].variable, ds["recording_start"].variable)
+        self._value: np.ndarray | None = None
+
+    def get(self) -> np.ndarray:
+        if self._value is None:
+            from .windows import global_starts
+
+            self._value = global_starts(*(np.asarray(v.values) for v in self._vars))
+        return self._value
+
+
+class _VirtualWindows(BackendArray):
+    """xarray backend array: windows ``(sample, time, channel)`` cut from a stream variable when indexed."""
+
+    def __init__(self, stream: xr.Variable, starts: _LazyStarts, length: int) -> None:
+        self.stream, self.starts, self.length = stream, starts, length
+        self.shape = (int(starts._vars[0].shape[0]), length, int(stream.shape[1]))
+        self.dtype = np.dtype(stream.dtype)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        from xarray.core import indexing
+
+        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.OUTER, self._getitem)
+
+    def _getitem(self, key: tuple[Any, ...]) -> np.ndarray:
+        from .windows import cut_windows
+
+        rows = np.arange(self.shape[0])[key[0]]
+        scalar = np.ndim(rows) == 0
+        g = self.starts.get()[np.atleast_1d(rows)]
+        if len(g):
+            lo, hi = int(g.min()), int(g.max()) + self.length
+            block = np.asarray(self.stream[lo:hi].values)
+            out = cut_windows(block, g - lo, self.length)
+        else:
+            out = np.zeros((0, self.length, self.shape[2]), dtype=self.dtype)
+        for axis in (2, 1):  # last axis first, so an integer key does not shift the axes before it
+            out = out[(slice(None),) * axis + (key[axis],)]
+        return out[0] if scalar else out
 
 
 def summary(root: str | Path | None, name: str, version: str | None = None) -> dict[str, Any]:
@@ -96,5 +188,6 @@ def summary(root: str | Path | None, name: str, version: str | None = None) -> d
         "source": a["source"],
         "store_format": a["store_format"],
         "modalbench_version": a.get("modalbench_version", __version__),
-        "variables": sorted(str(v) for v in ds.data_vars),
+        "variables": sorted(str(v) for v in ds.data_vars if "virtual" not in ds[v].attrs),
+        "virtual_variables": sorted(str(v) for v in ds.data_vars if "virtual" in ds[v].attrs),
     }

@@ -25,7 +25,7 @@ from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
-from modalbench import STORE_FORMAT_VERSION, __version__
+from modalbench import STORE_FORMATS, __version__
 from modalbench.atomic import atomic_dir, canonical_json, write_json_atomic
 from modalbench.datasets import DatasetBuilder, PrepareContext, get_dataset
 from modalbench.errors import ModalbenchError, StoreError
@@ -51,7 +51,7 @@ from .normalise import (
     stat_graph,
 )
 from .types import Recording, SampleSplit
-from .windowing import window_labels, window_offsets, windows_of
+from .windowing import window_available, window_labels, window_offsets
 
 TARGET_CHUNK_BYTES = 2 * 1024 * 1024
 
@@ -81,6 +81,12 @@ def _bad(key: str) -> dict[str, Any]:
 def channel_axis(spec: ModalitySpec) -> int:
     """Channel axis of one sample (without the sample dim)."""
     return len(spec.shape) - 1 if spec.kind == "series" else 0
+
+
+def stream_chunk_rows(specs: list[ModalitySpec]) -> int:
+    """Rows per chunk of every ``stream_<m>`` (one value for all, so a window range reads the same row chunks of
+    every modality): ~2 MB for the modality with the most channels."""
+    return int(max(1, TARGET_CHUNK_BYTES // (4 * max(int(s.shape[-1]) for s in specs))))
 
 
 def sample_chunk_rows(specs: list[ModalitySpec], n: int) -> int:
@@ -194,15 +200,15 @@ def plan_window_groups(builder: DatasetBuilder, params: dict[str, Any], items: l
             pieces.append(Piece(i, 0, T, offs, 0, T))
             costs.append(3 * T * row_bytes)
             continue
-        # per window: its output plus (input, scaled copy, stream output) of the ~step rows it advances
-        k = max(1, budget // ((length + 3 * step) * row_bytes))
+        # per window: (input, scaled copy, stream output) of the ~step rows it advances
+        k = max(1, budget // (3 * step * row_bytes))
         for a in range(0, n, k):
             b = min(n, a + k)
             s0 = 0 if a == 0 else int(offs[a])
             s1 = T if b == n else int(offs[b])
             hi = max(int(offs[b - 1]) + length, s1)
             pieces.append(Piece(i, s0, hi, offs[a:b], s0, s1))
-            costs.append(((b - a) * length + 2 * (hi - s0) + (s1 - s0)) * row_bytes)
+            costs.append((2 * (hi - s0) + (s1 - s0)) * row_bytes)
     return _pack(pieces, costs, budget)
 
 
@@ -410,19 +416,19 @@ def _unique(arrays: list[da.Array]) -> list[da.Array]:
 
 
 def _window_task(static: _Const, refs: list[list[Any]]) -> tuple[np.ndarray, ...]:
-    """Scale, window and check availability for one group: ``(*windows, *streams, available)`` over its modalities.
+    """Scale and check availability for one group: ``(*streams, available)`` over its modalities.
 
     The group's pieces are concatenated per modality; ``win_idx`` are window starts in that concatenation (each
     window lies inside its own piece) and ``stream_idx`` selects the stream rows the group owns (None: all rows).
+    Windows are not materialised: readers cut them from the streams.
     """
     win_idx, stream_idx, terms, length = static.value
-    wins, streams = [], []
+    streams, avail = [], []
     for m, (a, b, clip) in enumerate(terms):
         scaled = scale_block(_concat([_materialise(piece[m]) for piece in refs]), a, b, clip)
-        wins.append(windows_of(scaled, win_idx, length))
+        avail.append(window_available(scaled, win_idx, length))
         streams.append(scaled if stream_idx is None else scaled[stream_idx])
-    avail = np.stack([~np.isnan(w).all(axis=(1, 2)) for w in wins], axis=1)
-    return (*wins, *streams, avail)
+    return (*streams, np.stack(avail, axis=1) if avail else np.zeros((len(win_idx), 0), dtype=bool))
 
 
 def _group_indices(group: list[Piece]) -> tuple[np.ndarray, np.ndarray | None]:
@@ -439,8 +445,8 @@ def _group_indices(group: list[Piece]) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def grouped_windows(builder: DatasetBuilder, params: dict[str, Any], items: list[Recording], groups: list[list[Piece]],
-                    stats: dict[str, Any]) -> tuple[list[da.Array], list[da.Array], da.Array]:
-    """Lazy ``(windows per modality, scaled streams per modality, available)``: one task per group.
+                    stats: dict[str, Any]) -> tuple[list[da.Array], da.Array]:
+    """Lazy ``(scaled streams per modality, per-window availability)``: one task per group.
 
     Chunks follow the groups (exact sizes known from the plan); callers rechunk to the store's chunking.
     """
@@ -480,10 +486,9 @@ def grouped_windows(builder: DatasetBuilder, params: dict[str, Any], items: list
         chunks = (tuple(sizes[g] for g in which), *((t,) for t in tail))
         return _child_array(graph, gname, name, child_dsk, chunks, dtype)
 
-    windows = [child("windows", m, win_groups, nwin, (length, specs[m].shape[1]), np.float32) for m in range(M)]
-    streams = [child("streams", M + m, row_groups, nrow, (specs[m].shape[1],), np.float32) for m in range(M)]
-    avail = child("available", 2 * M, win_groups, nwin, (M,), bool)
-    return windows, streams, avail
+    streams = [child("streams", m, row_groups, nrow, (specs[m].shape[1],), np.float32) for m in range(M)]
+    avail = child("available", M, win_groups, nwin, (M,), bool)
+    return streams, avail
 
 
 # ---------------------------------------------------------------- assembly
@@ -584,12 +589,11 @@ def _assemble_windowed(builder, params, items: list[Recording], computed) -> xr.
     n = len(split)
     if n == 0:
         raise ModalbenchError(f"{builder.name}: no complete window of length {length} in any recording")
-    rows = sample_chunk_rows(specs, n)
-    windows, streams, avail = grouped_windows(builder, params, items, groups, computed["stats"])
+    srows = stream_chunk_rows(specs)
+    rows = min(n, srows)  # per-window variables are small: as many rows per chunk as a stream chunk has
+    streams, avail = grouped_windows(builder, params, items, groups, computed["stats"])
     data_vars: dict[str, Any] = {}
-    for spec, w, st in zip(specs, windows, streams, strict=True):
-        data_vars[spec.name] = (("sample", *spec.dims), w.rechunk((rows, length, spec.shape[1])))
-        srows = max(1, TARGET_CHUNK_BYTES // (4 * spec.shape[1]))
+    for spec, st in zip(specs, streams, strict=True):
         data_vars[f"stream_{spec.name}"] = (("step", f"{spec.name}_channel"), st.rechunk((srows, spec.shape[1])))
     data_vars["available"] = (("sample", "modality"), avail.rechunk((rows, len(specs))))
     for task, var in tasks.items():
@@ -642,7 +646,7 @@ def make_attrs(builder: DatasetBuilder, params: dict[str, Any], ds: xr.Dataset, 
         "split_codes": dict(SPLIT_CODES),
         "split_ranges": ranges,
         "n_samples": {k: v[1] - v[0] for k, v in ranges.items()},
-        "store_format": STORE_FORMAT_VERSION,
+        "store_format": STORE_FORMATS[builder.structure],
     }
     if builder.structure == "windowed":
         attrs["n_recordings"] = ds.attrs["n_recordings"]

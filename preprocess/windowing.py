@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dask.array as da
 import numpy as np
 
 from modalbench.errors import ModalbenchError
@@ -45,38 +44,22 @@ def window_labels(labels: np.ndarray, offsets: np.ndarray, window: int, rule: st
     raise ModalbenchError(f"unknown label rule {rule!r}; expected one of {LABEL_RULES}")
 
 
-def window_array(stream: da.Array, offsets: np.ndarray, window: int) -> da.Array:
-    """Lazy ``(N, window, C)`` windows of a ``(T, C)`` dask stream at ``offsets`` (regular step)."""
-    n = len(offsets)
-    if n == 0:
-        return da.zeros((0, window, stream.shape[1]), dtype=stream.dtype, chunks=(1, window, stream.shape[1]))
-    step = int(offsets[1] - offsets[0]) if n > 1 else 1
-    # each output chunk needs a contiguous input slice: build it from block-local numpy windows
-    rows_per_chunk = max(1, min(n, 4096))
-    parts = []
-    for s in range(0, n, rows_per_chunk):
-        e = min(n, s + rows_per_chunk)
-        lo = int(offsets[s])
-        hi = int(offsets[e - 1]) + window
-        piece = stream[lo:hi]
-        parts.append(
-            piece.rechunk((hi - lo, stream.shape[1])).map_blocks(
-                _windows_of_block, window, step, e - s,
-                chunks=((e - s,), (window,), (stream.shape[1],)), new_axis=[1], dtype=stream.dtype,
-                meta=np.empty((0, 0, 0), dtype=stream.dtype),
-            )
-        )
-    return da.concatenate(parts, axis=0)
-
-
-def _windows_of_block(block: np.ndarray, window: int, step: int, n: int) -> np.ndarray:
-    view = np.lib.stride_tricks.sliding_window_view(block, window, axis=0)[::step][:n]  # (n, C, window)
-    return np.ascontiguousarray(view.transpose(0, 2, 1))
-
-
 def windows_of(stream: np.ndarray, offsets: np.ndarray, window: int) -> np.ndarray:
     """numpy ``(N, window, C)`` windows of a ``(T, C)`` block at ``offsets`` (relative to the block's first row)."""
     if len(offsets) == 0:
         return np.zeros((0, window, stream.shape[1]), dtype=stream.dtype)
     view = np.lib.stride_tricks.sliding_window_view(stream, window, axis=0).transpose(0, 2, 1)  # (T-w+1, w, C) view
     return np.ascontiguousarray(view[np.asarray(offsets)])  # one copy: only the output is allocated
+
+
+def window_available(stream: np.ndarray, offsets: np.ndarray, window: int) -> np.ndarray:
+    """``(N,)`` bool: the window at each offset of a ``(T, C)`` block has at least one non-NaN value.
+
+    Equal to ``~np.isnan(windows_of(stream, offsets, window)).all(axis=(1, 2))`` without building the windows.
+    """
+    offsets = np.asarray(offsets, dtype=np.int64)
+    if len(offsets) == 0:
+        return np.zeros(0, dtype=bool)
+    empty_row = np.isnan(stream).all(axis=1) if stream.shape[1] else np.ones(stream.shape[0], dtype=bool)
+    counts = np.concatenate([[0], np.cumsum(empty_row, dtype=np.int64)])
+    return counts[offsets + window] - counts[offsets] < window

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from modalbench import STORE_FORMAT_VERSION, __version__
+from modalbench import STORE_FORMATS, __version__
 from modalbench.meta import SPLIT_CODES, SPLITS, ModalitySpec
 from modalbench.paths import marker_path, store_path
 from modalbench.store import fingerprint, open_store
@@ -23,7 +23,7 @@ VERSION = "v1"
 
 
 def _write(root: Path, name: str, ds: xr.Dataset, attrs: dict[str, Any]) -> xr.Dataset:
-    attrs = dict(attrs, store_format=STORE_FORMAT_VERSION, modalbench_version=__version__)
+    attrs = dict(attrs, store_format=STORE_FORMATS[attrs["structure"]], modalbench_version=__version__)
     attrs["fingerprint"] = fingerprint(attrs)
     ds.attrs = json.loads(json.dumps(attrs))
     path = store_path(Path(root), name, VERSION)
@@ -77,8 +77,7 @@ def make_series_store(root: Path, name: str = "toy-series", *, n_modalities: int
     for i, mods in (unavailable or {}).items():
         available[ranges["test"][0] + i, list(mods)] = False
     data: dict[str, Any] = {}
-    for n in names:
-        data[n] = (("sample", "time", f"{n}_channel"), streams[n][pos])
+    for n in names:  # store format 2: windows are cut from the streams when read
         data[f"stream_{n}"] = (("step", f"{n}_channel"), streams[n])
     data.update({
         "label": (("sample",), stream_label[pos[:, -1]]),
@@ -99,7 +98,7 @@ def make_series_store(root: Path, name: str = "toy-series", *, n_modalities: int
         params["block_missing"] = {"min": block[0], "max": block[1]}
     mods = [ModalitySpec(n, "series", (window, channels), tuple(f"{n}_c{c}" for c in range(channels))) for n in names]
     attrs = {
-        "dataset": name, "version": VERSION, "description": "test fixture", "task": "activity",
+        "dataset": name, "version": VERSION, "description": "test fixture", "structure": "windowed", "task": "activity",
         "task_type": "multiclass", "classes": ["a", "b", "c"],
         "tasks": {"activity": {"variable": "label", "task_type": "multiclass", "classes": ["a", "b", "c"]}},
         "modalities": [m.to_dict() for m in mods], "source": {"urls": [], "files": []}, "params": params,
@@ -129,7 +128,8 @@ def make_image_store(root: Path, name: str = "toy-images", *, n_modalities: int 
     ranges = {s: [int(starts[i]), int(starts[i + 1])] for i, s in enumerate(SPLITS)}
     mods = [ModalitySpec(n_, "image", (1, 4, 4), ("grey",)) for n_ in names]
     attrs = {
-        "dataset": name, "version": VERSION, "description": "test fixture", "task": "t", "task_type": "multiclass",
+        "dataset": name, "version": VERSION, "description": "test fixture", "structure": "samples", "task": "t",
+        "task_type": "multiclass",
         "classes": ["x", "y"], "tasks": {"t": {"variable": "label", "task_type": "multiclass", "classes": ["x", "y"]}},
         "modalities": [m.to_dict() for m in mods], "source": {"urls": [], "files": []}, "params": {"seed": seed},
         "normalisation": _norm(names, 1), "split_ranges": ranges, "n_samples": dict(zip(SPLITS, counts)),

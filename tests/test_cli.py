@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import xarray as xr
+from modalbench.store import with_window_variables
 
 
 def run(*args, root=None, check=True):
@@ -25,7 +26,7 @@ def test_prepare_info_datasets(tmp_path):
     assert [m["name"] for m in info["modalities"]] == ["left", "right"]
     assert sum(info["n_samples"].values()) == 1797 and set(info["n_samples"]) == {"train", "val", "test"}
     assert len(info["fingerprint"]) == 64
-    ds = xr.open_zarr(info["path"], consolidated=False)
+    ds = with_window_variables(xr.open_zarr(info["path"], consolidated=False))
     assert {"left", "right", "label", "split", "available"} <= set(ds.data_vars)
     rows = json.loads(run("datasets", "--json", root=tmp_path).stdout)
     by_name = {r["name"]: r for r in rows}

@@ -17,6 +17,7 @@ from modalbench.datasets import PrepareContext
 from modalbench.errors import ModalbenchError
 from modalbench.loaders import gas_sensor as gs
 from modalbench.loaders.download import RemoteFile
+from modalbench.store import with_window_variables
 
 try:
     from httpserver import http_server, unused_url  # http_server is a pytest fixture
@@ -322,7 +323,7 @@ def test_prepare_end_to_end(tmp_path, raw):
     norm = attrs["normalisation"]["sensor1"]
     # train files: sensor 1 board b reads 100 + b + 10 k (k = 0..9), +5000 for CO_4000 (L1 is train)
     assert norm["min"][0] == 101.0 and norm["max"][0] == 5000 + 101 + 90
-    ds = xr.open_zarr(res.path, consolidated=False)
+    ds = with_window_variables(xr.open_zarr(res.path, consolidated=False))
     x = ds["sensor1"].values
     assert np.nanmin(x) >= 0.0 and np.nanmax(x) <= 1.0
     ids = [r["id"] for r in attrs["recordings"]]

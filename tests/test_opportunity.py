@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
 import zipfile
@@ -19,6 +20,7 @@ from modalbench.loaders import opportunity as op
 from modalbench.loaders import opportunity_columns as oc
 from modalbench.loaders import opportunity_synth as synth
 from modalbench.loaders.download import RemoteFile
+from modalbench.store import with_window_variables
 
 try:
     from httpserver import http_server, unused_url  # http_server is a pytest fixture
@@ -204,6 +206,24 @@ def test_malformed_rows_name_member_line_and_field(edit, pattern):
         op.parse_dat(io.BytesIO(bad), where="S1-ADL1.dat", rows=rows, reopen=lambda: io.BytesIO(bad))
 
 
+def test_fast_path_checks_fields_it_does_not_convert():
+    """Quaternion field 47 is not used (not converted by the fast path), yet a bad token there is still reported."""
+    assert 46 not in op.CHANNEL_COLUMNS
+    bad = _broken(member_text("S1-ADL1"), 4, lambda ln: b" ".join([*ln.split()[:46], b"n/a", *ln.split()[47:]]))
+    rows = op.scan_stream(io.BytesIO(bad))[2]
+    with pytest.raises(ModalbenchError, match=r"S1-ADL1\.dat line 4 field 47: 'n/a' is not a number"):
+        op.parse_dat(io.BytesIO(bad), where="S1-ADL1.dat", rows=rows, reopen=lambda: io.BytesIO(bad))
+
+
+def test_fast_and_general_parsers_agree():
+    text = _broken(member_text("S1-ADL1"), 2, lambda ln: b" ".join([ln.split()[0], b"NaN", *ln.split()[2:]]))
+    fast = op.parse_dat(io.BytesIO(text), where="a")
+    spaced = op.parse_dat(io.BytesIO(text.replace(b" ", b"  ")), where="b")  # runs of spaces: the pandas path
+    for f, g in zip(fast, spaced):
+        np.testing.assert_array_equal(f, g)
+    assert np.isnan(fast[0][1, 0]) and not np.isnan(fast[0][0, 0])  # NaN kept by both paths
+
+
 def test_unknown_label_in_file_names_line():
     bad = _broken(member_text("S1-ADL1"), 5, lambda ln: ln.rsplit(b" ", 1)[0] + b" 999")
     with pytest.raises(ModalbenchError, match=r"S1-ADL1\.dat line 5 column 250: unknown label id 999"):
@@ -339,18 +359,37 @@ def test_missing_member_is_named(tmp_path):
         b.load(b.default_params(), ctx_for(tmp_path, d, "off"))
 
 
-def test_malformed_member_error_surfaces_at_compute(tmp_path):
+def test_malformed_member_error_surfaces_when_loading(tmp_path):
+    """Members are parsed once, while loading: a bad row stops the load, naming the member, line and field."""
     d = tmp_path / "raw"
     d.mkdir()
     name = MEMBER.format("S2-ADL4")
     bad = _broken(member_text("S2-ADL4"), 4, lambda ln: ln.replace(b" ", b" x", 1))
     rezip(FIXTURE, d / op.LEGACY_NAME, replace={name: bad})
     b = op.Opportunity()
-    recs = b.load(b.default_params(), ctx_for(tmp_path, d, "off"))
-    rec = next(r for r in recs if r.id == "S2-ADL4")
     where = r"OpportunityUCIDataset\.zip:OpportunityUCIDataset/dataset/S2-ADL4\.dat"
     with pytest.raises(ModalbenchError, match=where + " line 4 field 2"):
-        rec.streams["acc_hip"].compute()
+        b.load(b.default_params(), ctx_for(tmp_path, d, "off"))
+
+
+def test_members_are_parsed_once_and_kept(tmp_path, monkeypatch):
+    d = tmp_path / "raw"
+    d.mkdir()
+    shutil.copy(FIXTURE, d / op.LEGACY_NAME)
+    b = op.Opportunity()
+    first = b.load(b.default_params(), ctx_for(tmp_path, d, "off"))
+    ref = {r.id: r.streams["imu_back"].compute() for r in first}
+    calls = []
+    real = op._parse_and_keep
+    monkeypatch.setattr(op, "_parse_and_keep", lambda *a: calls.append(a[1]) or real(*a))
+    again = b.load(b.default_params(), ctx_for(tmp_path, d, "off"))
+    assert calls == []  # the kept arrays were read, not the text
+    for r in again:
+        np.testing.assert_array_equal(r.streams["imu_back"].compute(), ref[r.id])
+    archive, _ = b.fetch_archive(ctx_for(tmp_path, d, "off"))
+    os.utime(archive, ns=(1, 1))  # another archive (new mtime): parsed again
+    b.load(b.default_params(), ctx_for(tmp_path, d, "off"))
+    assert len(calls) == len(first)
 
 
 def test_download_from_local_server(tmp_path, http_server, monkeypatch):
@@ -402,7 +441,7 @@ def prepared(tmp_path_factory):
     shutil.copy(FIXTURE, d / op.LEGACY_NAME)
     with pytest.warns(UserWarning):
         res = pipeline.prepare("opportunity", root=base / "root", raw=d, verification="warn", progress=False)
-    return xr.open_zarr(res.path, consolidated=False), res.attrs
+    return with_window_variables(xr.open_zarr(res.path, consolidated=False)), res.attrs
 
 
 def test_prepare_window_counts_and_labels(prepared):

@@ -29,6 +29,7 @@ from modalbench.preprocess.types import Recording
 from modalbench.datasets import DatasetBuilder, PrepareContext, TaskInfo
 from modalbench.errors import ModalbenchError
 from modalbench.meta import SPLIT_CODES, ModalitySpec
+from modalbench.store import with_window_variables
 
 SPLIT_CYCLE = ("train", "val", "train", "test", "train")
 
@@ -152,7 +153,7 @@ def test_prepare_of_3000_recordings_matches_numpy(tmp_path, monkeypatch):
     t = time.perf_counter()
     res = prepare(b.name, root=tmp_path, progress=False)
     print(f"\nprepared 3000 recordings in {time.perf_counter() - t:.2f} s")
-    ds = xr.open_zarr(res.path, consolidated=False)
+    ds = with_window_variables(xr.open_zarr(res.path, consolidated=False))
     ref = reference(b, b.default_params())
     C = b.c
     windows = np.concatenate([ds[f"m{j}"].values for j in range(b.m)], axis=2)
@@ -172,8 +173,11 @@ def test_prepare_of_3000_recordings_matches_numpy(tmp_path, monkeypatch):
         np.testing.assert_array_equal(st["max"], ref["max"][sl])
         np.testing.assert_allclose(st["mean"], ref["mean"][sl], rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(st["std"], ref["std"][sl], rtol=1e-10, atol=1e-12)
-    rows = pipeline.sample_chunk_rows(b.modalities(b.default_params()), len(ref["windows"]))
-    assert ds["m0"].encoding["chunks"][0] == rows  # store chunking unchanged: ~2 MB along sample
+    specs = b.modalities(b.default_params())
+    srows = min(pipeline.stream_chunk_rows(specs), ds.sizes["step"])  # one row chunking for all streams
+    assert {ds[f"stream_m{j}"].encoding["chunks"][0] for j in range(b.m)} == {srows}
+    rows = min(pipeline.stream_chunk_rows(specs), ds.sizes["sample"])  # per-window variables: as many rows
+    assert {ds[v].encoding["chunks"][0] for v in ("available", "label", "offset", "recording")} == {rows}
 
 
 def test_long_recordings_are_cut_into_pieces_with_identical_windows(monkeypatch):
@@ -192,14 +196,16 @@ def test_long_recordings_are_cut_into_pieces_with_identical_windows(monkeypatch)
         assert own[0].s0 == 0 and own[-1].s1 == items[i].length
         assert all(x.s1 == y.s0 for x, y in itertools.pairwise(own))
     computed = compute_stats(b, params, items)
-    ds = build_dataset(b, params, items, computed, PrepareContext(root="."))
+    ds = with_window_variables(build_dataset(b, params, items, computed, PrepareContext(root=".")))
     ref = reference(b, params)
     C = b.c
     np.testing.assert_array_equal(np.concatenate([ds[f"m{j}"].values for j in range(b.m)], axis=2), ref["windows"])
     np.testing.assert_array_equal(
         np.concatenate([ds[f"stream_m{j}"].values for j in range(b.m)], axis=1), ref["streams"])
-    # a group of several pieces keeps its window output within the budget
-    assert all(sum(len(p.offsets) for p in g) * 16 * b.m * C * 4 <= budget for g in groups if len(g) > 1)
+    avail = np.stack([~np.isnan(ref["windows"][:, :, j * C:(j + 1) * C]).all(axis=(1, 2)) for j in range(b.m)], 1)
+    np.testing.assert_array_equal(ds["available"].values, avail)
+    # a group of several pieces keeps its rows (input, scaled copy, stream output) within the budget
+    assert all(sum(2 * (p.hi - p.lo) + (p.s1 - p.s0) for p in g) * b.m * C * 4 <= budget for g in groups if len(g) > 1)
 
 
 @pytest.mark.skipif(os.environ.get("MODALBENCH_SCALE_BENCH") != "1",

@@ -97,9 +97,10 @@ def test_building_the_dataset_is_lazy(tmp_path):
     computed = compute_stats(b, params, items)
     with dask.config.set(scheduler=_Raise()):
         ds = build_dataset(b, params, items, computed, ctx)
-    assert isinstance(ds["s"].data, dask.array.Array)
+    assert "s" not in ds  # store format 2: windows are cut from the streams when read
+    assert isinstance(ds["stream_s"].data, dask.array.Array)
     with dask.config.set(scheduler=_Raise()), pytest.raises(AssertionError, match="before to_zarr"):
-        ds["s"].values
+        ds["stream_s"].values
 
 
 def test_windowed_store_respects_recordings(synthetic_root):
@@ -187,7 +188,8 @@ def test_store_is_chunked_along_sample_with_blosc_zstd(synthetic_root):
 
     path, _ = locate(synthetic_root, "synthetic")
     g = zarr.open_group(str(path), mode="r")
-    arr = g["m0"]
+    assert "m0" not in g  # windows are not stored (store format 2)
+    arr = g["stream_m0"]
     assert arr.chunks[1:] == arr.shape[1:]
     codecs = [type(c).__name__ for c in arr.compressors]
     assert codecs == ["BloscCodec"] and arr.compressors[0].cname.value == "zstd"

@@ -3,10 +3,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import dask.array as da
-
 from modalbench.errors import ModalbenchError
-from modalbench.preprocess.windowing import window_array, window_labels, window_offsets
+from modalbench.preprocess.windowing import window_available, window_labels, window_offsets, windows_of
+from modalbench.windows import WindowSet, cut_windows
 
 
 @given(st.integers(0, 500), st.integers(1, 40), st.integers(1, 20))
@@ -23,10 +22,38 @@ def test_window_count_matches_formula(length, window, step):
 def test_window_values_equal_stream_slices():
     x = np.arange(200 * 3, dtype=np.float32).reshape(200, 3)
     offs = window_offsets(200, 15, 8)
-    w = window_array(da.from_array(x, chunks=(37, 3)), offs, 15).compute()
-    assert w.shape == (len(offs), 15, 3)
-    for i, o in enumerate(offs):
-        np.testing.assert_array_equal(w[i], x[o : o + 15])
+    for w in (windows_of(x, offs, 15), cut_windows(x, offs, 15), WindowSet(x, offs, 15)[np.arange(len(offs))]):
+        assert w.shape == (len(offs), 15, 3) and w.flags.c_contiguous
+        for i, o in enumerate(offs):
+            np.testing.assert_array_equal(w[i], x[o : o + 15])
+
+
+def test_window_set_select_and_concat_keep_windows():
+    x = np.arange(60 * 2, dtype=np.float32).reshape(60, 2)
+    y = -np.arange(40 * 2, dtype=np.float32).reshape(40, 2)
+    a, b = WindowSet(x, np.array([0, 10, 45]), 15), WindowSet(y, np.array([3, 25]), 15)
+    both = WindowSet.concat([a.select([2, 0]), b])
+    expected = np.stack([x[45:60], x[0:15], y[3:18], y[25:40]])
+    np.testing.assert_array_equal(np.asarray(both), expected)
+    np.testing.assert_array_equal(both[[3, 1]], expected[[3, 1]])
+    assert both.shape == (4, 15, 2) and len(both) == 4
+
+
+def test_cut_windows_rejects_rows_outside_the_block():
+    with pytest.raises(ModalbenchError, match="outside the 20 stream rows"):
+        cut_windows(np.zeros((20, 1), np.float32), np.array([0, 6]), 15)
+
+
+@given(st.integers(15, 80), st.integers(1, 9), st.floats(0, 1), st.integers(0, 2**32 - 1))
+@settings(max_examples=100, deadline=None)
+def test_window_available_equals_the_materialised_check(length, step, nan_rate, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(length, 3)).astype(np.float32)
+    x[rng.random(length) < nan_rate] = np.nan  # whole rows missing, as a sensor dropout
+    x[rng.random((length, 3)) < nan_rate / 2] = np.nan
+    offs = window_offsets(length, 15, step)
+    expected = ~np.isnan(windows_of(x, offs, 15)).all(axis=(1, 2))
+    np.testing.assert_array_equal(window_available(x, offs, 15), expected)
 
 
 def test_label_rules():
