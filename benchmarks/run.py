@@ -51,10 +51,13 @@ def ratio_tables(data: dict) -> list[Table]:
 def main(argv: list[str] | None = None) -> int:
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
-    out = out_dir / f"{time.strftime('%Y-%m-%d')}.json"
     extra = list(sys.argv[1:] if argv is None else argv)
     targets = [a for a in extra if not a.startswith("-")] or [str(HERE)]
     options = [a for a in extra if a.startswith("-")]
+    # a partial run (some files, or -k) gets its own file and never overwrites the full run's results
+    part = "" if targets == [str(HERE)] and not options else "-" + "-".join(
+        Path(t).stem.removeprefix("test_bench_") for t in targets)
+    out = out_dir / f"{time.strftime('%Y-%m-%d')}{part}.json"
     args = [sys.executable, "-m", "pytest", *targets, "-p", "no:cacheprovider", "--benchmark-enable",
             "--benchmark-only", f"--benchmark-json={out}", "-q", "-o", "addopts=", "-o", "timeout=0", *options]
     rc = subprocess.call(args)

@@ -5,6 +5,8 @@ reference script (``numpy.loadtxt`` of each ``.dat`` + in-memory windowing + ``n
 subprocesses on the same synthetic archive (realistic values and NaN rate). Reported: MB of used raw text per second,
 peak RSS at two input sizes, and a LocalCluster of 1 and 2 worker processes.
 Targets: >= 10× the reference; peak RSS independent of input size; 2 workers >= 1.6× one.
+A third row, the *decode floor*, only inflates and parses the same members on 2 threads (pyarrow, nothing
+converted beyond the used fields, nothing written): no prepare can beat it, so it bounds the reachable ratio.
 """
 
 from __future__ import annotations
@@ -70,6 +72,27 @@ REFERENCE_CHILD = textwrap.dedent("""
 """)
 
 
+FLOOR_CHILD = textwrap.dedent("""
+    # inflate + parse the used members on 2 threads and drop the result: the cost of reading the input at all
+    import io, json, sys, time, zipfile
+    from concurrent.futures import ThreadPoolExecutor
+    from modalbench.loaders.opportunity import challenge_split, parse_dat
+    archive = sys.argv[1]
+    names = [n for n in zipfile.ZipFile(archive).namelist() if n.endswith(".dat")
+             and challenge_split(int(n.rsplit("/", 1)[1][1]), n.rsplit("-", 1)[1][:-4])]
+
+    def one(name):
+        with zipfile.ZipFile(archive) as zf:
+            data = zf.read(name)
+        return parse_dat(io.BytesIO(data), where=name)[0].shape
+
+    t = time.perf_counter()
+    with ThreadPoolExecutor(2) as ex:
+        list(ex.map(one, names))
+    print(json.dumps({"seconds": time.perf_counter() - t, "peak_rss_mb": 0}))
+""")
+
+
 @pytest.fixture(scope="module", params=list(SIZES_ROWS))
 def archive(request, tmp_path_factory):
     from modalbench.loaders.opportunity import challenge_split
@@ -112,3 +135,12 @@ def test_prepare_reference_loadtxt(benchmark, archive, tmp_path):
     benchmark.extra_info.update(role="reference", reference="loadtxt+numpy", raw_mb=round(used_mb, 1),
                                 mb_per_s=round(used_mb / result["seconds"], 2),
                                 peak_rss_mb=round(result["peak_rss_mb"]), items=used_mb)
+
+
+def test_prepare_decode_floor(benchmark, archive):
+    """Not a reference of the ratio: the bound set by inflating and parsing the input (2 threads, no output)."""
+    size, _, path, used_mb = archive
+    benchmark.group = f"prepare-{size}"
+    result = benchmark.pedantic(lambda: _run(FLOOR_CHILD, str(path)), rounds=1, iterations=1)
+    benchmark.extra_info.update(role="bound", raw_mb=round(used_mb, 1), mb_per_s=round(used_mb / result["seconds"], 2),
+                                items=used_mb)

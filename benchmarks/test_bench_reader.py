@@ -2,6 +2,8 @@
 
 modalbench's chunk-aware loader (0 and 2 workers) against the upper bound of indexing in-memory tensors and
 against naive per-sample random zarr reads (map-style Dataset + DataLoader shuffle). Target: >= 0.5× in-memory.
+A *hand-over bound* row times 2 workers that only send ready-made batches (grouped as the loader groups them):
+what moving batches from worker processes to the main process costs, before any reading.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from modalbench.data import SampleDataset, make_loader, open_reader
+from modalbench.data import GROUPED, BatchLoader, ChunkBatches, SampleDataset, make_loader, open_reader, to_torch_packed
 
 BATCH = 256
 NAIVE_SAMPLES = 1024  # per-sample random zarr reads are slow: time a few batches only
@@ -84,3 +86,28 @@ def test_reader_naive_random_zarr(benchmark, store):
         return n
 
     benchmark.extra_info["items"] = benchmark.pedantic(run, rounds=1, iterations=1)
+
+
+class _ReadyBatches(torch.utils.data.IterableDataset):
+    """Sends one pre-gathered group of batches again and again: only the worker → main hand-over is timed."""
+
+    def __init__(self, batch, n_batches: int, group: int) -> None:
+        self.batch, self.n_batches, self.group = batch, n_batches, group
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        for _ in range(info.id, -(-self.n_batches // self.group), info.num_workers):
+            yield {GROUPED: BATCH, "batch": to_torch_packed(self.batch)}
+
+
+def test_reader_worker_handover_bound(benchmark, store):
+    root, name = store
+    benchmark.group = f"reader-{name}"
+    reader = open_reader(root, name, "train")
+    group = ChunkBatches(reader, batch_size=BATCH).group_for_workers()
+    batch = reader.read(0, BATCH * group)
+    loader = BatchLoader(_ReadyBatches(batch, len(reader) // BATCH, group), batch_size=None, num_workers=2,
+                         multiprocessing_context="fork")
+    benchmark.extra_info.update(role="bound", workers=2, batches_per_message=group)
+    benchmark.extra_info["items"] = benchmark.pedantic(lambda: _epoch(loader), rounds=3, iterations=1,
+                                                       warmup_rounds=1)

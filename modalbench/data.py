@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,10 @@ _INDEX_BLOCK = 1 << 20
 #: splits smaller than this are read once per process and served from RAM (random gathers are ~100× faster
 #: than per-chunk reads); larger splits use the chunk-aware buffered path
 DEFAULT_CACHE_BYTES = 512 * 2**20
+#: DataLoader workers send about this many bytes per message (several batches): handing a batch to the main
+#: process has a fixed cost per message (shared-memory segment, file descriptor, pickling)
+GROUP_BYTES = 32 * 2**20
+GROUPED = "__modalbench_batches__"
 NumpyBatch = tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]
 
 
@@ -144,6 +148,13 @@ class StoreReader:
         per_sample = sum(int(np.prod(x.shape[1:])) * x.dtype.itemsize for x in arrays)
         return n * (per_sample + self.meta.n_modalities + 8)
 
+    def input_bytes_per_sample(self) -> int:
+        """Bytes of one sample's inputs, availability and label as handed to a model."""
+        per = 0
+        for spec in self.meta.modalities:
+            per += int(np.prod(spec.shape)) * 4
+        return per + self.meta.n_modalities + 8
+
     def chunk_ranges(self) -> list[tuple[int, int]]:
         """Split-relative ``[start, stop)`` ranges aligned to the store's chunks (windowed stores: windows whose
         first row lies in the same stream chunk)."""
@@ -192,6 +203,7 @@ def to_torch_packed(batch: NumpyBatch) -> Batch:
     out: dict[str, torch.Tensor] = {}
     for dtype in dict.fromkeys(a.dtype for a in arrays.values()):
         names = [k for k, a in arrays.items() if a.dtype == dtype]
+        # allocated in shared memory: sending it to the main process then copies nothing
         buf = torch.from_numpy(np.empty(sum(arrays[k].size for k in names), dtype=dtype))
         offset = 0
         for k in names:
@@ -238,6 +250,8 @@ class ChunkBatches(IterableDataset):
         self.reader, self.batch_size, self.shuffle, self.seed = reader, batch_size, shuffle, seed
         self.buffer_chunks, self.drop_last, self.transform = max(1, buffer_chunks), drop_last, transform
         self.cache_bytes = cache_bytes
+        #: batches per message when iterated in a DataLoader worker (set by :func:`batch_loader`)
+        self.group_batches = 1
         self.epoch = 0
         self._cache: NumpyBatch | None = None
 
@@ -289,34 +303,50 @@ class ChunkBatches(IterableDataset):
             n = len(buf[2])
             order = rng.permutation(n) if self.shuffle else np.arange(n)
             full = n - n % self.batch_size
-            for s in range(0, full, self.batch_size):
-                yield self._emit(_take(buf, order[s : s + self.batch_size]))
+            step = self.batch_size * self._group()
+            for s in range(0, full, step):
+                yield self._emit(_take(buf, order[s : min(s + step, full)]))
             carry = _select(buf, order[full:]) if full < n else None
         if carry is not None and len(carry[2]) and not self.drop_last:
             yield self._emit(carry)
 
     def _iter_cached(self, data: NumpyBatch) -> Iterator[Batch]:
-        """Small splits: one in-RAM gather per batch (workers take every n-th batch)."""
+        """Small splits: one in-RAM gather per batch (workers take every n-th group of batches)."""
         n = len(data[2])
         rng = np.random.Generator(np.random.PCG64([self.seed, self.epoch]))
         order = rng.permutation(n) if self.shuffle else np.arange(n)
         stop = n - n % self.batch_size if self.drop_last else n
-        starts = list(range(0, stop, self.batch_size))
+        step = self.batch_size * self._group()
+        starts = list(range(0, stop, step))
         info = get_worker_info()
         if info is not None:
             starts = starts[info.id :: info.num_workers]
         for s in starts:
-            idx = order[s : s + self.batch_size]
+            idx = order[s : min(s + step, stop)]
             if not self.shuffle:
                 idx = slice(int(idx[0]), int(idx[-1]) + 1)
             yield self._emit(_take(data, idx))
 
-    def _emit(self, batch: NumpyBatch) -> Batch:
+    def _group(self) -> int:
+        """Batches per message: inside a DataLoader worker, ``group_batches``; else 1."""
+        return max(1, self.group_batches) if get_worker_info() is not None else 1
+
+    def group_for_workers(self, target_bytes: int = GROUP_BYTES, most: int = 32) -> int:
+        """Batches per worker message so that one message carries about ``target_bytes`` (at most ``most``)."""
+        batch_bytes = max(1, self.reader.input_bytes_per_sample() * self.batch_size)
+        return int(min(most, max(1, target_bytes // batch_bytes)))
+
+    def _emit(self, batch: NumpyBatch) -> Batch | dict[str, Any]:
         if any(isinstance(v, WindowSet) for v in batch[0].values()):
             batch = ({k: np.asarray(v) for k, v in batch[0].items()}, batch[1], batch[2])
         if self.transform is not None:
             batch = self.transform(batch)
-        return to_torch_packed(batch) if get_worker_info() is not None else to_torch(batch)
+        if get_worker_info() is None:
+            return to_torch(batch)
+        if self._group() == 1:
+            return to_torch_packed(batch)
+        # several batches in one message (one storage per dtype): BatchLoader splits them into views
+        return {GROUPED: self.batch_size, "batch": to_torch_packed(batch)}
 
 
 class SampleDataset(Dataset):
@@ -343,6 +373,35 @@ def open_reader(root: str | Path | None, name: str, split: str = "train", task: 
     return StoreReader(url, split=split, task=task, storage_options=options)
 
 
+class BatchLoader(DataLoader):
+    """A DataLoader over :class:`ChunkBatches` whose workers send several batches per message; iterating it
+    yields single batches again (views of the message's tensors, no copy)."""
+
+    def __iter__(self) -> Iterator[Batch]:  # type: ignore[override]
+        for item in super().__iter__():
+            if isinstance(item, dict) and GROUPED in item:
+                yield from _split_batches(item["batch"], int(item[GROUPED]))
+            else:
+                yield item
+
+
+def _split_batches(batch: Batch, size: int) -> Iterator[Batch]:
+    inputs, avail, label = batch
+    n = len(label)
+    for s in range(0, n, size):
+        yield {k: v[s : s + size] for k, v in inputs.items()}, avail[s : s + size], label[s : s + size]
+
+
+def batch_loader(ds: ChunkBatches, num_workers: int) -> Iterable[Batch]:
+    """``ds`` itself without workers; else a :class:`BatchLoader` with ``num_workers`` forked workers."""
+    if num_workers <= 0:
+        return ds
+    ds._cached()  # read a small split once in the parent; forked workers share it
+    ds.group_batches = ds.group_for_workers()
+    return BatchLoader(ds, batch_size=None, num_workers=num_workers, persistent_workers=False,
+                       multiprocessing_context="fork")
+
+
 def make_loader(root: str | Path | None, name: str, split: str = "train", *, batch_size: int = 256,
                 shuffle: bool | None = None, seed: int = 0, num_workers: int = 0, buffer_chunks: int = 4,
                 drop_last: bool = False, task: str | None = None,
@@ -356,7 +415,4 @@ def make_loader(root: str | Path | None, name: str, split: str = "train", *, bat
     ds = ChunkBatches(reader, batch_size=batch_size, shuffle=(split == "train") if shuffle is None else shuffle,
                       seed=seed, buffer_chunks=buffer_chunks, drop_last=drop_last, transform=transform,
                       cache_bytes=cache_bytes)
-    if num_workers:
-        ds._cached()  # read a small split once in the parent; forked workers share it
-    return DataLoader(ds, batch_size=None, num_workers=num_workers, persistent_workers=False,
-                      multiprocessing_context="fork" if num_workers else None)
+    return batch_loader(ds, num_workers) if num_workers else DataLoader(ds, batch_size=None)

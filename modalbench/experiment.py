@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from . import __version__
-from .data import ChunkBatches, NumpyBatch, StoreReader, open_reader
+from .data import ChunkBatches, NumpyBatch, StoreReader, batch_loader, open_reader
 from .errors import ModalbenchError
 from .meta import DatasetMeta
 
@@ -143,10 +143,7 @@ def train(spec: TrainSpec) -> Any:
 
 
 def _loader(ds: ChunkBatches, num_workers: int) -> Iterable[Any]:
-    if num_workers <= 0:
-        return ds
-    return torch.utils.data.DataLoader(ds, batch_size=None, num_workers=num_workers,
-                                       multiprocessing_context="fork")
+    return batch_loader(ds, num_workers)
 
 
 # ---------------------------------------------------------------- models for evaluation

@@ -69,6 +69,7 @@ def test_dataloader_with_two_workers_after_a_dask_compute(synthetic_root, cache_
     np.testing.assert_array_equal(np.sort(np.concatenate(ys)), ref)
     assert all(x["m0"].dtype == np.float32 and x["m0"].shape[1:] == (15, 3) for x in xs)
     assert all(a.dtype == bool and a.shape[1] == 8 for a in avs)
+    assert all(len(y) <= 64 for y in ys) and sum(len(y) == 64 for y in ys) >= len(ys) - 2  # one tail per worker
     full = open_reader(synthetic_root, "synthetic", "train").read_all()[0]
     for m in ("m0", "m7"):  # worker batches (packed storages) carry the stored values
         got = np.concatenate([x[m] for x in xs])
@@ -109,3 +110,54 @@ def test_worker_batches_pack_each_dtype_into_one_storage():
         assert packed[0][k].dtype == plain[0][k].dtype and torch.equal(packed[0][k], plain[0][k])
     assert packed[0]["a"].untyped_storage().data_ptr() == packed[0]["b"].untyped_storage().data_ptr()
     assert torch.equal(packed[1], plain[1]) and torch.equal(packed[2], plain[2])
+
+
+def test_workers_send_several_batches_per_message(synthetic_root):
+    from modalbench.data import GROUPED, BatchLoader, batch_loader
+
+    reader = open_reader(synthetic_root, "synthetic", "train")
+    ds = ChunkBatches(reader, batch_size=32, shuffle=False, cache_bytes=0)
+    loader = batch_loader(ds, 1)
+    assert isinstance(loader, BatchLoader) and ds.group_batches > 1
+    raw = list(torch.utils.data.DataLoader(ds, batch_size=None, num_workers=1, multiprocessing_context="fork"))
+    assert all(isinstance(m, dict) and m[GROUPED] == 32 for m in raw)  # what one worker message holds
+    batches = list(loader)
+    assert len(batches) < 2 * len(raw) * ds.group_batches and len(raw) < len(batches)
+    assert all(len(b[2]) == 32 for b in batches[:-1])
+    ref = reader.read_all()
+    np.testing.assert_array_equal(np.concatenate([b[2].numpy() for b in batches]), ref[2])  # one worker, in order
+    np.testing.assert_array_equal(np.concatenate([b[0]["m5"].numpy() for b in batches]), ref[0]["m5"])
+
+
+def test_windowed_reader_reads_stream_rows_not_windows(synthetic_root):
+    reader = open_reader(synthetic_root, "synthetic", "train")
+    assert reader.windowed and reader.window_length == 15
+    n = len(reader)
+    window_bytes = n * sum(int(np.prod(m.shape)) * 4 for m in reader.meta.modalities)
+    assert reader.nbytes() < window_bytes / 3  # train windows advance 4 steps: ~4/15 of the window bytes
+    inputs, _, _ = reader.read_lazy(10, 20)
+    lazy = inputs["m2"]
+    assert lazy.block.shape[0] == int(reader.starts[19] - reader.starts[10]) + 15  # only the rows they cover
+    np.testing.assert_array_equal(lazy[np.arange(10)], reader.read(10, 20)[0]["m2"])
+
+
+def test_windowed_chunk_ranges_follow_stream_chunks(synthetic_root):
+    reader = open_reader(synthetic_root, "synthetic", "test")
+    reader.chunk_rows = 100
+    ranges = reader.chunk_ranges()
+    assert len(ranges) > 3
+    covered = np.concatenate([np.arange(s, e) for s, e in ranges])
+    np.testing.assert_array_equal(covered, np.arange(len(reader)))
+    for s, e in ranges:  # each range: windows starting in one stream chunk
+        assert len(set((reader.starts[s:e] // 100).tolist())) == 1
+
+
+def test_store_of_another_format_is_refused_with_the_rebuild_command(synthetic_root, monkeypatch):
+    import modalbench.store as store
+
+    monkeypatch.setitem(store.STORE_FORMATS, "windowed", 3)
+    with pytest.raises(StoreError, match=r"store format 2 of a windowed store; this modalbench reads format 3.*"
+                                         r"modalbench prepare synthetic --force"):
+        open_reader(synthetic_root, "synthetic", "train")
+    with pytest.raises(StoreError, match="store format 2"):
+        open_store(synthetic_root, "synthetic")
