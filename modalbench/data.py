@@ -31,8 +31,6 @@ except ImportError:  # pragma: no cover - a zarr without it reads the arrays one
     _zarr_sync = None
 
 Batch = tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]
-#: windowed stores: the (split-relative) window starts are read in blocks of this many samples
-_INDEX_BLOCK = 1 << 20
 #: splits smaller than this are read once per process and served from RAM (random gathers are ~100× faster
 #: than per-chunk reads); larger splits use the chunk-aware buffered path
 DEFAULT_CACHE_BYTES = 512 * 2**20
@@ -203,7 +201,6 @@ def to_torch_packed(batch: NumpyBatch) -> Batch:
     out: dict[str, torch.Tensor] = {}
     for dtype in dict.fromkeys(a.dtype for a in arrays.values()):
         names = [k for k, a in arrays.items() if a.dtype == dtype]
-        # allocated in shared memory: sending it to the main process then copies nothing
         buf = torch.from_numpy(np.empty(sum(arrays[k].size for k in names), dtype=dtype))
         offset = 0
         for k in names:

@@ -77,11 +77,6 @@ class WindowSet:
                          np.concatenate([s.starts + k for s, k in zip(sets, shifts, strict=True)]), sets[0].length)
 
 
-def take(value: Any, idx: Any) -> np.ndarray:
-    """Rows ``idx`` of a numpy array or a :class:`WindowSet`, as numpy."""
-    return value[idx]
-
-
 def select(value: Any, idx: Any) -> Any:
     """Rows ``idx`` kept lazy for a :class:`WindowSet`, copied for numpy."""
     return value.select(idx) if isinstance(value, WindowSet) else value[idx]
@@ -92,7 +87,3 @@ def concat(values: Sequence[Any]) -> Any:
     if isinstance(values[0], WindowSet):
         return WindowSet.concat(values)
     return np.concatenate(values)
-
-
-def materialise(value: Any) -> np.ndarray:
-    return np.asarray(value)
