@@ -156,8 +156,9 @@ class EmbraceNet(EncodedFusion):
         m = available.shape[-1]
         p = (self.selection_p if p is None else p).to(available.device, torch.float32)
         if bool((p == p[0]).all()):
-            n = available.sum(dim=-1, keepdim=True)
-            rank = torch.minimum((u.float() * n).long(), (n - 1).clamp_min(0))
+            n = available.sum(dim=-1, keepdim=True, dtype=torch.float32)
+            # floor(u n), kept below n against rounding at u -> 1; the min in float32, one conversion at the end
+            rank = torch.minimum(u.float() * n, (n - 1).clamp_min(0)).long()
             order = torch.argsort((~available).to(torch.uint8), dim=-1, stable=True)  # available ones first
             return order.gather(-1, rank), n > 0
         w = p * available.float()  # eq. 3 numerator, [..., M]
