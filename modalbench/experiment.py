@@ -109,9 +109,13 @@ def batches_for(root: str | None, dataset: str, task: str | None, *, batch_size:
     val_transform = _drop_classes(transform, excluded) if excluded else transform
     val_ds = ChunkBatches(val_reader, batch_size=max(256, batch_size), shuffle=False, transform=val_transform)
 
+    loaders: list[Iterable[Any]] = []  # one loader for all epochs: its workers persist
+
     def train_batches(epoch: int) -> Iterable[Any]:
         train_ds.set_epoch(epoch)
-        return _loader(train_ds, num_workers)
+        if not loaders:
+            loaders.append(_loader(train_ds, num_workers))
+        return loaders[0]
 
     def val_batches() -> Iterable[Any]:
         return _loader(val_ds, 0)

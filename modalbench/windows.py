@@ -23,23 +23,41 @@ def global_starts(recording: np.ndarray, offset: np.ndarray, recording_start: np
         + np.asarray(offset, dtype=np.int64)
 
 
-def cut_windows(block: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
-    """``(n, length, C)`` windows of a ``(R, C)`` block at ``starts`` (rows of the block); one copy."""
+def window_rows(starts: np.ndarray, length: int) -> np.ndarray:
+    """The ``n * length`` block rows of windows at ``starts``, window after window (an index for ``np.take``)."""
+    return (np.asarray(starts, dtype=np.int64)[:, None] + np.arange(length, dtype=np.int64)).ravel()
+
+
+def _check_rows(starts: np.ndarray, length: int, rows: int) -> None:
+    if starts.size and (starts.min() < 0 or starts.max() + length > rows):
+        raise StoreError(f"window rows [{starts.min()}, {starts.max() + length}) lie outside the {rows} stream rows read")
+
+
+def cut_windows(block: np.ndarray, starts: np.ndarray, length: int, out: np.ndarray | None = None,
+                rows: np.ndarray | None = None) -> np.ndarray:
+    """``(n, length, C)`` windows of a ``(R, C)`` block at ``starts`` (rows of the block), in one copy.
+
+    ``out`` (C-contiguous) receives them without an intermediate array; ``rows`` is :func:`window_rows` of
+    ``starts`` when the caller already has it (modalities of one batch share it).
+    """
     starts = np.asarray(starts, dtype=np.int64)
-    if starts.size and (starts.min() < 0 or starts.max() + length > block.shape[0]):
-        raise StoreError(f"window rows [{starts.min()}, {starts.max() + length}) lie outside the "
-                         f"{block.shape[0]} stream rows read")
-    if block.shape[0] < length:
-        return np.zeros((0, length, *block.shape[1:]), dtype=block.dtype)
-    view = np.lib.stride_tricks.sliding_window_view(block, length, axis=0)  # (R - L + 1, C, L), no copy
-    return np.ascontiguousarray(view[starts].transpose(0, 2, 1))
+    _check_rows(starts, length, block.shape[0])
+    if out is None:
+        if block.shape[0] < length:
+            return np.zeros((0, length, *block.shape[1:]), dtype=block.dtype)
+        # a fancy index of the (R - L + 1, L, C) sliding view: one copy, ~2x np.take of the rows
+        return np.lib.stride_tricks.sliding_window_view(block, length, axis=0).transpose(0, 2, 1)[starts]
+    if len(starts):  # np.take into ``out`` (np.take would copy a non-contiguous view whole)
+        rows = window_rows(starts, length) if rows is None else rows
+        np.take(np.ascontiguousarray(block), rows, axis=0, out=out.reshape(len(rows), *block.shape[1:]), mode="clip")
+    return out
 
 
 @dataclass
 class WindowSet:
     """Lazy ``(n, length, C)`` windows of one modality: a block of stream rows and the window starts in it.
 
-    Indexing (``ws[idx]``) copies the selected windows out as a numpy array; :meth:`select` keeps them lazy.
+    Indexing (``ws[idx]``) copies the selected windows out as a numpy array; :func:`select_all` keeps them lazy.
     """
 
     block: np.ndarray
@@ -64,26 +82,42 @@ class WindowSet:
         out = cut_windows(self.block, self.starts, self.length)
         return out if dtype is None else out.astype(dtype)
 
-    def select(self, idx: Any) -> "WindowSet":
-        return WindowSet(self.block, np.atleast_1d(self.starts[idx]), self.length)
-
-    @staticmethod
-    def concat(sets: Sequence["WindowSet"]) -> "WindowSet":
-        """One set over the blocks placed one after another (starts shifted accordingly)."""
-        if len(sets) == 1:
-            return sets[0]
-        shifts = np.cumsum([0] + [s.block.shape[0] for s in sets[:-1]])
-        return WindowSet(np.concatenate([s.block for s in sets], axis=0),
-                         np.concatenate([s.starts + k for s, k in zip(sets, shifts, strict=True)]), sets[0].length)
+    def take_into(self, idx: Any, out: np.ndarray, rows: np.ndarray | None = None) -> None:
+        """Windows ``idx`` copied into ``out`` ``(k, length, C)`` (C-contiguous) without an intermediate array."""
+        cut_windows(self.block, np.atleast_1d(self.starts[idx]), self.length, out=out, rows=rows)
 
 
-def select(value: Any, idx: Any) -> Any:
-    """Rows ``idx`` kept lazy for a :class:`WindowSet`, copied for numpy."""
-    return value.select(idx) if isinstance(value, WindowSet) else value[idx]
+def select_all(inputs: dict[str, Any], idx: Any) -> dict[str, Any]:
+    """Rows ``idx`` of every input: :class:`WindowSet` s stay lazy (modalities that shared their starts array
+    still share it, so a batch computes its row index once), numpy arrays are copied."""
+    shared: dict[int, np.ndarray] = {}
+    out: dict[str, Any] = {}
+    for k, v in inputs.items():
+        if isinstance(v, WindowSet):
+            if id(v.starts) not in shared:
+                shared[id(v.starts)] = np.atleast_1d(v.starts[idx])
+            out[k] = WindowSet(v.block, shared[id(v.starts)], v.length)
+        else:
+            out[k] = v[idx]
+    return out
 
 
-def concat(values: Sequence[Any]) -> Any:
-    """Concatenate numpy arrays or :class:`WindowSet` s along the sample axis."""
-    if isinstance(values[0], WindowSet):
-        return WindowSet.concat(values)
-    return np.concatenate(values)
+def concat_all(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Concatenate inputs along the sample axis; :class:`WindowSet` blocks are placed one after another and
+    their starts shifted (modalities with equal block lengths and shared starts keep sharing them)."""
+    out: dict[str, Any] = {}
+    shared: dict[tuple[int, ...], np.ndarray] = {}
+    for k in parts[0]:
+        values = [p[k] for p in parts]
+        if not isinstance(values[0], WindowSet):
+            out[k] = np.concatenate(values)
+            continue
+        if len(values) == 1:
+            out[k] = values[0]
+            continue
+        key = tuple(id(v.starts) for v in values) + tuple(v.block.shape[0] for v in values)
+        if key not in shared:
+            shifts = np.cumsum([0] + [v.block.shape[0] for v in values[:-1]])
+            shared[key] = np.concatenate([v.starts + d for v, d in zip(values, shifts, strict=True)])
+        out[k] = WindowSet(np.concatenate([v.block for v in values], axis=0), shared[key], values[0].length)
+    return out

@@ -44,18 +44,10 @@ def window_labels(labels: np.ndarray, offsets: np.ndarray, window: int, rule: st
     raise ModalbenchError(f"unknown label rule {rule!r}; expected one of {LABEL_RULES}")
 
 
-def windows_of(stream: np.ndarray, offsets: np.ndarray, window: int) -> np.ndarray:
-    """numpy ``(N, window, C)`` windows of a ``(T, C)`` block at ``offsets`` (relative to the block's first row)."""
-    if len(offsets) == 0:
-        return np.zeros((0, window, stream.shape[1]), dtype=stream.dtype)
-    view = np.lib.stride_tricks.sliding_window_view(stream, window, axis=0).transpose(0, 2, 1)  # (T-w+1, w, C) view
-    return np.ascontiguousarray(view[np.asarray(offsets)])  # one copy: only the output is allocated
-
-
 def window_available(stream: np.ndarray, offsets: np.ndarray, window: int) -> np.ndarray:
     """``(N,)`` bool: the window at each offset of a ``(T, C)`` block has at least one non-NaN value.
 
-    Equal to ``~np.isnan(windows_of(stream, offsets, window)).all(axis=(1, 2))`` without building the windows.
+    Equal to checking every materialised window for an all-NaN ``(window, C)`` block, without building them.
     """
     offsets = np.asarray(offsets, dtype=np.int64)
     if len(offsets) == 0:

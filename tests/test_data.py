@@ -161,3 +161,19 @@ def test_store_of_another_format_is_refused_with_the_rebuild_command(synthetic_r
         open_reader(synthetic_root, "synthetic", "train")
     with pytest.raises(StoreError, match="store format 2"):
         open_store(synthetic_root, "synthetic")
+
+
+@pytest.mark.timeout(120)
+def test_persistent_workers_follow_set_epoch(synthetic_root):
+    from modalbench.data import batch_loader
+
+    reader = open_reader(synthetic_root, "synthetic", "train")
+    ds = ChunkBatches(reader, batch_size=64, shuffle=True, seed=2)
+    loader = batch_loader(ds, 2)
+    epochs = []
+    for epoch in (0, 1, 0):
+        ds.set_epoch(epoch)
+        epochs.append(np.concatenate([b[2].numpy() for b in loader]))
+    np.testing.assert_array_equal(epochs[0], epochs[2])  # the epoch reached the persistent workers
+    assert not np.array_equal(epochs[0], epochs[1])
+    assert sorted(epochs[0].tolist()) == sorted(epochs[1].tolist())

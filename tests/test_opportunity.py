@@ -319,7 +319,10 @@ def test_strict_passes_with_matching_checksums_and_uses_scan_cache(tmp_path, raw
         raise AssertionError("members were scanned again")
 
     monkeypatch.setattr(op, "_scan_member", no_rescan)
-    assert len(b.load(b.default_params(), ctx_for(tmp_path, raw, "strict"))) == 18
+    monkeypatch.setattr(op, "_parse_and_keep", no_rescan)
+    again = ctx_for(tmp_path, raw, "strict")
+    assert len(b.load(b.default_params(), again)) == 18
+    assert again.provenance["members"] == ctx.provenance["members"]  # every member, from the caches
 
 
 def test_nested_uci_wrapper_zip(tmp_path):
