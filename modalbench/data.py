@@ -452,7 +452,15 @@ def batch_loader(ds: ChunkBatches, num_workers: int) -> Iterable[Batch]:
     ds.group_batches = ds.group_for_workers()
     ds.share_epoch()  # workers persist across epochs (no fork per epoch) and follow set_epoch
     return BatchLoader(ds, batch_size=None, num_workers=num_workers, persistent_workers=True,
-                       multiprocessing_context="fork")
+                       multiprocessing_context="fork", worker_init_fn=_freeze_inherited_objects)
+
+
+def _freeze_inherited_objects(worker_id: int) -> None:
+    """Keep the garbage collector of a forked worker off the objects it inherited: collecting them writes to
+    every page that holds one, which copies the parent's heap page by page (copy-on-write)."""
+    import gc
+
+    gc.freeze()
 
 
 def make_loader(root: str | Path | None, name: str, split: str = "train", *, batch_size: int = 256,
