@@ -148,8 +148,10 @@ def test_windowed_chunk_ranges_follow_stream_chunks(synthetic_root):
     assert len(ranges) > 3
     covered = np.concatenate([np.arange(s, e) for s, e in ranges])
     np.testing.assert_array_equal(covered, np.arange(len(reader)))
-    for s, e in ranges:  # each range: windows starting in one stream chunk
-        assert len(set((reader.starts[s:e] // 100).tolist())) == 1
+    from modalbench.data import RANGE_CHUNKS
+
+    for s, e in ranges:  # each range: windows starting in the same RANGE_CHUNKS stream chunks
+        assert len(set((reader.starts[s:e] // (100 * RANGE_CHUNKS)).tolist())) == 1
 
 
 def test_store_of_another_format_is_refused_with_the_rebuild_command(synthetic_root, monkeypatch):
