@@ -386,19 +386,28 @@ def _scan_member(archive: str, member: str, hash_it: bool) -> MemberScan:
     return MemberScan(member, digest, size, rows)
 
 
+def _archive_key(archive: Path) -> dict[str, Any]:
+    """What identifies an archive for the per-member caches: name, size and modification time."""
+    st = archive.stat()
+    return {"archive": archive.name, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _cached_members(path: Path | None, key: dict[str, Any]) -> dict[str, Any]:
+    """The ``members`` of a cache file written for ``key``; empty when absent, unreadable or for another key."""
+    if path is None or not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data.get("members", {}) if data.get("key") == key else {}
+
+
 def scan_members(archive: Path, members: list[str], *, hash_it: bool,
                  cache: Path | None = None) -> dict[str, MemberScan]:
     """Hash and count the rows of ``members`` (in parallel with dask); ``cache`` holds results per archive."""
-    st = archive.stat()
-    key = {"archive": archive.name, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    cached: dict[str, Any] = {}
-    if cache is not None and cache.is_file():
-        try:
-            data = json.loads(cache.read_text())
-            if data.get("key") == key:
-                cached = data.get("members", {})
-        except (OSError, ValueError):
-            cached = {}
+    key = _archive_key(archive)
+    cached = _cached_members(cache, key)
     out: dict[str, MemberScan] = {}
     todo = []
     for m in members:
@@ -456,17 +465,9 @@ def parse_members(archive: Path, members: list[str], *, hash_it: bool, out: Path
     ``.y.npy``) with an ``index.json`` keyed by the archive's name, size and mtime, so preparing again (other
     windows, other scaling) reads binary arrays instead of text.
     """
-    st = archive.stat()
-    key = {"archive": archive.name, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "format": PARSED_FORMAT}
+    key = {**_archive_key(archive), "format": PARSED_FORMAT}
     index = out / "index.json"
-    cached: dict[str, Any] = {}
-    if index.is_file():
-        try:
-            data = json.loads(index.read_text())
-            if data.get("key") == key:
-                cached = data.get("members", {})
-        except (OSError, ValueError):
-            cached = {}
+    cached = _cached_members(index, key)
     result: dict[str, MemberScan] = {}
     todo = []
     for m in members:
