@@ -194,3 +194,19 @@ def test_store_is_chunked_along_sample_with_blosc_zstd(synthetic_root):
     codecs = [type(c).__name__ for c in arr.compressors]
     assert codecs == ["BloscCodec"] and arr.compressors[0].cname.value == "zstd"
     assert arr.compressors[0].shuffle.value == "bitshuffle"
+
+
+def test_virtual_window_variables_index_like_stored_ones(synthetic_root):
+    ds = open_store(synthetic_root, "synthetic")
+    assert ds["m1"].attrs["virtual"] == "windows of stream_m1" and ds["m1"].dims == ("sample", "time", "m1_channel")
+    g = ds["recording_start"].values[ds["recording"].values] + ds["offset"].values
+    stream = ds["stream_m1"].values
+    expected = np.stack([stream[s : s + 15] for s in g])
+    np.testing.assert_array_equal(ds["m1"].values, expected)
+    np.testing.assert_array_equal(ds["m1"].isel(sample=[7, 2, 40]).values, expected[[7, 2, 40]])
+    np.testing.assert_array_equal(ds["m1"].isel(sample=5, time=slice(3, 9), m1_channel=1).values, expected[5, 3:9, 1])
+    np.testing.assert_array_equal(ds["m1"].isel(sample=slice(10, 20), time=-1).values, expected[10:20, -1])
+    lazy = open_store(synthetic_root, "synthetic", chunks={})
+    assert isinstance(lazy["m1"].data, dask.array.Array)
+    np.testing.assert_array_equal(lazy["m1"][100:130].values, expected[100:130])
+    assert "m1" in summary(synthetic_root, "synthetic")["virtual_variables"]
