@@ -354,13 +354,7 @@ class ChunkBatches(IterableDataset):
         views = {k: t.numpy() for k, t in tensors.items()}
         rows: dict[int, np.ndarray] = {}  # modalities of one store share their window starts: one row index
         for k, v in inputs.items():
-            if isinstance(v, WindowSet):
-                key = id(v.starts)
-                if key not in rows:
-                    rows[key] = window_rows(np.atleast_1d(v.starts[idx]), v.length)
-                v.take_into(idx, views[k], rows[key])
-            else:
-                take_into(v, idx, views[k])
+            take_into(v, idx, views[k], rows)
         batch: NumpyBatch = (views, avail[idx], label[idx])
         if self.transform is not None:
             batch = self.transform(batch)
@@ -395,10 +389,16 @@ def packed_like(specs: dict[str, tuple[tuple[int, ...], Any]]) -> dict[str, torc
     return {k: out[k] for k in specs}
 
 
-def take_into(value: Any, idx: Any, out: np.ndarray) -> None:
-    """``value[idx]`` written into ``out`` (numpy array or :class:`WindowSet`), without an intermediate copy."""
+def take_into(value: Any, idx: Any, out: np.ndarray, rows: dict[int, np.ndarray] | None = None) -> None:
+    """``value[idx]`` written into ``out`` (numpy array or :class:`WindowSet`), without an intermediate copy.
+
+    ``rows`` caches window row indices by starts array, so modalities sharing their starts compute it once.
+    """
     if isinstance(value, WindowSet):
-        value.take_into(idx, out)
+        cache = {} if rows is None else rows
+        if id(value.starts) not in cache:
+            cache[id(value.starts)] = window_rows(np.atleast_1d(value.starts[idx]), value.length)
+        value.take_into(idx, out, cache[id(value.starts)])
     elif isinstance(idx, slice):
         out[...] = value[idx]
     else:

@@ -103,7 +103,7 @@ def with_window_variables(ds: xr.Dataset, chunks: Any = None) -> xr.Dataset:
         if name in ds.variables:
             continue
         stream = ds[f"stream_{name}"].variable
-        backend = _VirtualWindows(stream, starts, int(m["shape"][0]))
+        backend = _VirtualWindows(stream, starts, int(m["shape"][0]), int(ds.sizes["sample"]))
         var = xr.Variable(("sample", "time", f"{name}_channel"), indexing.LazilyIndexedArray(backend),
                           attrs={"virtual": f"windows of stream_{name}"})
         if chunks is not None:
@@ -135,9 +135,9 @@ class _LazyStarts:
 class _VirtualWindows(BackendArray):
     """xarray backend array: windows ``(sample, time, channel)`` cut from a stream variable when indexed."""
 
-    def __init__(self, stream: xr.Variable, starts: _LazyStarts, length: int) -> None:
+    def __init__(self, stream: xr.Variable, starts: _LazyStarts, length: int, n_samples: int) -> None:
         self.stream, self.starts, self.length = stream, starts, length
-        self.shape = (int(starts._vars[0].shape[0]), length, int(stream.shape[1]))
+        self.shape = (n_samples, length, int(stream.shape[1]))
         self.dtype = np.dtype(stream.dtype)
 
     def __getitem__(self, key: Any) -> np.ndarray:
