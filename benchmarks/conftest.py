@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+# the raw-format generators live with the tests (tests/helpers)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 #: OPPORTUNITY's 19 body-worn sensors: 12 3-axis accelerometers, 5 upper-body IMUs (9), 2 shoe IMUs (16) = 113 channels
 OPPORTUNITY_CHANNELS = [3] * 12 + [9] * 5 + [16] * 2

@@ -109,7 +109,7 @@ FLOOR_CHILD = textwrap.dedent("""
 @pytest.fixture(scope="module", params=list(SIZES_ROWS))
 def archive(request, tmp_path_factory):
     from modalbench.loaders.opportunity import challenge_split
-    from modalbench.loaders.opportunity_synth import write_opportunity_zip
+    from helpers.opportunity_synth import write_opportunity_zip
 
     raw = tmp_path_factory.mktemp(f"opp-{request.param}")
     path = raw / "OpportunityUCIDataset.zip"

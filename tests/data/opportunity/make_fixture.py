@@ -26,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/ (for helpers)
 from modalbench.loaders import opportunity_columns as oc
 from modalbench.loaders.opportunity import MEMBER_DIR, SESSIONS, challenge_split
-from modalbench.loaders.opportunity_synth import LAYOUT, format_table, layout_from_column_names, synth_table
+from helpers.opportunity_synth import LAYOUT, format_table, layout_from_column_names, synth_table
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "OpportunityUCIDataset.zip"

@@ -11,10 +11,7 @@ import pytest
 from modalbench.errors import ModalbenchError
 from modalbench.loaders.download import FetchResult, RemoteFile, fetch, sha256_file, verify_file
 
-try:
-    from httpserver import LocalHTTPServer, http_server, unused_url  # noqa: F401  (fixture)
-except ImportError:  # tests/ imported as a package
-    from tests.httpserver import LocalHTTPServer, http_server, unused_url  # noqa: F401
+from helpers.httpserver import LocalHTTPServer, http_server, unused_url  # noqa: F401  (http_server is a fixture)
 
 # 300 kB of non-repeating bytes: several 64 KiB server chunks and a non-trivial prefix on resume.
 PAYLOAD = b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(300_000 // 32))

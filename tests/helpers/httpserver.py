@@ -7,7 +7,7 @@ timeouts). Every request is recorded.
 
 Usage in a test module::
 
-    from httpserver import LocalHTTPServer, http_server  # noqa: F401  (http_server is a pytest fixture)
+    from helpers.httpserver import LocalHTTPServer, http_server  # noqa: F401  (http_server is a pytest fixture)
 
     def test_x(http_server):
         (http_server.root / "a.bin").write_bytes(b"...")

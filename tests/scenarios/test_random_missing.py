@@ -13,7 +13,7 @@ from modalbench.errors import ModalbenchError, UnknownNameError
 from modalbench.scenarios import SCENARIOS, get_scenario
 from modalbench.scenarios.random_missing import keep_at_least_one
 from modalbench.scenarios.rng import make_rng
-from scenario_fixtures import make_image_store, make_series_store
+from helpers.scenario_stores import make_image_store, make_series_store
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,8 @@ from modalbench.baselines import centralnet, dmf, gmu, minape, mfas, two_stream 
 from modalbench.baselines.registry import create_baseline
 from modalbench.meta import DatasetMeta, ModalitySpec
 
+from helpers.models import all_patterns, digits_meta, toy_batch, toy_meta
+
 torch.set_num_threads(1)
 
 METHODS: list[tuple[str, dict]] = [
@@ -32,54 +34,6 @@ METHODS: list[tuple[str, dict]] = [
     ("mfas", {"arch": [[0, 1, 0, 2, "relu"], [1, 0, 1, 0, "sigmoid"]], "hidden": 16}),
 ]
 IDS = [f"{n}-{'-'.join(f'{k}' for k in kw)}" if kw else n for n, kw in METHODS]
-
-
-def toy_meta(task_type: str = "multiclass") -> DatasetMeta:
-    """Four modalities, one of each kind."""
-    return DatasetMeta(
-        "toy",
-        (ModalitySpec("acc", "series", (64, 3)), ModalitySpec("cam", "image", (1, 8, 4)),
-         ModalitySpec("feat", "vector", (5,)), ModalitySpec("spec", "spectrogram", (2, 16, 9))),
-        ("a", "b", "c"), task_type=task_type)
-
-
-def toy_batch(meta: DatasetMeta, b: int, seed: int = 0) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    inputs = {s.name: torch.randn(b, *s.shape, generator=g) for s in meta.modalities}
-    target = torch.randint(0, meta.n_classes, (b,), generator=g)
-    return inputs, target
-
-
-def all_patterns(m: int) -> torch.Tensor:
-    """Every availability pattern of ``m`` modalities, ``[2^m, m]`` (includes all-missing)."""
-    return torch.tensor(list(itertools.product([False, True], repeat=m)))
-
-
-def digits_meta() -> DatasetMeta:
-    return DatasetMeta("digits", (ModalitySpec("left", "image", (1, 8, 4)), ModalitySpec("right", "image", (1, 8, 4))),
-                       tuple(str(i) for i in range(10)))
-
-
-def digits_tensors() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """sklearn ``load_digits`` as left/right (1, 8, 4) halves scaled to [0, 1], and labels."""
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    x = torch.tensor(d.images / 16.0, dtype=torch.float32).unsqueeze(1)
-    return x[..., :4].contiguous(), x[..., 4:].contiguous(), torch.tensor(d.target)
-
-
-def digits_batches(rows: slice, bs: int = 100):
-    """A callable yielding ``(inputs, available, label)`` batches of the given rows (fixed order)."""
-    left, right, y = digits_tensors()
-    idx = torch.arange(len(y))[rows]
-
-    def gen(*_):
-        for i in range(0, len(idx), bs):
-            j = idx[i : i + bs]
-            yield {"left": left[j], "right": right[j]}, torch.ones(len(j), 2, dtype=torch.bool), y[j]
-
-    return gen
 
 
 @pytest.mark.parametrize(("name", "kw"), METHODS, ids=IDS)

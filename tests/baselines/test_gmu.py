@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from test_baselines2_common import all_patterns, digits_meta, toy_batch, toy_meta
+from helpers.models import all_patterns, digits_meta, toy_batch, toy_meta
 
 from modalbench.baselines import gmu
 from modalbench.meta import DatasetMeta, ModalitySpec

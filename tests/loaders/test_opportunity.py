@@ -18,16 +18,14 @@ from modalbench.datasets import PrepareContext
 from modalbench.errors import ModalbenchError
 from modalbench.loaders import opportunity as op
 from modalbench.loaders import opportunity_columns as oc
-from modalbench.loaders import opportunity_synth as synth
+from helpers import opportunity_synth as synth
 from modalbench.loaders.download import RemoteFile
 from modalbench.store import with_window_variables
 
-try:
-    from httpserver import http_server, unused_url  # http_server is a pytest fixture
-except ImportError:  # tests/ imported as a package
-    from tests.httpserver import http_server, unused_url  # noqa: F401  (http_server is a fixture)
+from helpers import DATA_DIR
+from helpers.httpserver import http_server, unused_url  # noqa: F401  (http_server is a fixture)
 
-FIXTURE = Path(__file__).parent / "data" / "opportunity" / "OpportunityUCIDataset.zip"
+FIXTURE = DATA_DIR / "opportunity" / "OpportunityUCIDataset.zip"
 MEMBER = op.MEMBER_DIR + "{}.dat"
 FAST = {"retries": 0, "backoff": 0.0, "timeout": 5.0}
 

@@ -20,7 +20,7 @@ from modalbench.preprocess import pipeline
 from modalbench.preprocess.pipeline import build_dataset, compute_stats, prepare
 from modalbench.preprocess.types import Recording
 from modalbench.store import fingerprint, locate, open_store, summary
-from loaders_helpers import OutlierSeries  # noqa: F401  (tests/loaders_helpers.py)
+from helpers.builders import OutlierSeries  # noqa: F401
 
 REQUIRED_ATTRS = {"dataset", "version", "modalities", "classes", "task", "task_type", "tasks", "source", "params",
                   "normalisation", "split_ranges", "n_samples", "store_format", "modalbench_version", "fingerprint"}

@@ -19,19 +19,17 @@ from modalbench.loaders import gas_sensor as gs
 from modalbench.loaders.download import RemoteFile
 from modalbench.store import with_window_variables
 
-try:
-    from httpserver import http_server, unused_url  # http_server is a pytest fixture
-except ImportError:  # tests/ imported as a package
-    from tests.httpserver import http_server, unused_url  # noqa: F401  (http_server is a fixture)
+from helpers import DATA_DIR
+from helpers.httpserver import http_server, unused_url  # noqa: F401  (http_server is a fixture)
 
-HERE = Path(__file__).parent
-FIXTURE = HERE / "data" / "gas_sensor" / "WTD_upload.zip"
+
+FIXTURE = DATA_DIR / "gas_sensor" / "WTD_upload.zip"
 REAL_NAME = "201012081822_board_setPoint_500V_fan_setPoint_060_mfc_setPoint_CO_1000ppm_p7"
 FAST = {"retries": 0, "backoff": 0.0, "timeout": 5.0}
 SMALL = {"resample": {"method": "bin_mean", "rate_hz": 1.0, "duration_s": 10},
          "window": {"length": 4, "step": {"train": 1, "val": 2, "test": 2}, "label_rule": "last"}}
 
-_spec = importlib.util.spec_from_file_location("gas_fixture", HERE / "data" / "gas_sensor" / "make_fixture.py")
+_spec = importlib.util.spec_from_file_location("gas_fixture", DATA_DIR / "gas_sensor" / "make_fixture.py")
 fx = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
 _spec.loader.exec_module(fx)  # type: ignore[union-attr]
 

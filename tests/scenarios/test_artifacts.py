@@ -16,7 +16,7 @@ from modalbench.scenarios import (
     ensure_scenario, generate_scenarios, get_scenario, list_artifacts, load_scenario, masks_sha256,
 )
 from modalbench.scenarios.artifacts import MASKS, artifact_dir
-from scenario_fixtures import make_image_store, make_series_store
+from helpers.scenario_stores import make_image_store, make_series_store
 
 FAMILIES = ["full@v1", "missing-modalities@v1", "random-missing@v1", "block-missing@v1"]
 SNIPPET = """

@@ -12,7 +12,7 @@ from modalbench.meta import SPLIT_CODES
 from modalbench.scenarios import get_scenario
 from modalbench.scenarios.block_missing import draw_block_masks
 from modalbench.scenarios.rng import make_rng
-from scenario_fixtures import make_image_store, make_series_store
+from helpers.scenario_stores import make_image_store, make_series_store
 
 
 def rebuild(lengths: np.ndarray, m: int, blocks: np.ndarray) -> np.ndarray:

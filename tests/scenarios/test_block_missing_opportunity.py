@@ -11,7 +11,7 @@ import pytest
 
 from modalbench.cli import main
 from modalbench.errors import ModalbenchError
-from modalbench.loaders.opportunity_synth import write_opportunity_zip
+from helpers.opportunity_synth import write_opportunity_zip
 from modalbench.preprocess.pipeline import prepare
 from modalbench.scenarios import get_scenario, load_scenario
 from modalbench.scenarios.artifacts import ensure_scenario

@@ -17,7 +17,7 @@ import numpy as np
 
 from modalbench.atomic import INCOMPLETE
 
-from . import opportunity_columns as oc
+from modalbench.loaders import opportunity_columns as oc
 
 RATE_HZ = 30.0
 #: (first column, last column, kind) of the 250 columns (1-based); ``tests/test_opportunity.py`` checks the kinds
@@ -212,7 +212,7 @@ def write_opportunity_zip(path: str | os.PathLike[str], rows_per_file: int, seed
     """
     import zipfile
 
-    from .opportunity import MEMBER_DIR, SESSIONS
+    from modalbench.loaders.opportunity import MEMBER_DIR, SESSIONS
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

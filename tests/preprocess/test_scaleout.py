@@ -29,7 +29,7 @@ def test_distributed_prepare_is_byte_identical_to_local(tmp_path):
 def s3_root():
     pytest.importorskip("moto")
     pytest.importorskip("s3fs")
-    from s3server import s3_server
+    from helpers.s3server import s3_server
 
     with s3_server("modalbench-ci"):
         yield "s3://modalbench-ci/bench"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torchaudio
-from test_baselines2_common import digits_meta
+from helpers.models import digits_meta
 
 from modalbench.baselines import minape
 from modalbench.baselines.spectrogram import LogMelFrontEnd, SpectrogramParams, derived_params, params_for

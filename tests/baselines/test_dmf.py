@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_baselines2_common import digits_batches, digits_meta, toy_batch, toy_meta
+from helpers.models import digits_batches, digits_meta, toy_batch, toy_meta
 from torch import nn
 
 from modalbench.baselines import dmf

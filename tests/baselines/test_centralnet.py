@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
-from test_baselines2_common import digits_meta
+from helpers.models import digits_meta
 
 from modalbench.baselines import centralnet
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from scipy.stats import spearmanr
-from test_baselines2_common import digits_batches, digits_meta, toy_batch, toy_meta
+from helpers.models import digits_batches, digits_meta, toy_batch, toy_meta
 
 from modalbench.baselines import mfas, search
 from modalbench.errors import ModalbenchError
