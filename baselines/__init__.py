@@ -1,20 +1,26 @@
-"""modalbench.baselines: fusion baselines, one trainer, one evaluator.
+"""modalbench.baselines: the fusion methods, one module each.
 
-Importing the package registers every built-in method with :func:`~modalbench.baselines.registry.register_baseline`.
-Baselines II modules (two-stream, GMU, CentralNet, DMF, Minape, MFAS) are imported when their files exist.
+Importing the package registers every built-in method with :func:`~modalbench.baselines.registry.register_baseline`
+(the package is the ``builtin`` entry point of the ``modalbench.methods`` group).
 """
 
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
-
-from . import cmp, early, embracenet, intermediate, late, mae, mul  # noqa: F401  (registration)
+from . import (  # noqa: F401  (registration)
+    centralnet,
+    cmp,
+    dmf,
+    early,
+    embracenet,
+    gmu,
+    intermediate,
+    late,
+    mae,
+    mfas,
+    minape,
+    mul,
+    two_stream,
+)
 from .registry import BASELINES, baseline_names, create_baseline, register_baseline
-
-_OPTIONAL = ("two_stream", "gmu", "centralnet", "dmf", "minape", "mfas")
-for _name in _OPTIONAL:
-    if (Path(__file__).parent / f"{_name}.py").exists():
-        importlib.import_module(f"{__name__}.{_name}")
 
 __all__ = ["BASELINES", "baseline_names", "create_baseline", "register_baseline"]

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from modalbench.meta import DatasetMeta
+from modalbench.plugins import load_plugins
 from modalbench.registry import Registry
 
 BASELINES: Registry[Callable[..., Any]] = Registry("baseline")
@@ -24,13 +25,11 @@ def register_baseline(name: str) -> Callable[[Any], Any]:
 
 def create_baseline(name: str, meta: DatasetMeta, **hparams: Any) -> Any:
     """Instantiate the baseline ``name`` for a dataset; unknown names suggest close matches."""
-    import modalbench.baselines  # noqa: F401  registers the built-in methods
-
+    load_plugins("modalbench.methods")
     cls = BASELINES.get(name)
     return cls(meta, **hparams)
 
 
 def baseline_names() -> list[str]:
-    import modalbench.baselines  # noqa: F401
-
+    load_plugins("modalbench.methods")
     return BASELINES.names()

@@ -510,20 +510,3 @@ def search(meta: DatasetMeta, backbones: dict[str, LayeredBackbone] | None,
                    "log": log_path.name})
     return SearchResult(top_k=top, history=list(log.entries), surrogate=surrogate, best_path=best_path,
                         complete=complete, budget=b)
-
-
-def train_best(meta: DatasetMeta, arch_path: str | Path, train_batches: Callable[[int], Iterable[Batch]],
-               val_batches: Callable[[], Iterable[Batch]], *, epochs: int, seed: int, out_dir: str | Path | None = None,
-               **fit_kwargs: Any) -> Any:
-    """Train the found architecture to completion with the shared trainer (``baselines.trainer.fit``).
-
-    The MFASNet is rebuilt from ``arch_path`` (its frozen backbones from the weights saved by the search);
-    returns the trainer's ``TrainResult``.
-    """
-    from .mfas import load_arch
-    from .trainer import fit
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = MFASNet(meta, **load_arch(arch_path))
-    return fit(model, train_batches, val_batches, epochs=epochs, seed=seed, out_dir=out_dir, **fit_kwargs)

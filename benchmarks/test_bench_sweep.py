@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from modalbench.baselines.evaluate import evaluate_conditions
+from modalbench.engine.evaluation import evaluate_conditions
 from modalbench.baselines.registry import create_baseline
 from modalbench.data import open_reader
 from modalbench.preprocess.pipeline import prepare

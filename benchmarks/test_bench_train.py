@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from modalbench.baselines.registry import baseline_names, create_baseline
-from modalbench.baselines.trainer import fit
-from modalbench.experiment import batches_for
+from modalbench.engine.trainer import fit
+from modalbench.app.workflows import batches_for
 
 #: baselines with their own multi-stage training (MFAS search) are measured in their own tests
 SKIP = {"mfas", "mae"}

@@ -23,7 +23,7 @@ from typing import Any
 
 from modalbench.errors import ModalbenchError
 
-from .aggregate import MAIN_METRIC
+from modalbench.results import MAIN_METRIC
 
 PACKAGE_DIR = Path(__file__).parent
 #: Default leaderboard directory: this package's folder (``leaderboard/`` of the source checkout).

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .aggregate import MULTICLASS_METRICS, MULTILABEL_METRICS, compute_aggregates
+from modalbench.results import MULTICLASS_METRICS, MULTILABEL_METRICS, compute_aggregates
 from .official import dataset_key
 from .schema import example_path
 

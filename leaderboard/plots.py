@@ -20,7 +20,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from modalbench.atomic import write_bytes_atomic  # noqa: E402
 
-from .aggregate import MAIN_METRIC  # noqa: E402
+from modalbench.results import MAIN_METRIC  # noqa: E402
 
 #: Reported metric names that measure the same thing as the main metric.
 REPORTED_ALIASES = {MAIN_METRIC: ("weighted_f1", "f1_weighted")}

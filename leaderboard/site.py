@@ -14,7 +14,7 @@ from typing import Any
 from modalbench.atomic import atomic_dir
 from modalbench.errors import ModalbenchError
 
-from .aggregate import MAIN_METRIC
+from modalbench.results import MAIN_METRIC
 from .board import load_leaderboard, resolve_dir
 from .plots import CURVES, render_curve
 from .view import format_score, table_rows

@@ -18,7 +18,7 @@ from typing import Any
 from modalbench.atomic import INCOMPLETE, write_bytes_atomic
 from modalbench.errors import ModalbenchError
 
-from .aggregate import compare_aggregates, scenario_aggregate
+from modalbench.results import compare_aggregates, scenario_aggregate
 from .board import (LEADERBOARD_FILE, MIN_RANKED_SEEDS, build_leaderboard, entry_key, leaderboard_bytes,
                     official_path, path_component_problem, read_json, resolve_dir, submission_path)
 from .official import dataset_key, load_official

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from modalbench.errors import ModalbenchError
 
-from .aggregate import MAIN_METRIC
+from modalbench.results import MAIN_METRIC
 
 
 def _registered_datasets() -> set[str]:

@@ -1,7 +1,8 @@
 """The dataset registry and the interface every dataset loader implements.
 
 Adding a dataset is one module in ``loaders/`` with a :class:`DatasetBuilder` subclass decorated
-with ``@register_dataset``, plus one import line in ``loaders/__init__.py``.
+with ``@register_dataset``, plus one import line in ``loaders/__init__.py``; datasets outside the package
+register through the ``modalbench.datasets`` entry-point group (:mod:`modalbench.plugins`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .meta import ModalitySpec
+from .plugins import load_plugins
 from .registry import Registry
 
 
@@ -97,4 +99,4 @@ def dataset_names() -> list[str]:
 
 
 def _load_builtin() -> None:
-    import modalbench.loaders  # noqa: F401  registers the built-in datasets
+    load_plugins("modalbench.datasets")  # the built-in loaders are the "builtin" entry point

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from modalbench.experiment import EvalSpec, TrainSpec, evaluate, train
+from modalbench.app.workflows import EvalSpec, TrainSpec, evaluate, train
 from modalbench.leaderboard.official import load_official
 from modalbench.leaderboard.schema import validate_schema
 from modalbench.leaderboard.submit import check_submission
@@ -139,7 +139,7 @@ def test_mfas_search_then_train_through_the_cli(digits_root, tmp_path):
     (["search", "darts", "--dataset", "digits"], "unknown search method"),
 ])
 def test_usage_errors_exit_2_with_one_line(args, message, digits_root, tmp_path, capsys, monkeypatch):
-    from modalbench.cli import main
+    from modalbench.app.cli import main
 
     monkeypatch.chdir(tmp_path)
     assert main([*args, "--root", str(digits_root)]) == 2
@@ -148,7 +148,7 @@ def test_usage_errors_exit_2_with_one_line(args, message, digits_root, tmp_path,
 
 
 def test_demo_end_to_end_small(tmp_path):
-    from modalbench.demo import run_demo
+    from modalbench.app.demo import run_demo
 
     results = run_demo(str(tmp_path), epochs=2, models=[("intermediate", {}), ("embracenet", {"adj_pre": True})],
                        progress=False)
@@ -164,7 +164,7 @@ def test_demo_end_to_end_small(tmp_path):
 
 
 def test_table2_summary_reads_the_aggregates():
-    from modalbench.commands import table2_summary
+    from modalbench.app.models import table2_summary
 
     f = lambda v: {"f1_weighted": {"mean": v, "std": None}}  # noqa: E731
     result = {"aggregates": {

@@ -11,7 +11,7 @@ from modalbench.baselines import create_baseline
 from modalbench.baselines.cmp import circular_convolution_fft, count_sketch
 from modalbench.baselines.early import joint_spec
 from modalbench.baselines.embracenet import counter_uniforms
-from modalbench.baselines.evaluate import eval_mode
+from modalbench.engine.evaluation import eval_mode
 from modalbench.baselines.mae import corrupt_mask
 from modalbench.baselines.mul import mixture_candidates, mul_class_losses
 

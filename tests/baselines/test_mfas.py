@@ -12,6 +12,7 @@ import torch
 from scipy.stats import spearmanr
 from helpers.models import digits_batches, digits_meta, toy_batch, toy_meta
 
+from modalbench.engine.trainer import fit
 from modalbench.baselines import mfas, search
 from modalbench.errors import ModalbenchError
 from modalbench.meta import DatasetMeta, ModalitySpec
@@ -209,8 +210,8 @@ def test_checkpoint_config_is_self_contained(run_a) -> None:
 
 
 def test_train_best_to_completion(run_a, tmp_path) -> None:
-    pytest.importorskip("modalbench.baselines.trainer", reason="baselines I trainer not installed")
-    res = search.train_best(digits_meta(), run_a.best_path, TRAIN, VAL, epochs=4, seed=0, out_dir=tmp_path / "ck", lr=1e-2, eps=1e-8,
-                            progress=False)
+    torch.manual_seed(0)
+    model = mfas.MFASNet(digits_meta(), **mfas.load_arch(run_a.best_path))
+    res = fit(model, TRAIN, VAL, epochs=4, seed=0, out_dir=tmp_path / "ck", lr=1e-2, eps=1e-8, progress=False)
     assert res.epochs_run == 4 and res.best_score > 0.4 and res.val_scores[-1] > res.val_scores[0]
     assert (tmp_path / "ck").exists()

@@ -13,9 +13,10 @@ import json
 import pytest
 import torch
 from modalbench.baselines import baseline_names, create_baseline
-from modalbench.baselines.checkpoint import load_checkpoint
-from modalbench.baselines.evaluate import eval_mode, sample_keys
-from modalbench.baselines.trainer import fit, seed_everything
+from modalbench.baselines.registry import create_baseline
+from modalbench.engine.checkpoint import load_checkpoint
+from modalbench.engine.evaluation import eval_mode, sample_keys
+from modalbench.engine.trainer import fit, seed_torch
 
 from modalbench.errors import UnknownNameError
 from modalbench.meta import DatasetMeta, ModalitySpec
@@ -69,7 +70,7 @@ def test_unknown_name_suggests_close_matches() -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_forward_shapes_on_every_modality_kind(name: str) -> None:
-    seed_everything(0)
+    seed_torch(0)
     model = create_baseline(name, KINDS_META)
     x = random_inputs(KINDS_META, 5)
     with eval_mode(model):
@@ -85,7 +86,7 @@ def test_forward_shapes_on_every_modality_kind(name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_no_nan_for_any_availability_pattern(name: str) -> None:
-    seed_everything(1)
+    seed_torch(1)
     model = create_baseline(name, KINDS_META)
     m = KINDS_META.n_modalities
     patterns = torch.tensor(list(itertools.product([False, True], repeat=m)))  # incl. none and singles
@@ -107,14 +108,14 @@ def test_no_nan_for_any_availability_pattern(name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_state_dict_roundtrip_weights_only(name: str) -> None:
-    seed_everything(2)
+    seed_torch(2)
     model = create_baseline(name, KINDS_META)
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)
     buf.seek(0)
     state = torch.load(buf, weights_only=True)
     cfg = json.loads(json.dumps(model.config()))
-    seed_everything(99)  # different init: the weights must come from the state dict
+    seed_torch(99)  # different init: the weights must come from the state dict
     clone = create_baseline(cfg["name"], DatasetMeta.from_dict(cfg["meta"]), **cfg["hparams"])
     clone.load_state_dict(state)
     x = random_inputs(KINDS_META, 4, seed=3)
@@ -131,7 +132,7 @@ def test_state_dict_roundtrip_weights_only(name: str) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_one_epoch_on_digits_lowers_the_loss_and_checkpoint_roundtrips(name: str, tmp_path) -> None:
     train, val, (x_fixed, a_fixed, y_fixed) = digits()
-    seed_everything(0)
+    seed_torch(0)
     model = create_baseline(name, DIGITS_META)
 
     def fixed_loss(m: torch.nn.Module) -> float:
@@ -145,7 +146,7 @@ def test_one_epoch_on_digits_lowers_the_loss_and_checkpoint_roundtrips(name: str
     assert after < before, f"{name}: training loss {before:.4f} -> {after:.4f}"
     assert result.epochs_run == 1
 
-    loaded = load_checkpoint(tmp_path)
+    loaded = load_checkpoint(tmp_path, create_baseline)
     keys = torch.arange(len(y_fixed))
     with eval_mode(model), sample_keys(model, keys):
         a = model(x_fixed, a_fixed)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from modalbench.baselines import baseline_names, create_baseline
-from modalbench.baselines.evaluate import (
+from modalbench.engine.evaluation import (
     eval_mode,
     evaluate_batches,
     evaluate_condition_batches,
@@ -17,7 +17,7 @@ from modalbench.baselines.evaluate import (
     per_modality_scores,
     sample_keys,
 )
-from modalbench.baselines.trainer import seed_everything
+from modalbench.engine.trainer import seed_torch
 from sklearn.metrics import accuracy_score, f1_score
 
 from modalbench.errors import ModalbenchError
@@ -59,7 +59,7 @@ FAST = [n for n in baseline_names() if getattr(create_baseline(n, META), "has_fa
 
 @pytest.mark.parametrize("name", FAST)
 def test_fast_path_equals_plain_path(name: str) -> None:
-    seed_everything(0)
+    seed_torch(0)
     model = create_baseline(name, META)
     x, natural, y = data()
     kw = {"fill": zero_fill, "batch_size": 16}
@@ -74,7 +74,7 @@ def test_fast_path_equals_plain_path(name: str) -> None:
 @pytest.mark.parametrize("name", ["late", "embracenet", "mulmix", "cmp"])
 def test_fast_path_equals_plain_path_multilabel(name: str) -> None:
     meta = DatasetMeta("ml", META.modalities, tuple("abcd"), task_type="multilabel")
-    seed_everything(1)
+    seed_torch(1)
     model = create_baseline(name, meta)
     x, natural, y = data(meta, seed=1)
     fast = evaluate_conditions(model, x, natural, y, ALL_CONDITIONS, fill=zero_fill, batch_size=10)
@@ -91,7 +91,7 @@ def _predict(model, x, avail, keys):
 
 
 def test_metrics_equal_sklearn_on_the_models_predictions() -> None:
-    seed_everything(2)
+    seed_torch(2)
     model = create_baseline("intermediate", META)
     x, natural, y = data(seed=2)
     res = evaluate_conditions(model, x, natural, y, ALL_CONDITIONS, fill=zero_fill, batch_size=8)
@@ -106,7 +106,7 @@ def test_metrics_equal_sklearn_on_the_models_predictions() -> None:
 
 
 def test_evaluate_batches_per_sample_masks() -> None:
-    seed_everything(3)
+    seed_torch(3)
     model = create_baseline("embracenet", META)
     x, _, y = data(seed=3)
     g = torch.Generator().manual_seed(3)
@@ -119,7 +119,7 @@ def test_evaluate_batches_per_sample_masks() -> None:
 
 
 def test_stochastic_model_is_independent_of_batch_size() -> None:
-    seed_everything(4)
+    seed_torch(4)
     model = create_baseline("embracenet", META, n_repeats=3)
     x, natural, y = data(seed=4)
     a = evaluate_conditions(model, x, natural, y, ALL_CONDITIONS, fill=zero_fill, batch_size=5)
@@ -129,7 +129,7 @@ def test_stochastic_model_is_independent_of_batch_size() -> None:
 
 
 def test_fill_sees_the_condition_availability() -> None:
-    seed_everything(5)
+    seed_torch(5)
     model = create_baseline("early", META)  # no fast path: forward per condition
     x, natural, y = data(seed=5)
     seen: list[torch.Tensor] = []
@@ -146,7 +146,7 @@ def test_fill_sees_the_condition_availability() -> None:
 
 
 def test_per_modality_scores_match_single_conditions() -> None:
-    seed_everything(6)
+    seed_torch(6)
     model = create_baseline("late", META)
     x, natural, y = data(seed=6)
     batches = [({k: v[s:s + 16] for k, v in x.items()}, natural[s:s + 16], y[s:s + 16]) for s in range(0, N, 16)]
@@ -173,7 +173,7 @@ def test_bad_inputs_are_clear_errors() -> None:
 @pytest.mark.parametrize("name", FAST)
 def test_encode_is_per_modality(name: str) -> None:
     """The fast-path contract: modality m's features depend only on modality m's input (and not on other rows)."""
-    seed_everything(7)
+    seed_torch(7)
     model = create_baseline(name, META)
     x, _, _ = data(seed=7)
     with eval_mode(model):

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from modalbench.baselines import metrics as M
+from modalbench.engine import metrics as M
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import accuracy_score, f1_score
 

@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 from modalbench.baselines import create_baseline
-from modalbench.baselines.checkpoint import load_checkpoint
-from modalbench.baselines.evaluate import evaluate_batches, per_modality_scores
-from modalbench.baselines.trainer import fit, resolve_device, seed_everything
+from modalbench.engine.checkpoint import load_checkpoint
+from modalbench.engine.evaluation import evaluate_batches, per_modality_scores
+from modalbench.engine.trainer import fit, resolve_device, seed_torch
 
 from modalbench.errors import ModalbenchError
 from modalbench.meta import DatasetMeta, ModalitySpec
@@ -52,7 +52,7 @@ def val_fn():
 
 
 def run(name="intermediate", seed=0, **kw):
-    seed_everything(seed)
+    seed_torch(seed)
     model = create_baseline(name, META, **({**SMALL} if name != "mae" else {}), **kw.pop("hparams", {}))
     kw.setdefault("epochs", 2)
     kw.setdefault("progress", False)
@@ -82,7 +82,7 @@ def test_checkpoint_files_config_and_reload(tmp_path) -> None:
     assert [r["epoch"] for r in log if r["stage"] == "train"] == [1, 2]
     state = torch.load(tmp_path / "model.pt", weights_only=True)
     assert set(state) == set(res.model.state_dict())
-    loaded = load_checkpoint(tmp_path)
+    loaded = load_checkpoint(tmp_path, create_baseline)
     assert evaluate_batches(loaded, val_fn()) == evaluate_batches(res.model, val_fn())
 
 
@@ -93,7 +93,7 @@ def test_train_batches_gets_the_epoch_index() -> None:
         seen.append(e)
         return batches(TRAIN[:64], shuffle=e)
 
-    seed_everything(0)
+    seed_torch(0)
     fit(create_baseline("intermediate", META, **SMALL), tb, val_fn, epochs=3, seed=0, progress=False)
     assert seen == [0, 1, 2]
 
@@ -149,11 +149,11 @@ def test_clear_errors(tmp_path) -> None:
             resolve_device("cuda")
     assert resolve_device("auto").type in ("cpu", "cuda")
     with pytest.raises(ModalbenchError, match="config"):
-        load_checkpoint(tmp_path / "nowhere")
+        load_checkpoint(tmp_path / "nowhere", create_baseline)
     run(epochs=1, out_dir=tmp_path)
     (tmp_path / "model.pt").write_bytes(b"garbage")
     with pytest.raises(ModalbenchError, match="model.pt"):
-        load_checkpoint(tmp_path)
+        load_checkpoint(tmp_path, create_baseline)
     (tmp_path / "config.json").write_text("{\n  \"model\": oops\n}")
     with pytest.raises(ModalbenchError, match="line 2"):
-        load_checkpoint(tmp_path)
+        load_checkpoint(tmp_path, create_baseline)

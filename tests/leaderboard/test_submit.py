@@ -13,7 +13,7 @@ import pytest
 from modalbench.atomic import write_json_atomic
 from modalbench.errors import ModalbenchError
 from modalbench.leaderboard import board as board_mod
-from modalbench.leaderboard.aggregate import compute_aggregates
+from modalbench.results import compute_aggregates
 from modalbench.leaderboard.example import make_result, official_for
 from modalbench.leaderboard.official import load_official, register_official
 from modalbench.leaderboard.submit import check_submission, rebuild_leaderboard, submit

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from pathlib import Path
@@ -10,10 +9,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from modalbench.app.cli import main
 from modalbench.atomic import write_json_atomic
 from modalbench.errors import ModalbenchError
 from modalbench.leaderboard.board import build_leaderboard
-from modalbench.leaderboard.cli import add_parsers
 from modalbench.leaderboard.example import make_result, official_for
 from modalbench.leaderboard.site import build_site
 from modalbench.leaderboard.submit import rebuild_leaderboard, submit
@@ -33,12 +32,6 @@ def lb(tmp_path: Path) -> Path:
         p.write_text(json.dumps(make_result(model=model, seeds=seeds, skill=skill, rng_seed=i)))
         submit(p, d)
     return d
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="modalbench")
-    add_parsers(parser.add_subparsers(dest="command"))
-    return parser
 
 
 def test_rows_rank_reproduced_and_keep_reported_apart(lb: Path) -> None:
@@ -118,11 +111,9 @@ def test_plots_are_deterministic_and_mark_reported_points(lb: Path, tmp_path: Pa
 
 
 def test_cli_submit_leaderboard_and_build(lb: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    parser = _parser()
     good = tmp_path / "good.json"
     good.write_text(json.dumps(make_result(model="mul", rng_seed=5)))
-    args = parser.parse_args(["submit", str(good), "--leaderboard", str(lb)])
-    assert args.func(args) == 0
+    assert main(["submit", str(good), "--leaderboard", str(lb)]) == 0
     assert "accepted (ranked)" in capsys.readouterr().out
 
     bad = make_result(model="mul2")
@@ -130,42 +121,35 @@ def test_cli_submit_leaderboard_and_build(lb: Path, tmp_path: Path, capsys: pyte
     bad["scenarios"][0]["conditions"][0]["metrics"]["accuracy"][0] = 3.0
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     before = (lb / "leaderboard.json").read_bytes()
-    args = parser.parse_args(["submit", str(tmp_path / "bad.json"), "--leaderboard", str(lb)])
-    assert args.func(args) == 2
+    assert main(["submit", str(tmp_path / "bad.json"), "--leaderboard", str(lb)]) == 2
     err = capsys.readouterr().err
     assert "dataset.fingerprint" in err and "outside [0, 1]" in err and "maximum of 1" in err
     assert (lb / "leaderboard.json").read_bytes() == before
 
-    args = parser.parse_args(["submit", str(good), "--leaderboard", str(lb)])
-    assert args.func(args) == 2 and "--replace" in capsys.readouterr().err
-    args = parser.parse_args(["submit", str(good), "--leaderboard", str(lb), "--replace"])
-    assert args.func(args) == 0
+    assert main(["submit", str(good), "--leaderboard", str(lb)]) == 2 and "--replace" in capsys.readouterr().err
+    assert main(["submit", str(good), "--leaderboard", str(lb), "--replace"]) == 0
     capsys.readouterr()
 
-    args = parser.parse_args(["leaderboard", "--dataset", "digits", "--scenario", MM, "--json",
-                              "--leaderboard", str(lb)])
-    assert args.func(args) == 0
+    assert main(["leaderboard", "--dataset", "digits", "--scenario", MM, "--json", "--leaderboard", str(lb)]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 4 and {r["model"] for r in rows} == {"early", "late", "mul", "embracenet"}
     ranked = [r for r in rows if r["rank"] is not None]
     assert [r["rank"] for r in ranked] == sorted(r["rank"] for r in ranked) and rows[-1]["model"] == "embracenet"
     assert [r["mean"] for r in ranked] == sorted((r["mean"] for r in ranked), reverse=True)
 
-    args = parser.parse_args(["leaderboard", "--leaderboard", str(lb), "--dataset", "nope"])
-    assert args.func(args) == 2
+    assert main(["leaderboard", "--leaderboard", str(lb), "--dataset", "nope"]) == 2
 
-    args = parser.parse_args(["leaderboard", "--leaderboard", str(lb), "build", "--out", str(tmp_path / "s")])
-    assert args.func(args) == 0
+    assert main(["leaderboard", "--leaderboard", str(lb), "build", "--out", str(tmp_path / "s")]) == 0
     assert Path(capsys.readouterr().out.strip()) == tmp_path / "s" / "index.html"
     assert (tmp_path / "s" / "digits.html").exists()
 
 
 def test_default_leaderboard_dir_is_the_source_folder() -> None:
-    parser = _parser()
-    args = parser.parse_args(["leaderboard", "--json"])
-    assert args.leaderboard is None
+    from modalbench.app.cli import build_parser
     from modalbench.leaderboard.board import DEFAULT_DIR, resolve_dir
 
+    args = build_parser().parse_args(["leaderboard", "--json"])
+    assert args.leaderboard is None
     assert resolve_dir(args.leaderboard) == DEFAULT_DIR and (DEFAULT_DIR / "leaderboard.json").exists()
 
 

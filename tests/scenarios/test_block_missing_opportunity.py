@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
-from modalbench.cli import main
+from modalbench.app.cli import main
 from modalbench.errors import ModalbenchError
 from helpers.opportunity_synth import write_opportunity_zip
 from modalbench.preprocess.pipeline import prepare
@@ -55,7 +55,7 @@ def test_blocks_longer_than_the_budget_are_a_clear_error(opp_root):
 
 
 def test_gestures_null_class_is_left_out_of_validation_only(opp_root):
-    from modalbench.experiment import batches_for
+    from modalbench.app.workflows import batches_for
 
     ds = open_store(opp_root, "opportunity")
     assert ds.attrs["tasks"]["gestures"]["val_excluded_classes"] == [0]

@@ -2,7 +2,7 @@
 
 ``config.json`` holds ``model`` (``FusionModel.config()``: registry name, hyperparameters, regime, dataset meta), the
 training arguments, seed, best epoch and validation scores, so ``load_checkpoint`` can rebuild the model with
-``create_baseline`` and load the weights with ``torch.load(..., weights_only=True)``. Every file is written
+the method registry's builder and load the weights with ``torch.load(..., weights_only=True)``. Every file is written
 atomically (``*.incomplete`` then ``os.replace``).
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -78,10 +78,12 @@ def load_config(ckpt_dir: str | Path) -> dict[str, Any]:
     return cfg
 
 
-def load_checkpoint(ckpt_dir: str | Path, device: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild the model of a checkpoint directory and load its weights (``weights_only=True``); eval mode."""
-    from .registry import create_baseline
+#: ``build(name, meta, **hparams)`` -> model: the method registry's constructor (``create_baseline``)
+ModelBuilder = Callable[..., nn.Module]
 
+
+def load_checkpoint(ckpt_dir: str | Path, build: ModelBuilder, device: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild the model of a checkpoint directory with ``build`` and load its weights (``weights_only=True``)."""
     cfg = load_config(ckpt_dir)
     weights = Path(ckpt_dir) / MODEL_FILE
     if not weights.is_file():
@@ -90,7 +92,7 @@ def load_checkpoint(ckpt_dir: str | Path, device: str | torch.device = "cpu") ->
         meta = DatasetMeta.from_dict(cfg["model"]["meta"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ModalbenchError(f"{Path(ckpt_dir) / CONFIG_FILE}: field 'model.meta' is invalid ({exc})") from None
-    model = create_baseline(cfg["model"]["name"], meta, **cfg["model"]["hparams"])
+    model = build(cfg["model"]["name"], meta, **cfg["model"]["hparams"])
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, EOFError, OSError, ValueError) as exc:  # corrupt / truncated

@@ -3,7 +3,7 @@
 Condition ``k`` of a condition table ``[K, M]`` makes modality ``m`` available for sample ``i`` iff
 ``natural[i, m] & conditions[k, m]``; masked modality inputs are replaced by the caller's
 ``fill(inputs, available)`` (default: inputs kept as they are). Metrics per condition come from confusion counts
-(:mod:`modalbench.baselines.metrics`), accumulated over batches without per-sample Python loops.
+(:mod:`modalbench.engine.metrics`), accumulated over batches without per-sample Python loops.
 
 Fast path (models with ``has_fast_path``): every test batch is encoded once with its naturally-available values
 and once fully masked (``fill(inputs, all False)``); a condition's features pick, per sample and modality, the

@@ -16,6 +16,18 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from modalbench.atomic import write_json_atomic
+from modalbench.leaderboard.board import load_leaderboard, resolve_dir
+from modalbench.leaderboard.site import build_site
+from modalbench.leaderboard.submit import submit
+from modalbench.leaderboard.view import render_table
+from modalbench.paths import resolve_root
+from modalbench.preprocess.pipeline import prepare
+from modalbench.scenarios import Skipped, generate_scenarios
+
+from .data import print_info
+from .workflows import EvalSpec, TrainSpec, evaluate, train
+
 out = Console(width=120)
 
 #: (baseline, hyperparameters) trained by the demo; EmbraceNet with training-time modality dropout (adj_pre)
@@ -34,8 +46,6 @@ DEMO_LR = 1e-2  # digits is tiny: a larger step than EmbraceNet's 1e-3 reaches i
 
 def demo_leaderboard(root: Path) -> Path:
     """A writable copy of the project's leaderboard (official values, reference rows, submissions)."""
-    from .leaderboard.board import resolve_dir
-
     src = resolve_dir(None)
     dst = root / "demo" / "leaderboard"
     if dst.exists():
@@ -63,26 +73,14 @@ def robustness_table(results: dict[str, dict]) -> Table:
 
 def run_demo(root: str | None, *, epochs: int = DEMO_EPOCHS, models: list[tuple[str, dict]] | None = None,
              progress: bool = True, site: Path | None = None) -> dict[str, dict]:
-    from .atomic import write_json_atomic
-    from .cli import print_info
-    from .experiment import EvalSpec, TrainSpec, evaluate, train
-    from .leaderboard.site import build_site
-    from .leaderboard.submit import submit
-    from .leaderboard.view import render_table
-    from .paths import resolve_root
-    from .preprocess.pipeline import prepare
-    from .scenarios import generate_scenarios
-    from .scenarios.api import Skipped
-
     t0 = time.perf_counter()
     root_p = resolve_root(root)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # these models are tiny: one thread is fastest and leaves the other core free
     try:
         out.rule("[bold]1. prepare digits (UCI handwritten digits as left/right 8x4 halves)")
-        res = prepare("digits", root=root_p, progress=progress)
+        prepare("digits", root=root_p, progress=progress)
         print_info("digits", str(root_p))
-        out.print(f"store: {res.path}")
 
         out.rule("[bold]2. scenarios")
         for r in generate_scenarios(root_p, "digits", seed=0):
@@ -114,8 +112,6 @@ def run_demo(root: str | None, *, epochs: int = DEMO_EPOCHS, models: list[tuple[
         board_dir = demo_leaderboard(root_p)
         for name in results:
             submit(runs / f"{name}.results.json", board_dir, replace=True)
-        from .leaderboard.board import load_leaderboard
-
         out.print(render_table(load_leaderboard(board_dir), dataset="digits", scenario="missing-modalities@v1"))
         out.print("all scenarios: modalbench leaderboard --dataset digits --leaderboard " + str(board_dir))
         index = build_site(board_dir, site or root_p / "demo" / "site")
@@ -127,13 +123,6 @@ def run_demo(root: str | None, *, epochs: int = DEMO_EPOCHS, models: list[tuple[
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    run_demo(args.root, epochs=args.epochs, progress=not args.quiet)
+    """Run the demo (``--epochs`` defaults to the demo's budget)."""
+    run_demo(args.root, epochs=args.epochs or DEMO_EPOCHS, progress=not args.quiet)
     return 0
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run the main job end to end on the embedded digits dataset")
-    p.add_argument("--root", default=None, help="data root (default: $MODALBENCH_HOME or ~/.cache/modalbench)")
-    p.add_argument("--epochs", type=int, default=DEMO_EPOCHS)
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_demo)

@@ -31,11 +31,11 @@ from torch import nn
 
 from modalbench.errors import ModalbenchError
 
-from .checkpoint import load_checkpoint, parameter_count, save_checkpoint, write_jsonl_atomic
-from .evaluate import Batch, FillFn, check_batch, evaluate_batches, per_modality_scores
+from .checkpoint import parameter_count, save_checkpoint, write_jsonl_atomic
+from .evaluation import Batch, FillFn, check_batch, evaluate_batches, per_modality_scores
 from .metrics import main_metric
 
-__all__ = ["TrainResult", "fit", "load_checkpoint", "resolve_device", "seed_everything"]
+__all__ = ["TrainResult", "fit", "resolve_device", "seed_torch"]
 
 
 @dataclass
@@ -57,8 +57,8 @@ class TrainResult:
     log: list[dict[str, Any]] = field(default_factory=list)
 
 
-def seed_everything(seed: int) -> None:
-    """Seed torch (CPU and CUDA) — call before building a model so its initialisation is reproducible."""
+def seed_torch(seed: int) -> None:
+    """Seed torch's generators (CPU and CUDA) — call before building a model so its initialisation is reproducible."""
     torch.manual_seed(int(seed))
 
 

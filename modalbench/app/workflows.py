@@ -1,14 +1,15 @@
 """Train and evaluate workflows behind ``modalbench train`` and ``modalbench evaluate``.
 
-They connect the store reader (:mod:`modalbench.data`), the scenario engine (:mod:`modalbench.scenarios`),
-the baselines' trainer and evaluation core (:mod:`modalbench.baselines`) and the leaderboard's result format
-(``leaderboard/schema/result-v1.json``).
+They join the store reader (:mod:`modalbench.data`), the scenarios (:mod:`modalbench.scenarios`), the methods
+(:mod:`modalbench.baselines`), the trainer and evaluator (:mod:`modalbench.engine`) and the results document
+(:mod:`modalbench.results`, validated by ``leaderboard/schema/result-v1.json``).
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import os
 import platform
 import time
 from collections.abc import Callable, Iterable
@@ -20,18 +21,59 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__
-from .data import ChunkBatches, NumpyBatch, StoreReader, batch_loader, open_reader
-from .errors import ModalbenchError
-from .meta import DatasetMeta
+from modalbench import __version__
+from modalbench.baselines.mfas import load_arch
+from modalbench.baselines.registry import create_baseline
+from modalbench.data import ChunkBatches, NumpyBatch, StoreReader, batch_loader, open_reader
+from modalbench.engine.checkpoint import load_checkpoint, parameter_count
+from modalbench.engine.evaluation import evaluate_batches, evaluate_conditions
+from modalbench.engine.trainer import fit
+from modalbench.errors import ModalbenchError
+from modalbench.meta import DatasetMeta
+from modalbench.results import compute_aggregates
+from modalbench.scenarios import Skipped, generate_scenarios, get_scenario, load_scenario
+from modalbench.scenarios.fill import ffill_streams, fill, means_from_attrs, window_stream
 
 STANDARD_SCENARIOS = ("full", "missing-modalities", "random-missing", "block-missing")
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity mask, capped by a cgroup v2 CPU quota when one is set."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        n = os.cpu_count() or 1
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, int(int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, n)
+
+
+def default_threads(cpus: int | None = None) -> int:
+    """torch intra-op threads when ``--threads`` is not given.
+
+    Measured on a 2-core VM (benchmarks/test_bench_threads.py): the suite's models are small, and with torch's
+    default (all cores) training ran 6x and evaluation 8x slower than with one thread. One thread per process up to
+    4 usable CPUs; beyond that half of them (the data reader and the other processes keep the rest).
+    """
+    cpus = usable_cpus() if cpus is None else cpus
+    return 1 if cpus <= 4 else cpus // 2
+
+
+def set_threads(threads: int | None) -> int:
+    """Set torch's intra-op threads (``None``: :func:`default_threads`); returns the number set."""
+    n = default_threads() if threads is None else int(threads)
+    if n < 1:
+        raise ModalbenchError(f"--threads must be >= 1 (got {n})")
+    torch.set_num_threads(n)
+    return n
+
+
 def make_fill(attrs: dict[str, Any], meta: DatasetMeta, strategy: str) -> Callable[..., Any]:
     """The batch-time fill of the store's scenario engine, columns in the meta's modality order."""
-    from .scenarios.fill import fill, means_from_attrs
-
     kinds = {m.name: m.kind for m in meta.modalities}
     return partial(fill, strategy=strategy, means=means_from_attrs(attrs), modalities=meta.modality_names,
                    kinds=kinds)
@@ -125,15 +167,10 @@ def batches_for(root: str | None, dataset: str, task: str | None, *, batch_size:
 
 def train(spec: TrainSpec) -> Any:
     """Train one baseline on a prepared dataset; returns the trainer's ``TrainResult`` (checkpoint in ``spec.out``)."""
-    from .baselines.registry import create_baseline
-    from .baselines.trainer import fit
-
     b = batches_for(spec.root, spec.dataset, spec.task, batch_size=spec.batch_size, seed=spec.seed, fill=spec.fill,
                     num_workers=spec.num_workers)
     hparams = dict(spec.hparams or {})
     if spec.arch is not None:
-        from .baselines.mfas import load_arch
-
         if spec.baseline != "mfas":
             raise ModalbenchError("--arch is only for `modalbench train mfas`")
         hparams = {**load_arch(spec.arch), **hparams}
@@ -215,9 +252,6 @@ def _batches(inputs: dict[str, Any], avail: np.ndarray, labels: np.ndarray, batc
 def evaluate_scenario(model: torch.nn.Module, test: TestData, scenario: Any, fill_name: str,
                       *, batch_size: int = 512, use_fast_path: bool = True) -> list[dict[str, float]]:
     """Per-condition metrics of ``model`` on one scenario (a :class:`~modalbench.scenarios.ScenarioReader`)."""
-    from .baselines.evaluate import evaluate_batches, evaluate_conditions
-    from .scenarios.fill import ffill_streams, window_stream
-
     meta = model.meta
     attrs = test.reader.attrs
     fill_fn = make_fill(attrs, meta, fill_name)
@@ -300,15 +334,13 @@ def equivalent_command(spec: EvalSpec) -> str:
 
 
 def _models(spec: EvalSpec, meta: DatasetMeta) -> list[tuple[int, torch.nn.Module]]:
-    from .baselines.checkpoint import load_checkpoint
-
     if (spec.checkpoint is None) == (spec.model is None):
         raise ModalbenchError("pass exactly one of --checkpoint DIR or --model package.module:factory")
     if spec.checkpoint is not None:
         found = checkpoint_dirs(spec.checkpoint)
         if spec.seeds and len(found) == 1:
-            return [(s, load_checkpoint(found[0][1], device=spec.device)) for s in spec.seeds]
-        models = [(s, load_checkpoint(d, device=spec.device)) for s, d in found]
+            return [(s, load_checkpoint(found[0][1], create_baseline, device=spec.device)) for s in spec.seeds]
+        models = [(s, load_checkpoint(d, create_baseline, device=spec.device)) for s, d in found]
         if spec.seeds:
             models = [(s, m) for s, m in models if s in spec.seeds]
             if not models:
@@ -324,11 +356,6 @@ def _models(spec: EvalSpec, meta: DatasetMeta) -> list[tuple[int, torch.nn.Modul
 
 def evaluate(spec: EvalSpec, *, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Evaluate on the standard scenarios; returns a ``results.json`` document (leaderboard schema v1)."""
-    from .baselines.checkpoint import parameter_count
-    from .leaderboard.aggregate import compute_aggregates
-    from .scenarios import generate_scenarios, load_scenario
-    from .scenarios.base import get_scenario
-
     test = load_test(spec.root, spec.dataset, spec.task, spec.split)
     meta = test.reader.meta
     models = _models(spec, meta)
@@ -339,8 +366,6 @@ def evaluate(spec: EvalSpec, *, progress: Callable[[str], None] | None = None) -
     explicit = spec.scenarios is not None
     families = list(spec.scenarios) if explicit else list(STANDARD_SCENARIOS)
     ids = [get_scenario(f).id for f in families]
-    from .scenarios.api import Skipped
-
     applicable = {r.scenario_id for r in generate_scenarios(spec.root, spec.dataset, families if explicit else None,
                                                              seed=spec.scenario_seed, split=spec.split)
                   if not isinstance(r, Skipped)}
@@ -360,8 +385,6 @@ def evaluate(spec: EvalSpec, *, progress: Callable[[str], None] | None = None) -
             if progress:
                 progress(f"{sid} seed {seed}: {reader.n_conditions} conditions")
             torch.manual_seed(seed)
-            if hasattr(model, "set_eval_seed"):
-                model.set_eval_seed(seed)
             per_seed.append(evaluate_scenario(model, test, reader, spec.fill, batch_size=spec.batch_size,
                                               use_fast_path=spec.use_fast_path))
         conditions = []

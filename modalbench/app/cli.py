@@ -1,0 +1,252 @@
+"""The ``modalbench`` command line: datasets, prepare, info, scenarios, train, search, evaluate, submit, leaderboard,
+register-official, demo.
+
+Every sub-command is declared here, with the shared options (``--root``, ``--threads``, ``--device``) defined once.
+A command's handler lives in the app module named by its ``handler`` (``"module:function"``) and is imported only
+when that command runs, so ``modalbench --help`` and the data/leaderboard commands never import torch.
+Errors the user can fix (:class:`~modalbench.errors.ModalbenchError`, and OS errors such as a read-only directory or
+a full disk) print one line on stderr and exit with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from modalbench import __version__
+from modalbench.errors import ModalbenchError
+from modalbench.plugins import import_modules
+
+FILLS = ("mean", "zero", "ffill", "none")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _parent(*adders: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    for add in adders:
+        add(p)
+    return p
+
+
+def _root(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", default=None, metavar="DIR",
+                   help="data root: a directory or an fsspec URL (default: $MODALBENCH_HOME or ~/.cache/modalbench)")
+
+
+def _threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=_positive_int("--threads"), default=None, metavar="N",
+                   help="torch CPU threads (default: chosen from the CPUs this process may use)")
+
+
+def _device(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", choices=DEVICES, help="where torch runs (auto: CUDA when present)")
+
+
+def _json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _leaderboard(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--leaderboard", metavar="DIR", default=None,
+                   help="leaderboard directory (default: the leaderboard/ folder of the source checkout)")
+
+
+def _positive_int(option: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+        return value
+
+    parse.__name__ = option
+    return parse
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``error: <message>`` and exit 2, no usage block)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (no stage is imported)."""
+    root, threads, device, as_json, board = (_parent(_root), _parent(_threads), _parent(_device), _parent(_json),
+                                             _parent(_leaderboard))
+    parser = _Parser(prog="modalbench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"modalbench {__version__}")
+    parser.add_argument("--verbose", action="store_true", help="show tracebacks")
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                        help="import a module that registers datasets, methods or scenario families (repeatable; "
+                             "also $MODALBENCH_PLUGINS)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    def command(name: str, handler: str, help: str, parents: Sequence[argparse.ArgumentParser] = (),
+                **kw: object) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, parents=list(parents), **kw)  # type: ignore[arg-type]
+        p.set_defaults(handler=handler)
+        return p
+
+    # ------------------------------------------------------------ data
+    command("datasets", "data:cmd_datasets", "list registered datasets", [root, as_json])
+
+    p = command("prepare", "data:cmd_prepare", "download, parse, scale, window and write a dataset's zarr store",
+                [root])
+    p.add_argument("name")
+    p.add_argument("--force", action="store_true", help="rebuild even if a store exists")
+    p.add_argument("--workers", type=_positive_int("--workers"), default=None,
+                   help="run on a local dask.distributed cluster of N workers")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS", help="run on an existing dask cluster (tcp://host:port)")
+    p.add_argument("--raw", default=None, metavar="DIR", help="use raw archives already in DIR")
+    p.add_argument("--verification", default="strict", choices=("strict", "warn", "off"), help="checksum verification")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a preprocessing parameter")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = command("info", "data:cmd_info", "summary of a prepared store", [root, as_json])
+    p.add_argument("name")
+
+    p = command("scenarios", "scenarios:cmd_scenarios",
+                "generate the seeded, checksummed test scenarios of a prepared dataset", [root, as_json],
+                description="Generate (or, with --list, show) the missing-modality and block-missing scenarios of "
+                            "a prepared dataset; default: every standard family that applies.")
+    p.add_argument("name", help="dataset name (prepared with `modalbench prepare NAME`)")
+    p.add_argument("--family", action="append", metavar="F", default=None,
+                   help="scenario family, repeatable (family or family@version; default: the standard families)")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="scenario seed (default 0, the official one)")
+    p.add_argument("--split", choices=("test", "val"), default="test", help="evaluation split (default test)")
+    p.add_argument("--list", action="store_true", help="list the stored scenarios of the dataset instead")
+
+    # ------------------------------------------------------------ models
+    p = command("train", "models:cmd_train", "train a method on a prepared dataset", [root, threads, device])
+    p.add_argument("baseline", metavar="METHOD")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--task", default=None)
+    p.add_argument("--epochs", type=_positive_int("--epochs"), default=20)
+    p.add_argument("--batch-size", type=_positive_int("--batch-size"), default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=_non_negative_int, default=0)
+    p.add_argument("--seeds", default=None, help="train one model per seed into OUT/seed-<k> (e.g. 0,1,2)")
+    p.add_argument("--out", default=None, help="checkpoint directory (default <root>/runs/<dataset>/<method>)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="method hyperparameter")
+    p.add_argument("--fill", default="mean", choices=FILLS, help="how natural gaps in the store are filled")
+    p.add_argument("--patience", type=_positive_int("--patience"), default=None,
+                   help="early-stopping patience in epochs")
+    p.add_argument("--arch", default=None, help="mfas only: architecture file found by `modalbench search mfas`")
+    p.add_argument("--workers", type=_non_negative_int, default=0, help="DataLoader workers")
+    p.add_argument("--quiet", action="store_true")
+
+    p = command("search", "models:cmd_search", "architecture search (MFAS) on a prepared dataset",
+                [root, threads, device])
+    p.add_argument("method", help="search method (mfas)")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--task", default=None)
+    p.add_argument("--budget", default="small", choices=("small", "paper"))
+    p.add_argument("--seed", type=_non_negative_int, default=0)
+    p.add_argument("--batch-size", type=_positive_int("--batch-size"), default=64)
+    p.add_argument("--log", default=None,
+                   help="search log (JSONL; default <root>/runs/<dataset>/mfas-search/search.jsonl); "
+                        "re-running with the same log resumes")
+
+    p = command("evaluate", "models:cmd_evaluate", "evaluate a model on the standard scenarios; writes results.json",
+                [root, threads, device])
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--task", default=None)
+    p.add_argument("--checkpoint", default=None, help="checkpoint dir (or a dir of seed-<k>/ checkpoints)")
+    p.add_argument("--model", default=None, help="package.module:factory returning a trained model for a meta")
+    p.add_argument("--scenarios", default=None, help="comma-separated families (default: all that apply)")
+    p.add_argument("--fill", default="mean", choices=FILLS)
+    p.add_argument("--seeds", default=None, help="model seeds to evaluate (e.g. 0,1,2)")
+    p.add_argument("--scenario-seed", type=_non_negative_int, default=0, help="scenario seed (0 is the official one)")
+    p.add_argument("--split", default="test", choices=("test", "val"))
+    p.add_argument("--batch-size", type=_positive_int("--batch-size"), default=512)
+    p.add_argument("--regime", default=None, help="training regime label (default: the model's)")
+    p.add_argument("--name", default=None, help="model name on the leaderboard (default: the registry name)")
+    p.add_argument("--no-fast-path", action="store_true", help="run the full forward for every condition")
+    p.add_argument("--out", default="results.json")
+    p.add_argument("--quiet", action="store_true")
+
+    # ------------------------------------------------------------ leaderboard
+    p = command("submit", "board:cmd_submit", "validate a results.json and add it to the leaderboard", [board],
+                description="Validate a result file (schema + official hashes + aggregates) and add it to the "
+                            "leaderboard; on failure list every problem and exit 2.")
+    p.add_argument("results", help="results.json written by `modalbench evaluate`")
+    p.add_argument("--replace", action="store_true", help="replace an existing entry with the same key")
+
+    p = command("leaderboard", "board:cmd_leaderboard", "show the leaderboard or build the static site", [board],
+                description="Show the leaderboard table (main metric: weighted F1) or build the site.")
+    p.add_argument("--dataset", default=None)
+    p.add_argument("--task", default=None)
+    p.add_argument("--scenario", default=None, help="e.g. missing-modalities@v1 (hides reported rows)")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    lb = p.add_subparsers(dest="leaderboard_command", metavar="{build}", parser_class=_Parser)
+    b = lb.add_parser("build", help="build the static site (index + one page per dataset)")
+    b.add_argument("--out", required=True, metavar="DIR")
+    b.add_argument("--leaderboard", metavar="DIR", default=argparse.SUPPRESS)  # keep one given before "build"
+    b.set_defaults(handler="board:cmd_build")
+
+    p = command("register-official", "board:cmd_register_official",
+                "(maintainers) register a dataset's official fingerprint and scenario hashes", [root, board])
+    p.add_argument("name")
+
+    p = command("demo", "demo:cmd_demo", "run the main job end to end on the embedded digits dataset", [root])
+    p.add_argument("--epochs", type=_positive_int("--epochs"), default=None)
+    p.add_argument("--quiet", action="store_true")
+    return parser
+
+
+def _handler(spec: str) -> Callable[[argparse.Namespace], int | None]:
+    module, _, func = spec.partition(":")
+    return getattr(importlib.import_module(f"modalbench.app.{module}"), func)  # type: ignore[no-any-return]
+
+
+def _os_error_line(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    if exc.errno == errno.ENOSPC:
+        return f"{where}no space left on the device"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{where}not writable ({exc.strerror})"
+    return f"{where}{exc.strerror or exc}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 2 a user-fixable error, 130 interrupted)."""
+    args = build_parser().parse_args(argv)
+    try:
+        import_modules(args.plugin)
+        return int(_handler(args.handler)(args) or 0)
+    except ModalbenchError as exc:
+        if args.verbose:
+            raise
+        return _fail(str(exc))
+    except OSError as exc:
+        if args.verbose:
+            raise
+        return _fail(_os_error_line(exc))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"error: {message}\n")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

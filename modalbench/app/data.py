@@ -1,0 +1,103 @@
+"""``modalbench datasets``, ``prepare`` and ``info``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from modalbench.datasets import dataset_names, get_dataset
+from modalbench.meta import SPLITS
+from modalbench.paths import resolve_root
+from modalbench.preprocess.pipeline import prepare
+from modalbench.store import is_prepared, summary
+
+from .console import err, out, print_json
+from .options import parse_set
+
+
+def dataset_rows(root: str | None) -> list[dict[str, Any]]:
+    """One row per registered dataset: modalities, task, licence, source, whether it is prepared under ``root``."""
+    rows = []
+    for name in dataset_names():
+        b = get_dataset(name)
+        params = b.default_params()
+        mods = b.modalities(params)
+        tasks = b.tasks(params)
+        info = b.source_info()
+        rows.append({
+            "name": name,
+            "version": b.version,
+            "modalities": [m.name for m in mods],
+            "n_modalities": len(mods),
+            "kinds": sorted({m.kind for m in mods}),
+            "tasks": {t.name: {"task_type": t.task_type, "n_classes": len(t.classes)} for t in tasks},
+            "n_classes": len(tasks[0].classes),
+            "task_type": tasks[0].task_type,
+            "license": b.license,
+            "source": (info.get("urls") or ["(generated)" if b.synthetic else "(embedded)"])[0],
+            "synthetic": b.synthetic,
+            "prepared": is_prepared(resolve_root(root), name, b.version),
+        })
+    return rows
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    rows = dataset_rows(args.root)
+    if args.json:
+        print_json(rows)
+        return 0
+    t = Table(title="modalbench datasets")
+    for col in ("name", "modalities", "classes", "task", "license", "source", "prepared"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        mods = ", ".join(r["modalities"])
+        if len(mods) > 40:
+            mods = mods[:37] + "..."
+        t.add_row(r["name"] + (" (synthetic)" if r["synthetic"] else ""), f"{r['n_modalities']}: {mods}",
+                  str(r["n_classes"]), r["task_type"], r["license"], r["source"], "yes" if r["prepared"] else "no")
+    out.print(t)
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    res = prepare(args.name, root=args.root, overrides=parse_set(args.set), force=args.force,
+                  raw=Path(args.raw) if args.raw else None, verification=args.verification,
+                  workers=args.workers, address=args.scheduler, progress=not args.quiet)
+    if res.skipped:
+        err.print(f"[green]already prepared[/green] with the same parameters ({res.seconds:.2f} s)")
+    else:
+        err.print(f"[green]prepared[/green] {args.name} in {res.seconds:.1f} s")
+    print_info(args.name, args.root)
+    return 0
+
+
+def print_info(name: str, root: str | None) -> None:
+    """The human-readable summary of a prepared store (path, fingerprint, splits, task, modalities, parameters)."""
+    s = summary(root, name)
+    out.print(f"[bold]{s['dataset']}[/bold] {s['version']}  {s['description']}")
+    out.print(f"path:        {s['path']}")
+    out.print(f"fingerprint: {s['fingerprint']}")
+    out.print("samples:     " + ", ".join(f"{k} {s['n_samples'][k]}" for k in SPLITS)
+              + f"  (total {s['n_samples_total']})" + (f", {s['n_recordings']} recordings" if s["n_recordings"] else ""))
+    out.print(f"task:        {s['task']} ({s['task_type']}, {len(s['classes'])} classes: "
+              + ", ".join(s["classes"][:10]) + (" ..." if len(s["classes"]) > 10 else "") + ")")
+    t = Table("modality", "kind", "shape", "dtype", "channels", "train min..max", "train mean")
+    for m in s["modalities"]:
+        st = s["normalisation"][m["name"]]
+        t.add_row(m["name"], m["kind"], "x".join(map(str, m["shape"])), m["dtype"],
+                  str(len(m["channels"]) or m["shape"][0]),
+                  f"{min(st['min']):.3g}..{max(st['max']):.3g}", f"{sum(st['mean']) / len(st['mean']):.3g}")
+    out.print(t)
+    out.print("params:      " + json.dumps(s["params"], sort_keys=True))
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    if args.json:
+        print_json(summary(args.root, args.name))
+    else:
+        print_info(args.name, args.root)
+    return 0

@@ -1,0 +1,129 @@
+"""``modalbench train``, ``search`` and ``evaluate``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.table import Table
+
+from modalbench.atomic import write_json_atomic
+from modalbench.baselines.search import search
+from modalbench.engine.trainer import resolve_device
+from modalbench.errors import ModalbenchError
+from modalbench.paths import resolve_root
+
+from .console import err, out
+from .options import command_line, parse_seeds, parse_set
+from .workflows import EvalSpec, TrainSpec, batches_for, evaluate, set_threads, train
+
+
+def _runs_dir(root: str | None) -> Path:
+    """``<root>/runs``: checkpoints and search logs go under the data root, never the current directory."""
+    base = resolve_root(root)
+    if "://" in str(base):
+        raise ModalbenchError(f"--root {root}: checkpoints need a local root; pass --out DIR (or --log FILE)")
+    return Path(base) / "runs"
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    set_threads(args.threads)
+    seeds = parse_seeds(args.seeds) or (args.seed,)
+    base = Path(args.out) if args.out else _runs_dir(args.root) / args.dataset / args.baseline
+    for seed in seeds:
+        out_dir = base / f"seed-{seed}" if len(seeds) > 1 else base
+        spec = TrainSpec(baseline=args.baseline, dataset=args.dataset, root=args.root, task=args.task,
+                         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=seed, device=args.device,
+                         out=out_dir, hparams=parse_set(args.set), fill=args.fill, num_workers=args.workers,
+                         patience=args.patience, progress=not args.quiet, command=command_line(),
+                         arch=Path(args.arch) if args.arch else None)
+        res = train(spec)
+        err.print(f"[green]trained[/green] {args.baseline} seed {seed}: best epoch {res.best_epoch}, "
+                  f"val {res.metric} {res.best_score:.4f} -> {out_dir}")
+    out.print(f"checkpoint: {base}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    if args.method != "mfas":
+        raise ModalbenchError(f"unknown search method {args.method!r}; available: mfas")
+    set_threads(args.threads)
+    b = batches_for(args.root, args.dataset, args.task, batch_size=args.batch_size, seed=args.seed)
+    log = Path(args.log) if args.log else _runs_dir(args.root) / args.dataset / "mfas-search" / "search.jsonl"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    res = search(b.meta, None, b.train, b.val, budget=args.budget, seed=args.seed, log_path=log,
+                 device=str(resolve_device(args.device)))
+    t = Table(title=f"MFAS search on {args.dataset}: top {len(res.top_k)} of {len(res.history)} evaluated")
+    t.add_column("rank")
+    t.add_column("architecture (γ per modality, activation) per layer")
+    t.add_column("val score", justify="right")
+    for i, (arch, score) in enumerate(res.top_k, 1):
+        t.add_row(str(i), json.dumps(arch), f"{score:.4f}")
+    out.print(t)
+    out.print(f"log: {log}")
+    out.print(f"best architecture: {res.best_path}  (train it: modalbench train mfas --dataset {args.dataset} "
+              f"--arch {res.best_path})")
+    return 0
+
+
+def print_results(result: dict) -> None:
+    t = Table(title=f"{result['model']['name']} on {result['dataset']['name']} ({len(result['seeds'])} seed(s))")
+    t.add_column("scenario")
+    t.add_column("conditions", justify="right")
+    for name in ("f1_weighted", "accuracy"):
+        t.add_column(name, justify="right")
+    for sc in result["scenarios"]:
+        agg = result["aggregates"][sc["id"]]["metrics"]
+        cells = []
+        for name in ("f1_weighted", "accuracy"):
+            m = agg.get(name)
+            cells.append("-" if m is None else f"{m['mean']:.4f}" + (f" ± {m['std']:.4f}" if m["std"] else ""))
+        t.add_row(sc["id"], str(len(sc["conditions"])), *cells)
+    out.print(t)
+    rows = table2_summary(result)
+    if rows:
+        t2 = Table(title="EmbraceNet Table 2 summary (weighted F1, mean over seeds)")
+        for col in ("scenario", "original", "degraded", "relative drop"):
+            t2.add_column(col)
+        for label, orig, degraded in rows:
+            t2.add_row(label, f"{orig:.4f}", f"{degraded:.4f}", f"{(orig - degraded) / orig:.1%}" if orig else "-")
+        out.print(t2)
+
+
+def table2_summary(result: dict) -> list[tuple[str, float, float]]:
+    """EmbraceNet Table 2: original vs 20 % of the modalities available, and vs 80 % block-missing."""
+    agg = result["aggregates"]
+    full = agg.get("full@v1", {}).get("metrics", {}).get("f1_weighted")
+    if not full:
+        return []
+    orig = full["mean"]
+    rows = []
+    mm = agg.get("missing-modalities@v1")
+    if mm and mm["by_n_available"]:
+        n_mod = max(p["n_available"] for p in mm["by_n_available"])
+        k = max(1, round(0.2 * n_mod))
+        point = next((p for p in mm["by_n_available"] if p["n_available"] == k), None)
+        if point and n_mod > 2:
+            rows.append((f"missing modalities: {k} of {n_mod} available (20 %)", orig, point["metrics"]["f1_weighted"]["mean"]))
+    bm = agg.get("block-missing@v1")
+    if bm:
+        point = next((p for p in bm["by_missing_rate"] if abs(p["missing_rate"] - 0.8) < 1e-9), None)
+        if point:
+            rows.append(("block-missing: 80 % missing rate", orig, point["metrics"]["f1_weighted"]["mean"]))
+    return rows
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    set_threads(args.threads)
+    scenarios = tuple(s.strip() for s in args.scenarios.split(",") if s.strip()) if args.scenarios else None
+    spec = EvalSpec(dataset=args.dataset, root=args.root, task=args.task,
+                    checkpoint=Path(args.checkpoint) if args.checkpoint else None, model=args.model,
+                    scenarios=scenarios, fill=args.fill, seeds=parse_seeds(args.seeds), scenario_seed=args.scenario_seed,
+                    split=args.split, batch_size=args.batch_size, device=str(resolve_device(args.device)), regime=args.regime,
+                    model_name=args.name, command=command_line(), use_fast_path=not args.no_fast_path)
+    result = evaluate(spec, progress=None if args.quiet else (lambda msg: err.print(f"evaluating {msg}")))
+    write_json_atomic(Path(args.out), result)
+    print_results(result)
+    out.print(f"results: {args.out}")
+    return 0
