@@ -26,11 +26,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from modalbench.data import Batch
 from modalbench.errors import ModalbenchError
 
 from .metrics import multiclass_from_confusion, multilabel_from_counts
 
-Batch = tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]
 FillFn = Callable[[dict[str, torch.Tensor], torch.Tensor], dict[str, torch.Tensor]]
 
 

@@ -1,6 +1,6 @@
 """Validate a result file against the schema and its meaning, then add it to the leaderboard atomically.
 
-Semantic rules (issue 5): the dataset fingerprint and every scenario's seed and sha256 equal the registered
+Semantic rules: the dataset fingerprint and every scenario's seed and sha256 equal the registered
 official values; each scenario has exactly the official number of conditions, with unique ids, and every
 metric has one value per model seed; metrics are finite and in [0, 1]; aggregates agree with the per-seed
 values within 1e-6 (see :mod:`.aggregate`); >= 3 seeds make a ranked entry, fewer an unranked one; an

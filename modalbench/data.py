@@ -36,7 +36,7 @@ Batch = tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]
 DEFAULT_CACHE_BYTES = 512 * 2**20
 #: DataLoader workers send about this many bytes per message (several batches): handing a batch to the main
 #: process has a fixed cost per message (shared-memory segment, file descriptor, pickling)
-GROUP_BYTES = 32 * 2**20
+WORKER_MESSAGE_BYTES = 32 * 2**20
 GROUPED = "__modalbench_batches__"
 #: windowed stores: a chunk-aware read unit is the windows starting in this many consecutive stream chunks; its
 #: last windows reach into the next chunk, so a unit decompresses RANGE_CHUNKS + 1 chunks (2 measured ~8 % faster
@@ -217,7 +217,7 @@ def _select(batch: NumpyBatch, idx: Any) -> NumpyBatch:
     return select_all(inputs, idx), avail[idx], label[idx]
 
 
-def _concat(batches: list[NumpyBatch]) -> NumpyBatch:
+def _concat_batches(batches: list[NumpyBatch]) -> NumpyBatch:
     return (concat_all([b[0] for b in batches]), np.concatenate([b[1] for b in batches]),
             np.concatenate([b[2] for b in batches]))
 
@@ -304,7 +304,7 @@ class ChunkBatches(IterableDataset):
             parts = [self.reader.read_lazy(s, e) for s, e in ranges[i : i + self.buffer_chunks]]
             if carry is not None:
                 parts.insert(0, carry)
-            buf = _concat(parts) if len(parts) > 1 else parts[0]
+            buf = _concat_batches(parts) if len(parts) > 1 else parts[0]
             n = len(buf[2])
             order = rng.permutation(n) if self.shuffle else np.arange(n)
             full = n - n % self.batch_size
@@ -336,7 +336,7 @@ class ChunkBatches(IterableDataset):
         """Batches per message: inside a DataLoader worker, ``group_batches``; else 1."""
         return max(1, self.group_batches) if get_worker_info() is not None else 1
 
-    def group_for_workers(self, target_bytes: int = GROUP_BYTES, most: int = 32) -> int:
+    def group_for_workers(self, target_bytes: int = WORKER_MESSAGE_BYTES, most: int = 32) -> int:
         """Batches per worker message so that one message carries about ``target_bytes`` (at most ``most``)."""
         batch_bytes = max(1, self.reader.input_bytes_per_sample() * self.batch_size)
         return int(min(most, max(1, target_bytes // batch_bytes)))

@@ -272,4 +272,4 @@ def get_scenario(name: str) -> ScenarioFamily:
 
 
 # Register the built-in families (they import the names defined above).
-from . import block_missing, conditions, random_missing  # noqa: E402,F401
+from . import block_missing, full, missing_modalities, random_missing  # noqa: E402,F401

@@ -3,7 +3,7 @@
 Strategies (the dataset itself is never modified or copied; every call returns new batch arrays):
 
 * ``mean``  – the training-set mean of each channel (``attrs["normalisation"][m]["scaled_mean"]``), as in
-  EmbraceNet (Choi & Lee, Information Fusion 49, 2019, §6.4.1);
+  EmbraceNet (Choi & Lee, Information Fusion 51, 2019, §6.4.1);
 * ``zero``  – 0 (the scaled value; for min-max scaling to [-1, 1] that is mid-range);
 * ``ffill`` – the previous observed value within the recording, the OPPORTUNITY challenge procedure
   (Chavarriaga et al., Pattern Recognition Letters 34, 2013); at a recording start, where nothing was
@@ -19,7 +19,7 @@ tensors (the result has the same type and device). Everything is vectorised (no 
 
 Window-level ``ffill`` only sees the window: values before the window start come from ``history``
 (the last observed value per channel before the window, NaN when none). For block-missing, where gaps cross
-window boundaries, use :func:`ffill_streams` on the continuous split stream and :func:`window_stream`.
+window boundaries, use :func:`ffill_streams` on the continuous split stream and :func:`modalbench.windows.cut_windows`.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 
 from modalbench.errors import ModalbenchError
+from modalbench.vocabulary import FILLS
 
-STRATEGIES = ("mean", "zero", "ffill", "none")
+STRATEGIES = FILLS
 _KIND_BY_NDIM = {2: "vector", 3: "series", 4: "image"}
 
 
@@ -230,9 +231,3 @@ def ffill_streams(streams: Mapping[str, np.ndarray], stream_mask: np.ndarray, le
     """:func:`ffill_stream` for every modality; ``stream_mask`` is ``(T, M)`` with columns in ``modalities`` order."""
     return {m: ffill_stream(streams[m], stream_mask[:, j], lengths, mean=np.asarray(means[m]))
             for j, m in enumerate(modalities)}
-
-
-def window_stream(stream: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
-    """Cut ``(B, length, C)`` windows starting at ``starts`` out of a ``(T, C)`` stream."""
-    starts = np.asarray(starts, dtype=np.int64)
-    return np.asarray(stream)[starts[:, None] + np.arange(int(length))]

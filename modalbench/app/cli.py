@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from modalbench import __version__
 from modalbench.errors import ModalbenchError
 from modalbench.plugins import import_modules
+from modalbench.vocabulary import FILLS, VERIFICATION_MODES
 
-FILLS = ("mean", "zero", "ffill", "none")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run on a local dask.distributed cluster of N workers")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS", help="run on an existing dask cluster (tcp://host:port)")
     p.add_argument("--raw", default=None, metavar="DIR", help="use raw archives already in DIR")
-    p.add_argument("--verification", default="strict", choices=("strict", "warn", "off"), help="checksum verification")
+    p.add_argument("--verification", default="strict", choices=VERIFICATION_MODES, help="checksum verification")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a preprocessing parameter")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 

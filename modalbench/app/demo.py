@@ -26,7 +26,7 @@ from modalbench.preprocess.pipeline import prepare
 from modalbench.scenarios import Skipped, generate_scenarios
 
 from .data import print_info
-from .workflows import EvalSpec, TrainSpec, evaluate, train
+from .workflows import EvalSpec, TrainSpec, run_evaluation, run_training
 
 out = Console(width=120)
 
@@ -94,10 +94,10 @@ def run_demo(root: str | None, *, epochs: int = DEMO_EPOCHS, models: list[tuple[
         results: dict[str, dict] = {}
         for name, hp in models or DEMO_MODELS:
             ckpt = runs / name
-            tr = train(TrainSpec(baseline=name, dataset="digits", root=str(root_p), epochs=epochs, lr=DEMO_LR,
+            tr = run_training(TrainSpec(baseline=name, dataset="digits", root=str(root_p), epochs=epochs, lr=DEMO_LR,
                                  seed=0, out=ckpt, hparams=dict(hp), progress=False, device="cpu",
                                  command=f"modalbench demo ({name})"))
-            result = evaluate(EvalSpec(dataset="digits", root=str(root_p), checkpoint=ckpt,
+            result = run_evaluation(EvalSpec(dataset="digits", root=str(root_p), checkpoint=ckpt,
                                        scenarios=("full", "missing-modalities"), fill="mean", model_name=f"{name}-demo",
                                        command=f"modalbench evaluate --dataset digits --checkpoint {ckpt} "
                                                f"--name {name}-demo"))

@@ -16,7 +16,7 @@ from modalbench.paths import resolve_root
 
 from .console import err, out
 from .options import command_line, parse_seeds, parse_set
-from .workflows import EvalSpec, TrainSpec, batches_for, evaluate, set_threads, train
+from .workflows import EvalSpec, TrainSpec, batches_for, run_evaluation, run_training, set_threads
 
 
 def _runs_dir(root: str | None) -> Path:
@@ -38,7 +38,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                          out=out_dir, hparams=parse_set(args.set), fill=args.fill, num_workers=args.workers,
                          patience=args.patience, progress=not args.quiet, command=command_line(),
                          arch=Path(args.arch) if args.arch else None)
-        res = train(spec)
+        res = run_training(spec)
         err.print(f"[green]trained[/green] {args.baseline} seed {seed}: best epoch {res.best_epoch}, "
                   f"val {res.metric} {res.best_score:.4f} -> {out_dir}")
     out.print(f"checkpoint: {base}")
@@ -122,7 +122,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                     scenarios=scenarios, fill=args.fill, seeds=parse_seeds(args.seeds), scenario_seed=args.scenario_seed,
                     split=args.split, batch_size=args.batch_size, device=str(resolve_device(args.device)), regime=args.regime,
                     model_name=args.name, command=command_line(), use_fast_path=not args.no_fast_path)
-    result = evaluate(spec, progress=None if args.quiet else (lambda msg: err.print(f"evaluating {msg}")))
+    result = run_evaluation(spec, progress=None if args.quiet else (lambda msg: err.print(f"evaluating {msg}")))
     write_json_atomic(Path(args.out), result)
     print_results(result)
     out.print(f"results: {args.out}")

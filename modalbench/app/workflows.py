@@ -32,9 +32,10 @@ from modalbench.errors import ModalbenchError
 from modalbench.meta import DatasetMeta
 from modalbench.results import compute_aggregates
 from modalbench.scenarios import Skipped, generate_scenarios, get_scenario, load_scenario
-from modalbench.scenarios.fill import ffill_streams, fill, means_from_attrs, window_stream
+from modalbench.scenarios.fill import ffill_streams, fill, means_from_attrs
+from modalbench.vocabulary import STANDARD_FAMILIES
+from modalbench.windows import cut_windows
 
-STANDARD_SCENARIOS = ("full", "missing-modalities", "random-missing", "block-missing")
 
 
 def usable_cpus() -> int:
@@ -165,7 +166,7 @@ def batches_for(root: str | None, dataset: str, task: str | None, *, batch_size:
     return Batches(meta, train_reader.attrs["fingerprint"], fill_fn, train_batches, val_batches)
 
 
-def train(spec: TrainSpec) -> Any:
+def run_training(spec: TrainSpec) -> Any:
     """Train one baseline on a prepared dataset; returns the trainer's ``TrainResult`` (checkpoint in ``spec.out``)."""
     b = batches_for(spec.root, spec.dataset, spec.task, batch_size=spec.batch_size, seed=spec.seed, fill=spec.fill,
                     num_workers=spec.num_workers)
@@ -276,7 +277,7 @@ def evaluate_scenario(model: torch.nn.Module, test: TestData, scenario: Any, fil
                 means = {m: np.asarray(attrs["normalisation"][m]["scaled_mean"], np.float32) for m in names}
                 filled = ffill_streams(streams, scenario.stream_mask(c), scenario.recording_lengths(), names, means)
                 starts = scenario.window_starts(test.indices)
-                inputs = {m: window_stream(filled[m], starts, scenario.window_length) for m in names}
+                inputs = {m: cut_windows(filled[m], starts, scenario.window_length) for m in names}
                 inputs = fill_fn(inputs, avail)  # natural gaps at recording starts get the mean
             else:
                 tm = scenario.timestep_mask(c, test.indices)
@@ -354,7 +355,7 @@ def _models(spec: EvalSpec, meta: DatasetMeta) -> list[tuple[int, torch.nn.Modul
     return out
 
 
-def evaluate(spec: EvalSpec, *, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+def run_evaluation(spec: EvalSpec, *, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Evaluate on the standard scenarios; returns a ``results.json`` document (leaderboard schema v1)."""
     test = load_test(spec.root, spec.dataset, spec.task, spec.split)
     meta = test.reader.meta
@@ -364,7 +365,7 @@ def evaluate(spec: EvalSpec, *, progress: Callable[[str], None] | None = None) -
             raise ModalbenchError(f"the model's modalities do not match {spec.dataset}'s {meta.modality_names}")
         m.eval()
     explicit = spec.scenarios is not None
-    families = list(spec.scenarios) if explicit else list(STANDARD_SCENARIOS)
+    families = list(spec.scenarios) if explicit else list(STANDARD_FAMILIES)
     ids = [get_scenario(f).id for f in families]
     applicable = {r.scenario_id for r in generate_scenarios(spec.root, spec.dataset, families if explicit else None,
                                                              seed=spec.scenario_seed, split=spec.split)

@@ -10,7 +10,8 @@ import pytest
 
 from modalbench.scenarios import fill, load_scenario, means_from_attrs
 from modalbench.app.cli import main
-from modalbench.scenarios.fill import ffill_streams, window_stream
+from modalbench.scenarios.fill import ffill_streams
+from modalbench.windows import cut_windows
 from modalbench.store import open_store
 
 
@@ -68,7 +69,7 @@ def test_synthetic_block_missing_evaluator_path(synthetic_root: Path, capsys) ->
     ff = ffill_streams(streams, reader.stream_mask(c), reader.recording_lengths(), reader.modalities, means)
     starts = reader.window_starts(idx)
     for j, m in enumerate(reader.modalities):
-        win = window_stream(ff[m], starts, reader.window_length)
+        win = cut_windows(ff[m], starts, reader.window_length)
         keep = tsm[:, :, j][..., None] & ~np.isnan(batch[m])
         assert np.allclose(np.where(keep, win, 0), np.where(keep, batch[m], 0))
         assert not np.isnan(win).any()
@@ -83,9 +84,9 @@ def test_digits_families_and_clear_block_missing_message(digits_root: Path, caps
     by_id = {r["scenario"]: r for r in rows}
     assert by_id["missing-modalities@v1"]["n_conditions"] == 3
     assert "skipped" in by_id["block-missing@v1"]
-    assert run(capsys, "digits", "--root", str(digits_root), "--family", "block-missing")[0] == 2
+    assert main(["scenarios", "digits", "--root", str(digits_root), "--family", "block-missing"]) == 2
     assert "block-missing does not apply to digits" in capsys.readouterr().err
-    assert run(capsys, "digits", "--root", str(digits_root), "--family", "ful")[0] == 2
+    assert main(["scenarios", "digits", "--root", str(digits_root), "--family", "ful"]) == 2
     assert "unknown scenario 'ful'" in capsys.readouterr().err
     val = run_json(capsys, "digits", "--root", str(digits_root), "--family", "full", "--split", "val", "--seed", "3")
     assert val[0]["split"] == "val" and val[0]["path"].endswith("seed-3-val")

@@ -10,12 +10,12 @@ import sys
 import numpy as np
 import pytest
 
-from modalbench.app.workflows import EvalSpec, TrainSpec, evaluate, train
+from modalbench.app.workflows import EvalSpec, TrainSpec, run_evaluation, run_training
 from modalbench.leaderboard.official import load_official
 from modalbench.leaderboard.schema import validate_schema
 from modalbench.leaderboard.submit import check_submission
 from modalbench.scenarios import generate_scenarios
-from modalbench.scenarios.api import Skipped
+from modalbench.scenarios import Skipped
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def digits_ckpts(digits_root, tmp_path_factory):
     """intermediate integration trained for two epochs with seeds 0, 1, 2."""
     out = tmp_path_factory.mktemp("ckpt") / "intermediate"
     for seed in (0, 1, 2):
-        train(TrainSpec(baseline="intermediate", dataset="digits", root=str(digits_root), epochs=2, lr=1e-2,
+        run_training(TrainSpec(baseline="intermediate", dataset="digits", root=str(digits_root), epochs=2, lr=1e-2,
                         seed=seed, out=out / f"seed-{seed}", progress=False, device="cpu"))
     return out
 
@@ -50,7 +50,7 @@ def test_committed_official_values_match_the_scenario_engine(digits_root):
 
 
 def test_evaluate_writes_a_valid_ranked_submission(digits_root, digits_ckpts, empty_board):
-    res = evaluate(EvalSpec(dataset="digits", root=str(digits_root), checkpoint=digits_ckpts, command="test"))
+    res = run_evaluation(EvalSpec(dataset="digits", root=str(digits_root), checkpoint=digits_ckpts, command="test"))
     assert validate_schema(res) == []
     assert res["seeds"] == [0, 1, 2]
     assert [s["id"] for s in res["scenarios"]] == ["full@v1", "missing-modalities@v1", "random-missing@v1"]
@@ -65,8 +65,8 @@ def test_evaluate_writes_a_valid_ranked_submission(digits_root, digits_ckpts, em
 def test_fast_path_and_plain_forward_give_the_same_results(digits_root, digits_ckpts):
     spec = dict(dataset="digits", root=str(digits_root), checkpoint=digits_ckpts / "seed-0",
                 scenarios=("missing-modalities",))
-    fast = evaluate(EvalSpec(**spec, use_fast_path=True))
-    plain = evaluate(EvalSpec(**spec, use_fast_path=False))
+    fast = run_evaluation(EvalSpec(**spec, use_fast_path=True))
+    plain = run_evaluation(EvalSpec(**spec, use_fast_path=False))
     for cf, cp in zip(fast["scenarios"][0]["conditions"], plain["scenarios"][0]["conditions"]):
         for k in cf["metrics"]:
             np.testing.assert_allclose(cf["metrics"][k], cp["metrics"][k], atol=1e-9)
@@ -74,10 +74,10 @@ def test_fast_path_and_plain_forward_give_the_same_results(digits_root, digits_c
 
 def test_block_missing_evaluation_on_a_windowed_store(synthetic_root, tmp_path):
     ckpt = tmp_path / "late"
-    train(TrainSpec(baseline="late", dataset="synthetic", root=str(synthetic_root), epochs=1, seed=0, out=ckpt,
+    run_training(TrainSpec(baseline="late", dataset="synthetic", root=str(synthetic_root), epochs=1, seed=0, out=ckpt,
                     progress=False, device="cpu"))
     for fill in ("ffill", "mean"):
-        res = evaluate(EvalSpec(dataset="synthetic", root=str(synthetic_root), checkpoint=ckpt,
+        res = run_evaluation(EvalSpec(dataset="synthetic", root=str(synthetic_root), checkpoint=ckpt,
                                 scenarios=("block-missing",), fill=fill))
         assert validate_schema(res) == []
         conds = res["scenarios"][0]["conditions"]
@@ -108,9 +108,9 @@ def test_train_evaluate_submit_through_the_cli(digits_root, tmp_path, empty_boar
 
 @pytest.mark.parametrize("method", ["dmf", "gmu", "centralnet", "two-stream", "minape"])
 def test_baselines_ii_results_pass_submit_validation(method, digits_root, tmp_path, empty_board):
-    train(TrainSpec(baseline=method, dataset="digits", root=str(digits_root), epochs=1, seed=0, out=tmp_path / method,
+    run_training(TrainSpec(baseline=method, dataset="digits", root=str(digits_root), epochs=1, seed=0, out=tmp_path / method,
                     progress=False, device="cpu"))
-    res = evaluate(EvalSpec(dataset="digits", root=str(digits_root), checkpoint=tmp_path / method,
+    res = run_evaluation(EvalSpec(dataset="digits", root=str(digits_root), checkpoint=tmp_path / method,
                             scenarios=("full", "missing-modalities", "random-missing")))
     verdict = check_submission(res, empty_board)
     assert verdict.problems == [] and not verdict.ranked  # one seed: accepted, unranked

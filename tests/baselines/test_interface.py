@@ -1,4 +1,4 @@
-"""Baselines II: shared helpers + interface tests for two-stream, GMU, CentralNet, DMF, Minape and MFAS.
+"""Interface tests of two-stream, GMU, CentralNet, DMF, Minape and MFAS.
 
 Every method: forward shapes on all four modality kinds, backward, no NaN for every availability pattern
 (including no modality and a single one), encode/fuse fast path == forward, and a state-dict round trip through

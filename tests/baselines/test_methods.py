@@ -1,4 +1,4 @@
-"""Method properties of issue 4: EmbraceNet selection, Mul's q and boosted loss, count sketch, late fusion, MAE."""
+"""Method properties: EmbraceNet selection, Mul's q and boosted loss, count sketch, late fusion, MAE."""
 
 from __future__ import annotations
 

@@ -305,7 +305,7 @@ def test_metadata():
     assert gs.CANONICAL_URL in b.source_info()["urls"]
 
 
-# ---------------------------------------------------------------- end to end (the lead's pipeline)
+# ---------------------------------------------------------------- end to end through the prepare pipeline
 
 
 def test_prepare_end_to_end(tmp_path, raw):

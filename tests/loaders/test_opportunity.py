@@ -428,7 +428,7 @@ def test_source_info_lists_member_checksums():
     assert len(files) == 25
 
 
-# ---------------------------------------------------------------- end to end (the lead's pipeline)
+# ---------------------------------------------------------------- end to end through the prepare pipeline
 
 
 @pytest.fixture(scope="module")

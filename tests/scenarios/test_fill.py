@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from modalbench.errors import ModalbenchError
-from modalbench.scenarios.fill import ffill_stream, ffill_streams, fill, means_from_attrs, window_stream
+from modalbench.scenarios.fill import ffill_stream, ffill_streams, fill, means_from_attrs
+from modalbench.windows import cut_windows
 
 NAN = np.nan
 
@@ -127,7 +128,7 @@ def test_stream_windows_carry_values_across_window_starts() -> None:
     mask[3:7, 0] = False
     filled = ffill_streams({"a": stream, "b": stream * 10}, mask, np.array([10]), ["a", "b"],
                            {"a": [0.0], "b": [0.0]})
-    win = window_stream(filled["a"], np.array([0, 4]), 3)
+    win = cut_windows(filled["a"], np.array([0, 4]), 3)
     assert win.shape == (2, 3, 1)
     assert win[1, :, 0].tolist() == [2, 2, 2]  # window starting inside the gap keeps the value from before it
     assert np.array_equal(filled["b"], stream * 10)

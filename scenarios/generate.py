@@ -10,7 +10,7 @@ from modalbench.store import open_store
 
 from .artifacts import GenerateResult, ensure_scenario
 from .base import SCENARIOS, get_scenario
-from .names import STANDARD_FAMILIES
+from modalbench.vocabulary import STANDARD_FAMILIES
 
 
 @dataclass
