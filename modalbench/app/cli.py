@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     # ------------------------------------------------------------ data
     command("datasets", "data:cmd_datasets", "list registered datasets", [root, as_json])
 
-    p = command("prepare", "data:cmd_prepare", "download, parse, scale, window and write a dataset's zarr store",
+    p = command("prepare", "prepare:cmd_prepare", "download, parse, scale, window and write a dataset's zarr store",
                 [root])
     p.add_argument("name")
     p.add_argument("--force", action="store_true", help="rebuild even if a store exists")

@@ -1,10 +1,9 @@
-"""``modalbench datasets``, ``prepare`` and ``info``."""
+"""``modalbench datasets`` and ``info``: what is registered and what is prepared (no heavy imports)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
 from rich.table import Table
@@ -12,11 +11,9 @@ from rich.table import Table
 from modalbench.datasets import dataset_names, get_dataset
 from modalbench.meta import SPLITS
 from modalbench.paths import resolve_root
-from modalbench.preprocess.pipeline import prepare
 from modalbench.store import is_prepared, summary
 
-from .console import err, out, print_json
-from .options import parse_set
+from .console import out, print_json
 
 
 def dataset_rows(root: str | None) -> list[dict[str, Any]]:
@@ -60,18 +57,6 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         t.add_row(r["name"] + (" (synthetic)" if r["synthetic"] else ""), f"{r['n_modalities']}: {mods}",
                   str(r["n_classes"]), r["task_type"], r["license"], r["source"], "yes" if r["prepared"] else "no")
     out.print(t)
-    return 0
-
-
-def cmd_prepare(args: argparse.Namespace) -> int:
-    res = prepare(args.name, root=args.root, overrides=parse_set(args.set), force=args.force,
-                  raw=Path(args.raw) if args.raw else None, verification=args.verification,
-                  workers=args.workers, address=args.scheduler, progress=not args.quiet)
-    if res.skipped:
-        err.print(f"[green]already prepared[/green] with the same parameters ({res.seconds:.2f} s)")
-    else:
-        err.print(f"[green]prepared[/green] {args.name} in {res.seconds:.1f} s")
-    print_info(args.name, args.root)
     return 0
 
 

@@ -1,0 +1,1 @@
+../../modalbench/__init__.py

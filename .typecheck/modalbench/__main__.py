@@ -1,0 +1,1 @@
+../../modalbench/__main__.py

@@ -1,0 +1,1 @@
+../../modalbench/progress.py

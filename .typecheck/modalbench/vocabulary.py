@@ -1,0 +1,1 @@
+../../modalbench/vocabulary.py

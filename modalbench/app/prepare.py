@@ -1,0 +1,24 @@
+"""``modalbench prepare``: download, parse, scale, window and write a dataset's store."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from modalbench.preprocess.pipeline import prepare
+
+from .console import err
+from .data import print_info
+from .options import parse_set
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    res = prepare(args.name, root=args.root, overrides=parse_set(args.set), force=args.force,
+                  raw=Path(args.raw) if args.raw else None, verification=args.verification,
+                  workers=args.workers, address=args.scheduler, progress=not args.quiet)
+    if res.skipped:
+        err.print(f"[green]already prepared[/green] with the same parameters ({res.seconds:.2f} s)")
+    else:
+        err.print(f"[green]prepared[/green] {args.name} in {res.seconds:.1f} s")
+    print_info(args.name, args.root)
+    return 0
