@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml 2>/dev/null | cut -c1-16)
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench install browser clean
+.PHONY: demo test lint bench install browser clean
 
 install: $(STAMP)
 
@@ -30,8 +30,15 @@ browser:
 test: $(STAMP) browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# ruff (lint + format) and mypy on the package; mypy reads the installed layout through a symlink tree (.typecheck/)
+lint: $(STAMP)
+	$(PY) tools/typecheck_tree.py
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy -p modalbench
+
 bench: $(STAMP)
 	$(PY) -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) .pytest_cache .benchmarks
+	rm -rf $(VENV) .pytest_cache .benchmarks .typecheck

@@ -1,1 +1,1 @@
-../../modalbench/__init__.py
+/work/main/modalbench/__init__.py

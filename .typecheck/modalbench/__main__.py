@@ -1,1 +1,1 @@
-../../modalbench/__main__.py
+/work/main/modalbench/__main__.py

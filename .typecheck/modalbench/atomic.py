@@ -1,1 +1,1 @@
-../../modalbench/atomic.py
+/work/main/modalbench/atomic.py

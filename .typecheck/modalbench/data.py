@@ -1,1 +1,1 @@
-../../modalbench/data.py
+/work/main/modalbench/data.py

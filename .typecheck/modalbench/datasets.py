@@ -1,1 +1,1 @@
-../../modalbench/datasets.py
+/work/main/modalbench/datasets.py

@@ -1,1 +1,1 @@
-../../modalbench/errors.py
+/work/main/modalbench/errors.py

@@ -1,1 +1,1 @@
-../../modalbench/meta.py
+/work/main/modalbench/meta.py

@@ -1,1 +1,1 @@
-../../modalbench/paths.py
+/work/main/modalbench/paths.py

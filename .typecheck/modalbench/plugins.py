@@ -1,1 +1,1 @@
-../../modalbench/plugins.py
+/work/main/modalbench/plugins.py

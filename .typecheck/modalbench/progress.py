@@ -1,1 +1,1 @@
-../../modalbench/progress.py
+/work/main/modalbench/progress.py

@@ -1,1 +1,1 @@
-../../modalbench/registry.py
+/work/main/modalbench/registry.py

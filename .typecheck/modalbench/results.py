@@ -1,1 +1,1 @@
-../../modalbench/results.py
+/work/main/modalbench/results.py

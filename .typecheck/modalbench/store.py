@@ -1,1 +1,1 @@
-../../modalbench/store.py
+/work/main/modalbench/store.py

@@ -1,1 +1,1 @@
-../../modalbench/vocabulary.py
+/work/main/modalbench/vocabulary.py

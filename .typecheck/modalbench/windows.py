@@ -1,1 +1,1 @@
-../../modalbench/windows.py
+/work/main/modalbench/windows.py
