@@ -37,7 +37,7 @@ def _root(p: argparse.ArgumentParser) -> None:
 
 
 def _threads(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=_positive_int("--threads"), default=None, metavar="N",
+    p.add_argument("--threads", type=_positive_int, default=None, metavar="N",
                    help="torch CPU threads (default: chosen from the CPUs this process may use)")
 
 
@@ -54,28 +54,24 @@ def _leaderboard(p: argparse.ArgumentParser) -> None:
                    help="leaderboard directory (default: the leaderboard/ folder of the source checkout)")
 
 
-def _positive_int(option: str) -> Callable[[str], int]:
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type`` for integers >= ``minimum`` (argparse names the option in its one-line error)."""
+    what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
         return value
 
-    parse.__name__ = option
     return parse
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
-    return value
+_positive_int = _int_at_least(1)
+_non_negative_int = _int_at_least(0)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -110,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
                 [root])
     p.add_argument("name")
     p.add_argument("--force", action="store_true", help="rebuild even if a store exists")
-    p.add_argument("--workers", type=_positive_int("--workers"), default=None,
+    p.add_argument("--workers", type=_positive_int, default=None,
                    help="run on a local dask.distributed cluster of N workers")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS", help="run on an existing dask cluster (tcp://host:port)")
     p.add_argument("--raw", default=None, metavar="DIR", help="use raw archives already in DIR")
@@ -137,15 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("baseline", metavar="METHOD")
     p.add_argument("--dataset", required=True)
     p.add_argument("--task", default=None)
-    p.add_argument("--epochs", type=_positive_int("--epochs"), default=20)
-    p.add_argument("--batch-size", type=_positive_int("--batch-size"), default=64)
+    p.add_argument("--epochs", type=_positive_int, default=20)
+    p.add_argument("--batch-size", type=_positive_int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument("--seeds", default=None, help="train one model per seed into OUT/seed-<k> (e.g. 0,1,2)")
     p.add_argument("--out", default=None, help="checkpoint directory (default <root>/runs/<dataset>/<method>)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="method hyperparameter")
     p.add_argument("--fill", default="mean", choices=FILLS, help="how natural gaps in the store are filled")
-    p.add_argument("--patience", type=_positive_int("--patience"), default=None,
+    p.add_argument("--patience", type=_positive_int, default=None,
                    help="early-stopping patience in epochs")
     p.add_argument("--arch", default=None, help="mfas only: architecture file found by `modalbench search mfas`")
     p.add_argument("--workers", type=_non_negative_int, default=0, help="DataLoader workers")
@@ -158,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", default=None)
     p.add_argument("--budget", default="small", choices=("small", "paper"))
     p.add_argument("--seed", type=_non_negative_int, default=0)
-    p.add_argument("--batch-size", type=_positive_int("--batch-size"), default=64)
+    p.add_argument("--batch-size", type=_positive_int, default=64)
     p.add_argument("--log", default=None,
                    help="search log (JSONL; default <root>/runs/<dataset>/mfas-search/search.jsonl); "
                         "re-running with the same log resumes")
@@ -174,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", default=None, help="model seeds to evaluate (e.g. 0,1,2)")
     p.add_argument("--scenario-seed", type=_non_negative_int, default=0, help="scenario seed (0 is the official one)")
     p.add_argument("--split", default="test", choices=("test", "val"))
-    p.add_argument("--batch-size", type=_positive_int("--batch-size"), default=512)
+    p.add_argument("--batch-size", type=_positive_int, default=512)
     p.add_argument("--regime", default=None, help="training regime label (default: the model's)")
     p.add_argument("--name", default=None, help="model name on the leaderboard (default: the registry name)")
     p.add_argument("--no-fast-path", action="store_true", help="run the full forward for every condition")
@@ -205,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
 
     p = command("demo", "demo:cmd_demo", "run the main job end to end on the embedded digits dataset", [root])
-    p.add_argument("--epochs", type=_positive_int("--epochs"), default=None)
+    p.add_argument("--epochs", type=_positive_int, default=None)
     p.add_argument("--quiet", action="store_true")
     return parser
 
