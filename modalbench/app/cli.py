@@ -208,7 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _handler(spec: str) -> Callable[[argparse.Namespace], int | None]:
     module, _, func = spec.partition(":")
-    return getattr(importlib.import_module(f"modalbench.app.{module}"), func)  # type: ignore[no-any-return]
+    handler: Callable[[argparse.Namespace], int | None] = getattr(importlib.import_module(f"modalbench.app.{module}"),
+                                                                  func)
+    return handler
 
 
 def _os_error_line(exc: OSError) -> str:
