@@ -23,6 +23,8 @@ from modalbench.loaders.archive import (
     stream_members,
 )
 
+from helpers.zipbombs import lie_about_size, zeros_zip
+
 DAT = b"".join(f"{i} {i * 0.5:.3f} NaN\r\n".encode() for i in range(5000))  # ~90 kB, spans several reads
 FILES = {
     "Data/dataset/S1-ADL1.dat": DAT,
@@ -305,28 +307,6 @@ def test_tar_internal_links(tmp_path):
 
 
 # ----------------------------------------------------------------------------- decompression bombs
-
-
-def zeros_zip(path: Path, name: str = "bomb.dat", mib: int = 16) -> Path:
-    """A zip whose one member inflates to ``mib`` MiB of zeros (about 1000:1)."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf, zf.open(name, "w") as out:
-        for _ in range(mib):
-            out.write(bytes(1 << 20))
-    return path
-
-
-def lie_about_size(path: Path, member: str, declared: int) -> None:
-    """Rewrite the uncompressed size of ``member`` in its local header and central directory entry."""
-    data = bytearray(path.read_bytes())
-    name = member.encode()
-    for sig, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
-        pos = data.find(sig)
-        while pos >= 0:
-            name_at = pos + (30 if sig == b"PK\x03\x04" else 46)
-            if data[name_at:name_at + len(name)] == name:
-                data[pos + offset:pos + offset + 4] = declared.to_bytes(4, "little")
-            pos = data.find(sig, pos + 4)
-    path.write_bytes(bytes(data))
 
 
 def test_open_member_refuses_a_declared_size_above_max_bytes_before_reading(archive):
