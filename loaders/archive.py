@@ -461,7 +461,8 @@ def _check_limits(archive: Path, sizes: list[tuple[str, int, int | None]], limit
     on_disk = max(archive.stat().st_size, 1)
     if total >= RATIO_MIN_BYTES and total > limits.ratio * on_disk:
         raise ModalbenchError(f"refusing to extract {archive}: {total} bytes uncompressed from {on_disk} on disk "
-                              f"(ratio {total / on_disk:.0f}, limit {limits.ratio:g}, max_ratio); a decompression bomb?")
+                              f"(ratio {total / on_disk:.0f}, limit {limits.ratio:g}, max_ratio); "
+                              f"a decompression bomb?")
 
 
 def _budget(limits: _Limits, used: int) -> int | None:
