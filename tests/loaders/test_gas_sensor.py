@@ -341,16 +341,3 @@ def test_member_declaring_more_than_the_limit_is_refused_before_reading(tmp_path
     msg = str(ei.value)
     assert "\n" not in msg and f"archive {raw / gs.LEGACY_NAME}: member 'WTD_upload/" in msg
     assert "more than the 10000 allowed (the limit for members of unknown size); refused before reading" in msg
-
-
-def test_raw_files_go_to_the_context_download_dir(tmp_path):
-    d = tmp_path / "raw"
-    d.mkdir()
-    with zipfile.ZipFile(d / gs.ARCHIVE_NAME, "w", zipfile.ZIP_STORED) as zf:
-        zf.write(FIXTURE, "WTD_upload.zip")
-    dl = tmp_path / "downloads"
-    ctx = PrepareContext(root=str(tmp_path / "root"), raw_dir=d, download_dir=dl, verification="off", progress=False)
-    recs = gs.GasSensor().load(params(), ctx)
-    recs[0].streams["sensor1"].compute()
-    assert (dl / "WTD_upload.zip").is_file() and any((dl / "WTD_upload.zip.cache").glob("*.npy"))
-    assert not (tmp_path / "root").exists()

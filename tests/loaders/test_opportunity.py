@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shutil
-import tarfile
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -560,46 +559,6 @@ def test_member_whose_data_outgrows_its_declared_size_is_a_one_line_error(tmp_pa
     msg = str(ei.value)
     assert "\n" not in msg and f"archive {bomb}: cannot read member '{MEMBER.format('S1-ADL1')}'" in msg
     assert peak < 4 * zipbombs.MIB
-
-
-def test_tar_named_like_the_zip_is_one_clear_line(tmp_path):
-    d = tmp_path / "raw"
-    d.mkdir()
-    with zipfile.ZipFile(FIXTURE) as zin, tarfile.open(d / op.LEGACY_NAME, "w") as tf:
-        for name in zin.namelist():
-            data = zin.read(name)
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    b = op.Opportunity()
-    with pytest.raises(ModalbenchError) as ei:
-        b.load(b.default_params(), ctx_for(tmp_path, d, "off"))
-    msg = str(ei.value)
-    assert "\n" not in msg
-    assert msg.startswith(f"{d / op.LEGACY_NAME} is a tar archive, expected a zip archive (the UCI download")
-    assert op.CANONICAL_URL in msg
-
-
-def test_raw_files_go_to_the_context_download_dir(tmp_path):
-    d = tmp_path / "raw"
-    d.mkdir()
-    with zipfile.ZipFile(d / op.ARCHIVE_NAME, "w", zipfile.ZIP_STORED) as zf:
-        zf.write(FIXTURE, "OpportunityUCIDataset.zip")
-    dl = tmp_path / "downloads"
-    ctx = PrepareContext(root=str(tmp_path / "root"), raw_dir=d, download_dir=dl, verification="off", progress=False)
-    b = op.Opportunity()
-    assert len(b.load(b.default_params(), ctx)) == 18
-    assert (dl / "OpportunityUCIDataset.zip").is_file()  # the unwrapped inner zip
-    assert (dl / "OpportunityUCIDataset.zip.parsed" / "index.json").is_file()
-    assert not (tmp_path / "root").exists()
-
-
-def test_download_directory_is_local_for_a_remote_root(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    ctx = PrepareContext(root="memory://bucket/modalbench")
-    assert op.Opportunity().download_directory(ctx) == tmp_path / "cache" / "modalbench" / "opportunity" / "raw"
-    local = PrepareContext(root=str(tmp_path / "root"))
-    assert op.Opportunity().download_directory(local) == tmp_path / "root" / "opportunity" / "raw"
 
 
 def test_prepare_context_mirrors_are_tried_before_uci(tmp_path, http_server, monkeypatch):
