@@ -9,28 +9,56 @@ such filter, so zip members are checked by hand. Because some Python releases ha
 bypasses through symlink chains (CVE-2025-4517), every write is additionally checked against the
 *resolved* destination (``os.path.realpath``) right before it happens. Hard links are written as copies,
 file modes and times are not restored (files get the default permissions).
+
+Decompression bombs: :func:`open_member` takes ``max_bytes`` — a member whose *declared* uncompressed size is
+larger is refused before any byte is inflated, and the stream stops with an error as soon as it would produce
+more (a header that lies about the size). :func:`safe_extract` limits the total uncompressed size
+(:data:`MAX_EXTRACT_BYTES`) and the compression ratio (:data:`MAX_COMPRESSION_RATIO`) before writing anything,
+and counts the bytes it writes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
 import io
 import os
 import re
-import shutil
 import stat
 import tarfile
 import threading
 import zipfile
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from modalbench.errors import ModalbenchError
 
-__all__ = ["archive_kind", "close_archives", "iter_members", "open_member", "safe_extract", "stream_members"]
+__all__ = [
+    "MAX_COMPRESSION_RATIO",
+    "MAX_EXTRACT_BYTES",
+    "archive_kind",
+    "close_archives",
+    "iter_members",
+    "member_sizes",
+    "open_member",
+    "safe_extract",
+    "stream_members",
+]
+
+#: :func:`safe_extract`'s default limit on the total uncompressed bytes it writes (64 GiB)
+MAX_EXTRACT_BYTES = 64 * 2**30
+#: :func:`safe_extract`'s default limit on uncompressed / compressed size, per zip member and for the whole
+#: archive (text datasets compress 5-20x; a zip bomb of zeros ~1000x)
+MAX_COMPRESSION_RATIO = 200.0
+#: members (and archives) that inflate to fewer bytes than this are not held to the ratio limit
+RATIO_MIN_BYTES = 1 << 20
+#: errors of a corrupt compressed stream, turned into one-line errors naming the archive and member
+_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, tarfile.TarError, NotImplementedError, RuntimeError)
 
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -143,27 +171,66 @@ def iter_members(archive: Path, pattern: str | None = None) -> Iterator[str]:
     return iter(names)
 
 
-class _MemberStream(io.BufferedIOBase):
-    """A read-only member stream; closing it also closes the tar it came from (zip handles are cached)."""
+def member_sizes(archive: Path, pattern: str | None = None) -> dict[str, int]:
+    """The *declared* uncompressed size of each regular-file member (read from the headers, nothing inflated)."""
+    archive = Path(archive)
+    if archive_kind(archive) == "zip":
+        zf = _cached_zip(archive)
+        return {i.filename: i.file_size for i in zf.infolist()
+                if _zip_is_regular(i) and _matches(i.filename, pattern)}
+    with _open_tar(archive) as tf:
+        return {m.name: m.size for m in tf if m.isreg() and _matches(m.name, pattern)}
 
-    def __init__(self, inner: BinaryIO, owner: tarfile.TarFile | None, name: str) -> None:
+
+def _too_large(archive: Path, member: str, declared: int, limit: int) -> ModalbenchError:
+    return ModalbenchError(f"archive {archive}: member {member!r} declares {declared} bytes uncompressed, more than "
+                           f"the {limit} expected; the archive is not the expected one (or a decompression bomb)")
+
+
+class _MemberStream(io.BufferedIOBase):
+    """A read-only member stream; closing it also closes the tar it came from (zip handles are cached).
+
+    With ``limit`` the stream never hands out more than ``limit`` bytes: reading past it raises
+    :class:`ModalbenchError` naming the archive and member (at most ``limit + 1`` bytes are ever inflated per read).
+    Errors of a corrupt compressed stream (bad CRC, truncated data) become one-line errors as well.
+    """
+
+    def __init__(self, inner: BinaryIO, owner: tarfile.TarFile | None, name: str, archive: Path | None = None,
+                 limit: int | None = None) -> None:
         super().__init__()
         self._inner = inner
         self._owner = owner
         self.name = name
+        self._archive = archive
+        self._limit = limit
+        self._produced = 0
 
     def readable(self) -> bool:
         return True
 
+    def _call(self, fn: Any, size: int) -> bytes:
+        if self._limit is not None:
+            room = self._limit - self._produced + 1  # one byte more than allowed reveals an over-long member
+            size = room if size is None or size < 0 else min(size, room)
+        try:
+            data = fn(size)
+        except _READ_ERRORS as exc:
+            raise ModalbenchError(f"archive {self._archive}: cannot read member {self.name!r}: {exc}") from exc
+        self._produced += len(data)
+        if self._limit is not None and self._produced > self._limit:
+            raise ModalbenchError(f"archive {self._archive}: member {self.name!r} inflates past {self._limit} bytes "
+                                  f"(its declared or expected size); the archive is corrupt or a decompression bomb")
+        return data
+
     def read(self, size: int | None = -1) -> bytes:
-        return self._inner.read(-1 if size is None else size)
+        return self._call(self._inner.read, -1 if size is None else size)
 
     def read1(self, size: int = -1) -> bytes:
         read1 = getattr(self._inner, "read1", None)
-        return read1(size) if read1 is not None else self._inner.read(size)
+        return self._call(read1 if read1 is not None else self._inner.read, size)
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self._inner.read(len(buffer))
+        data = self.read(len(buffer))
         memoryview(buffer).cast("B")[: len(data)] = data
         return len(data)
 
@@ -171,7 +238,9 @@ class _MemberStream(io.BufferedIOBase):
         return self._inner.seekable()
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self._inner.seek(offset, whence)
+        pos = self._inner.seek(offset, whence)
+        self._produced = pos
+        return pos
 
     def tell(self) -> int:
         return self._inner.tell()
@@ -186,13 +255,17 @@ class _MemberStream(io.BufferedIOBase):
                 super().close()
 
 
-def open_member(archive: Path, member: str) -> BinaryIO:
+def open_member(archive: Path, member: str, *, max_bytes: int | None = None) -> BinaryIO:
     """Open one regular-file member for binary reading, straight from the archive (no extraction).
 
     Zip archives: the parsed central directory is cached per process (see :func:`close_archives`) and
     threads (e.g. dask tasks) may read different members at once. Tar archives: each call opens its own
     handle (a compressed tar is re-scanned from the start; prefer :func:`stream_members` for many
     members). Use the stream as a context manager.
+
+    ``max_bytes``: a member that declares more uncompressed bytes is refused before anything is inflated, and
+    the stream raises :class:`ModalbenchError` as soon as it would produce more than ``max_bytes`` (or than the
+    declared size, when that is smaller) — a hard cap whatever the headers say.
     """
     archive = Path(archive)
     if archive_kind(archive) == "zip":
@@ -203,11 +276,14 @@ def open_member(archive: Path, member: str) -> BinaryIO:
             raise _no_member(archive, member, zf.namelist()) from None
         if not _zip_is_regular(info):
             raise ModalbenchError(f"archive {archive}: member {member!r} is not a regular file")
+        if max_bytes is not None and info.file_size > max_bytes:
+            raise _too_large(archive, member, info.file_size, max_bytes)
         try:
             inner = zf.open(info)
         except (RuntimeError, NotImplementedError, zipfile.BadZipFile, ValueError) as exc:
             raise ModalbenchError(f"archive {archive}: cannot read member {member!r}: {exc}") from exc
-        return _MemberStream(inner, None, member)  # type: ignore[return-value]
+        limit = info.file_size if max_bytes is None else min(max_bytes, info.file_size)
+        return _MemberStream(inner, None, member, archive, limit)  # type: ignore[return-value]
     tf = _open_tar(archive)
     try:
         try:
@@ -216,12 +292,15 @@ def open_member(archive: Path, member: str) -> BinaryIO:
             raise _no_member(archive, member, tf.getnames()) from None
         if not info.isreg():
             raise ModalbenchError(f"archive {archive}: member {member!r} is not a regular file")
+        if max_bytes is not None and info.size > max_bytes:
+            raise _too_large(archive, member, info.size, max_bytes)
         inner = tf.extractfile(info)
         assert inner is not None  # regular files always have data
     except BaseException:
         tf.close()
         raise
-    return _MemberStream(inner, tf, member)  # type: ignore[return-value]
+    limit = info.size if max_bytes is None else min(max_bytes, info.size)
+    return _MemberStream(inner, tf, member, archive, limit)  # type: ignore[return-value]
 
 
 def stream_members(archive: Path, pattern: str | None = None) -> Iterator[tuple[str, BinaryIO]]:
@@ -312,16 +391,28 @@ class _Writer:
             raise _reject(self.archive, name, "directory is a link leading outside the destination")
         os.makedirs(target, exist_ok=True)
 
-    def file(self, name: str, parts: list[str], src: BinaryIO) -> Path:
+    def file(self, name: str, parts: list[str], src: BinaryIO, budget: int | None = None) -> tuple[Path, int]:
+        """Write one member; more than ``budget`` bytes (the rest of the total limit) is an error. Returns
+        the path and the bytes written."""
         parent = self._parent(name, parts)
         target = os.path.join(parent, parts[-1])
         if os.path.isdir(target) and not os.path.islink(target):
             raise _reject(self.archive, name, f"a directory already exists at {target}")
         tmp = target + ".incomplete"
-        with open(tmp, "wb") as out:
-            shutil.copyfileobj(src, out, 1 << 20)
+        written = 0
+        try:
+            with open(tmp, "wb") as out:
+                while chunk := src.read(1 << 20):
+                    written += len(chunk)
+                    if budget is not None and written > budget:
+                        raise _reject(self.archive, name, "it inflates past the total size limit of the extraction")
+                    out.write(chunk)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
         os.replace(tmp, target)  # replaces a symlink itself, never writes through it
-        return Path(target)
+        return Path(target), written
 
     def symlink(self, name: str, parts: list[str], link: str) -> Path:
         _check_link_text(self.archive, name, parts, link)
@@ -349,7 +440,36 @@ def _select(archive: Path, names: list[str], members: Iterable[str] | None) -> s
     return wanted
 
 
-def _extract_zip(archive: Path, writer: _Writer, members: Iterable[str] | None) -> list[Path]:
+@dataclass(frozen=True)
+class _Limits:
+    total: int | None
+    ratio: float | None
+
+
+def _check_limits(archive: Path, sizes: list[tuple[str, int, int | None]], limits: _Limits) -> None:
+    """Refuse before writing: ``sizes`` is (member, declared uncompressed size, compressed size or None)."""
+    total = sum(size for _, size, _ in sizes)
+    if limits.total is not None and total > limits.total:
+        raise ModalbenchError(f"refusing to extract {archive}: its members declare {total} bytes uncompressed, more "
+                              f"than the limit of {limits.total} (max_total_bytes)")
+    if limits.ratio is None:
+        return
+    for member, size, packed in sizes:
+        if packed is not None and size >= RATIO_MIN_BYTES and size > limits.ratio * max(packed, 1):
+            raise _reject(archive, member, f"it inflates {size} bytes from {packed} (ratio {size / max(packed, 1):.0f}"
+                                           f", limit {limits.ratio:g}, max_ratio); a decompression bomb?")
+    on_disk = max(archive.stat().st_size, 1)
+    if total >= RATIO_MIN_BYTES and total > limits.ratio * on_disk:
+        raise ModalbenchError(f"refusing to extract {archive}: {total} bytes uncompressed from {on_disk} on disk "
+                              f"(ratio {total / on_disk:.0f}, limit {limits.ratio:g}, max_ratio); "
+                              f"a decompression bomb?")
+
+
+def _budget(limits: _Limits, used: int) -> int | None:
+    return None if limits.total is None else limits.total - used
+
+
+def _extract_zip(archive: Path, writer: _Writer, members: Iterable[str] | None, limits: _Limits) -> list[Path]:
     written: list[Path] = []
     with _open_zip(archive) as zf:
         infos = zf.infolist()
@@ -370,18 +490,23 @@ def _extract_zip(archive: Path, writer: _Writer, members: Iterable[str] | None) 
             else:
                 raise _reject(archive, info.filename, "device file, FIFO or socket")
             plan.append((info, parts, kind, link))
+        _check_limits(archive, [(i.filename, i.file_size, i.compress_size) for i, _, k, _ in plan if k == "file"],
+                      limits)
+        used = 0
         for info, parts, kind, link in plan:
             if kind == "dir":
                 writer.directory(info.filename, parts)
             elif kind == "link":
                 written.append(writer.symlink(info.filename, parts, link))
             else:
-                with zf.open(info) as src:
-                    written.append(writer.file(info.filename, parts, src))
+                with _MemberStream(zf.open(info), None, info.filename, archive, info.file_size) as src:
+                    path, n = writer.file(info.filename, parts, src, _budget(limits, used))  # type: ignore[arg-type]
+                used += n
+                written.append(path)
     return written
 
 
-def _extract_tar(archive: Path, writer: _Writer, members: Iterable[str] | None) -> list[Path]:
+def _extract_tar(archive: Path, writer: _Writer, members: Iterable[str] | None, limits: _Limits) -> list[Path]:
     written: list[Path] = []
     with _open_tar(archive) as tf:
         infos = tf.getmembers()
@@ -407,6 +532,10 @@ def _extract_tar(archive: Path, writer: _Writer, members: Iterable[str] | None) 
             elif not (info.isreg() or info.isdir()):
                 raise _reject(archive, info.name, "device file, FIFO or other special member")
             plan.append((info, parts))
+        sizes = {m.name: m.size for m in infos if m.isreg()}
+        _check_limits(archive, [(i.name, i.size if i.isreg() else sizes.get(i.linkname, 0), None)
+                                for i, _ in plan if i.isreg() or i.islnk()], limits)
+        used = 0
         for info, parts in plan:
             if info.isdir():
                 writer.directory(info.name, parts)
@@ -417,22 +546,37 @@ def _extract_tar(archive: Path, writer: _Writer, members: Iterable[str] | None) 
                 if src is None:
                     raise _reject(archive, info.name, f"hard link target {info.linkname!r} is not in the archive")
                 with src:
-                    written.append(writer.file(info.name, parts, src))
+                    path, n = writer.file(info.name, parts, src, _budget(limits, used))
+                used += n
+                written.append(path)
     return written
 
 
-def safe_extract(archive: Path, dest: Path, members: Iterable[str] | None = None) -> list[Path]:
+def safe_extract(archive: Path, dest: Path, members: Iterable[str] | None = None, *,
+                 max_total_bytes: int | None = MAX_EXTRACT_BYTES,
+                 max_ratio: float | None = MAX_COMPRESSION_RATIO) -> list[Path]:
     """Extract ``members`` (default: all) of a zip or tar archive into ``dest``; returns the written paths.
 
     Every member is validated before anything is written. Rejections (absolute paths, ``..``
     components, links escaping ``dest``, device files) raise :class:`ModalbenchError` naming the
     member. Each file appears atomically (``*.incomplete`` then rename); for an all-or-nothing
     extraction, extract into a fresh directory such as :func:`modalbench.atomic.atomic_dir` yields.
+
+    Decompression bombs: the members' declared uncompressed sizes may total at most ``max_total_bytes``, and
+    neither a zip member (of at least :data:`RATIO_MIN_BYTES`) nor the whole archive may inflate more than
+    ``max_ratio`` times its compressed size; the bytes actually written are counted against the total as well
+    (a member that inflates past its declared size is an error). ``None`` switches a limit off.
     """
     archive = Path(archive)
     dest = Path(dest)
+    if max_total_bytes is not None and max_total_bytes < 0:
+        raise ModalbenchError(f"safe_extract: max_total_bytes must be >= 0, got {max_total_bytes}")
+    if max_ratio is not None and max_ratio <= 0:
+        raise ModalbenchError(f"safe_extract: max_ratio must be > 0, got {max_ratio}")
+    limits = _Limits(max_total_bytes, max_ratio)
+    kind = archive_kind(archive)
     dest.mkdir(parents=True, exist_ok=True)
     writer = _Writer(archive, dest)
-    if archive_kind(archive) == "zip":
-        return _extract_zip(archive, writer, members)
-    return _extract_tar(archive, writer, members)
+    if kind == "zip":
+        return _extract_zip(archive, writer, members, limits)
+    return _extract_tar(archive, writer, members, limits)

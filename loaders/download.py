@@ -11,6 +11,18 @@ module therefore uses ``urllib`` from the standard library and implements exactl
 resume with ``Range: bytes=N-`` (RFC 9110 §14: ``206`` appends, ``200`` means the server ignored the
 range and the transfer restarts, ``416`` means the part is already complete), fall-through to mirrors,
 exponential backoff (delay ``backoff * 2**attempt``) and the verification modes above.
+
+Limits: every source (URL) of a file gets an overall deadline (:func:`default_deadline`: 5 minutes plus the
+file's size at 100 kB/s, or 6 hours when no size is known), checked between reads, so a server that stalls or
+drips bytes cannot hold a prepare forever; each retry and each switch to the next source prints one line on
+stderr. A published size (``RemoteFile.size``) stops a transfer early in ``strict`` mode when the announced
+``Content-Length`` or the body itself is larger. A partial download left by an earlier run is resumed only when
+the file has a published checksum that will check the result; otherwise it is discarded (with a message) and the
+transfer starts from zero.
+
+Mirrors: ``fetch(..., mirrors=[...], dataset=...)`` and the environment variable ``MODALBENCH_MIRROR`` (base URLs
+or local directories separated by commas or ``os.pathsep``) are tried before the canonical URLs, each as
+``<mirror>/<dataset>/<file name>``.
 """
 
 from __future__ import annotations
@@ -27,7 +39,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -36,10 +48,14 @@ from modalbench import __version__
 from modalbench.errors import ModalbenchError
 
 __all__ = [
+    "ENV_MIRROR",
     "FetchResult",
     "RemoteFile",
     "VERIFICATION_MODES",
+    "default_deadline",
     "fetch",
+    "mirror_urls",
+    "parse_mirrors",
     "sha256_file",
     "verify_file",
 ]
@@ -52,6 +68,13 @@ USER_AGENT = f"modalbench/{__version__}"
 #: HTTP statuses worth retrying on the same URL; every other error status falls through to the next mirror.
 TRANSIENT_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
 _SCHEMES = ("http", "https", "file")
+#: environment variable with mirror base URLs (or local directories), separated by commas or ``os.pathsep``
+ENV_MIRROR = "MODALBENCH_MIRROR"
+#: deadline of one source for a file of unknown size (seconds)
+DEFAULT_DEADLINE = 6 * 3600.0
+#: a derived deadline is DEADLINE_BASE seconds plus the size at DEADLINE_MIN_RATE bytes per second
+DEADLINE_BASE = 300.0
+DEADLINE_MIN_RATE = 100_000
 _HEX = re.compile(r"^[0-9a-f]+$")
 
 logger = logging.getLogger(__name__)
@@ -263,8 +286,49 @@ def _progress(enabled: bool, label: str, total: int | None, completed: int) -> I
         yield lambda n: bar.advance(task, n)
 
 
-def _stream(src: BinaryIO, tmp: Path, append: bool, digests: _Digests, advance: Callable[[int], None]) -> int:
-    """Copy ``src`` into ``tmp`` (appending or from scratch), hashing as it goes; returns bytes copied."""
+def default_deadline(size: int | None) -> float:
+    """Seconds one source may take for a file of ``size`` bytes: 5 min + the size at 100 kB/s (6 h if unknown)."""
+    if size is None:
+        return DEFAULT_DEADLINE
+    return DEADLINE_BASE + size / DEADLINE_MIN_RATE
+
+
+class _Clock:
+    """The overall deadline of one source (all attempts on one URL); derived from the size once it is known."""
+
+    def __init__(self, deadline: float | None, size: int | None) -> None:
+        self.start = time.monotonic()
+        self.explicit = deadline is not None
+        self.limit = deadline if deadline is not None else default_deadline(size)
+        self.sized = size is not None
+
+    def learn_size(self, total: int | None) -> None:
+        """A size announced by the server sets the derived deadline when neither a deadline nor a size was given."""
+        if not self.explicit and not self.sized and total is not None:
+            self.limit, self.sized = default_deadline(total), True
+
+    def remaining(self) -> float:
+        return self.limit - (time.monotonic() - self.start)
+
+    def check(self, received: int) -> None:
+        if self.remaining() <= 0:
+            raise _DeadlineExceeded(f"no complete transfer within the deadline of {self.limit:g} s "
+                                    f"({received} bytes received)")
+
+
+class _DeadlineExceeded(Exception):
+    """This source used up its overall deadline: go to the next source."""
+
+
+def _stream(src: BinaryIO, tmp: Path, append: bool, digests: _Digests, advance: Callable[[int], None],
+            clock: _Clock, cap: int | None = None, offset: int = 0) -> int:
+    """Copy ``src`` into ``tmp`` (appending or from scratch), hashing as it goes; returns bytes copied.
+
+    Reads return as soon as some bytes arrived (``read1``), so ``clock``'s deadline is checked between small
+    reads even when a server drips bytes. More than ``cap`` bytes in the file (``offset`` already there) stops the
+    transfer: the partial file is deleted.
+    """
+    read = getattr(src, "read1", None) or src.read
     received = 0
     try:
         out = open(tmp, "ab" if append else "wb")
@@ -272,9 +336,14 @@ def _stream(src: BinaryIO, tmp: Path, append: bool, digests: _Digests, advance: 
         raise _LocalWriteError(f"cannot write {tmp}: {exc}") from exc
     with out:
         while True:
-            chunk = src.read(CHUNK)  # network errors propagate as transient
+            clock.check(offset + received)
+            chunk = read(CHUNK)  # network errors propagate as transient
             if not chunk:
                 break
+            if cap is not None and offset + received + len(chunk) > cap:
+                out.close()
+                tmp.unlink(missing_ok=True)
+                raise _Permanent(f"the server sent more than the expected {cap} bytes; stopped")
             try:
                 out.write(chunk)
             except OSError as exc:
@@ -298,7 +367,13 @@ def _partial(tmp: Path, file: RemoteFile) -> int:
     return offset
 
 
-def _transfer_http(url: str, tmp: Path, file: RemoteFile, mode: str, progress: bool, timeout: float) -> _Digests:
+def _size_cap(file: RemoteFile, mode: str) -> int | None:
+    """In strict mode a published size is the most bytes a transfer may deliver."""
+    return file.size if mode == "strict" else None
+
+
+def _transfer_http(url: str, tmp: Path, file: RemoteFile, mode: str, progress: bool, timeout: float,
+                   clock: _Clock) -> _Digests:
     md5 = file.md5 is not None and mode != "off"
     offset = _partial(tmp, file)
     if offset and offset == file.size:
@@ -307,8 +382,9 @@ def _transfer_http(url: str, tmp: Path, file: RemoteFile, mode: str, progress: b
     if offset:
         headers["Range"] = f"bytes={offset}-"
     request = urllib.request.Request(url, headers=headers)
+    clock.check(offset)
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)
+        response = urllib.request.urlopen(request, timeout=max(0.01, min(timeout, clock.remaining())))
     except urllib.error.HTTPError as exc:
         with contextlib.closing(exc):
             if exc.code == 416 and offset:
@@ -334,20 +410,21 @@ def _transfer_http(url: str, tmp: Path, file: RemoteFile, mode: str, progress: b
             append = True
         elif status == 200:
             if offset:
-                logger.info("%s ignored the range request; downloading %s from the start", url, file.name)
+                _notice(f"{file.name}: {url} ignored the range request; downloading from the start")
             offset, total, digests, append = 0, length, _Digests(md5), False
         else:
             raise _Permanent(f"unexpected HTTP status {status}")
         if mode == "strict" and file.size is not None and total is not None and total != file.size:
             raise _Permanent(f"server reports {total} bytes, expected {file.size}")
+        clock.learn_size(total)
         with _progress(progress, file.name, total, offset) as advance:
-            received = _stream(response, tmp, append, digests, advance)
+            received = _stream(response, tmp, append, digests, advance, clock, _size_cap(file, mode), offset)
         if length is not None and received < length:
             raise _Transient(f"connection closed after {offset + received} of {offset + length} bytes")
     return digests
 
 
-def _transfer_file(url: str, tmp: Path, file: RemoteFile, mode: str, progress: bool) -> _Digests:
+def _transfer_file(url: str, tmp: Path, file: RemoteFile, mode: str, progress: bool, clock: _Clock) -> _Digests:
     parts = urllib.parse.urlsplit(url)
     if parts.netloc not in ("", "localhost"):
         raise _Permanent(f"file:// URLs on another host ({parts.netloc}) are not supported")
@@ -357,6 +434,7 @@ def _transfer_file(url: str, tmp: Path, file: RemoteFile, mode: str, progress: b
     total = src.stat().st_size
     if mode == "strict" and file.size is not None and total != file.size:
         raise _Permanent(f"{src} has {total} bytes, expected {file.size}")
+    clock.learn_size(total)
     md5 = file.md5 is not None and mode != "off"
     offset = _partial(tmp, file)
     if offset > total:
@@ -364,21 +442,63 @@ def _transfer_file(url: str, tmp: Path, file: RemoteFile, mode: str, progress: b
     digests = _digest_file(tmp, md5) if offset else _Digests(md5)
     with open(src, "rb") as fh, _progress(progress, file.name, total, offset) as advance:
         fh.seek(offset)
-        _stream(fh, tmp, offset > 0, digests, advance)
+        _stream(fh, tmp, offset > 0, digests, advance, clock, _size_cap(file, mode), offset)
     return digests
 
 
-def _transfer(url: str, tmp: Path, file: RemoteFile, mode: str, progress: bool, timeout: float) -> _Digests:
+def _transfer(url: str, tmp: Path, file: RemoteFile, mode: str, progress: bool, timeout: float,
+              clock: _Clock) -> _Digests:
     if urllib.parse.urlsplit(url).scheme.lower() == "file":
-        return _transfer_file(url, tmp, file, mode, progress)
-    return _transfer_http(url, tmp, file, mode, progress, timeout)
+        return _transfer_file(url, tmp, file, mode, progress, clock)
+    return _transfer_http(url, tmp, file, mode, progress, timeout, clock)
+
+
+def _notice(message: str) -> None:
+    """One line on stderr (retries, source switches, discarded partial files)."""
+    print(f"modalbench: {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------------- mirrors
+
+_MIRROR_SPLIT = re.compile(r"\s*,\s*|" + re.escape(os.pathsep) + r"(?=[A-Za-z][A-Za-z0-9+.-]*://|/(?!/)|~)")
+
+
+def parse_mirrors(text: str | None) -> tuple[str, ...]:
+    """Mirror bases from ``text`` (``$MODALBENCH_MIRROR``): separated by commas or ``os.pathsep``.
+
+    A ``:`` (``os.pathsep`` on POSIX) separates only where the next mirror starts (``scheme://``, ``/``, ``~``),
+    so ``http://host:8080/data`` stays one URL.
+    """
+    if not text:
+        return ()
+    return tuple(part.strip() for part in _MIRROR_SPLIT.split(text) if part and part.strip())
+
+
+def mirror_urls(name: str, dataset: str | None, mirrors: Sequence[str]) -> tuple[str, ...]:
+    """``<mirror>/<dataset>/<name>`` for each mirror (``<mirror>/<name>`` without a dataset).
+
+    A mirror is an ``http(s)://`` or ``file://`` base URL, or a local directory (turned into a ``file://`` URL).
+    """
+    out = []
+    for mirror in mirrors:
+        base = str(mirror).strip()
+        if not base:
+            continue
+        scheme = urllib.parse.urlsplit(base).scheme.lower()
+        if "://" not in base:
+            base, scheme = Path(base).expanduser().resolve().as_uri(), "file"
+        if scheme not in _SCHEMES:
+            raise ModalbenchError(f"mirror {mirror!r} must be an http://, https:// or file:// URL or a local directory")
+        tail = "/".join(urllib.parse.quote(p) for p in ((dataset, name) if dataset else (name,)))
+        out.append(f"{base.rstrip('/')}/{tail}")
+    return tuple(out)
 
 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
         reason = exc.reason
         return f"{type(reason).__name__}: {reason}" if isinstance(reason, BaseException) else str(reason)
-    if isinstance(exc, (_Transient, _Permanent)):
+    if isinstance(exc, (_Transient, _Permanent, _DeadlineExceeded)):
         return str(exc)
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
@@ -423,7 +543,7 @@ def _all_failed_message(file: RemoteFile, dest_dir: Path, errors: list[tuple[str
             "Next step: delete the .mismatch file and retry (the source may have been corrupted in transit), "
             "or pass --verification warn to accept the download."
         )
-    if file.urls:
+    if errors:
         lines.append(f"could not fetch {file.name}; every source failed:")
         lines.extend(f"  {url}: {error}" for url, error in errors)
     else:
@@ -462,6 +582,16 @@ def _use_existing(dest: Path, file: RemoteFile, mode: str) -> FetchResult | None
     return _accept(dest, file, digests, label, problem)
 
 
+def _discard_unverifiable_partial(tmp: Path, file: RemoteFile, mode: str) -> None:
+    """A partial file from an earlier run is resumed only when a published checksum will check the result."""
+    if not tmp.is_file() or (mode != "off" and (file.sha256 is not None or file.md5 is not None)):
+        return
+    why = "verification is off" if mode == "off" else f"{file.name} has no published checksum"
+    _notice(f"discarding the {tmp.stat().st_size} bytes of an earlier partial download {tmp}: {why}, so they "
+            f"cannot be checked; downloading from the start")
+    tmp.unlink()
+
+
 def fetch(
     file: RemoteFile,
     dest_dir: Path,
@@ -472,20 +602,28 @@ def fetch(
     retries: int = 3,
     timeout: float = 30.0,
     backoff: float = 0.5,
+    deadline: float | None = None,
+    mirrors: Sequence[str] = (),
+    dataset: str | None = None,
 ) -> FetchResult:
     """Return a verified local copy of ``file``, downloading it into ``dest_dir`` when needed.
 
     With ``raw_dir`` the file must be ``raw_dir/file.name`` and is used in place (never copied or moved).
     Otherwise an existing ``dest_dir/file.name`` that verifies is used without any network access; else
-    each URL is tried in order (``retries`` extra attempts for transient errors, ``backoff * 2**k``
-    seconds apart, ``timeout`` seconds per socket operation), downloading into ``<name>.incomplete``
-    (resumed with an HTTP Range request when present) and renaming it when complete and verified.
-    In ``strict`` mode a mismatching download is moved to ``<name>.mismatch`` and the next mirror is tried.
+    each source is tried in order — ``mirrors``, then ``$MODALBENCH_MIRROR``, each as
+    ``<mirror>/<dataset>/<file.name>``, then ``file.urls`` — with ``retries`` extra attempts for transient
+    errors (``backoff * 2**k`` seconds apart, ``timeout`` seconds per socket operation) within an overall
+    ``deadline`` per source (default :func:`default_deadline` of the published or announced size), downloading
+    into ``<name>.incomplete`` (resumed with an HTTP Range request when a checksum will check the result) and
+    renaming it when complete and verified. Every retry and switch of source prints one line on stderr.
+    In ``strict`` mode a mismatching download is moved to ``<name>.mismatch`` and the next source is tried.
     Raises :class:`ModalbenchError` naming every URL tried, its error, and where to place the file.
     """
     mode = _check_mode(verification)
     if retries < 0:
         raise ModalbenchError(f"retries must be >= 0, got {retries}")
+    if deadline is not None and deadline <= 0:
+        raise ModalbenchError(f"deadline must be > 0 seconds, got {deadline}")
     if raw_dir is not None:
         raw_dir = Path(raw_dir).expanduser()
         candidate = raw_dir / file.name
@@ -493,6 +631,8 @@ def fetch(
             raise ModalbenchError(_raw_missing_message(file, raw_dir))
         return verify_file(candidate, file, mode)
 
+    bases = [*mirrors, *parse_mirrors(os.environ.get(ENV_MIRROR))]
+    sources = list(dict.fromkeys(mirror_urls(file.name, dataset, bases) + file.urls))
     dest_dir = Path(dest_dir).expanduser()
     try:
         dest_dir.mkdir(parents=True, exist_ok=True)
@@ -505,24 +645,30 @@ def fetch(
             existing = _use_existing(dest, file, mode)
             if existing is not None:
                 return existing
+        _discard_unverifiable_partial(tmp, file, mode)
         errors: list[tuple[str, str]] = []
         mismatches: list[str] = []
-        for url in file.urls:
+        for index, url in enumerate(sources):
+            if errors:
+                _notice(f"{file.name}: {errors[-1][0]} failed ({errors[-1][1]}); trying {url}")
+            clock = _Clock(deadline, file.size)
             for attempt in range(retries + 1):
                 try:
-                    digests = _transfer(url, tmp, file, mode, progress, timeout)
+                    digests = _transfer(url, tmp, file, mode, progress, timeout, clock)
                 except _LocalWriteError as exc:
                     raise ModalbenchError(f"{exc}. Free space or fix permissions in {dest_dir} and retry.") from exc
-                except _Permanent as exc:
+                except (_Permanent, _DeadlineExceeded) as exc:
                     errors.append((url, _describe(exc)))
                     break
                 except _TRANSIENT_ERRORS as exc:
-                    if attempt < retries:
-                        delay = backoff * 2**attempt
-                        logger.info("%s: %s; retrying in %.1f s", url, _describe(exc), delay)
+                    delay = min(backoff * 2**attempt, max(clock.remaining(), 0.0))
+                    if attempt < retries and clock.remaining() > delay:
+                        _notice(f"{file.name}: {url}: {_describe(exc)}; retrying in {delay:.1f} s "
+                                f"(attempt {attempt + 2} of {retries + 1})")
                         time.sleep(delay)
                         continue
-                    errors.append((url, f"{_describe(exc)} (after {attempt + 1} attempts)"))
+                    late = "" if attempt >= retries else f", deadline of {clock.limit:g} s reached"
+                    errors.append((url, f"{_describe(exc)} (after {attempt + 1} attempts{late})"))
                     break
                 label, problem = _assess(file, digests, mode)
                 if problem is not None and mode == "strict":

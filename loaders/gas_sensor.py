@@ -31,10 +31,9 @@ import operator
 import os
 import re
 import threading
-import zipfile
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar
+from typing import Any, BinaryIO
 
 import dask
 import dask.array as da
@@ -42,13 +41,14 @@ import numpy as np
 from dask.highlevelgraph import HighLevelGraph
 
 from modalbench.atomic import INCOMPLETE
-from modalbench.datasets import DatasetBuilder, PrepareContext, TaskInfo, register_dataset
+from modalbench.datasets import PrepareContext, TaskInfo, register_dataset
 from modalbench.errors import ModalbenchError
 from modalbench.meta import ModalitySpec
-from modalbench.paths import raw_dir, resolve_root
 from modalbench.preprocess.types import Recording
 
-from .opportunity import TableFormat, read_numeric_table, unwrap_nested_zip
+from .archive import iter_members, open_member
+from .opportunity import TableFormat, read_numeric_table
+from .uci import UCIArchiveBuilder
 
 CANONICAL_URL = "https://archive.ics.uci.edu/static/public/251/gas+sensor+arrays+in+open+sampling+settings.zip"
 LEGACY_URL = "https://archive.ics.uci.edu/ml/machine-learning-databases/00251/WTD_upload.zip"
@@ -142,7 +142,7 @@ def load_gas_file(stream: BinaryIO, *, where: str, duration_s: float, rate_hz: f
 
 def _parse_batch(archive: str, members: tuple[str, ...], duration_s: float, rate_hz: float,
                  cache_dir: str | None = None) -> np.ndarray:
-    """``(B, T, 72)`` for a batch of members, reading the zip's central directory once.
+    """``(B, T, 72)`` for a batch of members (the zip's central directory is parsed once per process).
 
     With ``cache_dir`` the resampled batch is kept as ``.npy`` (atomic write), keyed by the archive's size and
     mtime, the members and the resampling parameters: the pipeline computes the streams twice (train statistics,
@@ -163,11 +163,10 @@ def _parse_batch(archive: str, members: tuple[str, ...], duration_s: float, rate
                 pass
     out = []
     name = Path(archive).name
-    with zipfile.ZipFile(archive) as zf:
-        for m in members:
-            with zf.open(m) as fh:
-                out.append(load_gas_file(fh, where=f"{name}:{m}", duration_s=duration_s, rate_hz=rate_hz,
-                                         reopen=lambda m=m: zf.open(m)))
+    for m in members:  # open_member keeps the zip's parsed central directory per process, and caps each member
+        with open_member(Path(archive), m) as fh:
+            out.append(load_gas_file(fh, where=f"{name}:{m}", duration_s=duration_s, rate_hz=rate_hz,
+                                     reopen=lambda m=m: open_member(Path(archive), m)))
     arr = np.stack(out)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -199,7 +198,7 @@ def _split_block(block: Any, n: int, steps: int) -> list[dict[str, da.Array]]:
 
 
 @register_dataset
-class GasSensor(DatasetBuilder):
+class GasSensor(UCIArchiveBuilder):
     name = "gas-sensor"
     version = "v1"
     description = ("Gas sensor arrays in open sampling settings (UCI 251): 8 sensor types x 9 boards, 10 gases, "
@@ -210,8 +209,10 @@ class GasSensor(DatasetBuilder):
                 "gas sensor arrays in open sampling systems using Inhibitory Support Vector Machines. Sensors and "
                 "Actuators B: Chemical 185:462-477, 2013.")
     structure = "windowed"
-    #: extra keyword arguments of :func:`.download.fetch` (retries, timeout, backoff)
-    fetch_options: ClassVar[dict[str, Any]] = {}
+    canonical_url, legacy_url = CANONICAL_URL, LEGACY_URL
+    archive_name, legacy_name = ARCHIVE_NAME, LEGACY_NAME
+    archive_note = "UCI publishes no checksum (trust on first use); about 8.4 GB"
+    data_members = MEMBER_RE
     #: measurement files per dask task (one zip open per task); not a data parameter
     batch = 32
     #: keep resampled batches as .npy under ``<raw>/<archive>.cache/`` (the second pipeline pass reads them)
@@ -238,13 +239,6 @@ class GasSensor(DatasetBuilder):
         bm = params["block_missing"]
         return int(bm["min"]), int(bm["max"])
 
-    def source_info(self) -> dict[str, Any]:
-        info = super().source_info()
-        info["urls"] = [CANONICAL_URL, LEGACY_URL]
-        info["files"] = [{"name": ARCHIVE_NAME, "sha256": None,
-                          "note": "UCI publishes no checksum (trust on first use); about 8.4 GB"}]
-        return info
-
     def location_splits(self, params: dict[str, Any]) -> dict[str, str]:
         """Location → split; a location listed twice is an error, unlisted ones are excluded."""
         out: dict[str, str] = {}
@@ -255,25 +249,9 @@ class GasSensor(DatasetBuilder):
                 out[str(loc)] = split
         return out
 
-    # -------------------------------------------------------------- raw files
-
-    def remote_files(self) -> list[Any]:
-        """The archive under its canonical name (with the legacy UCI URL as mirror) and the legacy file name."""
-        from .uci import uci_remote_files
-
-        return uci_remote_files(CANONICAL_URL, ARCHIVE_NAME, LEGACY_URL, LEGACY_NAME)
-
-    def fetch_archive(self, ctx: PrepareContext) -> tuple[Path, dict[str, Any]]:
-        """Fetch (or find under ``--raw``) the archive; returns its path and the provenance record of the fetch."""
-        from .uci import fetch_uci_archive
-
-        return fetch_uci_archive(self.name, self.remote_files(), ctx, **self.fetch_options)
-
     # -------------------------------------------------------------- load
 
     def load(self, params: dict[str, Any], ctx: PrepareContext) -> list[Recording]:
-        from .archive import iter_members
-
         rs = params["resample"]
         if rs.get("method", "bin_mean") != "bin_mean":
             raise ModalbenchError(f"gas-sensor: resample.method {rs['method']!r} is not supported (only 'bin_mean')")
@@ -281,9 +259,7 @@ class GasSensor(DatasetBuilder):
         steps = round(rate * duration)
         loc_split = self.location_splits(params)
 
-        archive, fetched = self.fetch_archive(ctx)
-        dest = raw_dir(resolve_root(ctx.root), self.name)
-        archive = unwrap_nested_zip(archive, MEMBER_RE, dest)
+        archive, fetched, dest = self.open_archive(ctx)
         metas: list[dict[str, Any]] = []
         skipped: list[str] = []
         for member in iter_members(archive):
@@ -298,6 +274,7 @@ class GasSensor(DatasetBuilder):
             metas.append(meta)
         if not metas:
             raise ModalbenchError(f"{archive}: no measurement files (WTD_upload/<Gas>_<ppm>/L<k>/...) found")
+        self.member_limits(archive, [m["member"] for m in metas], ctx.verification)  # declared sizes, before reading
         assign_trials(metas)
         metas.sort(key=lambda m: m["member"])
         ctx.provenance.update({"archive": fetched, "members": {

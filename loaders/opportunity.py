@@ -24,9 +24,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
-import shutil
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -37,14 +35,14 @@ import dask
 import dask.array as da
 import numpy as np
 
-from modalbench.atomic import INCOMPLETE, write_bytes_atomic, write_json_atomic
-from modalbench.datasets import DatasetBuilder, PrepareContext, TaskInfo, register_dataset
+from modalbench.atomic import write_bytes_atomic, write_json_atomic
+from modalbench.datasets import PrepareContext, TaskInfo, register_dataset
 from modalbench.errors import ModalbenchError
 from modalbench.meta import ModalitySpec
-from modalbench.paths import raw_dir, resolve_root
 from modalbench.preprocess.types import Recording
 
 from . import opportunity_columns as oc
+from .uci import UCIArchiveBuilder
 
 CANONICAL_URL = "https://archive.ics.uci.edu/static/public/226/opportunity+activity+recognition.zip"
 LEGACY_URL = "https://archive.ics.uci.edu/ml/machine-learning-databases/00226/OpportunityUCIDataset.zip"
@@ -332,41 +330,6 @@ def scan_stream(stream: BinaryIO, *, hash_it: bool = True, block: int = 1 << 20)
     return (h.hexdigest() if h is not None else None), size, rows
 
 
-# ---------------------------------------------------------------- archives (nested zips)
-
-
-def unwrap_nested_zip(archive: Path, wanted: re.Pattern[str], dest_dir: Path) -> Path:
-    """The zip that holds members matching ``wanted``: ``archive`` itself, or an inner ``*.zip`` member of it.
-
-    An inner zip is streamed once to ``dest_dir/<its name>`` (atomic ``.incomplete`` + rename; reused when its
-    size matches), so the data members can then be streamed from it without extracting them.
-    """
-    from .archive import iter_members, open_member
-
-    names = list(iter_members(archive))
-    if any(wanted.search(n) for n in names):
-        return archive
-    import zipfile
-
-    inner = [n for n in names if n.lower().endswith(".zip") and not n.endswith("/")]
-    with zipfile.ZipFile(archive) as zf:
-        sizes = {n: zf.getinfo(n).file_size for n in inner}
-    Path(dest_dir).mkdir(parents=True, exist_ok=True)
-    for name in inner:
-        target = Path(dest_dir) / Path(name).name
-        if target.resolve() == Path(archive).resolve():  # never overwrite the archive being read
-            target = target.with_name("inner-" + target.name)
-        if not (target.is_file() and target.stat().st_size == sizes[name]):
-            tmp = target.with_name(target.name + INCOMPLETE)
-            with open_member(archive, name) as src, open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 22)
-            os.replace(tmp, target)
-        if any(wanted.search(n) for n in iter_members(target)):
-            return target
-    raise ModalbenchError(f"{archive}: no member matches {wanted.pattern!r} (and no inner zip holds one); "
-                          f"is this the right archive?")
-
-
 # ---------------------------------------------------------------- member scan (checksums + row counts)
 
 
@@ -378,10 +341,10 @@ class MemberScan:
     rows: int
 
 
-def _scan_member(archive: str, member: str, hash_it: bool) -> MemberScan:
+def _scan_member(archive: str, member: str, hash_it: bool, max_bytes: int | None = None) -> MemberScan:
     from .archive import open_member
 
-    with open_member(Path(archive), member) as fh:
+    with open_member(Path(archive), member, max_bytes=max_bytes) as fh:
         digest, size, rows = scan_stream(fh, hash_it=hash_it)
     return MemberScan(member, digest, size, rows)
 
@@ -403,9 +366,12 @@ def _cached_members(path: Path | None, key: dict[str, Any]) -> dict[str, Any]:
     return data.get("members", {}) if data.get("key") == key else {}
 
 
-def scan_members(archive: Path, members: list[str], *, hash_it: bool,
-                 cache: Path | None = None) -> dict[str, MemberScan]:
-    """Hash and count the rows of ``members`` (in parallel with dask); ``cache`` holds results per archive."""
+def scan_members(archive: Path, members: list[str], *, hash_it: bool, cache: Path | None = None,
+                 limits: dict[str, int] | None = None) -> dict[str, MemberScan]:
+    """Hash and count the rows of ``members`` (in parallel with dask); ``cache`` holds results per archive.
+
+    ``limits``: the most bytes each member may inflate to (see :func:`.archive.open_member` ``max_bytes``).
+    """
     key = _archive_key(archive)
     cached = _cached_members(cache, key)
     out: dict[str, MemberScan] = {}
@@ -417,7 +383,8 @@ def scan_members(archive: Path, members: list[str], *, hash_it: bool,
         else:
             todo.append(m)
     if todo:
-        results = dask.compute(*[dask.delayed(_scan_member, pure=True)(str(archive), m, hash_it) for m in todo])
+        scan = dask.delayed(_scan_member, pure=True)
+        results = dask.compute(*[scan(str(archive), m, hash_it, (limits or {}).get(m)) for m in todo])
         for r in results:
             out[r.member] = r
         if cache is not None:
@@ -430,11 +397,15 @@ def scan_members(archive: Path, members: list[str], *, hash_it: bool,
 PARSED_FORMAT = 1
 
 
-def _parse_and_keep(archive: str, member: str, hash_it: bool, out: Any) -> MemberScan:
-    """Read a member once: hash and count it, parse it, and keep the parsed arrays as ``.npy`` files in ``out``."""
+def _parse_and_keep(archive: str, member: str, hash_it: bool, out: Any, max_bytes: int | None = None) -> MemberScan:
+    """Read a member once: hash and count it, parse it, and keep the parsed arrays as ``.npy`` files in ``out``.
+
+    The member is read whole, so ``max_bytes`` (its expected or declared size) bounds the memory: a member that
+    inflates past it stops with an error naming the archive and the member.
+    """
     from .archive import open_member
 
-    with open_member(Path(archive), member) as fh:
+    with open_member(Path(archive), member, max_bytes=max_bytes) as fh:
         data = fh.read()
     digest, size, rows = scan_stream(io.BytesIO(data), hash_it=hash_it)
     x, y = parse_dat(io.BytesIO(data), where=f"{Path(archive).name}:{member}", rows=rows,
@@ -458,8 +429,11 @@ def load_parsed(path: Any) -> np.ndarray:
         return np.load(fh, allow_pickle=False)
 
 
-def parse_members(archive: Path, members: list[str], *, hash_it: bool, out: Path) -> dict[str, MemberScan]:
+def parse_members(archive: Path, members: list[str], *, hash_it: bool, out: Path,
+                  limits: dict[str, int] | None = None) -> dict[str, MemberScan]:
     """Parse ``members`` once (in parallel with dask), hashing and counting them in the same read.
+
+    ``limits``: the most bytes each member may inflate to (see :func:`.archive.open_member` ``max_bytes``).
 
     The parsed ``(T, 113)`` channels and ``(T, 2)`` classes are kept in ``out`` (``<S>-<session>.x.npy`` /
     ``.y.npy``) with an ``index.json`` keyed by the archive's name, size and mtime, so preparing again (other
@@ -479,7 +453,8 @@ def parse_members(archive: Path, members: list[str], *, hash_it: bool, out: Path
             todo.append(m)
     if todo:
         out.mkdir(parents=True, exist_ok=True)
-        done = dask.compute(*[dask.delayed(_parse_and_keep, pure=True)(str(archive), m, hash_it, out) for m in todo])
+        done = dask.compute(*[dask.delayed(_parse_and_keep, pure=True)(str(archive), m, hash_it, out,
+                                                                       (limits or {}).get(m)) for m in todo])
         result.update({r.member: r for r in done})
         keep = {m: c for m, c in cached.items() if m not in result}
         keep.update({m: {"sha256": s.sha256, "size": s.size, "rows": s.rows} for m, s in result.items()})
@@ -556,7 +531,7 @@ def modality_slices() -> dict[str, slice]:
 
 
 @register_dataset
-class Opportunity(DatasetBuilder):
+class Opportunity(UCIArchiveBuilder):
     name = "opportunity"
     version = "v1"
     description = ("OPPORTUNITY activity recognition (UCI 226): 19 body-worn sensors / 113 channels at 30 Hz, "
@@ -567,10 +542,14 @@ class Opportunity(DatasetBuilder):
                 "The Opportunity challenge: A benchmark database for on-body sensor-based activity recognition. "
                 "Pattern Recognition Letters 34(15):2033-2042, 2013.")
     structure = "windowed"
-    #: extra keyword arguments of :func:`.download.fetch` (retries, timeout, backoff)
-    fetch_options: ClassVar[dict[str, Any]] = {}
+    canonical_url, legacy_url = CANONICAL_URL, LEGACY_URL
+    archive_name, legacy_name = ARCHIVE_NAME, LEGACY_NAME
+    data_members = _DAT_RE
+    member_dir = MEMBER_DIR
     #: expected sha256/size per ``.dat`` base name (class attribute so tests can point it at fixture checksums)
     member_checksums: ClassVar[dict[str, tuple[str, int]]] = DAT_CHECKSUMS
+    #: a member without an expected size (not a listed ``.dat``) may declare at most 2x the largest listed size
+    max_member_bytes = 2 * max(size for _, size in DAT_CHECKSUMS.values())
 
     def default_params(self) -> dict[str, Any]:
         return {
@@ -599,29 +578,6 @@ class Opportunity(DatasetBuilder):
         bm = params["block_missing"]
         return int(bm["min"]), int(bm["max"])
 
-    def source_info(self) -> dict[str, Any]:
-        info = super().source_info()
-        info["urls"] = [CANONICAL_URL, LEGACY_URL]
-        note = "UCI publishes no checksum (trust on first use)"
-        info["files"] = [{"name": ARCHIVE_NAME, "sha256": None, "note": note}]
-        info["files"] += [{"name": MEMBER_DIR + k, "sha256": sha, "size": size}
-                          for k, (sha, size) in sorted(self.member_checksums.items())]
-        return info
-
-    # -------------------------------------------------------------- raw files
-
-    def remote_files(self) -> list[Any]:
-        """The archive under its canonical name (with the legacy UCI URL as mirror) and the legacy file name."""
-        from .uci import uci_remote_files
-
-        return uci_remote_files(CANONICAL_URL, ARCHIVE_NAME, LEGACY_URL, LEGACY_NAME)
-
-    def fetch_archive(self, ctx: PrepareContext) -> tuple[Path, dict[str, Any]]:
-        """Fetch (or find under ``--raw``) the archive; returns its path and the provenance record of the fetch."""
-        from .uci import fetch_uci_archive
-
-        return fetch_uci_archive(self.name, self.remote_files(), ctx, **self.fetch_options)
-
     # -------------------------------------------------------------- load
 
     def load(self, params: dict[str, Any], ctx: PrepareContext) -> list[Recording]:
@@ -629,9 +585,7 @@ class Opportunity(DatasetBuilder):
             raise ModalbenchError(f"opportunity: split {params['split']!r} is not supported (only 'challenge')")
         from .archive import iter_members, open_member
 
-        archive, fetched = self.fetch_archive(ctx)
-        dest = raw_dir(resolve_root(ctx.root), self.name)
-        archive = unwrap_nested_zip(archive, _DAT_RE, dest)
+        archive, fetched, dest = self.open_archive(ctx)
         members = [m for m in iter_members(archive) if _DAT_RE.search(m)]
         by_key: dict[tuple[int, str], str] = {}
         for m in members:
@@ -644,7 +598,7 @@ class Opportunity(DatasetBuilder):
         # the archive's own column_names.txt, when present, must give the committed mapping
         col_members = [m for m in iter_members(archive) if m.endswith("column_names.txt")]
         if col_members:
-            with open_member(archive, col_members[0]) as fh:
+            with open_member(archive, col_members[0], max_bytes=1 << 20) as fh:  # the real file: 22,677 B
                 oc.check_column_names(fh.read().decode("latin-1"), where=f"{archive.name}:{col_members[0]}")
 
         include_s4 = bool(params.get("include_s4", False))
@@ -655,11 +609,13 @@ class Opportunity(DatasetBuilder):
                                   f"not the OPPORTUNITY UCI archive")
         hash_it = ctx.verification != "off"
         used = sorted(by_key[k] for k, sp in wanted.items() if sp is not None)
+        # declared sizes are checked before any member is inflated; reads stop at these limits
+        limits = self.member_limits(archive, sorted(by_key.values()), ctx.verification)
         # the used members are read once: hashed, counted and parsed together; the others only hashed
-        scans = parse_members(archive, used, hash_it=hash_it, out=dest / f"{archive.name}.parsed")
+        scans = parse_members(archive, used, hash_it=hash_it, out=dest / f"{archive.name}.parsed", limits=limits)
         if hash_it:
             scans.update(scan_members(archive, sorted(set(by_key.values()) - set(used)), hash_it=True,
-                                      cache=dest / f"{archive.name}.members.json"))
+                                      cache=dest / f"{archive.name}.members.json", limits=limits))
         record = verify_members(scans, self.member_checksums, ctx.verification, archive)
         ctx.provenance.update({"archive": fetched, "members": record})
 

@@ -18,11 +18,15 @@ from .registry import Registry
 
 @dataclass
 class PrepareContext:
-    """Where a prepare runs: the data root, raw files, checksum verification mode."""
+    """Where a prepare runs: the data root, raw files, download mirrors, checksum verification mode."""
 
     root: str
     raw_dir: Path | None = None  # --raw DIR: archives the user already has
-    download_dir: Path | None = None  # where fetched archives go (<root>/<name>/raw, local even for remote roots)
+    # the one local directory for downloaded archives and what loaders derive from them (paths.local_raw_dir:
+    # <root>/<name>/raw, or ~/.cache/modalbench/<name>/raw under a remote root); None: loaders compute that
+    download_dir: Path | None = None
+    # --mirror URL: base URLs (or local directories) tried first, as <mirror>/<dataset>/<file name>
+    mirrors: tuple[str, ...] = ()
     verification: str = "strict"  # strict | warn | off
     progress: bool = True
     provenance: dict[str, Any] = field(default_factory=dict)  # loaders record what they verified

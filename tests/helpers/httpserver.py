@@ -2,8 +2,10 @@
 
 Supports single-range ``Range: bytes=a-`` / ``bytes=a-b`` requests (206, 416 when out of range) and can be
 told to fail a path with an HTTP status, to cut a response after N body bytes (an interrupted transfer),
-to ignore Range headers (answer 200 with the whole file), or to stall before the body (to exercise client
-timeouts). Every request is recorded.
+to ignore Range headers (answer 200 with the whole file), to stall before the body (to exercise client
+timeouts), to drip the body a few bytes at a time (every read returns quickly, the transfer never ends in
+time: an overall deadline must fire), or to omit ``Content-Length`` (the body ends when the connection closes).
+Every request is recorded.
 
 Usage in a test module::
 
@@ -92,10 +94,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             status = 206
         length = end - start + 1
         cut = owner._take(owner._cut, rel)
+        drip = owner._take(owner._drip, rel)
+        no_length = owner._take(owner._no_length, rel) is not None
         owner._record(self.command, rel, range_header, status)
         self.send_response(status)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(length))
+        if not no_length:
+            self.send_header("Content-Length", str(length))
         self.send_header("Accept-Ranges", "bytes")
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
@@ -106,17 +111,21 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if stall is not None:
             time.sleep(stall / 1000)
         limit = length if cut is None else min(cut, length)
+        step = 65536 if drip is None else owner._drip_bytes
         with open(target, "rb") as fh:
             fh.seek(start)
             remaining = limit
             while remaining > 0:
-                chunk = fh.read(min(65536, remaining))
+                chunk = fh.read(min(step, remaining))
                 if not chunk:
                     break
                 self.wfile.write(chunk)
                 remaining -= len(chunk)
+                if drip is not None:
+                    self.wfile.flush()
+                    time.sleep(drip / 1000)
         self.wfile.flush()
-        if cut is not None:
+        if cut is not None or no_length:
             self.close_connection = True
             try:
                 self.connection.shutdown(socket.SHUT_RDWR)
@@ -152,6 +161,9 @@ class LocalHTTPServer:
         self._cut: dict[str, _Rule] = {}
         self._ignore_range: dict[str, _Rule] = {}
         self._stall: dict[str, _Rule] = {}
+        self._drip: dict[str, _Rule] = {}
+        self._drip_bytes = 1024
+        self._no_length: dict[str, _Rule] = {}
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -225,6 +237,17 @@ class LocalHTTPServer:
         with self._lock:
             self._stall[path.lstrip("/")] = _Rule(round(seconds * 1000), times)
 
+    def drip(self, path: str, every: float, nbytes: int = 1024, times: int | None = None) -> None:
+        """Send the body ``nbytes`` at a time, ``every`` seconds apart (a slow-drip server)."""
+        with self._lock:
+            self._drip[path.lstrip("/")] = _Rule(round(every * 1000), times)
+            self._drip_bytes = nbytes
+
+    def omit_length(self, path: str, times: int | None = None) -> None:
+        """Answer without ``Content-Length``; the body ends when the connection closes."""
+        with self._lock:
+            self._no_length[path.lstrip("/")] = _Rule(1, times)
+
     def reset(self) -> None:
         """Forget every failure rule and the request log."""
         with self._lock:
@@ -232,6 +255,8 @@ class LocalHTTPServer:
             self._cut.clear()
             self._ignore_range.clear()
             self._stall.clear()
+            self._drip.clear()
+            self._no_length.clear()
             self.requests.clear()
 
     # inspection

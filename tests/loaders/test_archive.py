@@ -23,6 +23,8 @@ from modalbench.loaders.archive import (
     stream_members,
 )
 
+from helpers.zipbombs import lie_about_size, zeros_zip
+
 DAT = b"".join(f"{i} {i * 0.5:.3f} NaN\r\n".encode() for i in range(5000))  # ~90 kB, spans several reads
 FILES = {
     "Data/dataset/S1-ADL1.dat": DAT,
@@ -302,3 +304,63 @@ def test_tar_internal_links(tmp_path):
     assert (dest / "Data/latest.dat").is_symlink() and (dest / "Data/latest.dat").read_bytes() == b"1 2 3\n"
     copy = dest / "Data/copy.dat"
     assert not copy.is_symlink() and copy.read_bytes() == b"1 2 3\n"
+
+
+# ----------------------------------------------------------------------------- decompression bombs
+
+
+def test_open_member_refuses_a_declared_size_above_max_bytes_before_reading(archive):
+    with pytest.raises(ModalbenchError, match=r"member 'Data/dataset/S1-ADL1\.dat' declares \d+ bytes uncompressed, "
+                                              r"more than the 1000 expected"):
+        open_member(archive, "Data/dataset/S1-ADL1.dat", max_bytes=1000)
+    with open_member(archive, "Data/dataset/S1-ADL1.dat", max_bytes=len(DAT)) as fh:
+        assert fh.read() == DAT
+
+
+def test_member_inflating_past_its_declared_size_is_a_one_line_error(tmp_path):
+    path = make_zip(tmp_path / "liar.zip")
+    lie_about_size(path, "Data/dataset/S1-ADL1.dat", 1000)
+    with zipfile.ZipFile(path) as zf:
+        assert zf.getinfo("Data/dataset/S1-ADL1.dat").file_size == 1000
+    with open_member(path, "Data/dataset/S1-ADL1.dat") as fh, pytest.raises(ModalbenchError) as info:
+        fh.read()
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message and "'Data/dataset/S1-ADL1.dat'" in message
+
+
+def test_member_stream_caps_reads_at_max_bytes(tmp_path):
+    path = zeros_zip(tmp_path / "z.zip", mib=4)
+    inner = zipfile.ZipFile(path).open("bomb.dat")
+    stream = archive_mod._MemberStream(inner, None, "bomb.dat", path, limit=1 << 20)
+    with stream, pytest.raises(ModalbenchError, match=r"'bomb.dat' inflates past 1048576 bytes"):
+        while stream.read(300_000):
+            pass
+    assert stream._produced <= (1 << 20) + 300_000  # stopped at the cap, not after the 4 MiB
+
+
+def test_safe_extract_total_size_limit(archive, tmp_path):
+    dest = tmp_path / "out"
+    with pytest.raises(ModalbenchError, match=r"members declare \d+ bytes uncompressed, more than the limit of 1000 "
+                                              r"\(max_total_bytes\)"):
+        safe_extract(archive, dest, max_total_bytes=1000)
+    assert not dest.exists() or not any(p.is_file() for p in dest.rglob("*"))
+    assert len(safe_extract(archive, tmp_path / "ok", max_total_bytes=sum(map(len, FILES.values())))) == 3
+
+
+def test_safe_extract_refuses_a_zip_bomb_by_compression_ratio(tmp_path):
+    bomb = zeros_zip(tmp_path / "bomb.zip")
+    assert bomb.stat().st_size < 100_000
+    dest = tmp_path / "out"
+    with pytest.raises(ModalbenchError, match=r"member 'bomb.dat' of .*: it inflates 16777216 bytes from \d+ "
+                                              r"\(ratio \d+, limit 200, max_ratio\)"):
+        safe_extract(bomb, dest)
+    assert not dest.exists() or not any(dest.rglob("*"))
+    assert safe_extract(bomb, tmp_path / "allowed", max_ratio=None)[0].stat().st_size == 16 << 20
+
+
+def test_safe_extract_refuses_a_tar_gz_bomb_by_overall_ratio(tmp_path):
+    bomb = make_tar(tmp_path / "bomb.tar.gz", files={"zeros.bin": bytes(8 << 20)})
+    with pytest.raises(ModalbenchError, match=r"8388608 bytes uncompressed from \d+ on disk \(ratio \d+, limit 200"):
+        safe_extract(bomb, tmp_path / "out")
+    with pytest.raises(ModalbenchError, match="max_ratio must be > 0"):
+        safe_extract(bomb, tmp_path / "out", max_ratio=0)

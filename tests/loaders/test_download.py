@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
+import time
+from pathlib import Path
 
 import pytest
 
 from modalbench.errors import ModalbenchError
-from modalbench.loaders.download import FetchResult, RemoteFile, fetch, sha256_file, verify_file
+from modalbench.loaders.download import (
+    ENV_MIRROR,
+    FetchResult,
+    RemoteFile,
+    default_deadline,
+    fetch,
+    mirror_urls,
+    parse_mirrors,
+    sha256_file,
+    verify_file,
+)
 
 from helpers.httpserver import LocalHTTPServer, http_server, unused_url  # noqa: F401  (http_server is a fixture)
 
@@ -328,3 +341,121 @@ def test_checksums_are_normalised_and_mode_is_checked(tmp_path):
     assert file.sha256 == SHA and file.urls == ("https://example.org/a.zip",)
     with pytest.raises(ModalbenchError, match="unknown verification mode 'lenient'"):
         fetch(file, tmp_path, verification="lenient", **FAST)
+
+
+# ------------------------------------------------------------------ deadlines, retry messages, sizes, resume, mirrors
+
+
+def test_slow_drip_server_stops_at_the_overall_deadline(http_server, tmp_path):
+    http_server.add_file("data.zip", PAYLOAD)
+    http_server.drip("data.zip", every=0.05, nbytes=1024)  # 300 kB would take ~15 s
+    started = time.monotonic()
+    with pytest.raises(ModalbenchError, match=r"deadline of 1 s \(\d+ bytes received\)"):
+        fetch(remote(http_server, "data.zip"), tmp_path, retries=2, deadline=1.0, **FAST)
+    assert time.monotonic() - started < 3.0
+    assert http_server.count("data.zip") == 1  # a used-up deadline is not retried on the same source
+
+
+def test_never_answering_server_is_bounded_by_the_deadline(http_server, tmp_path, capsys):
+    http_server.add_file("data.zip", PAYLOAD)
+    http_server.stall("data.zip", seconds=4.0, times=None)
+    started = time.monotonic()
+    with pytest.raises(ModalbenchError, match="timed out"):
+        fetch(remote(http_server, "data.zip"), tmp_path, retries=10, progress=False, backoff=0.0, timeout=0.3,
+              deadline=1.0)
+    assert time.monotonic() - started < 2.5  # 11 attempts x 0.3 s without the deadline
+    retries = [line for line in capsys.readouterr().err.splitlines() if "retrying in" in line]
+    assert retries and all(line.startswith("modalbench: data.zip: ") for line in retries)
+
+
+def test_deadline_of_a_dripping_source_falls_through_to_the_next(http_server, tmp_path, capsys):
+    http_server.add_file("slow/data.zip", PAYLOAD)
+    http_server.add_file("fast/data.zip", PAYLOAD)
+    http_server.drip("slow/data.zip", every=0.05)
+    result = fetch(remote(http_server, "slow/data.zip", "fast/data.zip"), tmp_path, deadline=0.5, **FAST)
+    assert result.verification == "verified-sha256"
+    err = capsys.readouterr().err
+    assert f"failed (no complete transfer within the deadline of 0.5 s" in err
+    assert f"trying {http_server.url('fast/data.zip')}" in err
+
+
+def test_retry_is_announced_on_stderr_one_line_each(http_server, tmp_path, capsys):
+    http_server.add_file("data.zip", PAYLOAD)
+    http_server.fail("data.zip", 503, times=2)
+    fetch(remote(http_server, "data.zip"), tmp_path, retries=2, **FAST)
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if "retrying" in ln]
+    assert lines == [f"modalbench: data.zip: {http_server.url('data.zip')}: HTTP 503 Service Unavailable; "
+                     f"retrying in 0.0 s (attempt {k} of 3)" for k in (2, 3)]
+
+
+def test_default_deadline_is_derived_from_the_size():
+    assert default_deadline(None) == 6 * 3600
+    assert default_deadline(0) == 300
+    assert default_deadline(100_000_000) == 300 + 1000  # 100 MB at 100 kB/s
+    with pytest.raises(ModalbenchError, match="deadline must be > 0"):
+        fetch(RemoteFile("a.zip", ()), Path("/nonexistent"), deadline=0)
+
+
+def test_body_larger_than_the_published_size_stops_early(http_server, tmp_path):
+    http_server.add_file("data.zip", PAYLOAD)
+    http_server.omit_length("data.zip")  # nothing announced: the body itself must be counted
+    file = remote(http_server, "data.zip", size=100_000)
+    with pytest.raises(ModalbenchError, match="more than the expected 100000 bytes; stopped"):
+        fetch(file, tmp_path, **FAST)
+    assert not (tmp_path / "data.zip.incomplete").exists()
+    assert not (tmp_path / "data.zip.mismatch").exists()  # stopped, not downloaded whole and moved aside
+
+
+def test_partial_file_without_checksum_is_not_resumed(http_server, tmp_path, capsys):
+    http_server.add_file("data.zip", PAYLOAD)
+    (tmp_path / "data.zip.incomplete").write_bytes(b"\0garbage from an earlier run\0" * 100)
+    result = fetch(remote(http_server, "data.zip", sha256=None, size=len(PAYLOAD)), tmp_path, **FAST)
+    assert (tmp_path / "data.zip").read_bytes() == PAYLOAD
+    assert (result.verification, result.sha256) == ("tofu", SHA)
+    assert [r.range for r in http_server.requests] == [None]
+    assert "discarding the 2900 bytes of an earlier partial download" in capsys.readouterr().err
+
+
+def test_partial_file_is_not_resumed_when_verification_is_off(http_server, tmp_path):
+    http_server.add_file("data.zip", PAYLOAD)
+    (tmp_path / "data.zip.incomplete").write_bytes(b"x" * 5000)
+    fetch(remote(http_server, "data.zip"), tmp_path, verification="off", **FAST)
+    assert (tmp_path / "data.zip").read_bytes() == PAYLOAD
+
+
+def test_mirror_is_tried_first_as_mirror_dataset_file(http_server, tmp_path):
+    http_server.add_file("copy/mydata/data.zip", PAYLOAD)
+    http_server.add_file("canonical/data.zip", PAYLOAD)
+    result = fetch(remote(http_server, "canonical/data.zip"), tmp_path, mirrors=[http_server.url("copy")],
+                   dataset="mydata", **FAST)
+    assert result.verification == "verified-sha256"
+    assert [r.path for r in http_server.requests] == ["copy/mydata/data.zip"]
+
+
+def test_missing_mirror_copy_falls_back_to_canonical_url(http_server, tmp_path, capsys):
+    http_server.add_file("canonical/data.zip", PAYLOAD)
+    fetch(remote(http_server, "canonical/data.zip"), tmp_path, mirrors=[http_server.url("copy") + "/"],
+          dataset="mydata", **FAST)
+    assert [(r.path, r.status) for r in http_server.requests] == [("copy/mydata/data.zip", 404),
+                                                                  ("canonical/data.zip", 200)]
+    assert f"trying {http_server.url('canonical/data.zip')}" in capsys.readouterr().err
+
+
+def test_mirror_environment_variable_and_local_directory(http_server, tmp_path, monkeypatch):
+    local = tmp_path / "local-copy"
+    (local / "mydata").mkdir(parents=True)
+    (local / "mydata" / "data.zip").write_bytes(PAYLOAD)
+    monkeypatch.setenv(ENV_MIRROR, f"{unused_url('x')}{os.pathsep}{local}")
+    result = fetch(remote(http_server, "canonical/data.zip"), tmp_path / "dl", dataset="mydata", retries=0,
+                   progress=False, backoff=0.0, timeout=5.0)
+    assert result.verification == "verified-sha256"
+    assert http_server.requests == []  # the refused mirror, then the local directory; never the canonical URL
+
+
+def test_parse_mirrors_keeps_ports_and_splits_on_commas_and_pathsep():
+    text = f"http://host:8080/data, https://b.example/m{os.pathsep}/srv/mirror"
+    assert parse_mirrors(text) == ("http://host:8080/data", "https://b.example/m", "/srv/mirror")
+    assert parse_mirrors("") == ()
+    assert mirror_urls("a b.zip", "ds", ["https://m.example/x/"]) == ("https://m.example/x/ds/a%20b.zip",)
+    with pytest.raises(ModalbenchError, match="mirror 'ftp://m' must be"):
+        mirror_urls("a.zip", "ds", ["ftp://m"])

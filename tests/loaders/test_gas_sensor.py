@@ -332,3 +332,12 @@ def test_prepare_end_to_end(tmp_path, raw):
     assert np.isnan(stream[3:5]).all() and not np.isnan(stream[5:]).any()
     assert ds["available"].values.all()  # no window is entirely missing
     assert len(ids) == 14 and attrs["source"]["provenance"]["members"]["files"] == 16
+
+
+def test_member_declaring_more_than_the_limit_is_refused_before_reading(tmp_path, raw, monkeypatch):
+    monkeypatch.setattr(gs.GasSensor, "max_member_bytes", 10_000)  # UCI publishes no sizes: only the limit applies
+    with pytest.raises(ModalbenchError) as ei:
+        gs.GasSensor().load(params(), ctx_for(tmp_path, raw))
+    msg = str(ei.value)
+    assert "\n" not in msg and f"archive {raw / gs.LEGACY_NAME}: member 'WTD_upload/" in msg
+    assert "more than the 10000 allowed (the limit for members of unknown size); refused before reading" in msg

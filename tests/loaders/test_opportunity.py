@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from helpers import opportunity_synth as synth
 from modalbench.loaders.download import RemoteFile
 from modalbench.store import with_window_variables
 
-from helpers import DATA_DIR
+from helpers import DATA_DIR, zipbombs
 from helpers.httpserver import http_server, unused_url  # noqa: F401  (http_server is a fixture)
 
 FIXTURE = DATA_DIR / "opportunity" / "OpportunityUCIDataset.zip"
@@ -516,3 +517,59 @@ def test_builder_metadata_and_val_exclusion():
     assert b.val_excluded_classes(p | {"exclude_null_val": False}) == {}
     with pytest.raises(ModalbenchError, match="only 'challenge'"):
         b.load(p | {"split": "random"}, PrepareContext(root="unused"))
+
+
+# ---------------------------------------------------------------- hostile archives, raw directory, mirrors
+
+
+@pytest.mark.parametrize("mode", ["strict", "warn", "off"])
+def test_zip_bomb_member_is_refused_before_reading_with_bounded_memory(tmp_path, monkeypatch, mode):
+    monkeypatch.setattr(op.Opportunity, "member_checksums", fixture_checksums())
+    d = tmp_path / "raw"
+    d.mkdir()
+    bomb = zipbombs.replace_with_zeros(FIXTURE, d / op.LEGACY_NAME, "S1-ADL1.dat", mib=64)
+    assert bomb.stat().st_size < 1_000_000
+    b = op.Opportunity()
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModalbenchError) as ei:
+            b.load(b.default_params(), ctx_for(tmp_path, d, mode))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    msg = str(ei.value)
+    assert "\n" not in msg and f"archive {bomb}: member '{MEMBER.format('S1-ADL1')}' declares 67108864 bytes" in msg
+    assert peak < 8 * zipbombs.MIB  # the 64 MiB member was never inflated
+    assert not (tmp_path / "root" / "opportunity" / "raw" / f"{op.LEGACY_NAME}.parsed").exists()
+
+
+def test_member_whose_data_outgrows_its_declared_size_is_a_one_line_error(tmp_path):
+    d = tmp_path / "raw"
+    d.mkdir()
+    bomb = zipbombs.replace_with_zeros(FIXTURE, d / op.LEGACY_NAME, "S1-ADL1.dat", mib=8)
+    zipbombs.lie_about_size(bomb, MEMBER.format("S1-ADL1"), 4000)  # the header claims 4,000 bytes
+    b = op.Opportunity()
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModalbenchError) as ei:
+            b.load(b.default_params(), ctx_for(tmp_path, d, "off"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    msg = str(ei.value)
+    assert "\n" not in msg and f"archive {bomb}: cannot read member '{MEMBER.format('S1-ADL1')}'" in msg
+    assert peak < 4 * zipbombs.MIB
+
+
+def test_prepare_context_mirrors_are_tried_before_uci(tmp_path, http_server, monkeypatch):
+    http_server.add_file(f"copy/opportunity/{op.ARCHIVE_NAME}", FIXTURE)
+    dead = unused_url(op.ARCHIVE_NAME)
+    monkeypatch.setattr(op.Opportunity, "canonical_url", dead)
+    monkeypatch.setattr(op.Opportunity, "legacy_url", dead)
+    monkeypatch.setattr(op.Opportunity, "fetch_options", FAST)
+    ctx = PrepareContext(root=str(tmp_path / "root"), mirrors=(http_server.url("copy"),), verification="off",
+                         progress=False)
+    b = op.Opportunity()
+    assert len(b.load(b.default_params(), ctx)) == 18
+    assert [r.path for r in http_server.requests] == [f"copy/opportunity/{op.ARCHIVE_NAME}"]
+    assert ctx.provenance["archive"]["name"] == op.ARCHIVE_NAME
