@@ -46,6 +46,7 @@ from typing import BinaryIO
 
 from modalbench import __version__
 from modalbench.errors import ModalbenchError
+from modalbench.vocabulary import VERIFICATION_MODES
 
 __all__ = [
     "ENV_MIRROR",
@@ -60,7 +61,7 @@ __all__ = [
     "verify_file",
 ]
 
-VERIFICATION_MODES = ("strict", "warn", "off")
+
 INCOMPLETE = ".incomplete"
 MISMATCH = ".mismatch"
 CHUNK = 1 << 20

@@ -11,7 +11,7 @@ import itertools
 import json
 import operator
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +30,7 @@ from modalbench.atomic import atomic_dir, canonical_json, write_json_atomic
 from modalbench.datasets import DatasetBuilder, PrepareContext, get_dataset
 from modalbench.errors import ModalbenchError, StoreError
 from modalbench.meta import SPLIT_CODES, SPLITS, ModalitySpec
+from modalbench.vocabulary import VERIFICATION_MODES
 from modalbench.paths import (
     local_raw_dir,
     resolve_root,
@@ -722,10 +723,14 @@ def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
 
 def prepare(name: str, *, root: str | Path | None = None, overrides: dict[str, Any] | None = None,
             force: bool = False, raw: Path | None = None, verification: str = "strict",
-            workers: int | None = None, address: str | None = None, progress: bool = True) -> PrepareResult:
-    """Prepare dataset ``name`` under ``root``; a no-op when an identical store exists."""
+            workers: int | None = None, address: str | None = None, progress: bool = True,
+            mirrors: Sequence[str] = ()) -> PrepareResult:
+    """Prepare dataset ``name`` under ``root``; a no-op when an identical store exists.
+
+    ``mirrors``: base URLs or directories tried first for every raw file, as ``<mirror>/<dataset>/<file name>``.
+    """
     t0 = time.perf_counter()
-    if verification not in ("strict", "warn", "off"):
+    if verification not in VERIFICATION_MODES:
         raise ModalbenchError(f"--verification must be strict, warn or off (got {verification!r})")
     builder = get_dataset(name)
     params = merge_params(builder.default_params(), overrides)
@@ -743,7 +748,8 @@ def prepare(name: str, *, root: str | Path | None = None, overrides: dict[str, A
     if raw is not None and not Path(raw).is_dir():
         raise ModalbenchError(f"--raw {raw}: not a directory")
     ctx = PrepareContext(root=str(root_p), raw_dir=Path(raw) if raw else None, verification=verification,
-                         progress=progress, download_dir=local_raw_dir(root_p, builder.name))
+                         progress=progress, download_dir=local_raw_dir(root_p, builder.name),
+                         mirrors=tuple(mirrors))
     ctx.download_dir.mkdir(parents=True, exist_ok=True)
     with scheduler(workers, address):
         items = builder.load(params, ctx)

@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run on a local dask.distributed cluster of N workers")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS", help="run on an existing dask cluster (tcp://host:port)")
     p.add_argument("--raw", default=None, metavar="DIR", help="use raw archives already in DIR")
+    p.add_argument("--mirror", action="append", default=[], metavar="URL",
+                   help="try URL/<dataset>/<file> (or a local directory) before the canonical sources; repeatable "
+                        "(also $MODALBENCH_MIRROR)")
     p.add_argument("--verification", default="strict", choices=VERIFICATION_MODES, help="checksum verification")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a preprocessing parameter")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -15,7 +15,8 @@ from .options import parse_set
 def cmd_prepare(args: argparse.Namespace) -> int:
     res = prepare(args.name, root=args.root, overrides=parse_set(args.set), force=args.force,
                   raw=Path(args.raw) if args.raw else None, verification=args.verification,
-                  workers=args.workers, address=args.scheduler, progress=not args.quiet)
+                  workers=args.workers, address=args.scheduler, progress=not args.quiet,
+                  mirrors=args.mirror)
     if res.skipped:
         err.print(f"[green]already prepared[/green] with the same parameters ({res.seconds:.2f} s)")
     else:
