@@ -35,6 +35,7 @@ from torch import nn
 from modalbench.atomic import write_bytes_atomic, write_json_atomic
 from modalbench.errors import ModalbenchError
 from modalbench.meta import DatasetMeta, ModalitySpec
+from modalbench.params import Param
 
 from .base import FusionModel
 from .encoders import make_encoder
@@ -119,6 +120,19 @@ class MFASNet(FusionModel):
     """Fusion network defined by an MFAS architecture over frozen layered unimodal backbones."""
 
     has_fast_path = True
+    handles_missing = False
+    params = (
+        Param("arch", "list", None, "architecture [[γ^1, …, γ^M, activation], …] (none: last layers, relu)",
+              nullable=True),
+        Param("hidden", "int", 64, "fusion layer width", min=1),
+        Param("emb_dim", "int", 64, "backbone embedding size", min=1),
+        Param("encoder", "dict", None, "arguments of every backbone encoder", nullable=True),
+        Param("freeze_backbones", "bool", None, "freeze the backbones (none: frozen when pretrained)",
+              nullable=True),
+        Param("dropout", "float", 0.0, "dropout before the classifier", min=0.0, max=1.0, max_open=True),
+        Param("backbones_file", "str", None, "pretrained backbone weights written by the search", nullable=True),
+        Param("backbones", "object", None, "pretrained LayeredBackbone modules (Python API only)", nullable=True),
+    )
 
     def __init__(self, meta: DatasetMeta, arch: Arch | None = None, hidden: int = 64, emb_dim: int = 64,
                  encoder: dict[str, Any] | None = None, freeze_backbones: bool | None = None, dropout: float = 0.0,

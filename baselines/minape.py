@@ -34,6 +34,7 @@ from torch import nn
 
 from modalbench.errors import ModalbenchError
 from modalbench.meta import DatasetMeta, ModalitySpec
+from modalbench.params import Param
 
 from .base import FusionModel
 from .registry import register_baseline
@@ -86,6 +87,20 @@ class TempMixer(nn.Module):
 @register_baseline("minape")
 class Minape(FusionModel):
     """Grouped ConvMixer pathways (log-mel front end for series) + TempMixer + linear classifier."""
+
+    handles_missing = False
+    params = (
+        Param("preset", "choice", "small", "architecture preset (paper: depth 16, kernel 13)",
+              choices=tuple(PRESETS)),
+        Param("dim", "int", None, "pathway filters F (none: the preset's)", min=1, nullable=True),
+        Param("depth", "int", None, "ConvMixer blocks per pathway (none: the preset's)", min=0, nullable=True),
+        Param("kernel", "int", None, "depthwise kernel size (none: the preset's)", min=1, nullable=True),
+        Param("patch", "int", None, "patch size P (none: the preset's)", min=1, nullable=True),
+        Param("temp_filters", "int", 64, "TempMixer filters", min=1),
+        Param("temp_kernel", "int", 3, "TempMixer kernel size", min=1),
+        Param("spectrogram", "dict", None, "per series modality: log-mel parameters (n_fft, hop_length, n_mels, ...)",
+              nullable=True),
+    )
 
     def __init__(self, meta: DatasetMeta, preset: str = "small", dim: int | None = None, depth: int | None = None,
                  kernel: int | None = None, patch: int | None = None, temp_filters: int = 64,

@@ -40,7 +40,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from modalbench.meta import DatasetMeta
+from modalbench.params import Param
 
+from .base import ENCODED_PARAMS
 from .intermediate import EncodedFusion
 from .registry import register_baseline
 
@@ -125,6 +127,13 @@ def mixture_candidates(n_modalities: int, max_mixture_size: int | None = None, m
 class Mul(EncodedFusion):
     """Per-modality classifiers combined multiplicatively (Liu et al. 2018, eq. 9; boosted eq. 10)."""
 
+    params = ENCODED_PARAMS + (
+        Param("beta", "float", 0.5, "exponent β of the down-weighting q (0: plain sum of cross-entropies)", min=0.0),
+        Param("delta", "float", 0.0, "boosting margin δ (eq. 10)"),
+        Param("boosted", "bool", False, "boosted training (eq. 10)"),
+    )
+    handles_missing = True
+
     def __init__(self, meta: DatasetMeta, feature_dim: int = 64, head_hidden: int = 128, dropout: float = 0.5,
                  beta: float = 0.5, delta: float = 0.0, boosted: bool = False,
                  encoder: dict[str, Any] | None = None,
@@ -203,6 +212,12 @@ class Mul(EncodedFusion):
 @register_baseline("mulmix")
 class MulMix(Mul):
     """Mixture candidates (eq. 11) combined multiplicatively (eq. 13); candidate count capped for large M."""
+
+    params = Mul.params + (
+        Param("max_mixture_size", "int", None, "largest candidate size (none: M)", min=1, nullable=True),
+        Param("max_candidates", "int", 64, "cap on the number of mixture candidates (seeded draw beyond it)", min=1),
+        Param("candidate_seed", "int", 0, "seed of the candidate draw", min=0),
+    )
 
     def __init__(self, meta: DatasetMeta, feature_dim: int = 64, head_hidden: int = 128, dropout: float = 0.5,
                  beta: float = 0.5, delta: float = 0.0, boosted: bool = False, max_mixture_size: int | None = None,
