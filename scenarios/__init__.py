@@ -1,7 +1,7 @@
 """modalbench.scenarios: versioned, seeded, checksummed missing-modality and block-missing test scenarios.
 
 Families (see scenarios/README.md): ``full@v1``, ``missing-modalities@v1`` and ``block-missing@v1`` after
-EmbraceNet (Choi & Lee, Information Fusion 49, 2019, §6.4), ``random-missing@v1`` (MCAR, Rubin 1976).
+EmbraceNet (Choi & Lee, Information Fusion 51, 2019, §6.4), ``random-missing@v1`` (MCAR, Rubin 1976).
 Attributes are imported lazily (PEP 562) so that the command line stays fast.
 """
 

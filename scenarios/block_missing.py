@@ -1,6 +1,6 @@
 """``block-missing@v1``: contiguous gaps removed from the continuous evaluation recordings.
 
-Protocol of EmbraceNet (Choi & Lee, Information Fusion 49, 2019, §6.4.2) on OPPORTUNITY: on the continuous
+Protocol of EmbraceNet (Choi & Lee, Information Fusion 51, 2019, §6.4.2) on OPPORTUNITY: on the continuous
 test recordings *before windowing*, repeatedly pick a random modality and remove a random contiguous range
 of ``L ~ U{L_min, …, L_max}`` time steps (OPPORTUNITY: 300–900 steps = 10–30 s at 30 Hz) until the missing
 rate ``removed modality-timesteps / all modality-timesteps`` of the split reaches r, for r = 0.1 … 0.9.
@@ -100,7 +100,7 @@ class BlockMissing(ScenarioFamily):
     version = "v1"
     kind = "stream"
     description = "random contiguous per-modality gaps in the continuous recordings until missing rate r"
-    reference = "Choi & Lee, EmbraceNet, Information Fusion 49 (2019), §6.4.2"
+    reference = "Choi & Lee, EmbraceNet, Information Fusion 51 (2019), §6.4.2"
 
     def default_params(self, ds: xr.Dataset) -> dict[str, Any]:
         lmin, lmax = block_lengths_from_attrs(ds)

@@ -1,7 +1,7 @@
 """Condition-level families: ``full@v1`` and ``missing-modalities@v1``.
 
 ``missing-modalities@v1`` follows the EmbraceNet evaluation (Choi & Lee, "EmbraceNet: A robust deep learning
-architecture for multimodal classification", Information Fusion 49, 2019, §6.4.1): every test sample is
+architecture for multimodal classification", Information Fusion 51, 2019, §6.4.1): every test sample is
 evaluated under every condition, a condition being a non-empty subset of present modalities. For each size
 ``k = 1..M`` all ``C(M, k)`` subsets are used when ``C(M, k) <= cap`` (default 1000), else ``cap`` distinct
 subsets drawn uniformly with ``Generator(PCG64(seed))`` (see :mod:`.subsets`). 255 conditions for M = 8,
@@ -68,7 +68,7 @@ class MissingModalities(ScenarioFamily):
     version = "v1"
     kind = "condition"
     description = "every non-empty modality subset per size k (at most `cap` per size, drawn uniformly)"
-    reference = "Choi & Lee, EmbraceNet, Information Fusion 49 (2019), §6.4.1"
+    reference = "Choi & Lee, EmbraceNet, Information Fusion 51 (2019), §6.4.1"
 
     def default_params(self, ds: xr.Dataset) -> dict[str, Any]:
         return {"cap": 1000}

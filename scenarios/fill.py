@@ -3,7 +3,7 @@
 Strategies (the dataset itself is never modified or copied; every call returns new batch arrays):
 
 * ``mean``  – the training-set mean of each channel (``attrs["normalisation"][m]["scaled_mean"]``), as in
-  EmbraceNet (Choi & Lee, Information Fusion 49, 2019, §6.4.1);
+  EmbraceNet (Choi & Lee, Information Fusion 51, 2019, §6.4.1);
 * ``zero``  – 0 (the scaled value; for min-max scaling to [-1, 1] that is mid-range);
 * ``ffill`` – the previous observed value within the recording, the OPPORTUNITY challenge procedure
   (Chavarriaga et al., Pattern Recognition Letters 34, 2013); at a recording start, where nothing was

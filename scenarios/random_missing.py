@@ -59,7 +59,7 @@ class RandomMissing(ScenarioFamily):
     version = "v1"
     kind = "sample"
     description = "per-sample MCAR drops at rate p (all modalities, or one modality at a time); >= 1 modality kept"
-    reference = "Rubin, Biometrika 63 (1976) (MCAR); drop-rate grid as in EmbraceNet, Information Fusion 49 (2019)"
+    reference = "Rubin, Biometrika 63 (1976) (MCAR); drop-rate grid as in EmbraceNet, Information Fusion 51 (2019)"
 
     def default_params(self, ds: xr.Dataset) -> dict[str, Any]:
         return {"rates": list(DEFAULT_RATES), "per_modality": True}
