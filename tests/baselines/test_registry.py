@@ -152,3 +152,106 @@ def test_one_epoch_on_digits_lowers_the_loss_and_checkpoint_roundtrips(name: str
     with eval_mode(loaded), sample_keys(loaded, keys):
         b = loaded(x_fixed, a_fixed)
     torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+# ---- declarations: typed parameters, aliases, native missing-data handling ---------------------------------------
+def _constructor_kwargs(cls) -> dict:
+    import inspect
+
+    sig = inspect.signature(cls.__init__)
+    return {n: p.default for n, p in list(sig.parameters.items())[2:]
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def _plain(v):
+    return [_plain(x) for x in v] if isinstance(v, (list, tuple)) else v
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_params_declare_every_constructor_argument_with_its_default(name: str) -> None:
+    from modalbench.baselines.registry import BASELINES, method_params
+
+    cls = BASELINES.get(name)
+    assert cls.params is not None, f"{name} declares no params"
+    declared = {p.name: p for p in cls.params}
+    kwargs = _constructor_kwargs(cls)
+    assert set(kwargs) == set(declared), (name, set(kwargs) ^ set(declared))
+    for p in cls.params:
+        assert _plain(kwargs[p.name]) == _plain(p.default), (name, p.name)
+        assert p.parse(p.default, name) == p.default and p.help
+    assert [p.name for p in method_params(name)][-1] == "recipe"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_string_settings_are_parsed_before_construction(name: str) -> None:
+    from modalbench.baselines.registry import BASELINES
+    from modalbench.errors import ModalbenchError
+
+    cls = BASELINES.get(name)
+    scalar = [p for p in cls.params if p.type in ("int", "float", "bool") and p.default is not None]
+    hp = {p.name: str(p.default).lower() for p in scalar}
+    model = create_baseline(name, KINDS_META if name != "mfas" else DIGITS_META, **hp)
+    for p in scalar:
+        assert model.hparams[p.name] == p.default and type(model.hparams[p.name]) is type(p.default), p.name
+    with pytest.raises(ModalbenchError, match=rf"^{name}: unknown parameter 'no_such'"):
+        create_baseline(name, DIGITS_META, no_such="1")
+
+
+def test_reference_row_names_are_aliases() -> None:
+    from modalbench.baselines.registry import canonical_name
+
+    assert canonical_name("compact-multilinear-pooling") == "cmp"
+    assert canonical_name("multimodal-autoencoder") == "mae"
+    model = create_baseline("multimodal-autoencoder", DIGITS_META)
+    assert model.config()["name"] == "mae"
+    with pytest.raises(UnknownNameError, match="did you mean 'multimodal-autoencoder'"):
+        create_baseline("multimodal-autoencodr", DIGITS_META)
+
+
+def test_recipe_is_validated_and_reaches_training_recipe() -> None:
+    from modalbench.errors import ModalbenchError
+
+    model = create_baseline("minape", DIGITS_META, recipe={"optimizer": "adamw", "weight_decay": "0.05"})
+    r = model.training_recipe()
+    assert r["optimizer"] == "adamw" and r["weight_decay"] == 0.05 and r["lr"] == 1e-3
+    assert model.config()["hparams"]["recipe"] == {"optimizer": "adamw", "weight_decay": 0.05}
+    assert create_baseline("early", DIGITS_META).training_recipe()["optimizer"] == "adam"
+    with pytest.raises(ModalbenchError, match=r"^minape recipe: parameter 'optimizer': expected one of"):
+        create_baseline("minape", DIGITS_META, recipe={"optimizer": "adagrad"})
+
+
+def _native_cases():
+    cases = []
+    for name in NAMES:
+        hp_list = [{}]
+        if name == "cmp":
+            hp_list.append({"missing": "skip"})
+        if name == "dmf":
+            hp_list.append({"generative": True})
+        cases += [(name, hp) for hp in hp_list]
+    return cases
+
+
+@pytest.mark.parametrize("name,hp", _native_cases())
+def test_handles_missing_declaration_matches_behaviour(name: str, hp: dict) -> None:
+    """Declared True: the values of a masked-out modality do not change the output (eval mode).
+    Declared False: they do for some sample (the method reads the evaluator's fill)."""
+    meta = KINDS_META if name not in ("mfas", "dmf") else DIGITS_META
+    torch.manual_seed(0)
+    model = create_baseline(name, meta, **hp).eval()
+    x = random_inputs(meta, 16, seed=1)
+    avail = torch.ones(16, meta.n_modalities, dtype=torch.bool)
+    avail[:, 0] = False  # the first modality is masked out
+    y = dict(x)
+    first = meta.modality_names[0]
+    y[first] = x[first] * 3.0 + 5.0
+    with torch.no_grad():
+        if hasattr(model, "reset_eval_rng"):
+            model.reset_eval_rng()
+        out_x = model(x, avail)
+        if hasattr(model, "reset_eval_rng"):
+            model.reset_eval_rng()
+        out_y = model(y, avail)
+    same = torch.allclose(out_x, out_y, atol=1e-5)
+    assert isinstance(model.handles_missing, bool)
+    assert same == model.handles_missing, (name, hp, model.handles_missing)
