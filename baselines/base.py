@@ -46,6 +46,42 @@ DEFAULT_RECIPE: dict[str, Any] = {"optimizer": "adam", "lr": 1e-3, "betas": [0.9
                                   "weight_decay": 0.0, "momentum": 0.0, "epochs": None, "batch_size": None}
 
 
+def dataset_family(meta: DatasetMeta) -> str:
+    """Which of the papers' set-ups a dataset matches, for the ``paper`` presets: ``opportunity``,
+    ``gas-sensor``, ``image-halves`` (two image modalities of one shape: MNIST / digits halves) or ``other``."""
+    name = meta.name.lower()
+    if name.startswith("opportunity"):
+        return "opportunity"
+    if name.startswith("gas"):
+        return "gas-sensor"
+    if name == "mudestreda":
+        return "mudestreda"
+    kinds = {m.kind for m in meta.modalities}
+    if meta.n_modalities == 2 and kinds == {"image"} and len({m.shape for m in meta.modalities}) == 1:
+        return "image-halves"
+    return "other"
+
+
+#: DeepConvLSTM pre-processing of every series modality (EmbraceNet's OPPORTUNITY models)
+SERIES_DEEPCONVLSTM: dict[str, Any] = {"series": {"kind": "deepconvlstm"}}
+
+#: EmbraceNet §6.2 training set-up shared by its baselines (Adam β 0.9/0.999, ε 1e-2 as implemented, lr 1e-3, batch 64)
+EMBRACENET_RECIPE: dict[str, Any] = {"optimizer": "adam", "lr": 1e-3, "eps": 1e-2, "batch_size": 64}
+
+
+def embracenet_baseline_preset(meta: DatasetMeta, encoder_param: str = "encoder_overrides") -> dict[str, Any]:
+    """``paper`` preset of the baselines EmbraceNet compares with (§6.3): DeepConvLSTM on OPPORTUNITY series
+    (the same pre-processing modules as EmbraceNet), EmbraceNet's training recipe, zero fill on image halves
+    (Table 1: the missing half is zero-filled)."""
+    fam = dataset_family(meta)
+    hp: dict[str, Any] = {"recipe": dict(EMBRACENET_RECIPE)}
+    notes = ["EmbraceNet §6.2 recipe: Adam lr 1e-3, batch 64"]
+    if fam == "opportunity":
+        hp[encoder_param] = {"kind": "deepconvlstm"} if encoder_param == "encoder" else dict(SERIES_DEEPCONVLSTM)
+        notes.append("DeepConvLSTM pre-processing of each OPPORTUNITY modality (4 conv × 64, kernel 5, 2 LSTM × 128)")
+    return {"hparams": hp, "fill": "zero" if fam == "image-halves" else None, "notes": notes}
+
+
 class FusionModel(nn.Module):
     """Base class: stores the dataset meta and the hyperparameters needed to rebuild the model."""
 

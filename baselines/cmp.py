@@ -32,7 +32,7 @@ from modalbench.meta import DatasetMeta
 
 from modalbench.params import Param
 
-from .base import DROPOUT, ENCODER, ENCODER_OVERRIDES, FEATURE_DIM, HEAD_HIDDEN
+from .base import DROPOUT, ENCODER, ENCODER_OVERRIDES, FEATURE_DIM, HEAD_HIDDEN, embracenet_baseline_preset
 from .encoders import mlp_head
 from .intermediate import EncodedFusion
 from .registry import register_baseline
@@ -66,6 +66,7 @@ class CompactMultilinearPooling(EncodedFusion):
               "modalities", choices=("fill", "skip")),
         HEAD_HIDDEN, DROPOUT, ENCODER, ENCODER_OVERRIDES,
     )
+    presets = {"paper": embracenet_baseline_preset}
 
     @property
     def handles_missing(self) -> bool:  # type: ignore[override]

@@ -36,7 +36,7 @@ from modalbench.errors import ModalbenchError
 from modalbench.meta import DatasetMeta
 from modalbench.params import Param
 
-from .base import FusionModel
+from .base import FusionModel, dataset_family
 from .encoders import make_encoder
 from .registry import register_baseline
 from .two_stream import task_loss
@@ -68,6 +68,12 @@ class DenseMultimodalFusion(FusionModel):
         Param("activation", "choice", "relu", "activation f of both pathways (paper eq. 1: sigmoid)",
               choices=("relu", "sigmoid")),
     )
+
+    presets = {"paper": lambda meta: {
+        "hparams": {"activation": "sigmoid", "modality_sizes": [512, 128], "shared_sizes": [512, 256, 64]},
+        "fill": "zero" if dataset_family(meta) == "image-halves" else None,
+        "notes": ["sigmoid activations (eq. 1); MNIST-halves sizes [d, 512, 128] / [512, 256, 64]; Table 1 zeroes "
+                  "the damaged half; optimizer not stated: modalbench's Adam"]}}
 
     @property
     def handles_missing(self) -> bool:  # type: ignore[override]

@@ -27,7 +27,7 @@ from modalbench.meta import DatasetMeta
 
 from modalbench.params import Param
 
-from .base import FusionModel
+from .base import EMBRACENET_RECIPE, FusionModel
 from .encoders import mlp_head
 from .registry import register_baseline
 
@@ -59,6 +59,8 @@ class MultimodalAutoencoder(FusionModel):
         Param("dropout", "float", 0.0, "dropout rate in the head", min=0.0, max=1.0, max_open=True),
     )
     handles_missing = True
+    presets = {"paper": lambda meta: {"hparams": {"recipe": dict(EMBRACENET_RECIPE)},
+                                      "notes": ["EmbraceNet §6.3.5 set-up; layer sizes are not stated there: ours"]}}
 
     def __init__(self, meta: DatasetMeta, hidden: list[int] | tuple[int, ...] = (256, 64), pretrain_epochs: int = 10,
                  corrupt_prob: float = 0.5, input_scaling: str = "minus1_1", head_hidden: int = 0,

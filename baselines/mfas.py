@@ -121,6 +121,8 @@ class MFASNet(FusionModel):
 
     has_fast_path = True
     handles_missing = False
+    presets = {"paper": lambda meta: {"hparams": {}, "notes": [
+        "architecture, fusion width and recipe come from `modalbench search mfas --budget paper` (Algorithm 1)"]}}
     params = (
         Param("arch", "list", None, "architecture [[γ^1, …, γ^M, activation], …] (none: last layers, relu)",
               nullable=True),

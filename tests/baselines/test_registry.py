@@ -255,3 +255,60 @@ def test_handles_missing_declaration_matches_behaviour(name: str, hp: dict) -> N
     same = torch.allclose(out_x, out_y, atol=1e-5)
     assert isinstance(model.handles_missing, bool)
     assert same == model.handles_missing, (name, hp, model.handles_missing)
+
+
+# ---- presets ------------------------------------------------------------------------------------------------------
+OPP_META = DatasetMeta("opportunity", tuple(ModalitySpec(f"s{i}", "series", (24, 6)) for i in range(19)), tuple("abcde"))
+GAS_META = DatasetMeta("gas-sensor", tuple(ModalitySpec(f"g{i}", "series", (20, 9)) for i in range(8)), tuple("ab"))
+
+
+def test_embracenet_paper_preset_per_dataset() -> None:
+    from modalbench.baselines.registry import preset_params, resolve_preset
+
+    opp = resolve_preset("embracenet", "paper", OPP_META)
+    assert opp.hparams["embrace_dim"] == 1024 and opp.hparams["p_missing"] == 0.5
+    assert opp.hparams["encoder_overrides"] == {"series": {"kind": "deepconvlstm"}}
+    assert preset_params("embracenet", "paper", GAS_META)["embrace_dim"] == 1024
+    digits = resolve_preset("embracenet", "paper", DIGITS_META)
+    assert digits.hparams["embrace_dim"] == 512 and digits.hparams["p_missing"] == 0.25 and digits.fill == "zero"
+    model = create_baseline("embracenet", OPP_META, **opp.hparams)
+    assert model.embrace_dim == 1024 and model.training_recipe()["batch_size"] == 64
+    lstm = model.encoders[0].lstm
+    assert lstm.hidden_size == 128 and lstm.num_layers == 2
+    assert preset_params("embracenet", "default", OPP_META) == {}
+
+
+def test_dmf_minape_mul_paper_presets() -> None:
+    from modalbench.baselines.registry import resolve_preset
+
+    dmf = resolve_preset("dmf", "paper", DIGITS_META)
+    assert dmf.hparams["activation"] == "sigmoid" and dmf.fill == "zero"
+    model = create_baseline("dmf", DIGITS_META, **dmf.hparams)
+    assert isinstance(model.pathways["left"][0][1], torch.nn.Sigmoid)
+    x = random_inputs(DIGITS_META, 4)
+    s = model._shared(model._pathway(model._front(x)))
+    assert (s > 0).all() and (s < 1).all()  # the shared pathway's sigmoid
+    minape = create_baseline("minape", DIGITS_META, **resolve_preset("minape", "paper", DIGITS_META).hparams)
+    assert minape.hparams["depth"] == 16 and minape.training_recipe()["optimizer"] == "adamw"
+    for name in ("mul", "mulmix"):
+        hp = resolve_preset(name, "paper", DIGITS_META).hparams
+        r = create_baseline(name, DIGITS_META, **hp).training_recipe()
+        assert r["optimizer"] == "sgd" and r["momentum"] == 0.9 and r["weight_decay"] > 0 and hp["beta"] == 0.5
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_paper_preset_builds(name: str) -> None:
+    from modalbench.baselines.registry import resolve_preset
+
+    for meta in (DIGITS_META, GAS_META):
+        p = resolve_preset(name, "paper", meta)
+        assert p.notes and p.to_dict()["preset"] == "paper"
+        create_baseline(name, meta, **p.hparams)
+
+
+def test_unknown_preset_is_one_line_error() -> None:
+    from modalbench.baselines.registry import resolve_preset
+    from modalbench.errors import ModalbenchError
+
+    with pytest.raises(ModalbenchError, match=r"^--preset 'papr': expected one of default, paper; did you mean"):
+        resolve_preset("embracenet", "papr", DIGITS_META)
