@@ -110,8 +110,11 @@ class FusionModel(nn.Module):
 
     def config(self) -> dict[str, Any]:
         """JSON-able config: ``create_baseline(config["name"], meta, **config["hparams"])`` rebuilds the model."""
-        return {"name": self.registry_name, "hparams": self.hparams, "regime": self.regime,
-                "meta": self.meta.to_dict()}
+        cfg = {"name": self.registry_name, "hparams": self.hparams, "regime": self.regime,
+               "meta": self.meta.to_dict()}
+        if self.notes:
+            cfg["notes"] = list(self.notes)
+        return cfg
 
     def training_recipe(self) -> dict[str, Any]:
         """The optimizer set-up the trainer must use: ``optimizer`` (adam|adamw|sgd), ``lr``, ``betas``, ``eps``,

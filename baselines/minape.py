@@ -8,7 +8,8 @@ Modalities are grouped by type; each group gets an isotropic ConvMixer-style pat
     p    = GlobalAvgPool(z_D)
 
 Time-series modalities first become log-mel spectrograms (:mod:`modalbench.baselines.spectrogram`: torchaudio
-``MelSpectrogram`` + ``AmplitudeToDB``, Hann window, per-dataset parameters); same-type tensors with the same
+``MelSpectrogram`` + ``AmplitudeToDB``, Hann window; the paper names the log-mel front end but not its
+parameters, so the per-dataset values are modalbench's); same-type tensors with the same
 spatial size (images; spectrograms, including converted series) are stacked as channels into one group.
 ``vector`` modalities (not in the paper) form one group with a Linear → GELU → BN pathway.
 

@@ -19,6 +19,8 @@ candidates are infeasible for large M (OPPORTUNITY: 19 modalities → 524,287), 
 (``max_mixture_size``, ``max_candidates``): when the capped power set has more than ``max_candidates`` members, all
 singletons and (size cap permitting) the full set are kept and the rest are drawn uniformly without replacement
 with ``numpy.random.Generator(PCG64(candidate_seed))``. The candidate table is a buffer saved with the checkpoint.
+With the default cap of 64 the cut applies for M > 6 (2^7 − 1 = 127); it is visible as
+``MulMix.effective_config()`` and as ``notes`` (also in ``config()["notes"]``) for the results to record.
 
 **Missing modalities (modalbench's extension).** Terms of missing modalities (and every candidate containing one)
 are dropped and the exponent is renormalised over the ``n`` available terms: ``β/(n − 1)`` (``q = 1`` when
@@ -251,3 +253,24 @@ class MulMix(Mul):
     def candidate_table(self) -> np.ndarray:
         size, cap, seed = self._cand_args
         return mixture_candidates(self.meta.n_modalities, size, cap, seed)
+
+    def effective_config(self) -> dict[str, Any]:
+        """The candidate set actually built: its size, the size of the (size-capped) power set it stands for, and
+        whether ``max_candidates`` cut it (always for M > 6 at the default cap of 64, since 2^7 − 1 = 127)."""
+        size, cap, seed = self._cand_args
+        m = self.meta.n_modalities
+        k_max = m if size is None else max(1, min(int(size), m))
+        total = sum(math.comb(m, k) for k in range(1, k_max + 1))
+        n = int(self.candidates.shape[0])
+        return {"n_candidates": n, "power_set_size": total, "capped": n < total, "max_mixture_size": size,
+                "max_candidates": cap, "candidate_seed": seed}
+
+    @property
+    def notes(self) -> list[str]:
+        """A note for the results when the candidate cap binds (the paper uses the full power set)."""
+        c = self.effective_config()
+        if not c["capped"]:
+            return []
+        return [f"mulmix: {c['n_candidates']} of {c['power_set_size']} mixture candidates (all singletons"
+                f"{', the full set' if c['max_mixture_size'] is None else ''} and a seeded draw, candidate_seed "
+                f"{c['candidate_seed']}; max_candidates {c['max_candidates']})"]

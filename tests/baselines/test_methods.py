@@ -446,3 +446,15 @@ def test_embracenet_equal_p_selection_takes_the_floor_u_n_th_available_modality(
     w = p * avail[:2].float()
     ref = torch.searchsorted(torch.cumsum(w, -1), u[:2] * w.sum(-1, keepdim=True), right=True)
     assert torch.equal(idx[:2], ref)
+
+
+def test_mulmix_candidate_cap_is_visible() -> None:
+    small = create_baseline("mulmix", vec_meta(3))
+    assert small.effective_config() == {"n_candidates": 7, "power_set_size": 7, "capped": False,
+                                        "max_mixture_size": None, "max_candidates": 64, "candidate_seed": 0}
+    assert small.notes == [] and "notes" not in small.config()
+    assert not create_baseline("mulmix", vec_meta(6)).effective_config()["capped"]  # 63 <= 64
+    big = create_baseline("mulmix", vec_meta(8))
+    c = big.effective_config()
+    assert c["capped"] and c["n_candidates"] == 64 and c["power_set_size"] == 255
+    assert big.notes and "64 of 255" in big.notes[0] and big.config()["notes"] == big.notes
