@@ -12,7 +12,8 @@ Declarations every registered method makes (read by the registry, the trainer, t
 
 * ``params``: its typed parameters (:class:`modalbench.params.Param`), the one place its defaults and ranges live;
   ``create_baseline`` validates through them;
-* ``presets``: ``{"paper": fn(meta) -> {"hparams": …, "fill": …, "notes": […]}}`` (see ``registry.resolve_preset``);
+* ``presets``: ``{"paper": fn(meta) -> {"hparams": …, "fill": …, "notes": […]}}``
+  (see ``registry.resolve_preset``);
 * ``handles_missing``: True only when ``forward`` honours ``available`` itself (the values of a masked modality do
   not change the output); False when the method relies on the evaluator's ``fill``;
 * ``training_recipe()``: the optimizer set-up the trainer must use (``recipe`` hyperparameter over the class's
@@ -65,7 +66,7 @@ def dataset_family(meta: DatasetMeta) -> str:
 #: DeepConvLSTM pre-processing of every series modality (EmbraceNet's OPPORTUNITY models)
 SERIES_DEEPCONVLSTM: dict[str, Any] = {"series": {"kind": "deepconvlstm"}}
 
-#: EmbraceNet §6.2 training set-up shared by its baselines (Adam β 0.9/0.999, ε 1e-2 as implemented, lr 1e-3, batch 64)
+#: EmbraceNet §6.2 training set-up shared by its baselines (Adam, ε 1e-2 as implemented, lr 1e-3, batch 64)
 EMBRACENET_RECIPE: dict[str, Any] = {"optimizer": "adam", "lr": 1e-3, "eps": 1e-2, "batch_size": 64}
 
 

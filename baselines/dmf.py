@@ -8,8 +8,9 @@ and ``h_m^l = f(W_m^{l−1} h_m^{l−1})`` for l = 2..L; a shared pathway densel
     s_l = f(Σ_m W_m^{l→s} h_m^l + W_s^{l−1} s_{l−1} + b_l),   l = 2..L,
 
 and the classifier reads ``s_L``. The activation ``f`` is ``activation``: the paper's eq. 1 uses the sigmoid
-(``activation="sigmoid"``, the ``paper`` preset); the default is ReLU, which trains faster from scratch. Sizes follow the paper's MNIST-halves model: modality pathway
-[d_m, 512, 128] (``d_m`` taken from the store's modality shape) and shared pathway [512, 256, 64], so
+(``activation="sigmoid"``, the ``paper`` preset); the default is ReLU, which trains faster from scratch.
+Sizes follow the paper's MNIST-halves model: modality pathway [d_m, 512, 128] (``d_m`` taken from the store's
+modality shape) and shared pathway [512, 256, 64], so
 ``len(shared_sizes) == len(modality_sizes) + 1 == L``. With L = 1 the model is intermediate fusion: a linear
 layer on the concatenated embeddings (``Σ_m W_m h_m = [W_1 … W_M][h_1; …; h_M]``), ReLU, classifier.
 

@@ -14,8 +14,8 @@ Options:
   the paper's "average modality missing probability of 50 %"). Per training sample each available modality is
   dropped independently with probability ``q_n``, conditioned on at least one modality being kept, where ``q_n``
   (for ``n`` available modalities) is chosen so that the expected share of dropped modalities is ``p_missing``:
-  ``(q − q^n)/(1 − q^n) = p_missing``. The constraint caps the share at ``(n − 1)/n``; when ``p_missing`` reaches it
-  (M = 2 with 0.5) every sample keeps exactly one modality, chosen uniformly, so the rate is exactly
+  ``(q − q^n)/(1 − q^n) = p_missing``. The constraint caps the share at ``(n − 1)/n``; when ``p_missing``
+  reaches it (M = 2 with 0.5) every sample keeps exactly one modality, chosen uniformly, so the rate is exactly
   ``(n − 1)/n`` (0.5 for M = 2). The MNIST-halves protocol of Table 1 ("one modality kept at random with
   probability 0.5") is ``p_missing = 0.25`` at M = 2 (the ``paper`` preset). Recorded as regime
   ``modality-dropout``. (The draw is per sample rather than per iteration, which has the same expectation.)

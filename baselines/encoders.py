@@ -2,7 +2,8 @@
 
 ``series`` -> 1-D conv stack (or ``deepconvlstm``: DeepConvLSTM, Ordóñez & Roggen, Sensors 16(1):115, 2016, the
 pre-processing of EmbraceNet's OPPORTUNITY models — 4 temporal convolutions of 64 filters with kernel 5, then 2 LSTM
-layers of 128 units, the last step's state read out); ``image`` -> small CNN; ``vector`` -> MLP; ``spectrogram`` -> 2-D CNN.
+layers of 128 units, the last step's state read out); ``image`` -> small CNN; ``vector`` -> MLP;
+``spectrogram`` -> 2-D CNN.
 Every encoder maps ``[B, *shape]`` to ``[B, out_dim]``.
 """
 

@@ -258,7 +258,8 @@ def test_handles_missing_declaration_matches_behaviour(name: str, hp: dict) -> N
 
 
 # ---- presets ------------------------------------------------------------------------------------------------------
-OPP_META = DatasetMeta("opportunity", tuple(ModalitySpec(f"s{i}", "series", (24, 6)) for i in range(19)), tuple("abcde"))
+OPP_META = DatasetMeta("opportunity", tuple(ModalitySpec(f"s{i}", "series", (24, 6)) for i in range(19)),
+                       tuple("abcde"))
 GAS_META = DatasetMeta("gas-sensor", tuple(ModalitySpec(f"g{i}", "series", (20, 9)) for i in range(8)), tuple("ab"))
 
 
