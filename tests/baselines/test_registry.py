@@ -313,3 +313,24 @@ def test_unknown_preset_is_one_line_error() -> None:
 
     with pytest.raises(ModalbenchError, match=r"^--preset 'papr': expected one of default, paper; did you mean"):
         resolve_preset("embracenet", "papr", DIGITS_META)
+
+
+def test_describe_method_params_for_train_help() -> None:
+    from modalbench.baselines.registry import describe_method_params
+
+    rows = {r["name"]: r for r in describe_method_params("compact-multilinear-pooling")}
+    assert rows["missing"]["range"] == "one of 'fill', 'skip'" and rows["sketch_dim"]["default"] == 512
+    assert rows["recipe"]["type"] == "dict" and all(r["help"] for r in rows.values())
+    emb = {r["name"]: r for r in describe_method_params("embracenet")}
+    assert emb["p_missing"]["range"] == "in [0, 1)" and emb["embrace_dim"]["range"] == ">= 1"
+
+
+def test_embracenet_command_line_values_are_typed() -> None:
+    from modalbench.errors import ModalbenchError
+
+    model = create_baseline("embracenet", DIGITS_META, adj_pre="False", embrace_dim="32")
+    assert model.adj_pre is False and model.regime == "full-modality" and model.embrace_dim == 32
+    for bad, msg in (({"adjpre": "true"}, "did you mean 'adj_pre'"), ({"embrace_dim": "abc"}, "expected an integer"),
+                     ({"embrace_dim": "0"}, "expected an integer >= 1")):
+        with pytest.raises(ModalbenchError, match=msg):
+            create_baseline("embracenet", DIGITS_META, **bad)
