@@ -10,11 +10,13 @@ import importlib
 from pathlib import Path
 
 from . import cmp, early, embracenet, intermediate, late, mae, mul  # noqa: F401  (registration)
-from .registry import BASELINES, baseline_names, create_baseline, register_baseline
+from .registry import (BASELINES, baseline_names, canonical_name, create_baseline, describe_method_params,
+                       preset_params, register_baseline, resolve_preset)
 
 _OPTIONAL = ("two_stream", "gmu", "centralnet", "dmf", "minape", "mfas")
 for _name in _OPTIONAL:
     if (Path(__file__).parent / f"{_name}.py").exists():
         importlib.import_module(f"{__name__}.{_name}")
 
-__all__ = ["BASELINES", "baseline_names", "create_baseline", "register_baseline"]
+__all__ = ["BASELINES", "baseline_names", "canonical_name", "create_baseline", "describe_method_params",
+           "preset_params", "register_baseline", "resolve_preset"]
