@@ -21,6 +21,16 @@ from . import (  # noqa: F401  (registration)
     mul,
     two_stream,
 )
-from .registry import BASELINES, baseline_names, create_baseline, register_baseline
+from .registry import (
+    BASELINES,
+    baseline_names,
+    canonical_name,
+    create_baseline,
+    describe_method_params,
+    preset_params,
+    register_baseline,
+    resolve_preset,
+)
 
-__all__ = ["BASELINES", "baseline_names", "create_baseline", "register_baseline"]
+__all__ = ["BASELINES", "baseline_names", "canonical_name", "create_baseline", "describe_method_params",
+           "preset_params", "register_baseline", "resolve_preset"]

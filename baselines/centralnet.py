@@ -26,6 +26,7 @@ from torch import nn
 
 from modalbench.errors import ModalbenchError
 from modalbench.meta import DatasetMeta
+from modalbench.params import Param
 
 from .base import FusionModel
 from .encoders import make_encoder
@@ -42,6 +43,15 @@ class CentralNet(FusionModel):
     """Unimodal branches + a central branch fused at every depth with learned α; combined central/unimodal loss."""
 
     has_fast_path = True
+    handles_missing = False
+    params = (
+        Param("width", "int", 64, "width of every branch layer", min=1),
+        Param("depth", "int", 2, "hidden layers per branch", min=0),
+        Param("unimodal_weights", "list", None, "λ_m per modality (none: all 1)", item="float", min=0.0,
+              nullable=True),
+        Param("dropout", "float", 0.0, "dropout rate", min=0.0, max=1.0, max_open=True),
+        Param("encoder", "dict", None, "arguments of every modality encoder", nullable=True),
+    )
 
     def __init__(self, meta: DatasetMeta, width: int = 64, depth: int = 2,
                  unimodal_weights: list[float] | None = None, dropout: float = 0.0,

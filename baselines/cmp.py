@@ -30,6 +30,9 @@ from torch.nn import functional as F
 from modalbench.errors import ModalbenchError
 from modalbench.meta import DatasetMeta
 
+from modalbench.params import Param
+
+from .base import DROPOUT, ENCODER, ENCODER_OVERRIDES, FEATURE_DIM, HEAD_HIDDEN, embracenet_baseline_preset
 from .encoders import mlp_head
 from .intermediate import EncodedFusion
 from .registry import register_baseline
@@ -50,9 +53,25 @@ def circular_convolution_fft(*vectors: torch.Tensor) -> torch.Tensor:
     return torch.fft.irfft(spec, n=n, dim=-1)
 
 
-@register_baseline("cmp")
+@register_baseline("cmp", aliases=("compact-multilinear-pooling",))
 class CompactMultilinearPooling(EncodedFusion):
     """Tensor-sketch pooling of all modalities' features, then an MLP head."""
+
+    params = (
+        FEATURE_DIM,
+        Param("sketch_dim", "int", 512, "count-sketch size D", min=1),
+        Param("seed", "int", 0, "seed of the sketch hashes and signs", min=0),
+        Param("post_norm", "bool", True, "signed square root + L2 normalisation after pooling"),
+        Param("missing", "choice", "fill", "fill: pool the evaluator's filled values; skip: pool only the available "
+              "modalities", choices=("fill", "skip")),
+        HEAD_HIDDEN, DROPOUT, ENCODER, ENCODER_OVERRIDES,
+    )
+    presets = {"paper": embracenet_baseline_preset}
+
+    @property
+    def handles_missing(self) -> bool:  # type: ignore[override]
+        """Native only with ``missing="skip"`` (a missing modality's spectrum becomes the identity 1)."""
+        return self.missing == "skip"
 
     def __init__(self, meta: DatasetMeta, feature_dim: int = 64, sketch_dim: int = 512, seed: int = 0,
                  post_norm: bool = True, missing: str = "fill", head_hidden: int = 128, dropout: float = 0.5,

@@ -7,8 +7,10 @@ and ``h_m^l = f(W_m^{l−1} h_m^{l−1})`` for l = 2..L; a shared pathway densel
     s_1 = f(Σ_m W_m^{1→s} h_m^1 + b_1),
     s_l = f(Σ_m W_m^{l→s} h_m^l + W_s^{l−1} s_{l−1} + b_l),   l = 2..L,
 
-and the classifier reads ``s_L`` (f = ReLU). Sizes follow the paper's MNIST-halves model: modality pathway
-[d_m, 512, 128] (``d_m`` taken from the store's modality shape) and shared pathway [512, 256, 64], so
+and the classifier reads ``s_L``. The activation ``f`` is ``activation``: the paper's eq. 1 uses the sigmoid
+(``activation="sigmoid"``, the ``paper`` preset); the default is ReLU, which trains faster from scratch.
+Sizes follow the paper's MNIST-halves model: modality pathway [d_m, 512, 128] (``d_m`` taken from the store's
+modality shape) and shared pathway [512, 256, 64], so
 ``len(shared_sizes) == len(modality_sizes) + 1 == L``. With L = 1 the model is intermediate fusion: a linear
 layer on the concatenated embeddings (``Σ_m W_m h_m = [W_1 … W_M][h_1; …; h_M]``), ReLU, classifier.
 
@@ -33,11 +35,14 @@ from torch import nn
 
 from modalbench.errors import ModalbenchError
 from modalbench.meta import DatasetMeta
+from modalbench.params import Param
 
-from .base import FusionModel
+from .base import FusionModel, dataset_family
 from .encoders import make_encoder
 from .registry import register_baseline
 from .two_stream import task_loss
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}
 
 
 @register_baseline("dmf")
@@ -45,12 +50,42 @@ class DenseMultimodalFusion(FusionModel):
     """Dense multimodal fusion; optional generative decoder used to impute missing modalities."""
 
     has_fast_path = True
+    params = (
+        Param("modality_sizes", "list", None, "modality pathway sizes after the input (none: [512, 128])",
+              item="int", min=1, nullable=True),
+        Param("shared_sizes", "list", None, "shared pathway sizes, one more than modality_sizes (none: "
+              "[512, 256, 64])", item="int", min=1, nullable=True, min_items=1),
+        Param("front", "choice", "flatten", "first modality layer: the flattened input or an encoder",
+              choices=("flatten", "encoder")),
+        Param("front_dim", "int", 128, "encoder output size with front=encoder", min=1),
+        Param("generative", "bool", False, "decoders from s_L impute missing modalities"),
+        Param("recon_weight", "float", 1.0, "weight of the reconstruction loss (generative)", min=0.0),
+        Param("drop_prob", "float", 0.5, "probability of hiding a modality in generative training", min=0.0,
+              max=1.0, max_open=True),
+        Param("impute_steps", "int", 1, "imputation passes (generative)", min=1),
+        Param("dropout", "float", 0.0, "dropout rate", min=0.0, max=1.0, max_open=True),
+        Param("seed", "int", 0, "seed of the generative training's hiding draws", min=0),
+        Param("encoder", "dict", None, "arguments of every modality encoder (front=encoder)", nullable=True),
+        Param("activation", "choice", "relu", "activation f of both pathways (paper eq. 1: sigmoid)",
+              choices=("relu", "sigmoid")),
+    )
+
+    presets = {"paper": lambda meta: {
+        "hparams": {"activation": "sigmoid", "modality_sizes": [512, 128], "shared_sizes": [512, 256, 64]},
+        "fill": "zero" if dataset_family(meta) == "image-halves" else None,
+        "notes": ["sigmoid activations (eq. 1); MNIST-halves sizes [d, 512, 128] / [512, 256, 64]; Table 1 zeroes "
+                  "the damaged half; optimizer not stated: modalbench's Adam"]}}
+
+    @property
+    def handles_missing(self) -> bool:  # type: ignore[override]
+        """Native only for the generative variant (it zeroes missing modalities and imputes them)."""
+        return bool(self.hparams["generative"])
 
     def __init__(self, meta: DatasetMeta, modality_sizes: list[int] | None = None,
                  shared_sizes: list[int] | None = None, front: str = "flatten", front_dim: int = 128,
                  generative: bool = False, recon_weight: float = 1.0, drop_prob: float = 0.5,
                  impute_steps: int = 1, dropout: float = 0.0, seed: int = 0,
-                 encoder: dict[str, Any] | None = None) -> None:
+                 encoder: dict[str, Any] | None = None, activation: str = "relu") -> None:
         msz = [512, 128] if modality_sizes is None else [int(v) for v in modality_sizes]
         ssz = [512, 256, 64] if shared_sizes is None else [int(v) for v in shared_sizes]
         if len(ssz) != len(msz) + 1 or not ssz:
@@ -58,11 +93,15 @@ class DenseMultimodalFusion(FusionModel):
                                   f"modality_sizes ({len(msz)}): the first modality layer is the input")
         if front not in ("flatten", "encoder"):
             raise ModalbenchError(f"dmf: front must be 'flatten' or 'encoder', got {front!r}")
+        if activation not in ACTIVATIONS:
+            raise ModalbenchError(f"dmf: activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
         if generative and front != "flatten":
             raise ModalbenchError("dmf: generative=True reconstructs the raw inputs and needs front='flatten'")
         super().__init__(meta, modality_sizes=msz, shared_sizes=ssz, front=front, front_dim=front_dim,
                          generative=generative, recon_weight=recon_weight, drop_prob=drop_prob,
-                         impute_steps=impute_steps, dropout=dropout, seed=seed, encoder=dict(encoder or {}))
+                         impute_steps=impute_steps, dropout=dropout, seed=seed, encoder=dict(encoder or {}),
+                         activation=activation)
+        act = ACTIVATIONS[activation]
         self.has_fast_path = not generative
         names = meta.modality_names
         self.input_dims = {s.name: (math.prod(s.shape) if front == "flatten" else front_dim) for s in meta.modalities}
@@ -75,7 +114,7 @@ class DenseMultimodalFusion(FusionModel):
         self.to_shared = nn.ModuleDict()
         for n in names:
             dims = [self.input_dims[n]] + msz
-            self.pathways[n] = nn.ModuleList([nn.Sequential(nn.Linear(dims[i], dims[i + 1]), nn.ReLU(),
+            self.pathways[n] = nn.ModuleList([nn.Sequential(nn.Linear(dims[i], dims[i + 1]), act(),
                                                             nn.Dropout(dropout)) for i in range(len(msz))])
             self.to_shared[n] = nn.ModuleList([nn.Linear(dims[i], ssz[i], bias=False) for i in range(len(ssz))])
         self.shared_bias = nn.ParameterList([nn.Parameter(torch.zeros(d)) for d in ssz])
@@ -113,7 +152,7 @@ class DenseMultimodalFusion(FusionModel):
             pre = bias + sum(self.to_shared[n][l](hs[n][l]) for n in self.modality_names)
             if s is not None:
                 pre = pre + self.shared_rec[l - 1](s)
-            s = torch.relu(pre)
+            s = torch.sigmoid(pre) if self.hparams["activation"] == "sigmoid" else torch.relu(pre)
         assert s is not None
         return s
 

@@ -16,7 +16,7 @@ import torch
 
 from modalbench.meta import DatasetMeta, ModalitySpec
 
-from .base import FusionModel
+from .base import DROPOUT, ENCODER, FEATURE_DIM, HEAD_HIDDEN, FusionModel, embracenet_baseline_preset
 from .encoders import make_encoder, mlp_head
 from .registry import register_baseline
 
@@ -37,6 +37,10 @@ def joint_spec(meta: DatasetMeta) -> tuple[ModalitySpec, str]:
 @register_baseline("early")
 class EarlyFusion(FusionModel):
     """One network over the concatenated raw inputs."""
+
+    params = (FEATURE_DIM, HEAD_HIDDEN, DROPOUT, ENCODER)
+    handles_missing = False
+    presets = {"paper": lambda meta: embracenet_baseline_preset(meta, "encoder")}
 
     def __init__(self, meta: DatasetMeta, feature_dim: int = 64, head_hidden: int = 128, dropout: float = 0.5,
                  encoder: dict[str, Any] | None = None) -> None:

@@ -1,7 +1,9 @@
 """Per-modality encoders picked from the store's modality kinds.
 
-``series`` -> 1-D conv stack (or DeepConvLSTM-style conv + LSTM, Ordóñez & Roggen 2016, as in EmbraceNet's
-OPPORTUNITY models); ``image`` -> small CNN; ``vector`` -> MLP; ``spectrogram`` -> 2-D CNN.
+``series`` -> 1-D conv stack (or ``deepconvlstm``: DeepConvLSTM, Ordóñez & Roggen, Sensors 16(1):115, 2016, the
+pre-processing of EmbraceNet's OPPORTUNITY models — 4 temporal convolutions of 64 filters with kernel 5, then 2 LSTM
+layers of 128 units, the last step's state read out); ``image`` -> small CNN; ``vector`` -> MLP;
+``spectrogram`` -> 2-D CNN.
 Every encoder maps ``[B, *shape]`` to ``[B, out_dim]``.
 """
 
@@ -20,7 +22,7 @@ class SeriesConvEncoder(nn.Module):
     """Conv1d stack over time: input ``[B, T, C]``."""
 
     def __init__(self, spec: ModalitySpec, out_dim: int, filters: int = 32, layers: int = 2, kernel: int = 5,
-                 lstm: bool = False, dropout: float = 0.0) -> None:
+                 lstm: bool = False, dropout: float = 0.0, lstm_units: int = 0, lstm_layers: int = 1) -> None:
         super().__init__()
         _, channels = spec.shape
         blocks: list[nn.Module] = []
@@ -29,9 +31,10 @@ class SeriesConvEncoder(nn.Module):
             blocks += [nn.Conv1d(c_in, filters, kernel, padding=kernel // 2), nn.ReLU()]
             c_in = filters
         self.conv = nn.Sequential(*blocks)
-        self.lstm = nn.LSTM(filters, filters, batch_first=True) if lstm else None
+        units = int(lstm_units) or filters
+        self.lstm = nn.LSTM(filters, units, num_layers=int(lstm_layers), batch_first=True) if lstm else None
         self.drop = nn.Dropout(dropout)
-        self.out = nn.Linear(filters, out_dim)
+        self.out = nn.Linear(units if lstm else filters, out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.conv(x.transpose(1, 2))  # [B, F, T]
@@ -104,6 +107,10 @@ class MLPEncoder(nn.Module):
         return self.net(x)
 
 
+#: DeepConvLSTM (Ordóñez & Roggen 2016): 4 conv layers × 64 filters, kernel 5, 2 LSTM layers × 128 units
+DEEPCONVLSTM: dict[str, Any] = {"lstm": True, "layers": 4, "filters": 64, "kernel": 5, "lstm_units": 128,
+                                "lstm_layers": 2}
+
 ENCODERS_BY_KIND: dict[str, type[nn.Module]] = {
     "series": SeriesConvEncoder,
     "image": ImageCNNEncoder,
@@ -132,7 +139,7 @@ def make_encoder(spec: ModalitySpec, out_dim: int, kind: str | None = None, **cf
             raise ValueError(f"unknown encoder {kind!r}; choose from {sorted(ENCODER_NAMES)}")
         cls = ENCODER_NAMES[kind]
         if kind == "deepconvlstm":
-            cfg = {"lstm": True, "layers": 4, "filters": 64, **cfg}
+            cfg = {**DEEPCONVLSTM, **cfg}
     return cls(spec, out_dim, **cfg)
 
 

@@ -23,6 +23,7 @@ from torch import nn
 
 from modalbench.errors import ModalbenchError
 from modalbench.meta import DatasetMeta
+from modalbench.params import Param
 
 from .base import FusionModel
 from .encoders import make_encoder
@@ -53,6 +54,17 @@ class GMU(FusionModel):
     """Gated multimodal unit over per-modality encoder features, then a linear or maxout head."""
 
     has_fast_path = True
+    handles_missing = True
+    params = (
+        Param("emb_dim", "int", 64, "encoder feature size", min=1),
+        Param("hidden", "int", 64, "GMU hidden size", min=1),
+        Param("head", "choice", None, "classification head (none: maxout for multi-label, else linear)",
+              choices=("linear", "maxout"), nullable=True),
+        Param("head_hidden", "int", 128, "maxout head width", min=1),
+        Param("maxout_pieces", "int", 2, "affine pieces per maxout unit", min=1),
+        Param("dropout", "float", 0.0, "dropout rate", min=0.0, max=1.0, max_open=True),
+        Param("encoder", "dict", None, "arguments of every modality encoder", nullable=True),
+    )
 
     def __init__(self, meta: DatasetMeta, emb_dim: int = 64, hidden: int = 64, head: str | None = None,
                  head_hidden: int = 128, maxout_pieces: int = 2, dropout: float = 0.0,

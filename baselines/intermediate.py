@@ -22,7 +22,7 @@ import torch
 
 from modalbench.meta import DatasetMeta
 
-from .base import FusionModel
+from .base import ENCODED_PARAMS, FusionModel, embracenet_baseline_preset
 from .encoders import make_encoders, mlp_head
 from .registry import register_baseline
 
@@ -54,6 +54,10 @@ class EncodedFusion(FusionModel):
 @register_baseline("intermediate")
 class IntermediateFusion(EncodedFusion):
     """Concatenate per-modality embeddings, then an MLP head."""
+
+    params = ENCODED_PARAMS
+    handles_missing = False
+    presets = {"paper": embracenet_baseline_preset}
 
     def __init__(self, meta: DatasetMeta, feature_dim: int = 64, head_hidden: int = 128, dropout: float = 0.5,
                  encoder: dict[str, Any] | None = None,

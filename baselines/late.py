@@ -24,6 +24,7 @@ from torch.nn import functional as F
 from modalbench.errors import ModalbenchError
 from modalbench.meta import DatasetMeta
 
+from .base import ENCODED_PARAMS, embracenet_baseline_preset
 from .intermediate import EncodedFusion
 from .mul import BatchedHeads
 from .registry import register_baseline
@@ -32,6 +33,10 @@ from .registry import register_baseline
 @register_baseline("late")
 class LateFusion(EncodedFusion):
     """Per-modality classifiers, probabilities averaged with validation-F1 weights over available modalities."""
+
+    params = ENCODED_PARAMS
+    handles_missing = True
+    presets = {"paper": embracenet_baseline_preset}
 
     def __init__(self, meta: DatasetMeta, feature_dim: int = 64, head_hidden: int = 128, dropout: float = 0.5,
                  encoder: dict[str, Any] | None = None,

@@ -25,7 +25,9 @@ from torch.nn import functional as F
 from modalbench.errors import ModalbenchError
 from modalbench.meta import DatasetMeta
 
-from .base import FusionModel
+from modalbench.params import Param
+
+from .base import EMBRACENET_RECIPE, FusionModel
 from .encoders import mlp_head
 from .registry import register_baseline
 
@@ -42,9 +44,23 @@ def corrupt_mask(available: torch.Tensor, prob: float) -> torch.Tensor:
     return keep
 
 
-@register_baseline("mae")
+@register_baseline("mae", aliases=("multimodal-autoencoder",))
 class MultimodalAutoencoder(FusionModel):
     """Denoising multimodal autoencoder pretrained on reconstruction, then fine-tuned as a classifier."""
+
+    params = (
+        Param("hidden", "list", [256, 64], "encoder layer sizes (the decoder mirrors them)", item="int", min=1,
+              min_items=1),
+        Param("pretrain_epochs", "int", 10, "epochs of denoising reconstruction before classification", min=0),
+        Param("corrupt_prob", "float", 0.5, "probability of hiding each modality (at least one kept)", min=0.0,
+              max=1.0, max_open=True),
+        Param("input_scaling", "choice", "minus1_1", "how inputs map to [0, 1]", choices=SCALINGS),
+        Param("head_hidden", "int", 0, "hidden units of the classification head (0: linear)", min=0),
+        Param("dropout", "float", 0.0, "dropout rate in the head", min=0.0, max=1.0, max_open=True),
+    )
+    handles_missing = True
+    presets = {"paper": lambda meta: {"hparams": {"recipe": dict(EMBRACENET_RECIPE)},
+                                      "notes": ["EmbraceNet §6.3.5 set-up; layer sizes are not stated there: ours"]}}
 
     def __init__(self, meta: DatasetMeta, hidden: list[int] | tuple[int, ...] = (256, 64), pretrain_epochs: int = 10,
                  corrupt_prob: float = 0.5, input_scaling: str = "minus1_1", head_hidden: int = 0,

@@ -18,6 +18,10 @@ they are pretrained (see ``search.pretrain_backbones``) and frozen, as in the pa
 ``load_state_dict``). Without them, fresh backbones are built from ``encoders.make_encoder`` and trained end to end
 unless ``freeze_backbones=True``.
 
+Final stage of the search (Algorithm 1, last step): the chosen architecture is fine-tuned with the backbones
+unfrozen and the multitask loss ``L = L_fusion + w · mean_m L_m``, ``L_m`` the cross-entropy of a linear unimodal
+head on modality m's backbone embedding (``multitask_weight = w``; 0 builds no unimodal heads).
+
 Missing modality: MFAS has no native handling; it relies on the evaluator's ``fill`` strategy and ignores
 ``available``.
 """
@@ -35,6 +39,7 @@ from torch import nn
 from modalbench.atomic import write_bytes_atomic, write_json_atomic
 from modalbench.errors import ModalbenchError
 from modalbench.meta import DatasetMeta, ModalitySpec
+from modalbench.params import Param
 
 from .base import FusionModel
 from .encoders import make_encoder
@@ -119,10 +124,28 @@ class MFASNet(FusionModel):
     """Fusion network defined by an MFAS architecture over frozen layered unimodal backbones."""
 
     has_fast_path = True
+    handles_missing = False
+    presets = {"paper": lambda meta: {"hparams": {}, "notes": [
+        "architecture, fusion width and recipe come from `modalbench search mfas --budget paper` (Algorithm 1)"]}}
+    params = (
+        Param("arch", "list", None, "architecture [[γ^1, …, γ^M, activation], …] (none: last layers, relu)",
+              nullable=True),
+        Param("hidden", "int", 64, "fusion layer width", min=1),
+        Param("emb_dim", "int", 64, "backbone embedding size", min=1),
+        Param("encoder", "dict", None, "arguments of every backbone encoder", nullable=True),
+        Param("freeze_backbones", "bool", None, "freeze the backbones (none: frozen when pretrained)",
+              nullable=True),
+        Param("dropout", "float", 0.0, "dropout before the classifier", min=0.0, max=1.0, max_open=True),
+        Param("backbones_file", "str", None, "pretrained backbone weights written by the search", nullable=True),
+        Param("backbones", "object", None, "pretrained LayeredBackbone modules (Python API only)", nullable=True),
+        Param("multitask_weight", "float", 0.0, "weight w of the unimodal heads' losses (fine-tuning stage)",
+              min=0.0),
+    )
 
     def __init__(self, meta: DatasetMeta, arch: Arch | None = None, hidden: int = 64, emb_dim: int = 64,
                  encoder: dict[str, Any] | None = None, freeze_backbones: bool | None = None, dropout: float = 0.0,
-                 backbones_file: str | None = None, backbones: dict[str, LayeredBackbone] | None = None) -> None:
+                 backbones_file: str | None = None, backbones: dict[str, LayeredBackbone] | None = None,
+                 multitask_weight: float = 0.0) -> None:
         if backbones is not None:
             missing = set(meta.modality_names) - set(backbones)
             if missing:
@@ -141,7 +164,8 @@ class MFASNet(FusionModel):
         arch = validate_arch(arch, counts, meta.modality_names)
         super().__init__(meta, arch=arch, hidden=hidden, emb_dim=emb_dim, encoder=dict(encoder or {}),
                          freeze_backbones=freeze, dropout=dropout,
-                         backbones_file=None if backbones_file is None else str(backbones_file))
+                         backbones_file=None if backbones_file is None else str(backbones_file),
+                         multitask_weight=float(multitask_weight))
         self.backbones = nn.ModuleDict({n: bbs[n] for n in meta.modality_names})
         if freeze:
             for p in self.backbones.parameters():
@@ -154,6 +178,9 @@ class MFASNet(FusionModel):
             self.activations.append(ACTIVATIONS[arch[l][-1]]())
         self.drop = nn.Dropout(dropout)
         self.classifier = nn.Linear(hidden, meta.n_classes)
+        if float(multitask_weight) > 0:
+            self.unimodal_heads = nn.ModuleDict({n: nn.Linear(self.layer_dims[n][-1], meta.n_classes)
+                                                 for n in meta.modality_names})
 
     def fusion_shapes(self) -> list[tuple[int, int]]:
         """``(in_dim, out_dim)`` of every fusion layer ``W_l`` (used for weight sharing during the search)."""
@@ -202,6 +229,27 @@ class MFASNet(FusionModel):
 
     def forward(self, inputs: dict[str, torch.Tensor], available: torch.Tensor) -> torch.Tensor:
         return self.fuse(self.encode(inputs), available)
+
+    def training_loss(self, inputs: dict[str, torch.Tensor], available: torch.Tensor, target: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fusion loss, plus ``multitask_weight`` × the mean unimodal loss when the unimodal heads exist."""
+        feats = self.encode(inputs)
+        logits = self.fuse(feats, available)
+        loss = _task_loss(self.meta, logits, target)
+        w = float(self.hparams.get("multitask_weight", 0.0))
+        if w > 0:
+            uni = 0.0
+            for n in self.modality_names:
+                emb = feats[n][:, -self.layer_dims[n][-1]:]  # the backbone's final embedding (last layer feature)
+                uni = uni + _task_loss(self.meta, self.unimodal_heads[n](emb), target)
+            loss = loss + w * uni / len(self.modality_names)
+        return loss, logits
+
+
+def _task_loss(meta: DatasetMeta, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    if meta.task_type == "multilabel":
+        return nn.functional.binary_cross_entropy_with_logits(logits, target.float())
+    return nn.functional.cross_entropy(logits, target)
 
 
 def save_arch(path: str | Path, arch: Arch, hparams: dict[str, Any], extra: dict[str, Any] | None = None) -> None:

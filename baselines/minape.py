@@ -8,7 +8,8 @@ Modalities are grouped by type; each group gets an isotropic ConvMixer-style pat
     p    = GlobalAvgPool(z_D)
 
 Time-series modalities first become log-mel spectrograms (:mod:`modalbench.baselines.spectrogram`: torchaudio
-``MelSpectrogram`` + ``AmplitudeToDB``, Hann window, per-dataset parameters); same-type tensors with the same
+``MelSpectrogram`` + ``AmplitudeToDB``, Hann window; the paper names the log-mel front end but not its
+parameters, so the per-dataset values are modalbench's); same-type tensors with the same
 spatial size (images; spectrograms, including converted series) are stacked as channels into one group.
 ``vector`` modalities (not in the paper) form one group with a Linear → GELU → BN pathway.
 
@@ -34,8 +35,9 @@ from torch import nn
 
 from modalbench.errors import ModalbenchError
 from modalbench.meta import DatasetMeta, ModalitySpec
+from modalbench.params import Param
 
-from .base import FusionModel
+from .base import FusionModel, dataset_family
 from .registry import register_baseline
 from .spectrogram import LogMelFrontEnd, params_for
 
@@ -43,6 +45,19 @@ PRESETS: dict[str, dict[str, int]] = {
     "paper": {"dim": 64, "depth": 16, "kernel": 13, "patch": 7},
     "small": {"dim": 32, "depth": 4, "kernel": 5, "patch": 2},
 }
+
+
+#: Truchan et al. 2023: AdamW, lr 1e-3 (weight decay not stated: torch's AdamW default 0.01)
+MINAPE_RECIPE: dict[str, Any] = {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.01}
+
+
+def paper_preset(meta: DatasetMeta) -> dict[str, Any]:
+    """Minape's ``paper`` architecture (depth 16, kernel 13) and AdamW; per-dataset depth/width only where known."""
+    notes = ["AdamW lr 1e-3 (paper); weight decay not stated: 0.01 (torch default)",
+             "depth 16 / kernel 13 from the paper; F = 64 and patch 7 are ours (paper: < 1 M parameters)"]
+    if dataset_family(meta) != "mudestreda":
+        notes.append(f"{meta.name}: not a dataset of the paper; its architecture applied unchanged")
+    return {"hparams": {"preset": "paper", "recipe": dict(MINAPE_RECIPE)}, "notes": notes}
 
 
 class Residual(nn.Module):
@@ -86,6 +101,21 @@ class TempMixer(nn.Module):
 @register_baseline("minape")
 class Minape(FusionModel):
     """Grouped ConvMixer pathways (log-mel front end for series) + TempMixer + linear classifier."""
+
+    handles_missing = False
+    presets = {"paper": paper_preset}
+    params = (
+        Param("preset", "choice", "small", "architecture preset (paper: depth 16, kernel 13)",
+              choices=tuple(PRESETS)),
+        Param("dim", "int", None, "pathway filters F (none: the preset's)", min=1, nullable=True),
+        Param("depth", "int", None, "ConvMixer blocks per pathway (none: the preset's)", min=0, nullable=True),
+        Param("kernel", "int", None, "depthwise kernel size (none: the preset's)", min=1, nullable=True),
+        Param("patch", "int", None, "patch size P (none: the preset's)", min=1, nullable=True),
+        Param("temp_filters", "int", 64, "TempMixer filters", min=1),
+        Param("temp_kernel", "int", 3, "TempMixer kernel size", min=1),
+        Param("spectrogram", "dict", None, "per series modality: log-mel parameters (n_fft, hop_length, n_mels, ...)",
+              nullable=True),
+    )
 
     def __init__(self, meta: DatasetMeta, preset: str = "small", dim: int | None = None, depth: int | None = None,
                  kernel: int | None = None, patch: int | None = None, temp_filters: int = 64,

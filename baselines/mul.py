@@ -19,6 +19,8 @@ candidates are infeasible for large M (OPPORTUNITY: 19 modalities → 524,287), 
 (``max_mixture_size``, ``max_candidates``): when the capped power set has more than ``max_candidates`` members, all
 singletons and (size cap permitting) the full set are kept and the rest are drawn uniformly without replacement
 with ``numpy.random.Generator(PCG64(candidate_seed))``. The candidate table is a buffer saved with the checkpoint.
+With the default cap of 64 the cut applies for M > 6 (2^7 − 1 = 127); it is visible as
+``MulMix.effective_config()`` and as ``notes`` (also in ``config()["notes"]``) for the results to record.
 
 **Missing modalities (modalbench's extension).** Terms of missing modalities (and every candidate containing one)
 are dropped and the exponent is renormalised over the ``n`` available terms: ``β/(n − 1)`` (``q = 1`` when
@@ -40,7 +42,18 @@ from torch import nn
 from torch.nn import functional as F
 
 from modalbench.meta import DatasetMeta
+from modalbench.params import Param
 
+from .base import ENCODED_PARAMS
+
+#: Liu et al. 2018 (§4, CIFAR-100 / ResNet set-up): SGD with momentum 0.9 and weight decay 1e-4, lr 0.1
+MUL_RECIPE: dict[str, Any] = {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4}
+
+
+def paper_preset(meta: DatasetMeta) -> dict[str, Any]:
+    """Mul / MulMix as in Liu et al. 2018: SGD + momentum, weight decay, β = 0.5 (Table 2's MulMix)."""
+    return {"hparams": {"beta": 0.5, "recipe": dict(MUL_RECIPE)},
+            "notes": ["SGD momentum 0.9, weight decay 1e-4, lr 0.1; beta 0.5 (MulMix in Table 2)"]}
 from .intermediate import EncodedFusion
 from .registry import register_baseline
 
@@ -125,6 +138,14 @@ def mixture_candidates(n_modalities: int, max_mixture_size: int | None = None, m
 class Mul(EncodedFusion):
     """Per-modality classifiers combined multiplicatively (Liu et al. 2018, eq. 9; boosted eq. 10)."""
 
+    params = ENCODED_PARAMS + (
+        Param("beta", "float", 0.5, "exponent β of the down-weighting q (0: plain sum of cross-entropies)", min=0.0),
+        Param("delta", "float", 0.0, "boosting margin δ (eq. 10)"),
+        Param("boosted", "bool", False, "boosted training (eq. 10)"),
+    )
+    handles_missing = True
+    presets = {"paper": paper_preset}
+
     def __init__(self, meta: DatasetMeta, feature_dim: int = 64, head_hidden: int = 128, dropout: float = 0.5,
                  beta: float = 0.5, delta: float = 0.0, boosted: bool = False,
                  encoder: dict[str, Any] | None = None,
@@ -204,6 +225,12 @@ class Mul(EncodedFusion):
 class MulMix(Mul):
     """Mixture candidates (eq. 11) combined multiplicatively (eq. 13); candidate count capped for large M."""
 
+    params = Mul.params + (
+        Param("max_mixture_size", "int", None, "largest candidate size (none: M)", min=1, nullable=True),
+        Param("max_candidates", "int", 64, "cap on the number of mixture candidates (seeded draw beyond it)", min=1),
+        Param("candidate_seed", "int", 0, "seed of the candidate draw", min=0),
+    )
+
     def __init__(self, meta: DatasetMeta, feature_dim: int = 64, head_hidden: int = 128, dropout: float = 0.5,
                  beta: float = 0.5, delta: float = 0.0, boosted: bool = False, max_mixture_size: int | None = None,
                  max_candidates: int = 64, candidate_seed: int = 0, encoder: dict[str, Any] | None = None,
@@ -226,3 +253,24 @@ class MulMix(Mul):
     def candidate_table(self) -> np.ndarray:
         size, cap, seed = self._cand_args
         return mixture_candidates(self.meta.n_modalities, size, cap, seed)
+
+    def effective_config(self) -> dict[str, Any]:
+        """The candidate set actually built: its size, the size of the (size-capped) power set it stands for, and
+        whether ``max_candidates`` cut it (always for M > 6 at the default cap of 64, since 2^7 − 1 = 127)."""
+        size, cap, seed = self._cand_args
+        m = self.meta.n_modalities
+        k_max = m if size is None else max(1, min(int(size), m))
+        total = sum(math.comb(m, k) for k in range(1, k_max + 1))
+        n = int(self.candidates.shape[0])
+        return {"n_candidates": n, "power_set_size": total, "capped": n < total, "max_mixture_size": size,
+                "max_candidates": cap, "candidate_seed": seed}
+
+    @property
+    def notes(self) -> list[str]:
+        """A note for the results when the candidate cap binds (the paper uses the full power set)."""
+        c = self.effective_config()
+        if not c["capped"]:
+            return []
+        return [f"mulmix: {c['n_candidates']} of {c['power_set_size']} mixture candidates (all singletons"
+                f"{', the full set' if c['max_mixture_size'] is None else ''} and a seeded draw, candidate_seed "
+                f"{c['candidate_seed']}; max_candidates {c['max_candidates']})"]

@@ -3,9 +3,10 @@
 Minape (Truchan et al., ICONIP 2023) turns every time-series modality into a log-mel spectrogram before its
 ConvMixer pathway: ``torchaudio.transforms.MelSpectrogram`` (Hann window, power 2) followed by
 ``torchaudio.transforms.AmplitudeToDB`` (power -> dB, ``10·log10(max(S, amin))`` clipped to ``top_db`` below the
-per-sample maximum). Their Mudestreda force signals (10 kHz) used ``n_fft = 2048``, ``hop = 512``, 128 mel bands;
-those are kept as the ``mudestreda`` preset. For any other dataset the parameters are derived from the window
-length so that every window yields a few frames and no mel filter is empty (see :func:`params_for`).
+per-sample maximum). The paper does not state its STFT / mel parameters: the ``mudestreda`` entry (10 kHz assumed
+for the force signals, ``n_fft = 2048``, ``hop = 512``, 128 mel bands — common audio defaults) is modalbench's
+choice, not the paper's. For any other dataset the parameters are derived from the window length so that every
+window yields a few frames and no mel filter is empty (see :func:`params_for`).
 
 A ``series`` modality ``[B, T, C]`` becomes ``[B, C, n_mels, frames]`` (channels stay channels).
 """
@@ -54,7 +55,8 @@ class SpectrogramParams:
 
 #: per-dataset front-end parameters; keys are dataset names (``meta.name``)
 DATASET_PARAMS: dict[str, SpectrogramParams] = {
-    # Truchan et al. 2023, Mudestreda: 10 kHz force signals, n_fft 2048, hop 512, 128 mels
+    # modalbench's choice for Mudestreda's force signals (10 kHz assumed; not stated in Truchan et al. 2023):
+    # n_fft 2048, hop 512, 128 mels
     "mudestreda": SpectrogramParams(sample_rate=10_000, n_fft=2048, hop_length=512, n_mels=128),
 }
 

@@ -23,6 +23,7 @@ from torch import nn
 
 from modalbench.errors import ModalbenchError
 from modalbench.meta import DatasetMeta
+from modalbench.params import Param
 
 from .base import FusionModel
 from .encoders import make_encoder
@@ -50,6 +51,14 @@ class TwoStream(FusionModel):
     """Unimodal streams + a linear fusion layer on their zero-filled logits (or features) and availability flags."""
 
     has_fast_path = True
+    handles_missing = True
+    params = (
+        Param("emb_dim", "int", 64, "stream feature size", min=1),
+        Param("fuse_on", "choice", "logits", "what the fusion layer reads", choices=("logits", "features")),
+        Param("unimodal_weight", "float", 1.0, "weight of the streams' own losses", min=0.0),
+        Param("dropout", "float", 0.0, "dropout before each stream classifier", min=0.0, max=1.0, max_open=True),
+        Param("encoder", "dict", None, "arguments of every stream encoder", nullable=True),
+    )
 
     def __init__(self, meta: DatasetMeta, emb_dim: int = 64, fuse_on: str = "logits", unimodal_weight: float = 1.0,
                  dropout: float = 0.0, encoder: dict[str, Any] | None = None) -> None:

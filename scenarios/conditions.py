@@ -1,6 +1,7 @@
 """Condition tables: one availability row per condition, shared by every sample, and their descriptions.
 
-Used by the condition-kind families ``full`` and ``missing-modalities``; ``missing-modalities@v1`` follows the EmbraceNet evaluation (Choi & Lee, "EmbraceNet: A robust deep learning
+Used by the condition-kind families ``full`` and ``missing-modalities``; ``missing-modalities@v1`` follows the
+EmbraceNet evaluation (Choi & Lee, "EmbraceNet: A robust deep learning
 architecture for multimodal classification", Information Fusion 51, 2019, §6.4.1): every test sample is
 evaluated under every condition, a condition being a non-empty subset of present modalities. For each size
 ``k = 1..M`` all ``C(M, k)`` subsets are used when ``C(M, k) <= cap`` (default 1000), else ``cap`` distinct

@@ -19,7 +19,8 @@ from modalbench.meta import DatasetMeta, ModalitySpec
 
 torch.set_num_threads(1)
 
-BUDGET = {"e_search": 2, "max_layers": 2, "k": 3, "e_train": 1, "surrogate_steps": 200, "emb_dim": 16}
+BUDGET = {"e_search": 2, "max_layers": 2, "k": 3, "e_train": 1, "surrogate_steps": 200, "emb_dim": 16,
+          "variant": "fast"}
 TRAIN = digits_batches(slice(0, 600))
 VAL = digits_batches(slice(600, 900))
 

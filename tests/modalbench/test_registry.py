@@ -32,3 +32,24 @@ def test_builtin_datasets_register_and_describe_themselves():
 def test_unknown_dataset_suggests_close_names():
     with pytest.raises(UnknownNameError, match="did you mean 'digits'"):
         get_dataset("digit")
+
+
+def test_aliases_resolve_to_the_canonical_name():
+    r: Registry[int] = Registry("method")
+    r.add("cmp", 1, aliases=("compact-multilinear-pooling",))
+    r.add("mul", 2)
+    assert r.get("compact-multilinear-pooling") == 1 and r.canonical("compact-multilinear-pooling") == "cmp"
+    assert "compact-multilinear-pooling" in r and r.names() == ["cmp", "mul"]
+    assert r.aliases("cmp") == ["compact-multilinear-pooling"]
+    with pytest.raises(ModalbenchError, match="already registered"):
+        r.add("compact-multilinear-pooling", 3)
+    with pytest.raises(UnknownNameError, match="did you mean 'compact-multilinear-pooling'"):
+        r.get("compact-multilinear-pool")
+
+
+def test_suggestion_helpers_are_shared():
+    from modalbench.registry import did_you_mean, suggest_names
+
+    assert suggest_names("adjpre", ["adj_pre", "adj_post", "embrace_dim"])[0] == "adj_pre"
+    assert did_you_mean("zzz", ["adj_pre"]) == ""
+    assert did_you_mean("skp", ["fill", "skip"]) == "; did you mean 'skip'?"
