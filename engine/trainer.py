@@ -90,12 +90,29 @@ def _to_device(batch: Any, dev: torch.device, names: list[str], where: str) -> B
             target.to(dev, non_blocking=True))
 
 
+OPTIMIZERS = ("adam", "adamw", "sgd")
+
+
+def make_optimizer(params: list[nn.Parameter], lr: float, recipe: dict[str, Any]) -> torch.optim.Optimizer:
+    """The optimizer a method's training recipe names (``FusionModel.training_recipe()``): ``optimizer``
+    adam | adamw | sgd with ``betas``, ``eps``, ``weight_decay`` and ``momentum``; ``lr`` is given separately."""
+    kind = str(recipe.get("optimizer", "adam"))
+    wd = float(recipe.get("weight_decay", 0.0) or 0.0)
+    if kind in ("adam", "adamw"):
+        betas = tuple(float(b) for b in recipe.get("betas", (0.9, 0.999)))
+        cls = torch.optim.Adam if kind == "adam" else torch.optim.AdamW
+        return cls(params, lr=lr, betas=(betas[0], betas[1]), eps=float(recipe.get("eps", 1e-2)), weight_decay=wd)
+    if kind == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=float(recipe.get("momentum", 0.0) or 0.0), weight_decay=wd)
+    raise ModalbenchError(f"training recipe: unknown optimizer {kind!r}; expected one of {', '.join(OPTIMIZERS)}")
+
+
 class _Stepper:
     """Optimiser step with optional AMP; accumulates the loss on the device (no per-step sync)."""
 
-    def __init__(self, params: list[nn.Parameter], lr: float, eps: float, weight_decay: float, amp: bool,
+    def __init__(self, params: list[nn.Parameter], lr: float, recipe: dict[str, Any], amp: bool,
                  dev: torch.device) -> None:
-        self.opt = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=eps, weight_decay=weight_decay)
+        self.opt = make_optimizer(params, lr, recipe)
         self.amp = amp
         self.dev = dev
         self.scaler = torch.amp.GradScaler("cuda") if amp else None
@@ -145,12 +162,14 @@ def fit(model: nn.Module, train_batches: Callable[[int], Iterable[Batch]], val_b
         *, epochs: int, lr: float = 1e-3, eps: float = 1e-2, weight_decay: float = 0.0, patience: int | None = None,
         seed: int, device: str | torch.device = "cpu", out_dir: str | Path | None = None, progress: bool = True,
         amp: str | bool = "auto", fill: FillFn | None = None, log_every: int = 50,
-        extra_config: dict[str, Any] | None = None) -> TrainResult:
+        extra_config: dict[str, Any] | None = None, optimizer: dict[str, Any] | None = None) -> TrainResult:
     """Train ``model``, keep the best validation epoch, calibrate, and (with ``out_dir``) save the checkpoint.
 
     ``train_batches(epoch)`` yields ``(inputs, available, label)`` batches (the reader reshuffles per epoch);
     ``val_batches()`` yields validation batches. ``fill`` fills masked modalities for the per-modality calibration
     pass (default: values kept). ``extra_config`` is merged into ``config.json`` (e.g. the CLI command).
+    ``optimizer`` is a training recipe (see :func:`make_optimizer`; default: Adam with ``eps`` and
+    ``weight_decay``, EmbraceNet's set-up).
     """
     if int(epochs) < 1:
         raise ModalbenchError(f"epochs must be >= 1, got {epochs!r}")
@@ -158,6 +177,7 @@ def fit(model: nn.Module, train_batches: Callable[[int], Iterable[Batch]], val_b
         raise ModalbenchError(f"need lr > 0, eps > 0, weight_decay >= 0 (got {lr}, {eps}, {weight_decay})")
     if patience is not None and int(patience) < 1:
         raise ModalbenchError(f"patience must be >= 1 or None, got {patience!r}")
+    recipe = dict(optimizer) if optimizer is not None else {"optimizer": "adam", "eps": eps, "weight_decay": weight_decay}
     dev = resolve_device(device)
     use_amp = _resolve_amp(amp, dev)
     meta = model.meta
@@ -186,7 +206,7 @@ def fit(model: nn.Module, train_batches: Callable[[int], Iterable[Batch]], val_b
             pretrain_losses: list[float] = []
             if pre_epochs > 0:
                 task = bar.add_task(f"{name} pretrain", total=pre_epochs)
-                stepper = _Stepper(list(model.parameters()), lr, eps, weight_decay, use_amp, dev)
+                stepper = _Stepper(list(model.parameters()), lr, recipe, use_amp, dev)
                 for e in range(pre_epochs):
                     where = f"pretrain epoch {e + 1}"
                     loss = _run_epoch(model, train_batches(e), stepper,
@@ -199,7 +219,7 @@ def fit(model: nn.Module, train_batches: Callable[[int], Iterable[Batch]], val_b
                     bar.update(task, advance=1, description=f"{name} pretrain {e + 1}/{pre_epochs} loss {loss:.4f}")
                     flush_log()
 
-            stepper = _Stepper(list(model.parameters()), lr, eps, weight_decay, use_amp, dev)
+            stepper = _Stepper(list(model.parameters()), lr, recipe, use_amp, dev)
             task = bar.add_task(f"{name} train", total=int(epochs))
             best_score, best_epoch, best_state = -math.inf, 0, None
             train_losses: list[float] = []
@@ -243,9 +263,8 @@ def fit(model: nn.Module, train_batches: Callable[[int], Iterable[Batch]], val_b
                     "elapsed_s": round(time.monotonic() - t0, 3)})
         model.eval()
         if out is not None:
-            training = {"epochs": int(epochs), "lr": lr, "eps": eps, "betas": [0.9, 0.999],
-                        "weight_decay": weight_decay, "patience": patience, "device": str(dev), "amp": use_amp,
-                        "pretrain_epochs": pre_epochs}
+            training = {"epochs": int(epochs), "lr": lr, "optimizer": recipe, "patience": patience,
+                        "device": str(dev), "amp": use_amp, "pretrain_epochs": pre_epochs}
             extra = {"training": training, "seed": int(seed), "val_metric": metric, "best_epoch": best_epoch,
                      "best_val_score": best_score, "val_scores": val_scores, "train_losses": train_losses,
                      "epochs_run": len(val_scores), "stopped_early": stopped_early, "final_val": final_val,

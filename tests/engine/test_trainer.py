@@ -76,7 +76,7 @@ def test_checkpoint_files_config_and_reload(tmp_path) -> None:
     cfg = json.loads((tmp_path / "config.json").read_text())
     assert cfg["model"]["name"] == "embracenet" and cfg["regime"] == "modality-dropout"
     assert cfg["seed"] == 0 and cfg["best_epoch"] == res.best_epoch and cfg["val_scores"] == res.val_scores
-    assert cfg["training"]["eps"] == 1e-2 and cfg["training"]["lr"] == 3e-3 and cfg["command"] == "test"
+    assert cfg["training"]["optimizer"]["eps"] == 1e-2 and cfg["training"]["lr"] == 3e-3 and cfg["command"] == "test"
     assert cfg["parameter_count"] == sum(p.numel() for p in res.model.parameters())
     log = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log if r["stage"] == "train"] == [1, 2]
@@ -157,3 +157,24 @@ def test_clear_errors(tmp_path) -> None:
     (tmp_path / "config.json").write_text("{\n  \"model\": oops\n}")
     with pytest.raises(ModalbenchError, match="line 2"):
         load_checkpoint(tmp_path, create_baseline)
+
+
+@pytest.mark.parametrize(("recipe", "kind"), [({"optimizer": "adam", "eps": 1e-8}, torch.optim.Adam),
+                                              ({"optimizer": "adamw", "weight_decay": 0.05}, torch.optim.AdamW),
+                                              ({"optimizer": "sgd", "momentum": 0.9}, torch.optim.SGD)])
+def test_make_optimizer_follows_the_recipe(recipe: dict, kind: type) -> None:
+    from modalbench.engine.trainer import make_optimizer
+
+    opt = make_optimizer([torch.nn.Parameter(torch.zeros(2))], 0.1, recipe)
+    assert type(opt) is kind and opt.param_groups[0]["lr"] == 0.1
+    for key in ("eps", "weight_decay", "momentum"):
+        if key in recipe:
+            assert opt.param_groups[0][key] == recipe[key]
+
+
+def test_unknown_optimizer_is_a_clear_error() -> None:
+    from modalbench.engine.trainer import make_optimizer
+    from modalbench.errors import ModalbenchError
+
+    with pytest.raises(ModalbenchError, match="unknown optimizer 'lamb'"):
+        make_optimizer([torch.nn.Parameter(torch.zeros(2))], 0.1, {"optimizer": "lamb"})
