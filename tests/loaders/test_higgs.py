@@ -214,7 +214,8 @@ def test_train_mul_on_the_fixture_store(tmp_path, raw):
                  "--set", f"split.test_rows={TEST_ROWS}"]) == 0
     out = tmp_path / "runs" / "mul"
     assert main(["train", "mul", "--dataset", "higgs", "--root", root, "--epochs", "2", "--out", str(out)]) == 0
-    files = sorted(p.name for p in out.rglob("*") if p.is_file())
-    assert files, "no checkpoint written"
-    info = json.loads(next(out.rglob("*.json")).read_text())
-    assert info
+    config = json.loads((out / "config.json").read_text())
+    assert (out / "model.pt").is_file()
+    assert config["model"]["name"] == "mul" and config["model"]["meta"]["name"] == "higgs"
+    assert [m["name"] for m in config["model"]["meta"]["modalities"]] == ["low", "high"]
+    assert config["model"]["meta"]["classes"] == ["background", "signal"]

@@ -258,8 +258,15 @@ def test_prepare_train_minape_evaluate_and_submit(tmp_path, served):
                  "--out", str(results)]) == 0
     res = json.loads(results.read_text())
     assert res["dataset"]["name"] == "mudestreda" and len(res["seeds"]) == 3
-    board = tmp_path / "board"
+    from modalbench.leaderboard.board import PACKAGE_DIR
+
+    board = tmp_path / "board"  # a private copy: register-official must not touch the packaged official.json
     board.mkdir()
+    shutil.copy(PACKAGE_DIR / "official.json", board / "official.json")
+    packaged = (PACKAGE_DIR / "official.json").read_bytes()
     assert main(["register-official", "mudestreda", "--root", root, "--leaderboard", str(board)]) == 0
     assert main(["submit", str(results), "--leaderboard", str(board)]) == 0
-    assert any(board.rglob("*.json"))
+    official = json.loads((board / "official.json").read_text())
+    assert official["datasets"]["mudestreda@tool-v1"]["fingerprint"] == tool_attrs["fingerprint"]
+    assert len(list((board / "submissions" / "mudestreda" / "wear").glob("*.json"))) == 1
+    assert (PACKAGE_DIR / "official.json").read_bytes() == packaged
