@@ -110,3 +110,92 @@ def multilabel_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
     c = multilabel_counts(y_true, y_pred)
     out = multilabel_from_counts(c["tp"], c["fp"], c["fn"], c["samples_f1_sum"], c["n"])
     return {k: float(v) for k, v in out.items()}
+
+
+# ---------------------------------------------------------------- binary tasks (two classes, class 1 = positive)
+#
+# Mul (Liu et al. 2018, Table 2) reports the error rate and the ROC AUC on HIGGS. The ROC AUC is the
+# Mann-Whitney statistic: AUC = (R_+ − n_+(n_+ + 1)/2) / (n_+ n_−), with R_+ the sum of the positives' ranks among
+# all scores (ties get their average rank) — identical to scikit-learn's ``roc_auc_score`` (trapezoidal ROC area).
+# The score of a sample is anything monotone in P(class 1): the evaluator uses logit_1 − logit_0.
+
+BINARY_METRICS = ("accuracy", "error_rate", "roc_auc", "f1_weighted", "f1_macro")
+
+
+def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> np.ndarray | float:
+    """ROC AUC of ``scores [..., N]`` (higher = class 1) for labels ``y_true [N]`` in {0, 1}; vectorised.
+
+    Raises :class:`ModalbenchError` when ``y_true`` holds one class only (the AUC is undefined).
+    """
+    from scipy.stats import rankdata
+
+    y = np.asarray(y_true).ravel()
+    s = np.asarray(scores, dtype=np.float64)
+    if s.shape[-1] != y.size:
+        raise ModalbenchError(f"y_true has {y.size} labels but scores have {s.shape[-1]} per row")
+    if y.size and not np.isin(y, (0, 1)).all():
+        raise ModalbenchError("y_true of a binary task must hold only 0 and 1")
+    pos = y == 1
+    n_pos = int(pos.sum())
+    n_neg = y.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ModalbenchError(f"ROC AUC is undefined: y_true holds only class {int(y[0]) if y.size else '-'}")
+    ranks = rankdata(s, axis=-1)  # average ranks for ties
+    auc = (ranks[..., pos].sum(axis=-1) - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+    return float(auc) if np.ndim(auc) == 0 else auc
+
+
+def binary_from_scores(y_true: np.ndarray, scores: np.ndarray) -> dict[str, np.ndarray]:
+    """Accuracy, error rate, ROC AUC, weighted and macro F1 of ``scores [K, N]`` (prediction: score > 0)."""
+    y = np.asarray(y_true, dtype=np.int64).ravel()
+    s = np.atleast_2d(np.asarray(scores, dtype=np.float64))
+    pred = (s > 0).astype(np.int64)
+    codes = (np.arange(s.shape[0])[:, None] * 2 + y[None, :]) * 2 + pred
+    conf = np.bincount(codes.ravel(), minlength=s.shape[0] * 4).reshape(s.shape[0], 2, 2)
+    out = multiclass_from_confusion(conf)
+    out["error_rate"] = 1.0 - out["accuracy"]
+    out["roc_auc"] = np.asarray(roc_auc(y, s), dtype=np.float64).reshape(s.shape[0])
+    return {k: out[k] for k in BINARY_METRICS}
+
+
+def binary_metrics(y_true: np.ndarray, prob_positive: np.ndarray) -> dict[str, float]:
+    """Accuracy, error rate, ROC AUC, weighted and macro F1 of one vector of P(class 1) (predicted 1 when > 0.5)."""
+    p = np.asarray(prob_positive, dtype=np.float64).ravel()
+    out = binary_from_scores(y_true, (p - 0.5)[None, :])
+    return {k: float(v[0]) for k, v in out.items()}
+
+
+class BinaryScoreAccumulator:
+    """Keeps every score of ``K`` conditions (``[K, N]`` float32) for the exact ROC AUC at the end.
+
+    Memory is ``4 K N`` bytes (HIGGS: 500,000 test events × 3 missing-modality conditions = 6 MB). ``add`` takes
+    the logits ``[Kc, B, 2]`` of conditions ``start..start+Kc`` for targets ``[B]``, batch after batch, in the
+    same sample order for every condition.
+    """
+
+    def __init__(self, n_conditions: int) -> None:
+        self.k = int(n_conditions)
+        self._scores: list[list[np.ndarray]] = [[] for _ in range(self.k)]
+        self._targets: list[np.ndarray] = []
+        self._seen = np.zeros(self.k, dtype=np.int64)
+
+    def add(self, start: int, logits: np.ndarray, target: np.ndarray) -> None:
+        """Record the scores ``logit_1 − logit_0`` of a batch; targets are kept once per batch."""
+        lg = np.asarray(logits, dtype=np.float32)
+        if lg.ndim != 3 or lg.shape[-1] != 2:
+            raise ModalbenchError(f"binary scores need logits [Kc, B, 2], got shape {lg.shape}")
+        t = np.asarray(target, dtype=np.int64).ravel()
+        if start == 0:
+            self._targets.append(t)
+        for j in range(lg.shape[0]):
+            self._scores[start + j].append(lg[j, :, 1] - lg[j, :, 0])
+            self._seen[start + j] += lg.shape[1]
+
+    def result(self) -> dict[str, np.ndarray]:
+        """Metrics ``{name: array[K]}`` (:data:`BINARY_METRICS`)."""
+        y = np.concatenate(self._targets) if self._targets else np.empty(0, np.int64)
+        if (self._seen != y.size).any():
+            raise ModalbenchError(f"binary scores: conditions saw {sorted(set(self._seen.tolist()))} samples, "
+                                  f"targets {y.size}")
+        scores = np.stack([np.concatenate(s) for s in self._scores]) if y.size else np.empty((self.k, 0))
+        return binary_from_scores(y, scores)

@@ -38,6 +38,7 @@ class TaskInfo:
     task_type: str  # multiclass | multilabel
     classes: tuple[str, ...]
     val_excluded: tuple[int, ...] = ()  # class indices left out of validation (model selection), e.g. a null class
+    primary_metric: str | None = None  # the metric the dataset's papers rank by (e.g. "roc_auc"); None: the default
 
 
 class DatasetBuilder:

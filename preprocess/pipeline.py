@@ -638,7 +638,8 @@ def make_attrs(builder: DatasetBuilder, params: dict[str, Any], ds: xr.Dataset, 
         "task_type": tasks[0].task_type,
         "classes": list(tasks[0].classes),
         "tasks": {t.name: {"variable": label_vars[t.name], "task_type": t.task_type, "classes": list(t.classes),
-                           **({"val_excluded_classes": list(t.val_excluded)} if t.val_excluded else {})}
+                           **({"val_excluded_classes": list(t.val_excluded)} if t.val_excluded else {}),
+                           **({"primary_metric": t.primary_metric} if t.primary_metric else {})}
                   for t in tasks},
         "modalities": [m.to_dict() for m in builder.modalities(params)],
         "source": source,

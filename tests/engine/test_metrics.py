@@ -90,3 +90,69 @@ def test_bad_input_is_a_clear_error() -> None:
 def test_empty_is_zero_not_nan() -> None:
     out = M.multiclass_from_confusion(np.zeros((2, 3, 3)))
     assert all(np.all(v == 0) for v in out.values())
+
+
+# ---------------------------------------------------------------- binary metrics (HIGGS: error rate and ROC AUC)
+
+
+def test_roc_auc_matches_sklearn_with_ties_and_many_conditions():
+    from sklearn.metrics import roc_auc_score
+
+    from modalbench.engine.metrics import roc_auc
+
+    rng = np.random.Generator(np.random.PCG64(3))
+    y = rng.integers(0, 2, 500)
+    scores = np.round(rng.normal(size=(4, 500)) + 0.7 * y, 1)  # rounding makes many ties
+    got = roc_auc(y, scores)
+    want = [roc_auc_score(y, s) for s in scores]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    assert roc_auc(y, y.astype(float)) == 1.0 and roc_auc(y, -y.astype(float)) == 0.0
+
+
+def test_roc_auc_needs_both_classes():
+    from modalbench.engine.metrics import roc_auc
+
+    with pytest.raises(ModalbenchError, match="only class 1"):
+        roc_auc(np.ones(5, dtype=int), np.arange(5.0))
+    with pytest.raises(ModalbenchError, match="only 0 and 1"):
+        roc_auc(np.array([0, 2]), np.arange(2.0))
+
+
+def test_binary_metrics_match_sklearn():
+    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+    from modalbench.engine.metrics import BINARY_METRICS, binary_metrics
+
+    rng = np.random.Generator(np.random.PCG64(4))
+    y = rng.integers(0, 2, 300)
+    p = 1 / (1 + np.exp(-(rng.normal(size=300) + (y - 0.5))))
+    got = binary_metrics(y, p)
+    pred = (p > 0.5).astype(int)
+    assert set(got) == set(BINARY_METRICS)
+    assert got["accuracy"] == pytest.approx(accuracy_score(y, pred), abs=1e-12)
+    assert got["error_rate"] == pytest.approx(1 - accuracy_score(y, pred), abs=1e-12)
+    assert got["roc_auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    assert got["f1_weighted"] == pytest.approx(f1_score(y, pred, average="weighted"), abs=1e-12)
+    assert got["f1_macro"] == pytest.approx(f1_score(y, pred, average="macro"), abs=1e-12)
+
+
+def test_binary_accumulator_over_batches_equals_one_shot():
+    from sklearn.metrics import roc_auc_score
+
+    from modalbench.engine.metrics import BinaryScoreAccumulator
+
+    rng = np.random.Generator(np.random.PCG64(5))
+    y = rng.integers(0, 2, 230)
+    logits = rng.normal(size=(3, 230, 2)).astype(np.float32)
+    logits[..., 1] += y
+    acc = BinaryScoreAccumulator(3)
+    for s in range(0, 230, 64):  # conditions 0..1 in one call, condition 2 in another
+        acc.add(0, logits[:2, s:s + 64], y[s:s + 64])
+        acc.add(2, logits[2:, s:s + 64], y[s:s + 64])
+    out = acc.result()
+    for k in range(3):
+        score = logits[k, :, 1] - logits[k, :, 0]
+        assert out["roc_auc"][k] == pytest.approx(roc_auc_score(y, score), abs=1e-12)
+        assert out["accuracy"][k] == pytest.approx(np.mean((score > 0) == y), abs=1e-12)
+    with pytest.raises(ModalbenchError, match=r"logits \[Kc, B, 2\]"):
+        acc.add(0, logits[:, :, :1], y)

@@ -1,0 +1,90 @@
+"""Benchmark 5 — HIGGS prepare throughput: ``HIGGS.csv.gz`` text → standardised float32 sample store.
+
+modalbench (`prepare higgs --raw DIR`: one streaming decompression, blocks parsed by pyarrow in 2 threads into a
+float32 ``.npy`` cache, dask + zarr for statistics and the store) against the obvious script
+(``pandas.read_csv`` of the whole ``.gz``, default float64, then ``np.save``), both in fresh subprocesses on the
+same generated file: ≥ 1 GB of text in the exact UCI format (29 fields, ``%.18e``, gzip level 6), made of four
+distinct seeded 100,000-row blocks repeated (gzip's 32 KB window never sees the repetition).
+Reported: MB of text per second and each child's peak RSS (VmHWM). Targets: ≥ 3× the reference, peak RSS < 1 GB.
+Not part of ``make test``: run ``python -m benchmarks.run benchmarks/test_bench_higgs.py``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from .test_bench_prepare import PEAK
+
+TEXT_BYTES = 1_050_000_000
+BLOCK_ROWS = 100_000
+
+MODALBENCH_CHILD = PEAK + textwrap.dedent("""
+    import json, sys, time
+    from modalbench.preprocess.pipeline import prepare
+    raw, root = sys.argv[1], sys.argv[2]
+    if __name__ == "__main__":
+        t = time.perf_counter()
+        prepare("higgs", root=root, raw=raw, verification="off", force=True, progress=False)
+        print(json.dumps({"seconds": time.perf_counter() - t, "peak_rss_mb": own_peak_kb() / 1024}))
+""")
+
+REFERENCE_CHILD = PEAK + textwrap.dedent("""
+    import json, sys, time
+    import numpy as np
+    import pandas as pd
+    path, out = sys.argv[1], sys.argv[2]
+    t = time.perf_counter()
+    table = pd.read_csv(path, header=None).to_numpy()
+    np.save(out + "/higgs.npy", table)
+    print(json.dumps({"seconds": time.perf_counter() - t, "peak_rss_mb": own_peak_kb() / 1024}))
+""")
+
+
+@pytest.fixture(scope="module")
+def higgs_file(tmp_path_factory):
+    """``HIGGS.csv.gz`` with at least TEXT_BYTES of text; returns (raw dir, path, text MB)."""
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "tests" / "data" / "higgs"))
+    from make_fixture import higgs_text, make_rows
+
+    raw = tmp_path_factory.mktemp("higgs-raw")
+    path = raw / "HIGGS.csv.gz"
+    blocks = [higgs_text(make_rows(BLOCK_ROWS, seed=s)) for s in range(4)]
+    written = 0
+    with open(path, "wb") as fh, gzip.GzipFile(filename="HIGGS.csv", mode="wb", fileobj=fh, mtime=0,
+                                               compresslevel=6) as gz:
+        k = 0
+        while written < TEXT_BYTES:
+            gz.write(blocks[k % 4])
+            written += len(blocks[k % 4])
+            k += 1
+    return raw, path, written / 1e6
+
+
+def _run(code: str, *args: str) -> dict:
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_higgs_prepare_modalbench(benchmark, higgs_file, tmp_path):
+    raw, _, text_mb = higgs_file
+    benchmark.group = "prepare-higgs"
+    result = benchmark.pedantic(lambda: _run(MODALBENCH_CHILD, str(raw), str(tmp_path / "root")), rounds=1,
+                                iterations=1)
+    benchmark.extra_info.update(role="modalbench", text_mb=round(text_mb, 1),
+                                mb_per_s=round(text_mb / result["seconds"], 2),
+                                peak_rss_mb=round(result["peak_rss_mb"]), items=text_mb)
+
+
+def test_higgs_prepare_reference_pandas(benchmark, higgs_file, tmp_path):
+    _, path, text_mb = higgs_file
+    benchmark.group = "prepare-higgs"
+    result = benchmark.pedantic(lambda: _run(REFERENCE_CHILD, str(path), str(tmp_path)), rounds=1, iterations=1)
+    benchmark.extra_info.update(role="reference", reference="pandas.read_csv+np.save", text_mb=round(text_mb, 1),
+                                mb_per_s=round(text_mb / result["seconds"], 2),
+                                peak_rss_mb=round(result["peak_rss_mb"]), items=text_mb)

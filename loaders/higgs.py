@@ -1,0 +1,373 @@
+"""``higgs``: the HIGGS benchmark (UCI 280) as two modalities, ``low`` (21 kinematic) and ``high`` (7 derived).
+
+Baldi, Sadowski & Whiteson, "Searching for exotic particles in high-energy physics with deep learning", Nature
+Communications 5, 2014; used as a bimodal fusion benchmark by Mul (Liu et al. 2018, §6.1.2), which reports the
+error rate and the ROC AUC. The raw file is ``HIGGS.csv.gz``: 11,000,000 rows of 29 comma-separated numbers in
+scientific notation with 18 decimals, no header; field 1 is the label (1 signal, 0 background), fields 2-22 the
+21 low-level features and fields 23-29 the 7 high-level features.
+
+Protocol (every parameter is recorded in the store):
+
+* test = the last ``split.test_rows`` rows (500,000, the conventional test set); validation = a seeded
+  ``split.val_fraction`` (5 %) of the remaining training rows (seed ``split.seed``);
+* ``subset``: ``full`` keeps every other training row, ``small`` a seeded third of them (Mul's HIGGS-small;
+  validation and test stay the same);
+* standardisation with train-only statistics (``scaling.method = standard``), float32 store;
+* task ``signal`` (background / signal) with ``primary_metric = roc_auc``.
+
+Parsing: gzip is not splittable, so the file is decompressed once as a stream (ISA-L's igzip through the ``isal``
+package, ~2× zlib) and cut into blocks of whole lines (``BLOCK_BYTES`` of text); each block is parsed by pyarrow's
+CSV reader in a pool of threads (both release the GIL, so decompression and parsing overlap; dask's schedulers need
+the whole graph up front, which a gzip stream cannot give) and kept as a float32 ``.npy`` beside the raw file
+(``<raw>/<file>.parsed/``, 1.2 GB for the full set). At most ``2 × threads`` blocks are in memory at once, so the
+parse never holds more than a few hundred MB. The pipeline then reads the blocks in dask tasks (memory-mapped), and
+preparing again with other parameters never reads the text again. A malformed row raises an error naming the line.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import gzip
+import io
+import json
+import os
+import threading
+import zipfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO, ClassVar
+
+import dask
+import dask.array as da
+import numpy as np
+
+from isal import igzip, isal_zlib
+
+from modalbench.atomic import INCOMPLETE, write_json_atomic
+from modalbench.datasets import DatasetBuilder, PrepareContext, TaskInfo, register_dataset
+from modalbench.errors import ModalbenchError
+from modalbench.meta import ModalitySpec
+from modalbench.paths import raw_dir, resolve_root
+from modalbench.preprocess.types import SampleSplit
+
+from .opportunity import TableFormat, locate_bad_line
+
+CANONICAL_URL = "https://archive.ics.uci.edu/static/public/280/higgs.zip"
+LEGACY_URL = "https://archive.ics.uci.edu/ml/machine-learning-databases/00280/HIGGS.csv.gz"
+ARCHIVE_NAME = "higgs.zip"
+LEGACY_NAME = "HIGGS.csv.gz"
+MEMBER_NAME = "HIGGS.csv.gz"
+
+N_FIELDS = 29
+LOW = slice(1, 22)
+HIGH = slice(22, 29)
+LOW_FEATURES = ("lepton_pT", "lepton_eta", "lepton_phi", "missing_energy_magnitude", "missing_energy_phi",
+                *(f"jet_{j}_{f}" for j in range(1, 5) for f in ("pt", "eta", "phi", "b_tag")))
+HIGH_FEATURES = ("m_jj", "m_jjj", "m_lv", "m_jlv", "m_bb", "m_wbb", "m_wwbb")
+CLASSES = ("background", "signal")
+HIGGS_FORMAT = TableFormat(n_fields=N_FIELDS, sep=",", na_tokens=())
+#: version of the parsed-block cache layout (bump when :func:`parse_block`'s output changes)
+PARSED_FORMAT = 1
+#: text bytes per parsed block (~225,000 rows; the last block of a file may be shorter)
+BLOCK_BYTES = 64 << 20
+SPLITS = ("train", "val", "test")
+
+
+# ---------------------------------------------------------------- parsing
+
+
+class LineError(ModalbenchError):
+    """A malformed line: ``where line <line><detail>``; ``line`` counts from the start of the parsed text."""
+
+    def __init__(self, where: str, line: int, detail: str) -> None:
+        super().__init__(f"{where} line {line}{detail}")
+        self.where, self.line, self.detail = where, line, detail
+
+    def shifted(self, lines_before: int) -> LineError:
+        """The same error for a block that starts after ``lines_before`` lines of the file."""
+        return LineError(self.where, self.line + lines_before, self.detail)
+
+
+def parse_block(text: bytes, *, where: str, first_line: int = 1) -> np.ndarray:
+    """Whole lines of HIGGS text → ``(rows, 29)`` float32 (label first); errors name ``where`` and the line.
+
+    Every row must have 29 numeric fields and a label of 0 or 1. ``first_line`` is the 1-based line number of the
+    block's first line in the file. Raises :class:`LineError`.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    names = [f"f{j}" for j in range(N_FIELDS)]
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(text),
+            read_options=pacsv.ReadOptions(column_names=names, use_threads=False, block_size=1 << 22),
+            parse_options=pacsv.ParseOptions(delimiter=",", quote_char=False, ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.float32() for n in names}, null_values=[],
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False))
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise _locate(text, where, first_line, f"could not parse ({exc})") from None
+    out = np.empty((table.num_rows, N_FIELDS), dtype=np.float32)
+    start = 0
+    for batch in table.to_batches():  # zero-copy views per record batch: ChunkedArray.to_numpy costs 2-3× the parse
+        n = batch.num_rows
+        for j, column in enumerate(batch.columns):
+            out[start : start + n, j] = column.to_numpy(zero_copy_only=True)
+        start += n
+    bad = (out[:, 0] != 0) & (out[:, 0] != 1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise LineError(where, first_line + i, f" field 1: label {float(out[i, 0])!r} is not 0 or 1")
+    finite = np.isfinite(out[:, 1:]).all(axis=1)
+    if not finite.all():
+        i = int(np.flatnonzero(~finite)[0])
+        raise LineError(where, first_line + i, ": a feature is not a finite number")
+    return out
+
+
+def _locate(text: bytes, where: str, first_line: int, reason: str) -> ModalbenchError:
+    """The first malformed line of ``text`` as a :class:`LineError` with its line number in the file."""
+    err = locate_bad_line(io.BytesIO(text), HIGGS_FORMAT, "")
+    if err is None:
+        return ModalbenchError(f"{where} lines {first_line}-: {reason}")
+    head, _, rest = str(err).partition(": ")  # " line N[ field F]: ..." relative to the block
+    parts = head.split()
+    tail = " ".join(parts[2:])
+    return LineError(where, first_line + int(parts[1]) - 1, f"{(' ' + tail) if tail else ''}: {rest}")
+
+
+def iter_line_blocks(stream: BinaryIO, block_bytes: int = BLOCK_BYTES,
+                     read_bytes: int = 4 << 20) -> Iterator[bytes]:
+    """Consecutive blocks of whole lines (about ``block_bytes`` each) read from ``stream``; a missing final newline
+    is added."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        buf = stream.read(min(read_bytes, block_bytes))
+        if buf:
+            parts.append(buf)
+            size += len(buf)
+            if size < block_bytes:
+                continue
+        if not parts:
+            return
+        data = b"".join(parts)
+        if not buf:  # end of the stream
+            if data.strip():
+                yield data if data.endswith(b"\n") else data + b"\n"
+            return
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            parts, size = [data], len(data)
+            continue
+        yield data[: cut + 1]
+        rest = data[cut + 1 :]
+        parts, size = ([rest], len(rest)) if rest else ([], 0)
+
+
+def open_text(path: Path) -> BinaryIO:
+    """The decompressed text of ``HIGGS.csv.gz`` (or of the ``.csv.gz`` member of the UCI zip) as a stream."""
+    from .archive import archive_kind, iter_members, open_member
+
+    path = Path(path)
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    if magic == b"\x1f\x8b":  # the bare .gz (also when the legacy URL served it under the zip's name)
+        return igzip.open(path, "rb")  # type: ignore[return-value]
+    if archive_kind(path) == "zip":
+        members = [m for m in iter_members(path) if m.rsplit("/", 1)[-1] in (MEMBER_NAME, "HIGGS.csv")]
+        if not members:
+            raise ModalbenchError(f"{path}: no member {MEMBER_NAME}; is this the UCI HIGGS archive?")
+        inner = open_member(path, members[0])
+        return igzip.IGzipFile(fileobj=inner, mode="rb") if members[0].endswith(".gz") else inner  # type: ignore
+    raise ModalbenchError(f"{path}: expected {MEMBER_NAME} or the UCI zip {ARCHIVE_NAME}")
+
+
+def _archive_key(path: Path) -> dict[str, Any]:
+    st = path.stat()
+    return {"archive": path.name, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "format": PARSED_FORMAT}
+
+
+def _save_block(arr: np.ndarray, target: Path) -> None:
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}{INCOMPLETE}")
+    with open(tmp, "wb") as fh:
+        np.save(fh, arr, allow_pickle=False)
+    os.replace(tmp, target)
+
+
+def _parse_and_save(text: bytes, where: str, target: Path) -> int:
+    arr = parse_block(text, where=where)
+    del text
+    _save_block(arr, target)
+    return len(arr)
+
+
+def parse_to_blocks(path: Path, out: Path, *, threads: int = 2, block_bytes: int = BLOCK_BYTES) -> dict[str, Any]:
+    """Decompress ``path`` once and keep its rows as float32 ``.npy`` blocks in ``out``; returns the index.
+
+    The main thread only decompresses (ISA-L's igzip, ~2× zlib) and cuts blocks at line ends; ``threads`` workers
+    parse and save them (at most ``2 × threads`` blocks in flight). A block's line numbers are counted from its
+    predecessors' rows, so errors name the line in the file. The index (``out/index.json``: archive name, size and
+    mtime, the blocks with their rows and first lines, the text's byte count) is reused when it matches ``path``,
+    so a second call reads nothing.
+    """
+    path = Path(path)
+    key = _archive_key(path)
+    index_path = out / "index.json"
+    if index_path.is_file():
+        try:
+            index = json.loads(index_path.read_text())
+        except (OSError, ValueError):
+            index = {}
+        if index.get("key") == key and all((out / b["file"]).is_file() for b in index.get("blocks", [])):
+            return index
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob("block-*.npy"):
+        stale.unlink()
+    where = path.name if not zipfile.is_zipfile(path) else f"{path.name}:{MEMBER_NAME}"
+    futures: list[cf.Future[int]] = []
+    nbytes = 0
+    max_pending = 2 * max(1, threads)
+    try:
+        with open_text(path) as stream, cf.ThreadPoolExecutor(max(1, threads)) as pool:
+            for k, text in enumerate(iter_line_blocks(stream, block_bytes)):
+                nbytes += len(text)
+                futures.append(pool.submit(_parse_and_save, text, where, out / f"block-{k:05d}.npy"))
+                del text
+                pending = [f for f in futures if not f.done()]
+                if len(pending) >= max_pending:
+                    cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                if any(f.done() and f.exception() is not None for f in futures):
+                    break  # a malformed block: stop reading, report it below
+            rows: list[int] = []
+            for fut in futures:
+                try:
+                    rows.append(fut.result())
+                except LineError as exc:
+                    raise exc.shifted(sum(rows)) from None
+    except (EOFError, zlib.error, gzip.BadGzipFile, isal_zlib.error) as exc:
+        raise ModalbenchError(f"{where}: the compressed data is truncated or corrupt ({exc}); delete the file and "
+                              f"download it again") from None
+    if not futures:
+        raise ModalbenchError(f"{where}: empty file, expected rows of {N_FIELDS} comma-separated numbers")
+    blocks = [{"file": f"block-{k:05d}.npy", "rows": n, "first_line": 1 + sum(rows[:k])} for k, n in enumerate(rows)]
+    index = {"key": key, "blocks": blocks, "rows": sum(rows), "text_bytes": nbytes}
+    write_json_atomic(index_path, index)
+    return index
+
+
+def load_block(path: Path) -> np.ndarray:
+    """One parsed block, memory-mapped (plain ``.npy``, never pickles)."""
+    return np.load(path, mmap_mode="r", allow_pickle=False)
+
+
+def _select_rows(path: Path, mask: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(load_block(path)[mask])
+
+
+# ---------------------------------------------------------------- protocol
+
+
+def split_codes(n_rows: int, *, test_rows: int, val_fraction: float, seed: int, subset: str) -> np.ndarray:
+    """Per row: 0 train, 1 val, 2 test, -1 unused (training rows ``subset=small`` leaves out); deterministic.
+
+    Test = the last ``test_rows`` rows; validation = ``round(val_fraction × n_train)`` training rows drawn without
+    replacement with ``seed``; ``small`` then keeps ``round(n_remaining / 3)`` of the other training rows, drawn
+    with the same generator.
+    """
+    if subset not in ("full", "small"):
+        raise ModalbenchError(f"higgs: subset {subset!r} is not one of full, small")
+    if not 0 < test_rows < n_rows:
+        raise ModalbenchError(f"higgs: split.test_rows = {test_rows} but the file has {n_rows} rows")
+    if not 0.0 <= val_fraction < 1.0:
+        raise ModalbenchError(f"higgs: split.val_fraction must be in [0, 1), got {val_fraction}")
+    n_train = n_rows - test_rows
+    codes = np.zeros(n_rows, dtype=np.int8)
+    codes[n_train:] = 2
+    rng = np.random.Generator(np.random.PCG64(seed))
+    perm = rng.permutation(n_train)
+    n_val = int(round(val_fraction * n_train))
+    codes[perm[:n_val]] = 1
+    if subset == "small":
+        rest = perm[n_val:]
+        keep = int(round(len(rest) / 3))
+        codes[rest[keep:]] = -1
+    return codes
+
+
+@register_dataset
+class Higgs(DatasetBuilder):
+    name = "higgs"
+    version = "v1"
+    description = ("HIGGS (UCI 280): 11 M collision events, 21 low-level + 7 high-level features, signal vs "
+                   "background (Mul §6.1.2)")
+    license = "CC BY 4.0 (UCI ML repository)"
+    homepage = "https://archive.ics.uci.edu/dataset/280/higgs"
+    citation = ("P. Baldi, P. Sadowski, D. Whiteson. Searching for exotic particles in high-energy physics with deep "
+                "learning. Nature Communications 5:4308, 2014.")
+    structure = "samples"
+    #: extra keyword arguments of :func:`.download.fetch` (retries, timeout, backoff)
+    fetch_options: ClassVar[dict[str, Any]] = {}
+    #: threads that parse blocks while the main thread decompresses (not a data parameter)
+    threads: ClassVar[int] = 2
+
+    def default_params(self) -> dict[str, Any]:
+        return {
+            "split": {"test_rows": 500_000, "val_fraction": 0.05, "seed": 0},
+            "subset": "full",
+            "scaling": {"method": "standard", "range": [0.0, 1.0], "clip": False},
+        }
+
+    def modalities(self, params: dict[str, Any]) -> list[ModalitySpec]:
+        return [ModalitySpec("low", "vector", (len(LOW_FEATURES),), LOW_FEATURES),
+                ModalitySpec("high", "vector", (len(HIGH_FEATURES),), HIGH_FEATURES)]
+
+    def tasks(self, params: dict[str, Any]) -> list[TaskInfo]:
+        return [TaskInfo("signal", "multiclass", CLASSES, primary_metric="roc_auc")]
+
+    def source_info(self) -> dict[str, Any]:
+        info = super().source_info()
+        info["urls"] = [CANONICAL_URL, LEGACY_URL]
+        info["files"] = [{"name": ARCHIVE_NAME, "sha256": None,
+                          "note": "UCI publishes no checksum (trust on first use); holds HIGGS.csv.gz, 2.6 GB"}]
+        return info
+
+    def remote_files(self) -> list[Any]:
+        """The UCI zip under its canonical name (legacy ``HIGGS.csv.gz`` URL as mirror), then the bare ``.gz``."""
+        from .uci import uci_remote_files
+
+        return uci_remote_files(CANONICAL_URL, ARCHIVE_NAME, LEGACY_URL, LEGACY_NAME)
+
+    def fetch_archive(self, ctx: PrepareContext) -> tuple[Path, dict[str, Any]]:
+        """Fetch (or find under ``--raw``) the raw file; returns its path and the provenance record of the fetch."""
+        from .uci import fetch_uci_archive
+
+        return fetch_uci_archive(self.name, self.remote_files(), ctx, **self.fetch_options)
+
+    def load(self, params: dict[str, Any], ctx: PrepareContext) -> list[SampleSplit]:
+        path, fetched = self.fetch_archive(ctx)
+        dest = raw_dir(resolve_root(ctx.root), self.name)
+        index = parse_to_blocks(path, dest / f"{path.name}.parsed", threads=self.threads)
+        sp = params["split"]
+        codes = split_codes(int(index["rows"]), test_rows=int(sp["test_rows"]), val_fraction=float(sp["val_fraction"]),
+                            seed=int(sp["seed"]), subset=str(params["subset"]))
+        ctx.provenance.update({"archive": fetched, "parsed": {
+            "rows": index["rows"], "blocks": len(index["blocks"]), "text_bytes": index["text_bytes"]}})
+        out = []
+        parsed = dest / f"{path.name}.parsed"
+        for code, split in enumerate(SPLITS):
+            parts = []
+            start = 0
+            for b in index["blocks"]:
+                mask = codes[start : start + b["rows"]] == code
+                start += b["rows"]
+                n = int(mask.sum())
+                if n == 0:
+                    continue
+                block = dask.delayed(_select_rows, pure=True)(parsed / b["file"], mask)
+                parts.append(da.from_delayed(block, shape=(n, N_FIELDS), dtype=np.float32))
+            table = da.concatenate(parts, axis=0) if parts else da.zeros((0, N_FIELDS), dtype=np.float32)
+            out.append(SampleSplit(split=split, inputs={"low": table[:, LOW], "high": table[:, HIGH]},
+                                   labels={"signal": table[:, 0].astype(np.int64)}))
+        return out

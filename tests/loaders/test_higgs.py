@@ -1,0 +1,221 @@
+"""HIGGS (UCI 280) loader: the real first line, block parsing, line-numbered errors, splits, prepare, training."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from modalbench.datasets import PrepareContext
+from modalbench.errors import ModalbenchError
+from modalbench.loaders import higgs as hg
+from modalbench.loaders.download import RemoteFile
+
+from helpers import DATA_DIR
+from helpers.httpserver import http_server  # noqa: F401  (http_server is a fixture)
+
+FIXTURE = DATA_DIR / "higgs" / "HIGGS.csv.gz"
+ROWS = 2000
+TEST_ROWS = 400
+SMALL = {"split.test_rows": TEST_ROWS}
+
+_spec = importlib.util.spec_from_file_location("higgs_fixture", DATA_DIR / "higgs" / "make_fixture.py")
+fx = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
+_spec.loader.exec_module(fx)  # type: ignore[union-attr]
+
+
+def fixture_table() -> np.ndarray:
+    with gzip.open(FIXTURE, "rb") as fh:
+        return np.loadtxt(fh, delimiter=",", dtype=np.float64).astype(np.float32)
+
+
+def params(**over) -> dict:
+    p = hg.Higgs().default_params()
+    p["split"]["test_rows"] = TEST_ROWS
+    p.update(over)
+    return p
+
+
+def ctx_for(tmp_path: Path, raw: Path | None) -> PrepareContext:
+    return PrepareContext(root=str(tmp_path / "root"), raw_dir=raw, progress=False)
+
+
+@pytest.fixture()
+def raw(tmp_path: Path) -> Path:
+    d = tmp_path / "raw"
+    d.mkdir()
+    shutil.copy(FIXTURE, d / hg.LEGACY_NAME)
+    return d
+
+
+def write_gz(path: Path, text: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(fx.gzip_bytes(text))
+    return path
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def test_real_first_line(shared_dir):
+    text = (shared_dir / "formats" / "higgs" / "HIGGS.head1.csv").read_bytes()
+    row = hg.parse_block(text if text.endswith(b"\n") else text + b"\n", where="HIGGS.csv.gz", first_line=1)
+    assert row.shape == (1, 29) and row.dtype == np.float32
+    assert row[0, 0] == 1.0
+    low, high = row[0, hg.LOW], row[0, hg.HIGH]
+    assert low.shape == (21,) and high.shape == (7,)
+    assert low[0] == np.float32(0.869293212890625) and low[8] == 0.0  # lepton_pT; jet_1_b_tag
+    assert high[0] == np.float32(1.353760004043579102) and high[-1] == np.float32(0.8766783475875854)  # m_jj, m_wwbb
+    assert len(hg.LOW_FEATURES) == 21 and len(hg.HIGH_FEATURES) == 7
+
+
+def test_fixture_is_in_the_real_format():
+    with gzip.open(FIXTURE, "rt") as fh:
+        first = fh.readline().rstrip("\n").split(",")
+    assert len(first) == 29 and all(len(f.split("e")[0].split(".")[1]) == 18 for f in first)
+
+
+@pytest.mark.parametrize("block_bytes", [7_000, 50_000, 1 << 26])
+def test_blocks_give_the_same_rows_and_line_numbers(tmp_path, block_bytes):
+    index = hg.parse_to_blocks(FIXTURE, tmp_path / "parsed", block_bytes=block_bytes)
+    arrays = [np.load(tmp_path / "parsed" / b["file"]) for b in index["blocks"]]
+    np.testing.assert_array_equal(np.concatenate(arrays), fixture_table())
+    assert index["rows"] == ROWS
+    firsts = [b["first_line"] for b in index["blocks"]]
+    assert firsts == [1 + sum(b["rows"] for b in index["blocks"][:k]) for k in range(len(firsts))]
+    assert (len(firsts) > 1) == (block_bytes < 1 << 20)
+
+
+@pytest.mark.parametrize("edit, pattern", [
+    (lambda f: f[:-1], r"HIGGS\.csv\.gz line 1234: 28 fields, expected 29"),
+    (lambda f: f[:5] + ["abc"] + f[6:], r"HIGGS\.csv\.gz line 1234 field 6: 'abc' is not a number"),
+    (lambda f: ["2.000000000000000000e+00"] + f[1:], r"HIGGS\.csv\.gz line 1234 field 1: label 2\.0 is not 0 or 1"),
+])
+def test_malformed_row_names_the_line(tmp_path, edit, pattern):
+    lines = fx.higgs_text(fx.make_rows(1500)).split(b"\n")
+    fields = lines[1233].decode().split(",")
+    lines[1233] = ",".join(edit(fields)).encode()
+    path = write_gz(tmp_path / "HIGGS.csv.gz", b"\n".join(lines))
+    with pytest.raises(ModalbenchError, match=pattern):
+        hg.parse_to_blocks(path, tmp_path / "parsed", block_bytes=40_000)  # the bad line is in a later block
+
+
+def test_truncated_gzip_is_a_clear_error(tmp_path):
+    data = FIXTURE.read_bytes()
+    path = tmp_path / "HIGGS.csv.gz"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModalbenchError, match="truncated or corrupt"):
+        hg.parse_to_blocks(path, tmp_path / "parsed")
+
+
+def test_uci_zip_member_is_read(tmp_path):
+    archive = tmp_path / hg.ARCHIVE_NAME
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(FIXTURE, hg.MEMBER_NAME)
+    index = hg.parse_to_blocks(archive, tmp_path / "parsed")
+    assert index["rows"] == ROWS
+
+
+def test_parse_once_then_cache(tmp_path, monkeypatch):
+    first = hg.parse_to_blocks(FIXTURE, tmp_path / "parsed")
+    monkeypatch.setattr(hg, "open_text", lambda path: pytest.fail("the text was read again"))
+    assert hg.parse_to_blocks(FIXTURE, tmp_path / "parsed") == first
+
+
+# ---------------------------------------------------------------- protocol
+
+
+def test_split_codes_are_seeded_and_sized():
+    codes = hg.split_codes(11_000, test_rows=500, val_fraction=0.05, seed=0, subset="full")
+    assert (codes[-500:] == 2).all() and (codes[:-500] != 2).all()
+    assert (codes == 1).sum() == 525 and (codes == 0).sum() == 10_500 - 525
+    np.testing.assert_array_equal(codes, hg.split_codes(11_000, test_rows=500, val_fraction=0.05, seed=0,
+                                                        subset="full"))
+    assert not np.array_equal(codes, hg.split_codes(11_000, test_rows=500, val_fraction=0.05, seed=1, subset="full"))
+    small = hg.split_codes(11_000, test_rows=500, val_fraction=0.05, seed=0, subset="small")
+    np.testing.assert_array_equal(small == 1, codes == 1)  # the same validation rows
+    assert (small == 0).sum() == round((10_500 - 525) / 3) and ((small == 0) <= (codes == 0)).all()
+    with pytest.raises(ModalbenchError, match="subset 'tiny'"):
+        hg.split_codes(100, test_rows=10, val_fraction=0.05, seed=0, subset="tiny")
+    with pytest.raises(ModalbenchError, match="test_rows = 100"):
+        hg.split_codes(100, test_rows=100, val_fraction=0.05, seed=0, subset="full")
+
+
+def test_load_splits_and_values(tmp_path, raw):
+    table = fixture_table()
+    splits = hg.Higgs().load(params(), ctx_for(tmp_path, raw))
+    by = {s.split: s for s in splits}
+    assert [s.split for s in splits] == ["train", "val", "test"]
+    assert by["test"].n == TEST_ROWS and by["val"].n == 80 and by["train"].n == 1520
+    np.testing.assert_array_equal(by["test"].inputs["low"].compute(), table[-TEST_ROWS:, 1:22])
+    np.testing.assert_array_equal(by["test"].inputs["high"].compute(), table[-TEST_ROWS:, 22:])
+    np.testing.assert_array_equal(by["test"].labels["signal"].compute(), table[-TEST_ROWS:, 0].astype(np.int64))
+    codes = hg.split_codes(ROWS, test_rows=TEST_ROWS, val_fraction=0.05, seed=0, subset="full")
+    np.testing.assert_array_equal(by["val"].inputs["low"].compute(), table[codes == 1, 1:22])
+    small = hg.Higgs().load(params(subset="small"), ctx_for(tmp_path, raw))
+    assert small[0].n == round(1520 / 3) and small[1].n == 80 and small[2].n == TEST_ROWS
+
+
+def test_download_falls_back_to_the_legacy_url(tmp_path, http_server, monkeypatch):
+    url = http_server.add_file("280/HIGGS.csv.gz", FIXTURE)
+    dead = http_server.url("280/missing.zip")
+    monkeypatch.setattr(hg.Higgs, "fetch_options", {"retries": 0, "backoff": 0.0, "timeout": 5.0})
+    monkeypatch.setattr(hg.Higgs, "remote_files", lambda self: [RemoteFile(hg.ARCHIVE_NAME, (dead, dead)),
+                                                                RemoteFile(hg.LEGACY_NAME, (dead,))])
+    with pytest.raises(ModalbenchError, match="HTTP 404") as ei:
+        hg.Higgs().load(params(), ctx_for(tmp_path, None))
+    assert str(tmp_path / "root" / "higgs" / "raw") in str(ei.value)
+    # the canonical zip is gone, its mirror (the legacy URL) serves the bare .gz under the zip's name
+    monkeypatch.setattr(hg.Higgs, "remote_files", lambda self: [RemoteFile(hg.ARCHIVE_NAME, (dead, url)),
+                                                                RemoteFile(hg.LEGACY_NAME, (url,))])
+    splits = hg.Higgs().load(params(), ctx_for(tmp_path, None))
+    assert splits[2].n == TEST_ROWS and (tmp_path / "root" / "higgs" / "raw" / hg.ARCHIVE_NAME).is_file()
+
+
+# ---------------------------------------------------------------- end to end
+
+
+def test_prepare_standardises_with_train_statistics(tmp_path, raw):
+    from modalbench.preprocess.pipeline import prepare
+    import xarray as xr
+
+    res = prepare("higgs", root=tmp_path / "root", raw=raw, progress=False, overrides=SMALL)
+    attrs = res.attrs
+    assert attrs["n_samples"] == {"train": 1520, "val": 80, "test": TEST_ROWS}
+    assert attrs["tasks"]["signal"]["primary_metric"] == "roc_auc"
+    assert attrs["params"]["split"] == {"test_rows": TEST_ROWS, "val_fraction": 0.05, "seed": 0}
+    assert attrs["source"]["provenance"]["parsed"]["rows"] == ROWS
+    ds = xr.open_zarr(res.path, consolidated=False)
+    assert ds["low"].dtype == np.float32 and ds["high"].shape == (ROWS, 7)
+    split = ds["split"].values
+    train_low = ds["low"].values[split == 0]
+    np.testing.assert_allclose(train_low.mean(axis=0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(train_low.std(axis=0), 1.0, atol=1e-3)
+    table = fixture_table()
+    codes = hg.split_codes(ROWS, test_rows=TEST_ROWS, val_fraction=0.05, seed=0, subset="full")
+    raw_train = table[codes == 0, 1:22].astype(np.float64)
+    np.testing.assert_allclose(attrs["normalisation"]["low"]["mean"], raw_train.mean(axis=0), rtol=1e-6, atol=1e-9)
+    small = prepare("higgs", root=tmp_path / "root2", raw=raw, progress=False,
+                    overrides={**SMALL, "subset": "small"})
+    assert small.attrs["fingerprint"] != attrs["fingerprint"] and small.attrs["n_samples"]["train"] == 507
+
+
+def test_train_mul_on_the_fixture_store(tmp_path, raw):
+    from modalbench.app.cli import main
+
+    root = str(tmp_path / "root")
+    assert main(["prepare", "higgs", "--quiet", "--root", root, "--raw", str(raw),
+                 "--set", f"split.test_rows={TEST_ROWS}"]) == 0
+    out = tmp_path / "runs" / "mul"
+    assert main(["train", "mul", "--dataset", "higgs", "--root", root, "--epochs", "2", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert (out / "model.pt").is_file()
+    assert config["model"]["name"] == "mul" and config["model"]["meta"]["name"] == "higgs"
+    assert [m["name"] for m in config["model"]["meta"]["modalities"]] == ["low", "high"]
+    assert config["model"]["meta"]["classes"] == ["background", "signal"]
