@@ -8,7 +8,7 @@ the experiment's scenarios; it writes ``<output>/<dataset>/<group>/seed-<k>/`` (
 
 Resuming: a job whose ``results.json`` exists (written atomically, after its checkpoint) is done and skipped; any
 other seed directory is untrusted and trained again from scratch. Jobs run in this process, in ``--jobs N``
-processes (one torch thread each) or as tasks on a dask.distributed cluster (``--workers N`` / ``--scheduler``),
+processes (one torch thread each, forked from a server that imported torch once) or as tasks on a dask.distributed cluster (``--workers N`` / ``--scheduler``),
 which must see the same data root and output folder.
 """
 
@@ -499,9 +499,11 @@ def _executor(jobs: int, workers: int | None, scheduler: str | None) -> Iterator
                           "killed; every result was already written)")
         return
     if jobs > 1:
-        # spawn: workers start clean (no inherited torch threads or open stores)
-        with concurrent.futures.ProcessPoolExecutor(max_workers=jobs,
-                                                    mp_context=multiprocessing.get_context("spawn")) as pool:
+        # forkserver: workers are forked from a clean server process (no inherited torch threads or open stores)
+        # that imported torch and the workflows once
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["modalbench.app.workflows"])
+        with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
             try:
                 yield pool.submit, concurrent.futures.wait
             except BaseException:
