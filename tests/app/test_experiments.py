@@ -212,7 +212,7 @@ def test_rerun_only_runs_jobs_without_results(local_run, digits_root: Path, tmp_
     copy = load_experiment(exp.path, output=out)
     before = _docs(out)
     mtime_other = (out / "digits" / "intermediate" / "results.json").stat().st_mtime_ns
-    # one job lost its results (crash after training); another has a half-written checkpoint only
+    # one job lost its results (as after a crash between training and evaluation)
     (out / "digits" / "late" / "seed-1" / "results.json").unlink()
     console, buf = _quiet()
     summary = run_experiment(copy, root=str(digits_root), console=console, progress=False)

@@ -85,3 +85,14 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
         load_results([tmp_path])
     with pytest.raises(ModalbenchError, match="no such file or folder"):
         load_results([tmp_path / "absent"])
+
+
+def test_report_never_imports_torch(results_dir: Path) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom modalbench.app.cli import main\n"
+            f"assert main(['report', {str(results_dir)!r}]) == 0\n"
+            "assert 'torch' not in sys.modules\nprint('report ok')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0 and "report ok" in proc.stdout, proc.stderr[-2000:]
