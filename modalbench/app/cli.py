@@ -1,5 +1,5 @@
 """The ``modalbench`` command line: datasets, prepare, info, scenarios, train, search, evaluate, submit, leaderboard,
-register-official, demo.
+register-official, demo, run, report.
 
 Every sub-command is declared here, with the shared options (``--root``, ``--threads``, ``--device``) defined once.
 A command's handler lives in the app module named by its ``handler`` (``"module:function"``) and is imported only
@@ -179,6 +179,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-fast-path", action="store_true", help="run the full forward for every condition")
     p.add_argument("--out", default="results.json")
     p.add_argument("--quiet", action="store_true")
+
+    # ------------------------------------------------------------ experiment grids
+    p = command("run", "experiments:cmd_run", "run an experiment file: a resumable grid of train + evaluate jobs",
+                [root, threads, device],
+                description="Expand an experiment file (TOML) into jobs (dataset x method x hyperparameters x seed), "
+                            "run those without results, and merge each model's seeds into one results.json.")
+    p.add_argument("experiment", help="experiment file (see examples/experiments/)")
+    p.add_argument("--jobs", type=_positive_int("--jobs"), default=1, help="local processes (one torch thread each)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS", help="run on a dask cluster (tcp://host:8786)")
+    where.add_argument("--workers", type=_positive_int("--workers"), default=None,
+                       help="run on a local dask.distributed cluster of N worker processes")
+    p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: the file's `output`)")
+    p.add_argument("--dry-run", action="store_true", help="print the jobs and a rough compute estimate; run nothing")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = command("report", "report:cmd_report", "summary table and robustness plots of results files",
+                description="Method x scenario table (mean ± std over seeds) and PNG robustness plots.")
+    p.add_argument("results", nargs="+", metavar="RESULTS", help="results.json files or folders holding them")
+    p.add_argument("--out", default=None, metavar="DIR", help="where summary.md and the PNGs go (default: beside "
+                                                                "the first results)")
+    p.add_argument("--metric", default="f1_weighted", help="metric of the table and plots (default f1_weighted)")
 
     # ------------------------------------------------------------ leaderboard
     p = command("submit", "board:cmd_submit", "validate a results.json and add it to the leaderboard", [board],
