@@ -33,7 +33,7 @@ def sweep_data(bench_root):
               "length": 78_400, "classes": 5, "window.step": {"train": 64, "val": 64, "test": 8}}
     root = bench_root / "sweep"
     prepare("synthetic", root=root, overrides=params, progress=False)
-    generate_scenarios(root, "synthetic", ["missing-modalities"], seed=0)
+    generate_scenarios(root, "synthetic", ["missing-modalities@v1"], seed=0)
     scen = load_scenario(root, "synthetic", "missing-modalities@v1", seed=0)
     inputs, natural, labels = open_reader(root, "synthetic", "test").read_all()
     inputs = {k: torch.from_numpy(np.nan_to_num(v)) for k, v in inputs.items()}

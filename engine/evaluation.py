@@ -2,8 +2,11 @@
 
 Condition ``k`` of a condition table ``[K, M]`` makes modality ``m`` available for sample ``i`` iff
 ``natural[i, m] & conditions[k, m]``; masked modality inputs are replaced by the caller's
-``fill(inputs, available)`` (default: inputs kept as they are). Metrics per condition come from confusion counts
-(:mod:`modalbench.engine.metrics`), accumulated over batches without per-sample Python loops.
+``fill(inputs, available)`` (default: inputs kept as they are). A sample is **scored** under a condition only when it
+has at least one available modality (a prediction from no data at all is never counted) and, when the caller passes
+``eligible``, it is eligible (``missing-modalities@v2`` leaves out samples with natural gaps). Metrics per
+condition come from confusion counts (:mod:`modalbench.engine.metrics`), accumulated over batches without
+per-sample Python loops.
 
 Fast path (models with ``has_fast_path``): every test batch is encoded once with its naturally-available values
 and once fully masked (``fill(inputs, all False)``); a condition's features pick, per sample and modality, the
@@ -73,6 +76,7 @@ class ConditionAccumulator:
 
     def __init__(self, n_conditions: int, n_classes: int, multilabel: bool) -> None:
         self.k, self.c, self.multilabel = n_conditions, n_classes, multilabel
+        self.n_scored = torch.zeros(n_conditions, dtype=torch.int64)
         if multilabel:
             self.tp = torch.zeros(n_conditions, n_classes, dtype=torch.int64)
             self.fp = torch.zeros_like(self.tp)
@@ -82,12 +86,19 @@ class ConditionAccumulator:
         else:
             self.conf = torch.zeros(n_conditions, n_classes, n_classes, dtype=torch.int64)
 
-    def add(self, start: int, logits: torch.Tensor, target: torch.Tensor) -> None:
-        """Add the logits ``[Kc, B, C]`` of conditions ``start..start+Kc`` for targets ``[B]`` / ``[B, L]``."""
+    def add(self, start: int, logits: torch.Tensor, target: torch.Tensor, keep: torch.Tensor | None = None) -> None:
+        """Add the logits ``[Kc, B, C]`` of conditions ``start..start+Kc`` for targets ``[B]`` / ``[B, L]``.
+
+        ``keep`` ``[Kc, B]`` bool: only those rows are scored (default: all).
+        """
         kc, b = logits.shape[:2]
+        if keep is None:
+            keep = torch.ones(kc, b, dtype=torch.bool, device=logits.device)
+        keep = keep.to(logits.device)
+        self.n_scored[start : start + kc] += keep.sum(1).cpu()
         if self.multilabel:
-            pred = logits > 0  # probability > 0.5
-            t = target.to(logits.device).bool().unsqueeze(0)
+            pred = (logits > 0) & keep.unsqueeze(-1)  # probability > 0.5; excluded rows count nothing
+            t = target.to(logits.device).bool().unsqueeze(0) & keep.unsqueeze(-1)
             tp_s = (pred & t).sum(-1)
             fp_s = (pred & ~t).sum(-1)
             fn_s = (~pred & t).sum(-1)
@@ -98,13 +109,13 @@ class ConditionAccumulator:
             den = (2 * tp_s + fp_s + fn_s).double()
             f1 = torch.where(den > 0, 2 * tp_s.double() / den.clamp_min(1), torch.zeros_like(den))
             self.samples_f1[sl] += f1.sum(1).cpu()
-            self.n[sl] += b
+            self.n[sl] += keep.sum(1).cpu()
         else:
             pred = logits.argmax(dim=-1)  # [Kc, B]
             y = target.to(logits.device).view(1, b)
             k_idx = torch.arange(kc, device=logits.device).view(kc, 1)
             codes = (k_idx * self.c + y) * self.c + pred
-            counts = torch.bincount(codes.flatten(), minlength=kc * self.c * self.c)
+            counts = torch.bincount(codes[keep], minlength=kc * self.c * self.c)
             self.conf[start : start + kc] += counts.view(kc, self.c, self.c).cpu()
 
     def result(self) -> dict[str, np.ndarray]:
@@ -135,8 +146,13 @@ def _to(inputs: dict[str, torch.Tensor], device: torch.device) -> dict[str, torc
 
 def evaluate_condition_batches(model: nn.Module, batches: Iterable[Batch], conditions: torch.Tensor, *,
                                fill: FillFn | None = None, use_fast_path: bool = True, max_rows: int = 8192,
-                               device: torch.device | str | None = None) -> dict[str, np.ndarray]:
-    """Metrics ``{name: array[K]}`` of ``model`` on ``batches`` under each row of ``conditions [K, M]``."""
+                               device: torch.device | str | None = None, eligible: torch.Tensor | None = None,
+                               return_counts: bool = False) -> Any:
+    """Metrics ``{name: array[K]}`` of ``model`` on ``batches`` under each row of ``conditions [K, M]``.
+
+    Rows with no available modality under a condition are not scored; ``eligible`` ``[N]`` bool (rows of all
+    batches in order) restricts scoring further. ``return_counts=True`` returns ``(metrics, n_scored[K])``.
+    """
     meta = model.meta
     names = meta.modality_names
     conditions = torch.as_tensor(conditions)
@@ -157,6 +173,10 @@ def evaluate_condition_batches(model: nn.Module, batches: Iterable[Batch], condi
             inputs, natural = _to(inputs, dev), natural.to(dev)
             b = natural.shape[0]
             keys = torch.arange(offset, offset + b, device=dev)
+            ok = eligible[offset : offset + b].to(dev) if eligible is not None else torch.ones(b, dtype=torch.bool,
+                                                                                               device=dev)
+            if ok.shape[0] != b:
+                raise ModalbenchError(f"eligible has {eligible.shape[0]} rows, fewer than the batches")  # type: ignore
             if fast:
                 real_in = fill(inputs, natural) if fill is not None else inputs
                 real = model.encode(real_in)
@@ -172,7 +192,7 @@ def evaluate_condition_batches(model: nn.Module, batches: Iterable[Batch], condi
                     if hasattr(model, "fuse_conditions"):  # optional model hook: all Kc conditions at once
                         with sample_keys(model, keys.repeat(kc)):
                             logits = model.fuse_conditions(real, masked, avail)
-                        acc.add(start, logits.float().view(kc, b, -1), target)
+                        acc.add(start, logits.float().view(kc, b, -1), target, avail.any(-1) & ok)
                         continue
                     feats = {}
                     for m, name in enumerate(names):
@@ -181,16 +201,19 @@ def evaluate_condition_batches(model: nn.Module, batches: Iterable[Batch], condi
                         feats[name] = torch.where(sel, r.unsqueeze(0), f.unsqueeze(0)).reshape(kc * b, *r.shape[1:])
                     with sample_keys(model, keys.repeat(kc)):
                         logits = model.fuse(feats, avail.reshape(kc * b, -1))
-                    acc.add(start, logits.float().view(kc, b, -1), target)
+                    acc.add(start, logits.float().view(kc, b, -1), target, avail.any(-1) & ok)
             else:
                 for k in range(n_cond):
                     avail = natural & cond_dev[k].unsqueeze(0)
                     x = fill(inputs, avail) if fill is not None else inputs
                     with sample_keys(model, keys):
                         logits = model(x, avail)
-                    acc.add(k, logits.float().unsqueeze(0), target)
+                    acc.add(k, logits.float().unsqueeze(0), target, (avail.any(-1) & ok).unsqueeze(0))
             offset += b
-    return acc.result()
+    if eligible is not None and offset != eligible.shape[0]:
+        raise ModalbenchError(f"eligible has {eligible.shape[0]} rows, the batches {offset}")
+    result = acc.result()
+    return (result, acc.n_scored.numpy()) if return_counts else result
 
 
 def _slices(n: int, batch_size: int) -> Iterator[slice]:
@@ -201,8 +224,12 @@ def _slices(n: int, batch_size: int) -> Iterator[slice]:
 def evaluate_conditions(model: nn.Module, inputs: dict[str, torch.Tensor], natural_available: torch.Tensor,
                         labels: torch.Tensor, conditions: torch.Tensor, *, batch_size: int = 512,
                         fill: FillFn | None = None, use_fast_path: bool = True, max_rows: int = 8192,
-                        device: torch.device | str | None = None) -> dict[str, np.ndarray]:
-    """Metrics arrays ``[K]`` for in-memory test tensors (``inputs[m]: [N, *shape]``, ``natural [N, M]``)."""
+                        device: torch.device | str | None = None, eligible: torch.Tensor | None = None,
+                        return_counts: bool = False) -> Any:
+    """Metrics arrays ``[K]`` for in-memory test tensors (``inputs[m]: [N, *shape]``, ``natural [N, M]``).
+
+    ``eligible`` and ``return_counts``: see :func:`evaluate_condition_batches`.
+    """
     n = natural_available.shape[0]
     bad = [k for k, v in inputs.items() if v.shape[0] != n]
     if bad or labels.shape[0] != n:
@@ -211,16 +238,21 @@ def evaluate_conditions(model: nn.Module, inputs: dict[str, torch.Tensor], natur
     batches = (({k: v[s] for k, v in inputs.items()}, natural_available[s], labels[s])
                for s in _slices(n, batch_size))
     return evaluate_condition_batches(model, batches, conditions, fill=fill, use_fast_path=use_fast_path,
-                                      max_rows=max_rows, device=device)
+                                      max_rows=max_rows, device=device, eligible=eligible,
+                                      return_counts=return_counts)
 
 
 def evaluate_batches(model: nn.Module, batches: Iterable[Batch], *, fill: FillFn | None = None,
-                     device: torch.device | str | None = None) -> dict[str, float]:
-    """Metrics of ``model`` on batches whose availability already differs per sample (random/block missing)."""
+                     device: torch.device | str | None = None, return_counts: bool = False) -> Any:
+    """Metrics of ``model`` on batches whose availability already differs per sample (random/block missing).
+
+    Samples without any available modality are not scored; ``return_counts=True`` returns ``(metrics, n_scored)``.
+    """
     m = model.meta.n_modalities
-    out = evaluate_condition_batches(model, batches, torch.ones(1, m, dtype=torch.bool), fill=fill,
-                                     use_fast_path=False, device=device)
-    return {k: float(v[0]) for k, v in out.items()}
+    out, n_scored = evaluate_condition_batches(model, batches, torch.ones(1, m, dtype=torch.bool), fill=fill,
+                                               use_fast_path=False, device=device, return_counts=True)
+    metrics = {k: float(v[0]) for k, v in out.items()}
+    return (metrics, int(n_scored[0])) if return_counts else metrics
 
 
 def per_modality_scores(model: nn.Module, batches: Iterable[Batch], *, fill: FillFn | None = None,

@@ -7,9 +7,12 @@ Layout of a leaderboard directory (the repository's ``leaderboard/`` by default)
     reference/reported.json                             numbers reported in the papers (never ranked)
     leaderboard.json                                    index rebuilt from the above, byte-deterministic
 
-Ranking: within one (dataset, version, task, scenario), ranked entries (>= 3 seeds) are ordered by the
-mean over seeds of the condition-mean of the main metric (weighted F1, EmbraceNet eq. 9), highest first;
-equal means share a rank (competition ranking 1, 1, 3).
+Ranking: results are only ranked against results measured the same way. A ranking group is one
+(dataset, version, task, scenario id with its version, fill, training regime): a mean-filled result is never ranked
+against a forward-filled one, nor a modality-dropout model against full-modality ones, nor missing-modalities@v1
+against @v2. Within a group, ranked entries (:func:`modalbench.results.ranking_problems` is empty: schema v2,
+>= 3 seeds that are distinct trained models) are ordered by the mean over seeds of the condition-mean of the main
+metric (weighted F1, EmbraceNet eq. 9), highest first; equal means share a rank (competition ranking 1, 1, 3).
 """
 
 from __future__ import annotations
@@ -23,15 +26,14 @@ from typing import Any
 
 from modalbench.errors import ModalbenchError
 
-from modalbench.results import MAIN_METRIC
+from modalbench.results import MAIN_METRIC, MIN_RANKED_SEEDS, ranking_problems
 
 PACKAGE_DIR = Path(__file__).parent
 #: Default leaderboard directory: this package's folder (``leaderboard/`` of the source checkout).
 DEFAULT_DIR = PACKAGE_DIR
 LEADERBOARD_FILE = "leaderboard.json"
 SUBMISSIONS = "submissions"
-FORMAT_VERSION = 1
-MIN_RANKED_SEEDS = 3
+FORMAT_VERSION = 2
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
@@ -132,9 +134,12 @@ def _entry(leaderboard_dir: Path, path: Path, result: dict[str, Any]) -> dict[st
         for sc in result["scenarios"]:
             agg = result["aggregates"][sc["id"]]
             scenarios[sc["id"]] = {"seed": sc["seed"], "sha256": sc["sha256"], "fill": sc["fill"],
+                                   "group": ranking_group(sc["id"], sc["fill"], result["regime"]),
                                    "n_conditions": len(sc["conditions"]), "metrics": agg["metrics"],
+                                   "n_scored": agg.get("n_scored"), "n_excluded": agg.get("n_excluded"),
                                    "by_n_available": agg["by_n_available"],
                                    "by_missing_rate": agg["by_missing_rate"], "rank": None}
+        reasons = ranking_problems(result)
     except (KeyError, TypeError) as exc:
         raise ModalbenchError(f"{path}: not a valid result file (missing {exc}); run the CI check") from None
     return {
@@ -145,7 +150,9 @@ def _entry(leaderboard_dir: Path, path: Path, result: dict[str, Any]) -> dict[st
         "model": {k: model.get(k) for k in ("name", "description", "code_url", "paper", "parameter_count",
                                             "external_data", "official")},
         "regime": result["regime"],
-        "seeds": seeds, "n_seeds": len(seeds), "ranked": len(seeds) >= MIN_RANKED_SEEDS,
+        "schema_version": result.get("schema_version"),
+        "handles_missing": model.get("handles_missing"),
+        "seeds": seeds, "n_seeds": len(seeds), "ranked": not reasons, "unranked_reasons": reasons,
         "modalbench_version": result.get("modalbench_version"), "date": result.get("date"),
         "scenarios": scenarios,
     }
@@ -159,15 +166,20 @@ def main_score(entry: dict[str, Any], scenario_id: str) -> float | None:
     return float(sc["metrics"][MAIN_METRIC]["mean"])
 
 
+def ranking_group(scenario_id: str, fill: str, regime: str) -> str:
+    """The label of a ranking group within a (dataset, version, task): scenario version, fill and regime."""
+    return f"{scenario_id} · fill {fill} · {regime}"
+
+
 def _assign_ranks(entries: list[dict[str, Any]]) -> None:
-    groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str, str, str, str], list[dict[str, Any]]] = {}
     for e in entries:
         if not e["ranked"]:
             continue
-        for sid in e["scenarios"]:
+        for sid, sc in e["scenarios"].items():
             if main_score(e, sid) is not None:
-                groups.setdefault((e["dataset"], e["dataset_version"], e["task"], sid), []).append(e)
-    for (_, _, _, sid), members in sorted(groups.items()):
+                groups.setdefault((e["dataset"], e["dataset_version"], e["task"], sid, sc["group"]), []).append(e)
+    for (_, _, _, sid, _), members in sorted(groups.items()):
         members.sort(key=lambda e: (-main_score(e, sid), e["key"]))  # type: ignore[operator]
         previous, rank = None, 0
         for i, e in enumerate(members, start=1):

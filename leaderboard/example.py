@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from modalbench.results import MULTICLASS_METRICS, MULTILABEL_METRICS, compute_aggregates
+from modalbench.results import (MULTICLASS_METRICS, MULTILABEL_METRICS, ConditionResult, DatasetRef, ModelInfo,
+                                ResultDocument, ScenarioResult, TrainedModel)
 from .official import dataset_key
 from .schema import example_path
 
@@ -47,11 +48,13 @@ def make_result(*, rng_seed: int = 0, dataset: str = "digits", version: str = "v
                 task: str = "digit", task_type: str = "multiclass", model: str = "example-model",
                 regime: str = "full-modality", seeds: Sequence[int] = (0, 1, 2),
                 scenarios: Sequence[Mapping[str, Any]] | None = None, n_modalities: int = 2,
-                skill: float = 0.8) -> dict[str, Any]:
-    """A complete, schema-valid result with random metrics (seeded by ``rng_seed``) and exact aggregates.
+                skill: float = 0.8, fill: str | None = None, handles_missing: bool = False,
+                n_samples: int = 100) -> dict[str, Any]:
+    """A complete, schema-valid (v2) result with random metrics (seeded by ``rng_seed``) and exact aggregates.
 
     ``skill`` in [0, 1] sets the metric level with all modalities; metrics fall with fewer modalities
-    or higher missing rates, plus seeded noise, clipped to [0, 1].
+    or higher missing rates, plus seeded noise, clipped to [0, 1]. ``fill`` overrides every scenario's fill.
+    Each seed gets a distinct placeholder weights sha256; ``n_samples`` are all scored.
     """
     rng = np.random.Generator(np.random.PCG64(rng_seed))
     names = MULTICLASS_METRICS if task_type == "multiclass" else MULTILABEL_METRICS
@@ -69,30 +72,31 @@ def make_result(*, rng_seed: int = 0, dataset: str = "digits", version: str = "v
             level = skill * (0.5 + 0.5 * quality)
             metrics = {m: [float(np.clip(round(level + rng.normal(0, 0.02), 6), 0.0, 1.0)) for _ in seeds]
                        for m in names}
-            conditions.append({"id": cond["id"], "description": cond.get("description", ""),
-                               "n_available": cond.get("n_available"), "missing_rate": cond.get("missing_rate"),
-                               "metrics": metrics})
-        out_scenarios.append({"id": spec["id"], "seed": spec["seed"], "sha256": spec["sha256"],
-                              "fill": spec.get("fill", "mean"), "conditions": conditions})
+            conditions.append(ConditionResult(id=cond["id"], description=cond.get("description", ""),
+                                              n_available=cond.get("n_available"),
+                                              missing_rate=cond.get("missing_rate"), n_scored=n_samples,
+                                              n_excluded=0, metrics=metrics))
+        out_scenarios.append(ScenarioResult(id=spec["id"], seed=spec["seed"], sha256=spec["sha256"],
+                                            fill=fill or spec.get("fill", "mean"), conditions=conditions))
     seeds = [int(s) for s in seeds]
-    return {
-        "schema_version": 1,
-        "modalbench_version": "0.1.0",
-        "dataset": {"name": dataset, "version": version,
-                    "fingerprint": fingerprint or fake_digest(f"{dataset}@{version}")},
-        "task": task,
-        "model": {"name": model, "description": "Example entry with seeded random metrics (not a measured result).",
-                  "code_url": "https://example.org/modalbench/example-model", "paper": None,
-                  "parameter_count": 12345, "external_data": False, "official": False},
-        "regime": regime,
-        "seeds": seeds,
-        "scenarios": out_scenarios,
-        "aggregates": compute_aggregates(out_scenarios, seeds),
-        "hardware": {"device": "cpu", "cpu": "example"},
-        "date": "2026-01-01T00:00:00Z",
-        "command": f"modalbench evaluate {dataset} --model {model} --regime {regime} --seeds "
-                   + ",".join(str(s) for s in seeds),
-    }
+    doc = ResultDocument.build(
+        modalbench_version="0.1.0",
+        dataset=DatasetRef(name=dataset, version=version,
+                           fingerprint=fingerprint or fake_digest(f"{dataset}@{version}")),
+        task=task,
+        model=ModelInfo(name=model, description="Example entry with seeded random metrics (not a measured result).",
+                        code_url="https://example.org/modalbench/example-model", paper=None, parameter_count=12345,
+                        external_data=False, official=False, handles_missing=handles_missing),
+        regime=regime,
+        trained_models=[TrainedModel(seed=s, training_seed=s, weights_sha256=fake_digest(f"{model}/{regime}/seed-{s}"))
+                        for s in seeds],
+        scenarios=out_scenarios,
+        hardware={"device": "cpu", "cpu": "example"},
+        date="2026-01-01T00:00:00Z",
+        command=f"modalbench evaluate {dataset} --model {model} --regime {regime} --seeds "
+                + ",".join(str(s) for s in seeds),
+    )
+    return doc.to_json()
 
 
 def official_for(result: Mapping[str, Any]) -> dict[str, Any]:

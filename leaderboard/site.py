@@ -1,6 +1,8 @@
 """Static leaderboard site: ``index.html`` (datasets and tasks) and one page per dataset with sortable tables
-and robustness plots. Self-contained: inline CSS and a few lines of vanilla JS, local SVG images, no network
-resources, so it works from ``file://``.
+and robustness plots. Each scenario's table has a ``Group`` column (scenario version · fill · regime, see
+:mod:`.board`) and a filter above it; ranks are only comparable within one group, so the filter starts on the
+group with the most ranked entries. Self-contained: inline CSS and a few lines of vanilla JS, local SVG images,
+no network resources, so it works from ``file://``.
 """
 
 from __future__ import annotations
@@ -41,6 +43,17 @@ SORT_JS = """
     if (nx !== ny) { return nx ? -1 : 1; }
     return a.localeCompare(b);
   }
+  var filters = document.querySelectorAll("select.group-filter");
+  Array.prototype.forEach.call(filters, function (sel) {
+    function apply() {
+      var table = document.getElementById(sel.getAttribute("data-table"));
+      Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
+        row.hidden = sel.value !== "" && row.getAttribute("data-group") !== sel.value;
+      });
+    }
+    sel.addEventListener("change", apply);
+    apply();
+  });
   var tables = document.querySelectorAll("table.sortable");
   Array.prototype.forEach.call(tables, function (table) {
     var headers = table.tHead.rows[0].cells;
@@ -92,22 +105,34 @@ def _link(url: Any) -> str:
 
 
 def _reproduced_table(rows: list[dict[str, Any]], main: str, table_id: str) -> str:
-    head = "".join(f"<th>{h}</th>" for h in ("Rank", "Model", "Regime", _e(main), "Seeds", "Params",
-                                               "Implementation", "Link"))
+    head = "".join(f"<th>{h}</th>" for h in ("Rank", "Model", "Regime", _e(main), "Fill", "Group", "Excluded",
+                                               "Seeds", "Params", "Implementation", "Link"))
     body = []
     for r in rows:
         rank = str(r["rank"]) if r["rank"] is not None else "unranked"
-        body.append("<tr>" + "".join([
+        excluded = r.get("n_excluded")
+        body.append(f'<tr data-group="{_e(r["group"])}">' + "".join([
             _cell(_e(rank), r["rank"] if r["rank"] is not None else "", num=True),
             _cell(_e(r["model"]), r["model"]), _cell(_e(r["regime"]), r["regime"]),
             _cell(_e(format_score(r["mean"], r["std"], r["metric"], main)), r["mean"], num=True),
+            _cell(_e(r["fill"]), r["fill"]), _cell(_e(r["group"]), r["group"]),
+            _cell(_e("—" if excluded is None else f"{excluded:,}"), "" if excluded is None else excluded, num=True),
             _cell(_e(r["n_seeds"]), r["n_seeds"], num=True),
             _cell(_e(f"{r['parameter_count']:,}" if isinstance(r["parameter_count"], int) else "—"),
                   r["parameter_count"] if r["parameter_count"] is not None else "", num=True),
             _cell("official" if r["official"] else "re-implementation", "official" if r["official"] else "re"),
             _cell(_link(r["link"]), r["link"] or ""),
         ]) + "</tr>")
-    return (f'<table class="sortable" id="{_e(table_id)}"><thead><tr>{head}</tr></thead>'
+    groups: dict[str, int] = {}
+    for r in rows:
+        groups[r["group"]] = groups.get(r["group"], 0) + (r["rank"] is not None)
+    start = max(sorted(groups), key=lambda g: groups[g]) if groups else ""
+    options = "".join(f'<option value="{_e(g)}"{" selected" if g == start else ""}>{_e(g)}</option>'
+                      for g in sorted(groups))
+    select = (f'<p><label>Ranking group (scenario version · fill · regime): <select class="group-filter" '
+              f'data-table="{_e(table_id)}"><option value="">all groups (ranks are per group)</option>{options}'
+              "</select></label></p>")
+    return (f'{select}<table class="sortable" id="{_e(table_id)}"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(body)}</tbody></table>")
 
 

@@ -3,8 +3,11 @@
 Semantic rules: the dataset fingerprint and every scenario's seed and sha256 equal the registered
 official values; each scenario has exactly the official number of conditions, with unique ids, and every
 metric has one value per model seed; metrics are finite and in [0, 1]; aggregates agree with the per-seed
-values within 1e-6 (see :mod:`.aggregate`); >= 3 seeds make a ranked entry, fewer an unranked one; an
-existing entry with the same key is only replaced on request.
+values within 1e-6 (see :mod:`modalbench.results`); ``trained_models`` follows ``seeds``; ``fill: none`` only for
+models with ``handles_missing``; schema v1 files are rejected (re-run evaluate). Ranked entries need
+:func:`modalbench.results.ranking_problems` to be empty (>= 3 seeds that are distinct trained models: distinct weight
+sha256 and training seeds); other accepted entries are listed unranked, with the reasons. An existing entry with the
+same key is only replaced on request.
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ from typing import Any
 from modalbench.atomic import INCOMPLETE, write_bytes_atomic
 from modalbench.errors import ModalbenchError
 
-from modalbench.results import compare_aggregates, scenario_aggregate
-from .board import (LEADERBOARD_FILE, MIN_RANKED_SEEDS, build_leaderboard, entry_key, leaderboard_bytes,
+from modalbench.results import RESULT_SCHEMA_VERSION, compare_aggregates, ranking_problems, scenario_aggregate
+from .board import (LEADERBOARD_FILE, build_leaderboard, entry_key, leaderboard_bytes,
                     official_path, path_component_problem, read_json, resolve_dir, submission_path)
 from .official import dataset_key, load_official
 from .schema import validate_schema
@@ -32,6 +35,8 @@ class Verdict:
     problems: list[str] = field(default_factory=list)
     ranked: bool = False
     key: str | None = None
+    #: why an accepted result is listed unranked (empty when ranked)
+    unranked_reasons: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -111,6 +116,23 @@ def _check_conditions(sc: dict[str, Any], where: str, n_seeds: int | None,
     return problems, usable
 
 
+def _provenance_problems(result: dict[str, Any], seeds: Any) -> list[str]:
+    """``trained_models`` follows ``seeds``; ``fill: none`` only for models that handle missing data natively."""
+    problems: list[str] = []
+    trained = result.get("trained_models")
+    if isinstance(trained, list) and isinstance(seeds, list):
+        got = [_d(t, "seed") for t in trained]
+        if got != seeds:
+            problems.append(f"trained_models: seeds {got} do not follow 'seeds' {seeds} (one entry per seed, in order)")
+    model = _d(result, "model")
+    if _d(model, "handles_missing") is False and isinstance(result.get("scenarios"), list):
+        for i, sc in enumerate(result["scenarios"]):
+            if _d(sc, "fill") == "none":
+                problems.append(f"scenarios[{i}].fill: 'none' with a model that does not handle missing data "
+                                "(model.handles_missing is false): the masked values were still in its inputs")
+    return problems
+
+
 def check_submission(result: Any, leaderboard_dir: str | os.PathLike[str] | None = None,
                      official: dict[str, Any] | str | os.PathLike[str] | None = None, *,
                      replace: bool = False, own_path: Path | None = None) -> Verdict:
@@ -131,7 +153,14 @@ def check_submission(result: Any, leaderboard_dir: str | os.PathLike[str] | None
     name, version = _d(dataset, "name"), _d(dataset, "version")
     seeds = result.get("seeds")
     n_seeds = len(seeds) if isinstance(seeds, list) and all(isinstance(s, int) for s in seeds) else None
-    verdict.ranked = n_seeds is not None and n_seeds >= MIN_RANKED_SEEDS
+    verdict.unranked_reasons = ranking_problems(result)
+    verdict.ranked = n_seeds is not None and not verdict.unranked_reasons
+    declared = result.get("schema_version")
+    if declared != RESULT_SCHEMA_VERSION and not any(p.startswith("$.schema_version") for p in problems):
+        problems.append(f"schema_version: {declared!r} files are no longer accepted (they lack exclusion counts, the "
+                        f"fill actually used and per-seed provenance); re-run `modalbench evaluate` to get version "
+                        f"{RESULT_SCHEMA_VERSION}")
+    problems += _provenance_problems(result, seeds)
 
     # names used in file paths
     for value, fname in ((name, "dataset.name"), (task, "task"), (_d(model, "name"), "model.name"),

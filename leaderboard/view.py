@@ -1,6 +1,7 @@
 """Terminal and JSON views of a leaderboard index: one row per (entry, scenario), reported rows apart.
 
-Reproduced rows show the rank within their (dataset, version, task, scenario), the main metric (weighted F1)
+Reproduced rows show the rank within their ranking group — (dataset, version, task, scenario version, fill,
+training regime), see :mod:`.board` — the fill, the samples left out of scoring, the main metric (weighted F1)
 mean ± unbiased std over seeds of the condition-mean, parameter count and code link. Reported rows (numbers
 from the papers) carry their citation, no rank, and appear only when no ``scenario`` filter is given
 (they were not measured on modalbench scenarios).
@@ -12,6 +13,7 @@ import difflib
 import json
 from typing import Any
 
+from rich.console import Group
 from rich.table import Table
 
 from modalbench.errors import ModalbenchError
@@ -66,13 +68,15 @@ def table_rows(board: dict[str, Any], dataset: str | None = None, task: str | No
             summary = sc["metrics"].get(main, {})
             rows.append({
                 "dataset": e["dataset"], "dataset_version": e["dataset_version"], "task": e["task"],
-                "scenario": sid, "rank": sc.get("rank"), "ranked": e["ranked"], "model": e["model"]["name"],
+                "scenario": sid, "fill": sc.get("fill"), "group": sc.get("group") or f"{sid} · fill {sc.get('fill')}",
+                "n_scored": sc.get("n_scored"), "n_excluded": sc.get("n_excluded"),
+                "rank": sc.get("rank"), "ranked": e["ranked"], "model": e["model"]["name"],
                 "regime": e["regime"], "metric": main, "mean": summary.get("mean"), "std": summary.get("std"),
                 "n_seeds": e["n_seeds"], "parameter_count": e["model"].get("parameter_count"),
                 "official": e["model"].get("official"), "source": "reproduced", "link": e["model"].get("code_url"),
                 "citation": e["model"].get("paper"), "key": e["key"],
             })
-    rows.sort(key=lambda r: (r["dataset"], r["task"], r["scenario"], r["rank"] is None, r["rank"] or 0,
+    rows.sort(key=lambda r: (r["dataset"], r["task"], r["scenario"], r["group"], r["rank"] is None, r["rank"] or 0,
                              -(r["mean"] or 0.0), r["key"]))
     if scenario is None:
         for r in reported:
@@ -80,6 +84,7 @@ def table_rows(board: dict[str, Any], dataset: str | None = None, task: str | No
                 continue
             rows.append({
                 "dataset": r["dataset"], "dataset_version": None, "task": r["task"], "scenario": r["condition"],
+                "fill": None, "group": None, "n_scored": None, "n_excluded": None,
                 "rank": None, "ranked": False, "model": r["method"], "regime": None, "metric": r["metric"],
                 "mean": r["value"], "std": r["std"], "n_seeds": None, "parameter_count": None, "official": None,
                 "source": "reported", "link": None, "citation": f"{r['paper']} Table {r['table']}",
@@ -98,56 +103,64 @@ def format_score(mean: float | None, std: float | None, metric: str, main: str =
 
 
 def render_table(board: dict[str, Any], dataset: str | None = None, task: str | None = None,
-                 scenario: str | None = None) -> Table:
-    """A rich Table: rank, model, regime, main metric mean ± std per scenario, parameters, source, link.
+                 scenario: str | None = None) -> Group:
+    """Rich tables: one per ranking group (dataset, task, scenario version, fill, regime), reported rows apart.
 
-    Columns fixed by a filter (dataset, task, scenario) move to the title; Metric and Link appear only when
-    some row needs them.
+    Results measured differently are never shown in one ranked table. Columns: rank, model, regime, fill, main
+    metric mean ± std, samples excluded from scoring, parameters, source, link (when some row has one).
     """
     main = board.get("main_metric", MAIN_METRIC)
     rows = table_rows(board, dataset, task, scenario)
-    title = "modalbench leaderboard" + "".join(f" · {v}" for v in (dataset, task, scenario) if v)
-    table = Table(title=title, caption=f"{main}: mean ± std over seeds of the condition-mean; "
-                                       "reported = numbers from the papers, never ranked")
-    show_metric = any(r["metric"] != main for r in rows)
+    caption = f"{main}: mean ± std over seeds of the condition-mean; reported = numbers from the papers, never ranked"
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    reported = []
+    for r in rows:
+        if r["source"] == "reproduced":
+            groups.setdefault((r["dataset"], r["task"], r["group"]), []).append(r)
+        else:
+            reported.append(r)
+    tables = [_group_table(members, main, caption, f"modalbench leaderboard · {ds} · {tk} · {grp}")
+              for (ds, tk, grp), members in groups.items()]
+    if reported or not tables:
+        title = "modalbench leaderboard" + "".join(f" · {v}" for v in (dataset, task, scenario) if v)
+        tables.append(_reported_rich_table(reported, main, caption, title + " · reported in the papers"))
+    return Group(*tables)
+
+
+def _group_table(rows: list[dict[str, Any]], main: str, caption: str, title: str) -> Table:
+    table = Table(title=title, caption=caption)
     show_link = any(r["link"] for r in rows)
-    columns: list[tuple[str, dict[str, Any]]] = []
-    if dataset is None:
-        columns.append(("Dataset", {}))
-    if task is None:
-        columns.append(("Task", {}))
-    if scenario is None:
-        columns.append(("Scenario / condition", {}))
-    columns += [("Rank", {"justify": "right"}), ("Model", {"overflow": "fold"}), ("Regime", {})]
-    if show_metric:
-        columns.append(("Metric", {}))
-    columns += [(main if not show_metric else "Score", {"justify": "right", "no_wrap": True}),
-                ("Params", {"justify": "right"}), ("Source", {})]
-    if show_link:
-        columns.append(("Link", {"overflow": "fold"}))
-    for col, kw in columns:
+    for col, kw in [("Rank", {"justify": "right"}), ("Model", {"overflow": "fold"}), ("Regime", {}), ("Fill", {}),
+                    (main, {"justify": "right", "no_wrap": True}), ("Excluded", {"justify": "right"}),
+                    ("Params", {"justify": "right"}), ("Source", {})] + ([("Link", {"overflow": "fold"})]
+                                                                        if show_link else []):
         table.add_column(col, **kw)
     for r in rows:
-        rank = str(r["rank"]) if r["rank"] is not None else ("unranked" if r["source"] == "reproduced" else "—")
-        if r["source"] == "reproduced":
-            source = f"reproduced, {r['n_seeds']} seed" + ("s" if r["n_seeds"] != 1 else "")
-        else:
-            source = f"reported: {r['citation']}"
+        rank = str(r["rank"]) if r["rank"] is not None else "unranked"
+        source = f"reproduced, {r['n_seeds']} seed" + ("s" if r["n_seeds"] != 1 else "")
         params = f"{r['parameter_count']:,}" if isinstance(r["parameter_count"], int) else "—"
-        cells: list[str] = []
-        if dataset is None:
-            cells.append(r["dataset"])
-        if task is None:
-            cells.append(r["task"])
-        if scenario is None:
-            cells.append(r["scenario"])
-        cells += [rank, r["model"], r["regime"] or "—"]
-        if show_metric:
-            cells.append(r["metric"])
-        cells += [format_score(r["mean"], r["std"], r["metric"], r["metric"]), params, source]
+        cells = [rank, r["model"], r["regime"] or "—", r["fill"] or "—",
+                 format_score(r["mean"], r["std"], r["metric"], r["metric"]), _excluded(r), params, source]
         if show_link:
             cells.append(r["link"] or "")
         table.add_row(*cells)
+    return table
+
+
+def _excluded(row: dict[str, Any]) -> str:
+    """``excluded / (scored + excluded)`` sample-condition pairs, ``—`` for results without the counts (v1)."""
+    if row.get("n_excluded") is None or row.get("n_scored") is None:
+        return "—"
+    return f"{row['n_excluded']:,} / {row['n_scored'] + row['n_excluded']:,}"
+
+
+def _reported_rich_table(rows: list[dict[str, Any]], main: str, caption: str, title: str) -> Table:
+    table = Table(title=title, caption=caption)
+    for col in ("Dataset", "Task", "Condition", "Model", "Metric", "Score", "Source"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["dataset"], r["task"], r["scenario"], r["model"], r["metric"],
+                      format_score(r["mean"], r["std"], r["metric"], r["metric"]), f"reported: {r['citation']}")
     return table
 
 

@@ -8,15 +8,26 @@ For a scenario with conditions c = 1..K and model seeds s = 1..S, metric values 
 The robustness curves apply the same formula to the subsets of conditions sharing one ``n_available``
 (F1 against the number of available modalities, EmbraceNet Choi & Lee 2019 §6.4.1) or one ``missing_rate``
 (F1 against the block-missing / random-missing rate, §6.4.2); conditions whose value is null are left out.
+When the conditions carry ``n_scored`` / ``n_excluded`` (result schema v2), the scenario aggregate adds their sums
+over conditions (scored and excluded sample-condition pairs).
 The evaluator should call :func:`compute_aggregates` so that submissions agree with :mod:`.submit`'s check.
+
+The results document itself (``results.json``, schema ``leaderboard/schema/result-v2.json``) is defined once here as
+typed dataclasses (:class:`ResultDocument` and its parts); the evaluator builds one and writes ``to_json()``, the
+leaderboard validates files against the JSON schema, and a test checks that both list the same fields and types.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+#: Version of the results document written by this modalbench (``leaderboard/schema/result-v<N>.json``).
+RESULT_SCHEMA_VERSION = 2
+#: A result is ranked only with at least this many distinct trained models (seeds).
+MIN_RANKED_SEEDS = 3
 MAIN_METRIC = "f1_weighted"
 MULTICLASS_METRICS = ("accuracy", "f1_weighted", "f1_macro")
 MULTILABEL_METRICS = ("f1_micro", "f1_macro", "f1_weighted", "f1_samples")
@@ -61,11 +72,15 @@ def scenario_aggregate(scenario: Mapping[str, Any], n_seeds: int) -> dict[str, A
     if not conditions:
         raise ValueError(f"scenario {scenario.get('id')!r} has no conditions")
     names = [m for m in ALL_METRICS if m in conditions[0]["metrics"]]
-    return {
+    out: dict[str, Any] = {
         "metrics": _summaries(conditions, names, n_seeds),
         "by_n_available": _curve(conditions, "n_available", names, n_seeds),
         "by_missing_rate": _curve(conditions, "missing_rate", names, n_seeds),
     }
+    for count in ("n_scored", "n_excluded"):
+        if all(isinstance(c.get(count), int) and not isinstance(c.get(count), bool) for c in conditions):
+            out[count] = sum(int(c[count]) for c in conditions)
+    return out
 
 
 def compute_aggregates(scenarios: Sequence[Mapping[str, Any]], seeds: Sequence[int]) -> dict[str, Any]:
@@ -111,3 +126,124 @@ def compare_aggregates(given: Any, expected: Any, where: str, tol: float = TOLER
 def _short(obj: Any, limit: int = 80) -> str:
     text = repr(obj)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# ---------------------------------------------------------------- the results document (schema v2)
+
+
+@dataclass
+class DatasetRef:
+    """The prepared store the model was evaluated on."""
+
+    name: str
+    version: str
+    fingerprint: str
+
+
+@dataclass
+class ModelInfo:
+    """The evaluated method; ``handles_missing``: the model handles missing modalities itself (no fill needed)."""
+
+    name: str
+    description: str
+    code_url: str | None
+    paper: str | None
+    parameter_count: int
+    external_data: bool
+    official: bool
+    handles_missing: bool
+
+
+@dataclass
+class TrainedModel:
+    """Provenance of the model evaluated for one seed: its training seed and the sha256 of its weights."""
+
+    seed: int
+    training_seed: int | None
+    weights_sha256: str
+
+
+@dataclass
+class ConditionResult:
+    """One condition: ``metrics[name]`` has one value per seed; ``n_scored + n_excluded`` = the split's samples."""
+
+    id: str
+    description: str
+    n_available: int | None
+    missing_rate: float | None
+    n_scored: int
+    n_excluded: int
+    metrics: dict[str, list[float]]
+
+
+@dataclass
+class ScenarioResult:
+    """One scenario artifact (id, seed, sha256) and the fill actually used on it."""
+
+    id: str
+    seed: int
+    sha256: str
+    fill: str
+    conditions: list[ConditionResult]
+
+
+@dataclass
+class ResultDocument:
+    """``results.json``: one model (name + regime) on one dataset task, per scenario/condition/seed metrics."""
+
+    schema_version: int
+    modalbench_version: str
+    dataset: DatasetRef
+    task: str
+    model: ModelInfo
+    regime: str
+    seeds: list[int]
+    trained_models: list[TrainedModel]
+    scenarios: list[ScenarioResult]
+    aggregates: dict[str, Any]
+    hardware: dict[str, Any]
+    date: str
+    command: str
+
+    @classmethod
+    def build(cls, *, modalbench_version: str, dataset: DatasetRef, task: str, model: ModelInfo, regime: str,
+              trained_models: list[TrainedModel], scenarios: list[ScenarioResult], hardware: dict[str, Any],
+              date: str, command: str) -> "ResultDocument":
+        """A document of the current schema version with its aggregates computed from the per-seed values."""
+        seeds = [t.seed for t in trained_models]
+        aggregates = compute_aggregates([asdict(s) for s in scenarios], seeds)
+        return cls(schema_version=RESULT_SCHEMA_VERSION, modalbench_version=modalbench_version, dataset=dataset,
+                   task=task, model=model, regime=regime, seeds=seeds, trained_models=trained_models,
+                   scenarios=scenarios, aggregates=aggregates, hardware=hardware, date=date, command=command)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object (plain dicts and lists) written as ``results.json``."""
+        return asdict(self)
+
+
+def ranking_problems(result: Mapping[str, Any]) -> list[str]:
+    """Why a (schema-valid) result cannot be ranked; empty when it is ranked.
+
+    Ranked: schema v2 (v1 files lack exclusion counts and per-seed provenance), at least
+    :data:`MIN_RANKED_SEEDS` seeds, and the seeds are distinct trained models: distinct weight sha256 and distinct
+    training seeds (a checkpoint replayed under several seeds is one model, not several).
+    """
+    reasons: list[str] = []
+    if result.get("schema_version") != RESULT_SCHEMA_VERSION:
+        reasons.append(f"schema_version {result.get('schema_version')!r}: only version {RESULT_SCHEMA_VERSION} "
+                       "results (with exclusion counts and per-seed provenance) are ranked")
+    seeds = result.get("seeds") if isinstance(result.get("seeds"), list) else []
+    if len(seeds) < MIN_RANKED_SEEDS:
+        reasons.append(f"seeds: {len(seeds)} seed(s), ranking needs at least {MIN_RANKED_SEEDS}")
+    trained = result.get("trained_models")
+    if isinstance(trained, list) and trained:
+        shas = [repr(t.get("weights_sha256")) for t in trained if isinstance(t, Mapping)]
+        tseeds = [t.get("training_seed") for t in trained if isinstance(t, Mapping)]
+        tseeds = [repr(x) if x is not None else None for x in tseeds]  # any JSON value, hashable
+        if len(set(shas)) != len(shas):
+            reasons.append(f"trained_models: {len(shas)} seeds but only {len(set(shas))} distinct weight files "
+                           "(a replayed checkpoint is one model)")
+        if None in tseeds or len(set(tseeds)) != len(tseeds):
+            reasons.append("trained_models: training seeds are unknown or repeated (each seed must be its own "
+                           "trained model)")
+    return reasons

@@ -101,6 +101,9 @@ class BlockMissing(ScenarioFamily):
     kind = "stream"
     description = "random contiguous per-modality gaps in the continuous recordings until missing rate r"
     reference = "Choi & Lee, EmbraceNet, Information Fusion 51 (2019), §6.4.2"
+    #: fill the evaluator uses unless the user passes one: forward fill on the continuous stream
+    #: (the OPPORTUNITY challenge rule that EmbraceNet §6.4.2 applies to early, intermediate and CMP)
+    protocol_fill = "ffill"
 
     def default_params(self, ds: xr.Dataset) -> dict[str, Any]:
         lmin, lmax = block_lengths_from_attrs(ds)

@@ -6,7 +6,9 @@ architecture for multimodal classification", Information Fusion 51, 2019, §6.4.
 evaluated under every condition, a condition being a non-empty subset of present modalities. For each size
 ``k = 1..M`` all ``C(M, k)`` subsets are used when ``C(M, k) <= cap`` (default 1000), else ``cap`` distinct
 subsets drawn uniformly with ``Generator(PCG64(seed))`` (see :mod:`.subsets`). 255 conditions for M = 8,
-14,319 for M = 19. Natural missingness of the store is applied on top at read time.
+14,319 for M = 19. Natural missingness of the store is applied on top at read time. ``missing-modalities@v2``
+(the standard) follows the paper further and leaves out the test samples with natural gaps, so that a k-modality
+condition scores only samples with exactly k modalities; in every family a sample left with no modality is not scored.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
 
 
 def describe_subset(row: np.ndarray, names: list[str]) -> str:
@@ -29,6 +30,7 @@ def describe_subset(row: np.ndarray, names: list[str]) -> str:
 
 
 def condition_dicts(table: np.ndarray, names: list[str], prefix: str | None) -> list[dict[str, Any]]:
+    """Manifest entries (id, description, n_available, missing_rate) of a ``(K, M)`` condition table."""
     sizes = table.sum(axis=1)
     out = []
     within = 0

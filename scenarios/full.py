@@ -17,6 +17,8 @@ class Full(ScenarioFamily):
     kind = "condition"
     description = "every modality present (natural missingness of the store only)"
     reference = "baseline condition of every missing-data protocol"
+    #: fill the evaluator uses unless the user passes one: the training mean (EmbraceNet §6.4.1)
+    protocol_fill = "mean"
 
     def _generate(self, view: SplitView, *, seed: int, params: dict[str, Any]) -> Scenario:
         table = np.ones((1, len(view.modalities)), dtype=bool)

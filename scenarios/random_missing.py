@@ -60,6 +60,8 @@ class RandomMissing(ScenarioFamily):
     kind = "sample"
     description = "per-sample MCAR drops at rate p (all modalities, or one modality at a time); >= 1 modality kept"
     reference = "Rubin, Biometrika 63 (1976) (MCAR); drop-rate grid as in EmbraceNet, Information Fusion 51 (2019)"
+    #: fill the evaluator uses unless the user passes one: the training mean (EmbraceNet §6.4.1)
+    protocol_fill = "mean"
 
     def default_params(self, ds: xr.Dataset) -> dict[str, Any]:
         return {"rates": list(DEFAULT_RATES), "per_modality": True}

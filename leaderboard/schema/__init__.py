@@ -1,4 +1,7 @@
-"""The versioned JSON Schema (draft 2020-12) of a result file, ``result-v1.json``, and its validator.
+"""The versioned JSON Schemas (draft 2020-12) of a result file, ``result-v<N>.json``, and their validator.
+
+``result-v2.json`` is the current version (written by ``modalbench evaluate``); ``result-v1.json`` stays so that
+older files can be validated and displayed (they are listed unranked; ``submit`` rejects new v1 files).
 
 The schema covers structure and ranges; the meaning (official hashes, condition counts, aggregates) is
 checked by :func:`modalbench.leaderboard.submit.check_submission`.
@@ -14,7 +17,9 @@ from typing import Any
 import jsonschema
 
 SCHEMA_DIR = Path(__file__).parent
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Every schema version that can still be read.
+READABLE_VERSIONS = (1, 2)
 _MAX_MESSAGE = 240
 
 
@@ -49,12 +54,20 @@ def _clip(text: str) -> str:
     return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
 
 
-def validate_schema(obj: Any, version: int = SCHEMA_VERSION) -> list[str]:
+def document_version(obj: Any) -> int:
+    """The schema version a document declares when it is a readable one, else :data:`SCHEMA_VERSION`."""
+    v = obj.get("schema_version") if isinstance(obj, dict) else None
+    return v if isinstance(v, int) and not isinstance(v, bool) and v in READABLE_VERSIONS else SCHEMA_VERSION
+
+
+def validate_schema(obj: Any, version: int | None = None) -> list[str]:
     """Every schema violation of ``obj`` as ``"<json path>: <message>"``, sorted; empty when valid.
 
+    ``version`` None: the version the document declares (:func:`document_version`).
     Never raises for any JSON value (and any nesting depth Python can hold): a validator failure itself
     is reported as a problem.
     """
+    version = document_version(obj) if version is None else version
     try:
         errors = list(_validator(version).iter_errors(obj))
     except RecursionError:

@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default=None, help="checkpoint dir (or a dir of seed-<k>/ checkpoints)")
     p.add_argument("--model", default=None, help="package.module:factory returning a trained model for a meta")
     p.add_argument("--scenarios", default=None, help="comma-separated families (default: all that apply)")
-    p.add_argument("--fill", default="mean", choices=FILLS)
+    p.add_argument("--fill", default=None, choices=FILLS, help="default: each scenario family's protocol fill")
     p.add_argument("--seeds", default=None, help="model seeds to evaluate (e.g. 0,1,2)")
     p.add_argument("--scenario-seed", type=_non_negative_int, default=0, help="scenario seed (0 is the official one)")
     p.add_argument("--split", default="test", choices=("test", "val"))

@@ -59,7 +59,7 @@ def robustness_table(results: dict[str, dict]) -> Table:
     for col in ("method", "regime", "both", "left only", "right only", "params"):
         t.add_column(col, justify="left" if col in ("method", "regime") else "right")
     for name, res in results.items():
-        sc = {s["id"]: s for s in res["scenarios"]}["missing-modalities@v1"]
+        sc = next(s for s in res["scenarios"] if s["id"].split("@")[0] == "missing-modalities")
         by_desc = {}
         for c in sc["conditions"]:
             by_desc[c["n_available"], c["description"]] = c["metrics"]["f1_weighted"][0] * 100
@@ -112,7 +112,7 @@ def run_demo(root: str | None, *, epochs: int = DEMO_EPOCHS, models: list[tuple[
         board_dir = demo_leaderboard(root_p)
         for name in results:
             submit(runs / f"{name}.results.json", board_dir, replace=True)
-        out.print(render_table(load_leaderboard(board_dir), dataset="digits", scenario="missing-modalities@v1"))
+        out.print(render_table(load_leaderboard(board_dir), dataset="digits", scenario="missing-modalities"))
         out.print("all scenarios: modalbench leaderboard --dataset digits --leaderboard " + str(board_dir))
         index = build_site(board_dir, site or root_p / "demo" / "site")
         out.print(f"leaderboard site: {index}")

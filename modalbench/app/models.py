@@ -99,7 +99,7 @@ def table2_summary(result: dict) -> list[tuple[str, float, float]]:
         return []
     orig = full["mean"]
     rows = []
-    mm = agg.get("missing-modalities@v1")
+    mm = agg.get("missing-modalities@v2") or agg.get("missing-modalities@v1")
     if mm and mm["by_n_available"]:
         n_mod = max(p["n_available"] for p in mm["by_n_available"])
         k = max(1, round(0.2 * n_mod))

@@ -2,11 +2,12 @@
 
 They join the store reader (:mod:`modalbench.data`), the scenarios (:mod:`modalbench.scenarios`), the methods
 (:mod:`modalbench.baselines`), the trainer and evaluator (:mod:`modalbench.engine`) and the results document
-(:mod:`modalbench.results`, validated by ``leaderboard/schema/result-v1.json``).
+(:mod:`modalbench.results`, validated by ``leaderboard/schema/result-v2.json``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import os
@@ -25,12 +26,13 @@ from modalbench import __version__
 from modalbench.baselines.mfas import load_arch
 from modalbench.baselines.registry import create_baseline
 from modalbench.data import ChunkBatches, NumpyBatch, StoreReader, batch_loader, open_reader
-from modalbench.engine.checkpoint import load_checkpoint, parameter_count
+from modalbench.engine.checkpoint import CONFIG_FILE, MODEL_FILE, load_checkpoint, parameter_count
 from modalbench.engine.evaluation import evaluate_batches, evaluate_conditions
 from modalbench.engine.trainer import fit
 from modalbench.errors import ModalbenchError
 from modalbench.meta import DatasetMeta
-from modalbench.results import compute_aggregates
+from modalbench.results import (ConditionResult, DatasetRef, ModelInfo, ResultDocument, ScenarioResult,
+                                TrainedModel)
 from modalbench.scenarios import Skipped, generate_scenarios, get_scenario, load_scenario
 from modalbench.scenarios.fill import ffill_streams, fill, means_from_attrs
 from modalbench.vocabulary import STANDARD_FAMILIES
@@ -250,20 +252,41 @@ def _batches(inputs: dict[str, Any], avail: np.ndarray, labels: np.ndarray, batc
                torch.from_numpy(np.ascontiguousarray(avail[s:e])), torch.from_numpy(labels[s:e]))
 
 
+@dataclass
+class ScenarioScores:
+    """Per-condition metrics of one model on one scenario and how many samples each condition scored."""
+
+    metrics: list[dict[str, float]]
+    n_scored: list[int]
+
+
+def scenario_excludes_natural_gaps(scenario: Any) -> bool:
+    """Whether the scenario's family leaves out samples with natural gaps (``missing-modalities@v2``)."""
+    return bool(getattr(get_scenario(scenario.scenario_id), "excludes_natural_gaps", False))
+
+
 def evaluate_scenario(model: torch.nn.Module, test: TestData, scenario: Any, fill_name: str,
-                      *, batch_size: int = 512, use_fast_path: bool = True) -> list[dict[str, float]]:
-    """Per-condition metrics of ``model`` on one scenario (a :class:`~modalbench.scenarios.ScenarioReader`)."""
+                      *, batch_size: int = 512, use_fast_path: bool = True) -> ScenarioScores:
+    """Per-condition metrics of ``model`` on one scenario (a :class:`~modalbench.scenarios.ScenarioReader`).
+
+    Samples with no available modality under a condition are never scored (in every family); under a family that
+    excludes natural gaps only samples with every modality naturally present are scored.
+    """
     meta = model.meta
     attrs = test.reader.attrs
     fill_fn = make_fill(attrs, meta, fill_name)
     names = meta.modality_names
     if scenario.kind == "condition":
         table = torch.from_numpy(np.ascontiguousarray(scenario.condition_table, dtype=bool))
-        res = evaluate_conditions(model, _torch(test.inputs), torch.from_numpy(test.natural),
-                                  torch.from_numpy(test.labels), table, batch_size=batch_size, fill=fill_fn,
-                                  use_fast_path=use_fast_path)
-        return [{k: float(v[i]) for k, v in res.items()} for i in range(table.shape[0])]
-    out = []
+        eligible = (torch.from_numpy(np.ascontiguousarray(test.natural.all(axis=1)))
+                    if scenario_excludes_natural_gaps(scenario) else None)
+        res, n_scored = evaluate_conditions(model, _torch(test.inputs), torch.from_numpy(test.natural),
+                                            torch.from_numpy(test.labels), table, batch_size=batch_size,
+                                            fill=fill_fn, use_fast_path=use_fast_path, eligible=eligible,
+                                            return_counts=True)
+        return ScenarioScores([{k: float(v[i]) for k, v in res.items()} for i in range(table.shape[0])],
+                              [int(x) for x in n_scored])
+    out, counts = [], []
     streams = None
     for c in range(scenario.n_conditions):
         avail = scenario.availability(c, test.indices)
@@ -282,11 +305,13 @@ def evaluate_scenario(model: torch.nn.Module, test: TestData, scenario: Any, fil
             else:
                 tm = scenario.timestep_mask(c, test.indices)
                 inputs = fill_fn(test.inputs, avail, timestep_mask=tm)
-            res = evaluate_batches(model, _batches(inputs, avail, test.labels, batch_size))
+            res, n = evaluate_batches(model, _batches(inputs, avail, test.labels, batch_size), return_counts=True)
         else:
-            res = evaluate_batches(model, _batches(inputs, avail, test.labels, batch_size), fill=fill_fn)
+            res, n = evaluate_batches(model, _batches(inputs, avail, test.labels, batch_size), fill=fill_fn,
+                                      return_counts=True)
         out.append(res)
-    return out
+        counts.append(n)
+    return ScenarioScores(out, counts)
 
 
 def _condition_fields(scenario: Any, cond: dict[str, Any], n_mod: int) -> dict[str, Any]:
@@ -307,7 +332,8 @@ class EvalSpec:
     checkpoint: Path | None = None
     model: str | None = None
     scenarios: tuple[str, ...] | None = None
-    fill: str = "mean"
+    #: None: each scenario family's protocol fill (``protocol_fill``); else this fill on every scenario
+    fill: str | None = None
     seeds: tuple[int, ...] | None = None
     scenario_seed: int = 0
     split: str = "test"
@@ -330,39 +356,95 @@ def equivalent_command(spec: EvalSpec) -> str:
         parts.append("--scenarios " + ",".join(spec.scenarios))
     if spec.seeds:
         parts.append("--seeds " + ",".join(map(str, spec.seeds)))
-    parts.append(f"--fill {spec.fill}")
+    if spec.fill is not None:
+        parts.append(f"--fill {spec.fill}")
     return " ".join(parts)
 
 
-def _models(spec: EvalSpec, meta: DatasetMeta) -> list[tuple[int, torch.nn.Module]]:
+def protocol_fill(scenario_id: str) -> str:
+    """The fill a scenario family's protocol prescribes (``protocol_fill`` of the family; default ``mean``)."""
+    return str(getattr(get_scenario(scenario_id), "protocol_fill", "mean"))
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def state_dict_sha256(model: torch.nn.Module) -> str:
+    """sha256 over a model's state dict: per entry, in order, its name, dtype and shape, then its C-order bytes."""
+    h = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        a = t.detach().cpu().contiguous()
+        h.update(json.dumps([name, str(a.dtype), list(a.shape)]).encode() + b"\n")
+        h.update(a.view(torch.uint8).numpy().tobytes() if a.numel() else b"")
+    return h.hexdigest()
+
+
+def _checkpoint_model(seed: int, directory: Path, device: str) -> tuple[int, torch.nn.Module, TrainedModel]:
+    cfg = json.loads((Path(directory) / CONFIG_FILE).read_text())
+    training_seed = cfg.get("seed")
+    model = load_checkpoint(directory, create_baseline, device=device)
+    prov = TrainedModel(seed=seed, training_seed=int(training_seed) if isinstance(training_seed, int) else None,
+                        weights_sha256=file_sha256(Path(directory) / MODEL_FILE))
+    return seed, model, prov
+
+
+def _models(spec: EvalSpec, meta: DatasetMeta) -> list[tuple[int, torch.nn.Module, TrainedModel]]:
     if (spec.checkpoint is None) == (spec.model is None):
         raise ModalbenchError("pass exactly one of --checkpoint DIR or --model package.module:factory")
     if spec.checkpoint is not None:
         found = checkpoint_dirs(spec.checkpoint)
-        if spec.seeds and len(found) == 1:
-            return [(s, load_checkpoint(found[0][1], create_baseline, device=spec.device)) for s in spec.seeds]
-        models = [(s, load_checkpoint(d, create_baseline, device=spec.device)) for s, d in found]
+        if spec.seeds and len(found) == 1 and list(spec.seeds) != [found[0][0]]:
+            raise ModalbenchError(
+                f"--seeds {','.join(map(str, spec.seeds))}: {spec.checkpoint} is one checkpoint (training seed "
+                f"{found[0][0]}); evaluating it under several seeds replays one model. Train one model per seed "
+                "(modalbench train --seeds ...) and pass their parent directory, or drop --seeds")
         if spec.seeds:
-            models = [(s, m) for s, m in models if s in spec.seeds]
-            if not models:
+            found = [(s, d) for s, d in found if s in spec.seeds]
+            if not found:
                 raise ModalbenchError(f"{spec.checkpoint}: no checkpoint for seeds {list(spec.seeds)}")
-        return models
+        return [_checkpoint_model(s, d, spec.device) for s, d in found]
     factory = load_factory(spec.model)  # type: ignore[arg-type]
     out = []
     for s in spec.seeds or (0,):
         torch.manual_seed(s)
-        out.append((s, factory(meta)))
+        model = factory(meta)
+        out.append((s, model, TrainedModel(seed=s, training_seed=s, weights_sha256=state_dict_sha256(model))))
     return out
 
 
+def handles_missing(model: torch.nn.Module) -> bool:
+    """Whether a model declares that it handles missing modalities itself (``handles_missing`` attribute)."""
+    return bool(getattr(model, "handles_missing", False))
+
+
+def check_fill_for_model(fill_name: str | None, model: torch.nn.Module) -> None:
+    """``--fill none`` leaves the masked values in the tensors: refuse it for models that ignore ``available``."""
+    if fill_name == "none" and not handles_missing(model):
+        name = getattr(model, "registry_name", "") or type(model).__name__
+        raise ModalbenchError(f"--fill none: model {name!r} does not handle missing data itself (handles_missing is "
+                              "not true), so the 'missing' values would stay in its inputs; use --fill mean|zero|ffill "
+                              "or omit --fill for the protocol fill")
+
+
 def run_evaluation(spec: EvalSpec, *, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Evaluate on the standard scenarios; returns a ``results.json`` document (leaderboard schema v1)."""
+    """Evaluate on the standard scenarios; returns a ``results.json`` document (leaderboard schema v2).
+
+    Each scenario is evaluated with ``spec.fill`` when given, else with its family's protocol fill; the fill used
+    is recorded per scenario.
+    """
     test = load_test(spec.root, spec.dataset, spec.task, spec.split)
     meta = test.reader.meta
     models = _models(spec, meta)
-    for _, m in models:
+    for _, m, _ in models:
         if getattr(m, "meta", None) is None or list(m.meta.modality_names) != meta.modality_names:
             raise ModalbenchError(f"the model's modalities do not match {spec.dataset}'s {meta.modality_names}")
+        check_fill_for_model(spec.fill, m)
         m.eval()
     explicit = spec.scenarios is not None
     families = list(spec.scenarios) if explicit else list(STANDARD_FAMILIES)
@@ -370,9 +452,10 @@ def run_evaluation(spec: EvalSpec, *, progress: Callable[[str], None] | None = N
     applicable = {r.scenario_id for r in generate_scenarios(spec.root, spec.dataset, families if explicit else None,
                                                              seed=spec.scenario_seed, split=spec.split)
                   if not isinstance(r, Skipped)}
-    seeds = [s for s, _ in models]
+    seeds = [s for s, _, _ in models]
     if len(set(seeds)) != len(seeds):
         raise ModalbenchError(f"duplicate model seeds {seeds}: each seed must have its own checkpoint")
+    n_test = len(test.labels)
     scenarios_out = []
     for sid in ids:
         if sid not in applicable:
@@ -381,44 +464,39 @@ def run_evaluation(spec: EvalSpec, *, progress: Callable[[str], None] | None = N
         if reader.manifest["dataset"]["fingerprint"] != test.reader.attrs["fingerprint"]:
             raise ModalbenchError(f"scenario {sid} was generated for another store; run: modalbench scenarios "
                                   f"{spec.dataset}")
-        per_seed = []
-        for seed, model in models:
+        fill_name = spec.fill if spec.fill is not None else protocol_fill(sid)
+        per_seed: list[ScenarioScores] = []
+        for seed, model, _ in models:
             if progress:
-                progress(f"{sid} seed {seed}: {reader.n_conditions} conditions")
+                progress(f"{sid} seed {seed}: {reader.n_conditions} conditions, fill {fill_name}")
             torch.manual_seed(seed)
-            per_seed.append(evaluate_scenario(model, test, reader, spec.fill, batch_size=spec.batch_size,
+            per_seed.append(evaluate_scenario(model, test, reader, fill_name, batch_size=spec.batch_size,
                                               use_fast_path=spec.use_fast_path))
         conditions = []
         for c, cond in enumerate(reader.conditions):
-            entry = _condition_fields(reader, cond, meta.n_modalities)
-            entry["metrics"] = {k: [round(float(ps[c][k]), 10) for ps in per_seed] for k in per_seed[0][c]}
-            conditions.append(entry)
-        scenarios_out.append({"id": sid, "seed": spec.scenario_seed, "sha256": reader.sha256, "fill": spec.fill,
-                              "conditions": conditions})
+            n_scored = per_seed[0].n_scored[c]
+            conditions.append(ConditionResult(
+                **_condition_fields(reader, cond, meta.n_modalities), n_scored=n_scored,
+                n_excluded=n_test - n_scored,
+                metrics={k: [round(float(ps.metrics[c][k]), 10) for ps in per_seed] for k in per_seed[0].metrics[c]}))
+        scenarios_out.append(ScenarioResult(id=sid, seed=spec.scenario_seed, sha256=reader.sha256, fill=fill_name,
+                                            conditions=conditions))
     first = models[0][1]
     cfg_name = getattr(first, "registry_name", "") or type(first).__name__.lower()
     doc = (type(first).__doc__ or "").strip().splitlines()
-    result = {
-        "schema_version": 1,
-        "modalbench_version": __version__,
-        "dataset": {"name": meta.name, "version": meta.version, "fingerprint": test.reader.attrs["fingerprint"]},
-        "task": meta.task,
-        "model": {
-            "name": spec.model_name or cfg_name,
-            "description": doc[0] if doc else cfg_name,
-            "code_url": None,
-            "paper": getattr(first, "paper", None),
-            "parameter_count": int(parameter_count(first)),
-            "external_data": False,
-            "official": False,
-        },
-        "regime": spec.regime or getattr(first, "regime", "full-modality"),
-        "seeds": seeds,
-        "scenarios": scenarios_out,
-        "aggregates": compute_aggregates(scenarios_out, seeds),
-        "hardware": {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
-                     "device": spec.device, "torch": torch.__version__, "threads": torch.get_num_threads()},
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": spec.command or equivalent_command(spec),
-    }
-    return result
+    result = ResultDocument.build(
+        modalbench_version=__version__,
+        dataset=DatasetRef(name=meta.name, version=meta.version, fingerprint=test.reader.attrs["fingerprint"]),
+        task=meta.task,
+        model=ModelInfo(name=spec.model_name or cfg_name, description=doc[0] if doc else cfg_name, code_url=None,
+                        paper=getattr(first, "paper", None), parameter_count=int(parameter_count(first)),
+                        external_data=False, official=False, handles_missing=handles_missing(first)),
+        regime=spec.regime or getattr(first, "regime", "full-modality"),
+        trained_models=[prov for _, _, prov in models],
+        scenarios=scenarios_out,
+        hardware={"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
+                  "device": spec.device, "torch": torch.__version__, "threads": torch.get_num_threads()},
+        date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        command=spec.command or equivalent_command(spec),
+    )
+    return result.to_json()

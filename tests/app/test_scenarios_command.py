@@ -29,9 +29,9 @@ def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> list[dict]:
 def test_synthetic_all_families_and_identical_rerun(synthetic_root: Path, capsys) -> None:
     rows = run_json(capsys, "synthetic", "--root", str(synthetic_root))
     by_id = {r["scenario"]: r for r in rows}
-    assert list(by_id) == ["full@v1", "missing-modalities@v1", "random-missing@v1", "block-missing@v1"]
+    assert list(by_id) == ["full@v1", "missing-modalities@v2", "random-missing@v1", "block-missing@v1"]
     assert by_id["full@v1"]["n_conditions"] == 1
-    assert by_id["missing-modalities@v1"]["n_conditions"] == 255
+    assert by_id["missing-modalities@v2"]["n_conditions"] == 255
     assert by_id["block-missing@v1"]["n_conditions"] == 9
     assert all(r["status"] in ("created", "exists", "regenerated") for r in rows)  # the session store is shared
     code, table = run(capsys, "synthetic", "--root", str(synthetic_root))
@@ -78,11 +78,11 @@ def test_synthetic_block_missing_evaluator_path(synthetic_root: Path, capsys) ->
 def test_digits_families_and_clear_block_missing_message(digits_root: Path, capsys) -> None:
     code, table = run(capsys, "digits", "--root", str(digits_root))
     assert code == 0
-    assert "full@v1" in table and "missing-modalities@v1" in table
+    assert "full@v1" in table and "missing-modalities@v2" in table
     assert "block-missing does not apply to digits: it has no continuous recordings" in table
     rows = run_json(capsys, "digits", "--root", str(digits_root))
     by_id = {r["scenario"]: r for r in rows}
-    assert by_id["missing-modalities@v1"]["n_conditions"] == 3
+    assert by_id["missing-modalities@v2"]["n_conditions"] == 3
     assert "skipped" in by_id["block-missing@v1"]
     assert main(["scenarios", "digits", "--root", str(digits_root), "--family", "block-missing"]) == 2
     assert "block-missing does not apply to digits" in capsys.readouterr().err

@@ -53,10 +53,10 @@ def test_evaluate_writes_a_valid_ranked_submission(digits_root, digits_ckpts, em
     res = run_evaluation(EvalSpec(dataset="digits", root=str(digits_root), checkpoint=digits_ckpts, command="test"))
     assert validate_schema(res) == []
     assert res["seeds"] == [0, 1, 2]
-    assert [s["id"] for s in res["scenarios"]] == ["full@v1", "missing-modalities@v1", "random-missing@v1"]
+    assert [s["id"] for s in res["scenarios"]] == ["full@v1", "missing-modalities@v2", "random-missing@v1"]
     verdict = check_submission(res, empty_board)
     assert verdict.problems == [] and verdict.ranked
-    mm = {s["id"]: s for s in res["scenarios"]}["missing-modalities@v1"]
+    mm = {s["id"]: s for s in res["scenarios"]}["missing-modalities@v2"]
     assert [c["n_available"] for c in mm["conditions"]] == [1, 1, 2]
     both = mm["conditions"][2]["metrics"]["accuracy"]
     assert min(both) > 0.5  # two epochs at lr 1e-2 already learn digits (chance is 0.1)
@@ -76,13 +76,18 @@ def test_block_missing_evaluation_on_a_windowed_store(synthetic_root, tmp_path):
     ckpt = tmp_path / "late"
     run_training(TrainSpec(baseline="late", dataset="synthetic", root=str(synthetic_root), epochs=1, seed=0, out=ckpt,
                     progress=False, device="cpu"))
-    for fill in ("ffill", "mean"):
+    got = {}
+    for fill in ("ffill", "mean", None):
         res = run_evaluation(EvalSpec(dataset="synthetic", root=str(synthetic_root), checkpoint=ckpt,
                                 scenarios=("block-missing",), fill=fill))
         assert validate_schema(res) == []
         conds = res["scenarios"][0]["conditions"]
         assert [c["missing_rate"] for c in conds] == pytest.approx([0.1 * i for i in range(1, 10)])
         assert all(np.isfinite(c["metrics"]["f1_weighted"][0]) for c in conds)
+        got[fill] = res["scenarios"][0]
+    # no --fill: block-missing's protocol fill (forward fill on the stream), recorded in the results
+    assert got[None]["fill"] == "ffill" and got[None]["conditions"] == got["ffill"]["conditions"]
+    assert got["mean"]["fill"] == "mean" and got["mean"]["conditions"] != got["ffill"]["conditions"]
 
 
 def _cli(*args, root):
@@ -175,3 +180,60 @@ def test_table2_summary_reads_the_aggregates():
     rows = table2_summary(result)
     assert rows[0][0].startswith("missing modalities: 4 of 19") and rows[0][2] == pytest.approx(0.2)
     assert rows[1][2] == pytest.approx(0.2)
+
+
+# ---------------------------------------------------------------- protocol fidelity of evaluate
+
+
+def test_each_scenario_gets_its_protocol_fill_unless_one_is_given(digits_root, digits_ckpts):
+    from modalbench.app.workflows import protocol_fill
+
+    assert protocol_fill("block-missing") == "ffill"
+    assert {protocol_fill(f) for f in ("full", "missing-modalities", "random-missing")} == {"mean"}
+    res = run_evaluation(EvalSpec(dataset="digits", root=str(digits_root), checkpoint=digits_ckpts / "seed-0"))
+    assert [s["id"] for s in res["scenarios"]] == ["full@v1", "missing-modalities@v2", "random-missing@v1"]
+    assert {s["fill"] for s in res["scenarios"]} == {"mean"} and "--fill" not in res["command"]
+    zero = run_evaluation(EvalSpec(dataset="digits", root=str(digits_root), checkpoint=digits_ckpts / "seed-0",
+                                   scenarios=("full",), fill="zero"))
+    assert zero["scenarios"][0]["fill"] == "zero" and "--fill zero" in zero["command"]
+
+
+def test_fill_none_is_refused_for_models_that_ignore_available(digits_root, tmp_path):
+    from modalbench.errors import ModalbenchError
+
+    spec = dict(dataset="digits", root=str(digits_root), scenarios=("missing-modalities",), fill="none")
+    with pytest.raises(ModalbenchError, match="does not handle missing data"):
+        run_evaluation(EvalSpec(**spec, model="helpers.factories:plain_linear"))
+    res = run_evaluation(EvalSpec(**spec, model="helpers.factories:masked_linear", seeds=(0, 1, 2)))
+    assert res["model"]["handles_missing"] is True and res["scenarios"][0]["fill"] == "none"
+    assert validate_schema(res) == []
+    shas = [t["weights_sha256"] for t in res["trained_models"]]
+    assert len(set(shas)) == 3 and [t["training_seed"] for t in res["trained_models"]] == [0, 1, 2]
+
+
+def test_fill_none_exits_2_with_one_line_in_the_cli(digits_root, digits_ckpts):
+    p = _cli("evaluate", "--dataset", "digits", "--checkpoint", str(digits_ckpts / "seed-0"), "--fill", "none",
+             "--out", os.devnull, "--quiet", root=digits_root)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "does not handle missing data" in p.stderr
+
+
+def test_results_record_training_seeds_and_weight_hashes(digits_root, digits_ckpts):
+    import hashlib
+
+    res = run_evaluation(EvalSpec(dataset="digits", root=str(digits_root), checkpoint=digits_ckpts,
+                                  scenarios=("full",)))
+    want = [hashlib.sha256((digits_ckpts / f"seed-{s}" / "model.pt").read_bytes()).hexdigest() for s in (0, 1, 2)]
+    assert [t["weights_sha256"] for t in res["trained_models"]] == want
+    assert [t["training_seed"] for t in res["trained_models"]] == [0, 1, 2]
+    assert res["model"]["handles_missing"] is False
+
+
+def test_seeds_with_a_single_checkpoint_are_refused(digits_root, digits_ckpts):
+    from modalbench.errors import ModalbenchError
+
+    with pytest.raises(ModalbenchError, match="replays one model"):
+        run_evaluation(EvalSpec(dataset="digits", root=str(digits_root), checkpoint=digits_ckpts / "seed-0",
+                                seeds=(0, 1, 2)))
+    p = _cli("evaluate", "--dataset", "digits", "--checkpoint", str(digits_ckpts / "seed-1"), "--seeds", "0,1,2",
+             "--out", os.devnull, "--quiet", root=digits_root)
+    assert p.returncode == 2 and "replays one model" in p.stderr and p.stderr.count("\n") == 1

@@ -94,15 +94,22 @@ def test_metrics_equal_sklearn_on_the_models_predictions() -> None:
     seed_torch(2)
     model = create_baseline("intermediate", META)
     x, natural, y = data(seed=2)
-    res = evaluate_conditions(model, x, natural, y, ALL_CONDITIONS, fill=zero_fill, batch_size=8)
+    res, n_scored = evaluate_conditions(model, x, natural, y, ALL_CONDITIONS, fill=zero_fill, batch_size=8,
+                                        return_counts=True)
     for k, cond in enumerate(ALL_CONDITIONS):
         avail = natural & cond
         pred = _predict(model, zero_fill(x, avail), avail, None).argmax(1).numpy()
+        scored = avail.any(1).numpy()  # rows with no available modality are never scored
+        assert n_scored[k] == scored.sum()
+        if not scored.any():  # the empty condition: nothing scored, metrics 0
+            assert res["accuracy"][k] == 0.0 and res["f1_weighted"][k] == 0.0
+            continue
+        yk, pk = y.numpy()[scored], pred[scored]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            assert res["f1_weighted"][k] == pytest.approx(f1_score(y, pred, average="weighted", zero_division=0))
-            assert res["f1_macro"][k] == pytest.approx(f1_score(y, pred, average="macro", zero_division=0))
-        assert res["accuracy"][k] == pytest.approx(accuracy_score(y, pred))
+            assert res["f1_weighted"][k] == pytest.approx(f1_score(yk, pk, average="weighted", zero_division=0))
+            assert res["f1_macro"][k] == pytest.approx(f1_score(yk, pk, average="macro", zero_division=0))
+        assert res["accuracy"][k] == pytest.approx(accuracy_score(yk, pk))
 
 
 def test_evaluate_batches_per_sample_masks() -> None:
@@ -112,10 +119,12 @@ def test_evaluate_batches_per_sample_masks() -> None:
     g = torch.Generator().manual_seed(3)
     avail = torch.rand(N, 3, generator=g) < 0.5  # random-missing: differs per sample
     batches = [({k: v[s:s + 10] for k, v in x.items()}, avail[s:s + 10], y[s:s + 10]) for s in range(0, N, 10)]
-    got = evaluate_batches(model, batches, fill=zero_fill)
+    got, n_scored = evaluate_batches(model, batches, fill=zero_fill, return_counts=True)
     pred = _predict(model, zero_fill(x, avail), avail, torch.arange(N)).argmax(1).numpy()
-    assert got["accuracy"] == pytest.approx(accuracy_score(y, pred))
-    assert got["f1_weighted"] == pytest.approx(f1_score(y, pred, average="weighted", zero_division=0))
+    scored = avail.any(1).numpy()
+    assert 0 < scored.sum() < N and n_scored == scored.sum()  # rows with no modality are left out
+    assert got["accuracy"] == pytest.approx(accuracy_score(y[scored], pred[scored]))
+    assert got["f1_weighted"] == pytest.approx(f1_score(y[scored], pred[scored], average="weighted", zero_division=0))
 
 
 def test_stochastic_model_is_independent_of_batch_size() -> None:
@@ -188,3 +197,35 @@ def test_encode_is_per_modality(name: str) -> None:
         half = model.encode({k: v[:10] for k, v in x.items()})
         for k in half:
             torch.testing.assert_close(half[k], ref[k][:10], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_rows_without_any_modality_and_ineligible_rows_are_not_scored(fast: bool) -> None:
+    seed_torch(7)
+    model = create_baseline("late", META)
+    x, natural, y = data(seed=7)
+    eligible = torch.arange(N) % 3 != 0
+    res, n_scored = evaluate_conditions(model, x, natural, y, ALL_CONDITIONS, fill=zero_fill, batch_size=8,
+                                        eligible=eligible, use_fast_path=fast, return_counts=True)
+    for k, cond in enumerate(ALL_CONDITIONS):
+        keep = (natural & cond).any(1) & eligible
+        assert n_scored[k] == int(keep.sum())
+        if keep.any():
+            sub, _ = evaluate_conditions(model, {m: v[keep] for m, v in x.items()}, natural[keep], y[keep],
+                                         cond.view(1, -1), fill=zero_fill, batch_size=8, return_counts=True)
+            assert res["accuracy"][k] == pytest.approx(sub["accuracy"][0])
+
+
+def test_multilabel_counts_leave_out_rows_without_any_modality() -> None:
+    meta = DatasetMeta("ml", META.modalities, tuple("abcd"), task_type="multilabel")
+    seed_torch(8)
+    model = create_baseline("late", meta)
+    x, natural, y = data(meta, seed=8)
+    cond = torch.tensor([[True, False, False]])
+    res, n = evaluate_conditions(model, x, natural, y, cond, fill=zero_fill, batch_size=8, return_counts=True)
+    keep = natural[:, 0]
+    sub = evaluate_conditions(model, {m: v[keep] for m, v in x.items()}, natural[keep], y[keep], cond,
+                              fill=zero_fill, batch_size=8)
+    assert n[0] == int(keep.sum()) < N
+    for k in res:
+        assert res[k][0] == pytest.approx(sub[k][0])

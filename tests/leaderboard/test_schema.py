@@ -19,7 +19,8 @@ from modalbench.leaderboard.submit import Verdict, check_submission
 def test_schema_is_draft_2020_12_and_versioned() -> None:
     schema = load_schema()
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["properties"]["schema_version"] == {"const": 1, "description": "Version of this schema."}
+    assert schema["properties"]["schema_version"] == {"const": 2, "description": "Version of this schema."}
+    assert load_schema(1)["properties"]["schema_version"]["const"] == 1  # v1 stays readable
     schema["title"] = "changed"
     assert load_schema()["title"] != "changed"  # a fresh copy each call
 
@@ -58,7 +59,7 @@ def _mutate(path: str, value: Any) -> dict[str, Any]:
 
 
 BAD = [
-    ("schema_version", 2, "$.schema_version"),
+    ("schema_version", 3, "$.schema_version"),
     ("dataset/fingerprint", "abc", "$.dataset.fingerprint"),
     ("dataset/name", "../etc", "$.dataset.name"),
     ("model/name", "a/b", "$.model.name"),
@@ -83,6 +84,12 @@ BAD = [
     ("command", "", "$.command"),
     ("hardware", "a laptop", "$.hardware"),
     ("extra_field", 1, "Additional properties are not allowed"),
+    ("trained_models", KeyError, "'trained_models' is a required property"),
+    ("trained_models/0/weights_sha256", "abc", "$.trained_models[0].weights_sha256"),
+    ("trained_models/1/training_seed", "one", "$.trained_models[1].training_seed"),
+    ("model/handles_missing", "yes", "$.model.handles_missing"),
+    ("scenarios/0/conditions/0/n_scored", -1, "$.scenarios[0].conditions[0].n_scored"),
+    ("scenarios/0/conditions/0/n_excluded", KeyError, "'n_excluded' is a required property"),
 ]
 
 

@@ -140,3 +140,26 @@ def test_missing_browser_skips_locally_but_fails_under_ci(monkeypatch: pytest.Mo
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="under CI"):
         _require_browser()
+
+
+def test_group_filter_shows_one_ranking_group_at_a_time(browser: Any, tmp_path: Path) -> None:
+    lb = tmp_path / "lb"
+    lb.mkdir()
+    write_json_atomic(lb / "official.json", official_for(make_result()))
+    for i, (model, fill) in enumerate([("early", None), ("late", None), ("zeroed", "zero")]):
+        p = tmp_path / f"{model}.json"
+        p.write_text(json.dumps(make_result(model=model, rng_seed=i, fill=fill)))
+        submit(p, lb)
+    site = build_site(lb, tmp_path / "site").parent
+    page, errors = _open(browser, (site / "digits.html").as_uri())
+    table = "table#t-digits--digit-missing-modalities_v1"
+    visible = f"rows => rows.filter(r => !r.hidden).map(r => r.cells[1].textContent)"
+    assert sorted(page.eval_on_selector_all(f"{table} tbody tr", visible)) == ["early", "late"]  # the larger group
+    assert _column(page, table, 0).count("1") == 2  # each group has its own rank 1
+    select = f"select[data-table='{table.split('#')[1]}']"
+    page.select_option(select, "missing-modalities@v1 · fill zero · full-modality")
+    assert page.eval_on_selector_all(f"{table} tbody tr", visible) == ["zeroed"]
+    page.select_option(select, "")
+    assert len(page.eval_on_selector_all(f"{table} tbody tr", visible)) == 3
+    assert errors == []
+    page.close()

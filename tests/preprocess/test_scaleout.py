@@ -57,7 +57,7 @@ def test_s3_root_prepare_scenarios_and_reader(s3_root, tmp_path):
     results = generate_scenarios(s3_root, "synthetic", ["missing-modalities", "block-missing"], seed=0)
     local_results = generate_scenarios(tmp_path, "synthetic", ["missing-modalities", "block-missing"], seed=0)
     assert [r.manifest["sha256"] for r in results] == [r.manifest["sha256"] for r in local_results]
-    reader = load_scenario(s3_root, "synthetic", "missing-modalities@v1", seed=0)
+    reader = load_scenario(s3_root, "synthetic", "missing-modalities@v2", seed=0)
     assert reader.condition_table.shape == (255, 8)
 
     # the training reader with two DataLoader workers, each opening its own S3 file system

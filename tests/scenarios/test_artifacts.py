@@ -69,7 +69,7 @@ def test_sha256_definition_is_canonical() -> None:
 
 def test_artifact_layout_and_noop_rerun(series) -> None:
     root, ds = series
-    first = ensure_scenario(ds, root, "missing-modalities", seed=2)
+    first = ensure_scenario(ds, root, "missing-modalities@v1", seed=2)
     assert first.status == "created"
     assert first.path == root / "toy-series" / "v1" / "scenarios" / "missing-modalities@v1" / "seed-2"
     assert sorted(p.name for p in first.path.iterdir()) == ["manifest.json", "masks.zarr"]
@@ -82,7 +82,7 @@ def test_artifact_layout_and_noop_rerun(series) -> None:
     stored = zarr.open_group(str(first.path / MASKS), mode="r")
     assert masks_sha256({a["name"]: stored[a["name"]][...] for a in man["arrays"]}) == man["sha256"]
     mtime = (first.path / "manifest.json").stat().st_mtime_ns
-    again = ensure_scenario(ds, root, "missing-modalities", seed=2)
+    again = ensure_scenario(ds, root, "missing-modalities@v1", seed=2)
     assert again.status == "exists" and again.sha256 == first.sha256
     assert (first.path / "manifest.json").stat().st_mtime_ns == mtime
 
@@ -123,7 +123,8 @@ def test_reader_condition_families(tmp_path) -> None:
     results = generate_scenarios(tmp_path, "toy-images", version="v1", seed=1)
     by_id = {r.scenario_id: r for r in results}
     assert by_id["block-missing@v1"].reason.startswith("block-missing does not apply to toy-images")
-    reader = load_scenario(tmp_path, "toy-images", "missing-modalities@v1", 1, version="v1")
+    reader = load_scenario(tmp_path, "toy-images", "missing-modalities", 1, version="v1")  # the standard, v2
+    assert reader.scenario_id == "missing-modalities@v2"
     assert reader.n_conditions == 7 and reader.condition_table.shape == (7, 3)
     idx = reader.sample_indices()
     natural = ds["available"].values[idx]

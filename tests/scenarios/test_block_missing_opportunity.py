@@ -32,7 +32,7 @@ def opp_root(tmp_path_factory):
 def test_scenarios_command_yields_14319_conditions_and_nine_block_rates(opp_root, capsys):
     assert main(["scenarios", "opportunity", "--root", str(opp_root), "--json"]) == 0
     rows = {r["scenario"]: r for r in json.loads(capsys.readouterr().out)}
-    assert rows["missing-modalities@v1"]["n_conditions"] == 14_319
+    assert rows["missing-modalities@v2"]["n_conditions"] == 14_319
     assert rows["block-missing@v1"]["n_conditions"] == 9
     block = load_scenario(opp_root, "opportunity", "block-missing@v1", seed=0)
     assert [c["missing_rate"] for c in block.conditions] == [round(0.1 * i, 1) for i in range(1, 10)]

@@ -1,0 +1,73 @@
+"""The typed results document (modalbench.results) and leaderboard/schema/result-v2.json agree."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any
+
+from modalbench.leaderboard.example import make_result
+from modalbench.leaderboard.schema import load_schema, validate_schema
+from modalbench.results import (RESULT_SCHEMA_VERSION, ConditionResult, DatasetRef, ModelInfo, ResultDocument,
+                                ScenarioResult, TrainedModel, ranking_problems)
+
+JSON_TYPES = {str: {"string"}, int: {"integer"}, float: {"number", "integer"}, bool: {"boolean"},
+              list: {"array"}, dict: {"object"}, type(None): {"null"}}
+
+
+def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        node = schema["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+    return node
+
+
+def _schema_types(schema: dict[str, Any], node: dict[str, Any]) -> set[str]:
+    node = _resolve(schema, node)
+    if "anyOf" in node:
+        return set().union(*(_schema_types(schema, n) for n in node["anyOf"]))
+    if "const" in node:
+        return {"integer" if isinstance(node["const"], int) else "string"}
+    if "enum" in node:
+        return {"string"}
+    t = node["type"]
+    return set(t) if isinstance(t, list) else {t}
+
+
+def _annotation_types(tp: Any) -> set[str]:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return set().union(*(_annotation_types(a) for a in typing.get_args(tp)))
+    if dataclasses.is_dataclass(tp):
+        return {"object"}
+    return set(JSON_TYPES[origin or tp]) - ({"integer"} if (origin or tp) is float else set())
+
+
+PARTS = [(ResultDocument, ()), (DatasetRef, ("properties", "dataset")), (ModelInfo, ("properties", "model")),
+         (TrainedModel, ("$defs", "trained_model")), (ScenarioResult, ("$defs", "scenario")),
+         (ConditionResult, ("$defs", "condition"))]
+
+
+def test_typed_definition_and_json_schema_list_the_same_fields_and_types() -> None:
+    schema = load_schema()
+    assert schema["properties"]["schema_version"]["const"] == RESULT_SCHEMA_VERSION == 2
+    for cls, path in PARTS:
+        node: dict[str, Any] = schema
+        for key in path:
+            node = node[key]
+        node = _resolve(schema, node)
+        hints = typing.get_type_hints(cls)
+        names = [f.name for f in dataclasses.fields(cls)]
+        assert set(names) == set(node["properties"]) == set(node["required"]), cls.__name__
+        assert node["additionalProperties"] is False
+        for name in names:
+            want = _annotation_types(hints[name])
+            got = _schema_types(schema, node["properties"][name])
+            assert got <= want | ({"integer"} if "number" in want else set()), (cls.__name__, name, got, want)
+            assert ("null" in got) == ("null" in want), (cls.__name__, name)
+
+
+def test_a_built_document_validates_and_is_ranked() -> None:
+    r = make_result()
+    assert validate_schema(r) == [] and ranking_problems(r) == []
+    assert r["aggregates"]["missing-modalities@v1"]["n_scored"] == 300
