@@ -19,8 +19,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     """Validate a results file and add it to the leaderboard (every problem listed on failure)."""
     root = resolve_dir(args.leaderboard)
     dest = submit(Path(args.results), root, replace=args.replace)
-    ranked = check_submission(read_json(dest), root, own_path=dest).ranked
-    status = "ranked" if ranked else "unranked (fewer than 3 seeds)"
+    verdict = check_submission(read_json(dest), root, own_path=dest)
+    status = "ranked" if verdict.ranked else "unranked: " + "; ".join(verdict.unranked_reasons)
     out.print(f"accepted ({status}): {dest}")
     out.print(f"rebuilt: {root / 'leaderboard.json'}")
     return 0
