@@ -13,7 +13,7 @@ import zarr
 
 from modalbench.errors import ModalbenchError
 from modalbench.scenarios import (
-    ensure_scenario, generate_scenarios, get_scenario, list_artifacts, load_scenario, masks_sha256,
+    ensure_scenario, generate_scenarios, get_scenario, list_artifacts, load_scenario, masks_sha256, scenario_sha256,
 )
 from modalbench.scenarios.artifacts import MASKS, artifact_dir
 from helpers.scenario_stores import make_image_store, make_series_store
@@ -80,7 +80,7 @@ def test_artifact_layout_and_noop_rerun(series) -> None:
     assert man["params"] == {"cap": 1000} and man["split"] == "test" and man["n_conditions"] == 31
     assert [a["name"] for a in man["arrays"]] == ["condition_table", "natural_available"]
     stored = zarr.open_group(str(first.path / MASKS), mode="r")
-    assert masks_sha256({a["name"]: stored[a["name"]][...] for a in man["arrays"]}) == man["sha256"]
+    assert scenario_sha256(man, {a["name"]: stored[a["name"]][...] for a in man["arrays"]}) == man["sha256"]
     mtime = (first.path / "manifest.json").stat().st_mtime_ns
     again = ensure_scenario(ds, root, "missing-modalities", seed=2)
     assert again.status == "exists" and again.sha256 == first.sha256
@@ -95,14 +95,18 @@ def test_new_fingerprint_or_corruption_regenerates(series) -> None:
     second = ensure_scenario(changed, root, "random-missing", seed=0)
     assert second.status == "regenerated"
     assert second.manifest["dataset"]["fingerprint"] == changed.attrs["fingerprint"]
-    assert second.sha256 == first.sha256  # the masks depend on the data layout and seed only
+    # the masks depend on the data layout and seed only; the sha256 also covers the dataset fingerprint
+    np.testing.assert_array_equal(load_scenario(root, "toy-series", "random-missing", 0, version="v1")._get("masks"),
+                                  get_scenario("random-missing").generate(ds, seed=0).arrays["masks"])
+    assert second.sha256 != first.sha256
     arr = zarr.open_group(str(second.path / MASKS), mode="r+")["masks"]
     arr[0, 0, 0] = not bool(arr[0, 0, 0])
-    with pytest.raises(ModalbenchError, match="do not match manifest sha256"):
+    with pytest.raises(ModalbenchError, match="does not match its sha256.*modalbench scenarios toy-series "
+                                              "--family random-missing"):
         load_scenario(root, "toy-series", "random-missing", 0, version="v1")
-    third = ensure_scenario(changed, root, "random-missing", seed=0)
-    assert third.status == "regenerated" and third.sha256 == first.sha256
-    assert load_scenario(root, "toy-series", "random-missing", 0, version="v1").sha256 == first.sha256
+    third = ensure_scenario(changed, root, "random-missing", seed=0, on_corrupt="regenerate")
+    assert third.status == "repaired" and third.sha256 == second.sha256 and "sha256" in third.reason
+    assert load_scenario(root, "toy-series", "random-missing", 0, version="v1").sha256 == second.sha256
 
 
 def test_val_artifacts_live_apart(series) -> None:
