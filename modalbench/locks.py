@@ -7,6 +7,7 @@ primitive: locking is skipped and the caller gets a note saying so (docs/reliabi
 
 from __future__ import annotations
 
+import errno
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,7 +40,7 @@ def dataset_lock(root: Path, name: str, version: str, *, timeout: float | None =
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StoreError(f"cannot create the lock {path}: {exc.strerror or exc}") from None
+        raise StoreError(f"cannot create the lock {path}: {_describe(exc)}") from exc
     lock = FileLock(str(path))
     try:
         lock.acquire(timeout=0)
@@ -54,8 +55,14 @@ def dataset_lock(root: Path, name: str, version: str, *, timeout: float | None =
                              f"{time.monotonic() - t0:.0f} s; wait for it to finish, then run the command again"
                              ) from None
     except OSError as exc:
-        raise StoreError(f"cannot take the lock {path}: {exc.strerror or exc}") from None
+        raise StoreError(f"cannot take the lock {path}: {_describe(exc)}") from exc
     try:
         yield None
     finally:
         lock.release()
+
+
+def _describe(exc: OSError) -> str:
+    """``<system message> (<ERRNO NAME>)``."""
+    code = errno.errorcode.get(exc.errno or 0, "")
+    return f"{exc.strerror or exc}{f' ({code})' if code else ''}"
