@@ -228,7 +228,8 @@ def verify_store(root: str | Path | None, name: str, version: str | None = None,
             report.checked_files += 1
             report.checked_bytes += size
             if rec is None:
-                report.problems.append(f"{store}: {what.get(k, k)}: unexpected file {k} (not written by prepare); {fix}")
+                report.problems.append(f"{store}: {what.get(k, k)}: unexpected file {k} (not written by prepare); "
+                                       f"{fix}")
             elif rec.get(ALGORITHM) != digest:
                 report.problems.append(f"{store}: {what.get(k, k)}: content checksum mismatch in {k} (the stored "
                                        f"bytes changed since prepare); {fix}")
@@ -259,7 +260,8 @@ def verify_store(root: str | Path | None, name: str, version: str | None = None,
     check(meta_keys, {k: f"variable {v!r} metadata" for k, v in zip(meta_keys, wanted)})
     for v in wanted:
         try:
-            metas[v] = _Array(v, loads_json((store / v / "zarr.json").read_bytes(), source=str(store / v / "zarr.json")))
+            meta_path = store / v / "zarr.json"
+            metas[v] = _Array(v, loads_json(meta_path.read_bytes(), source=str(meta_path)))
         except (OSError, ModalbenchError, KeyError, TypeError, ValueError) as exc:
             report.problems.append(f"{store / v / 'zarr.json'}: unreadable array metadata ({exc}); {fix}")
     def whole(names: list[str]) -> bool:
