@@ -82,9 +82,10 @@ def submission_path(leaderboard_dir: Path, dataset: str, task: str, model: str, 
 
 
 def read_json(path: Path) -> Any:
-    """Parse a JSON file strictly (:func:`modalbench.jsonio.read_json`: duplicate keys, NaN, non-regular or
-    oversized files are refused); errors name the file, line and column or key."""
-    return strict_read_json(path)
+    """Parse a JSON file strictly (:func:`modalbench.jsonio.read_json`: duplicate keys, non-regular or oversized
+    files are refused); errors name the file, line and column or key. ``NaN`` / ``Infinity`` are read as floats
+    so that the submission checks name the field that holds them."""
+    return strict_read_json(path, allow_nan=True)
 
 
 def submission_files(leaderboard_dir: Path) -> list[Path]:

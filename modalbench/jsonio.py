@@ -40,15 +40,19 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def loads_json(text: str | bytes, source: str = "<string>") -> Any:
-    """Parse JSON text strictly; errors are one line starting with ``source`` (a file name or a description)."""
+def loads_json(text: str | bytes, source: str = "<string>", *, allow_nan: bool = False) -> Any:
+    """Parse JSON text strictly; errors are one line starting with ``source`` (a file name or a description).
+
+    ``allow_nan`` lets ``NaN`` / ``Infinity`` through as floats, for readers that check every number themselves
+    and name the field (the leaderboard's submission checks).
+    """
     if isinstance(text, (bytes, bytearray)):
         try:
             text = bytes(text).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ModalbenchError(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
-        return json.loads(text, object_pairs_hook=_unique_object, parse_constant=_no_constant)
+        return json.loads(text, object_pairs_hook=_unique_object, parse_constant=None if allow_nan else _no_constant)
     except _DuplicateKey as exc:
         raise ModalbenchError(f"{source}: duplicate key {exc.key!r} in one JSON object (which value is meant "
                               f"is ambiguous)") from None
@@ -60,10 +64,11 @@ def loads_json(text: str | bytes, source: str = "<string>") -> Any:
         raise ModalbenchError(f"{source}: JSON nested too deeply") from None
 
 
-def read_json(path: str | os.PathLike[str], *, max_bytes: int = MAX_JSON_BYTES) -> Any:
+def read_json(path: str | os.PathLike[str], *, max_bytes: int = MAX_JSON_BYTES, allow_nan: bool = False) -> Any:
     """Read a JSON file strictly (see the module docstring); local paths and fsspec ``UPath`` objects.
 
-    Refuses non-regular files (directories, FIFOs, devices) and files larger than ``max_bytes``.
+    Refuses non-regular files (directories, FIFOs, devices) and files larger than ``max_bytes``; ``allow_nan``
+    as in :func:`loads_json`.
     """
     p = path if hasattr(path, "fs") else Path(path)
     try:
@@ -92,4 +97,4 @@ def read_json(path: str | os.PathLike[str], *, max_bytes: int = MAX_JSON_BYTES) 
         raise ModalbenchError(f"{p}: permission denied") from None
     if len(data) > max_bytes:  # grew after the stat
         raise ModalbenchError(f"{p}: larger than the {max_bytes:,}-byte limit for JSON files")
-    return loads_json(data, source=str(p))
+    return loads_json(data, source=str(p), allow_nan=allow_nan)

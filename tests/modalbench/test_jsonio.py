@@ -62,3 +62,11 @@ def test_size_limit(tmp_path) -> None:
     assert len(read_json(path)) == 1000
     with pytest.raises(ModalbenchError, match="larger than the 100-byte limit"):
         read_json(path, max_bytes=100)
+
+
+def test_nan_can_be_let_through_for_readers_that_name_the_field() -> None:
+    import math
+
+    assert math.isnan(loads_json('{"x": NaN}', allow_nan=True)["x"])
+    with pytest.raises(ModalbenchError, match="duplicate key"):
+        loads_json('{"x": NaN, "x": 1}', allow_nan=True)
