@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from modalbench.errors import ModalbenchError
+from modalbench.jsonio import read_json as strict_read_json
 
 from modalbench.results import MAIN_METRIC, MIN_RANKED_SEEDS, ranking_problems
 
@@ -83,19 +84,10 @@ def submission_path(leaderboard_dir: Path, dataset: str, task: str, model: str, 
 
 
 def read_json(path: Path) -> Any:
-    """Parse a JSON file; errors name the file, line and column."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ModalbenchError(f"{path}: file not found") from None
-    except UnicodeDecodeError as exc:
-        raise ModalbenchError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ModalbenchError(f"{path}: line {exc.lineno} column {exc.colno}: invalid JSON ({exc.msg})") from None
-    except RecursionError:
-        raise ModalbenchError(f"{path}: JSON nested too deeply") from None
+    """Parse a JSON file strictly (:func:`modalbench.jsonio.read_json`: duplicate keys, non-regular or oversized
+    files are refused); errors name the file, line and column or key. ``NaN`` / ``Infinity`` are read as floats
+    so that the submission checks name the field that holds them."""
+    return strict_read_json(path, allow_nan=True)
 
 
 def submission_files(leaderboard_dir: Path) -> list[Path]:

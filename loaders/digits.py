@@ -8,6 +8,8 @@ Dense Multimodal Fusion (Hu et al. 2019). Split: seeded, stratified train/val/te
 
 from __future__ import annotations
 
+import hashlib
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -33,6 +35,11 @@ def stratified_split(labels: np.ndarray, ratios: tuple[float, float, float], see
     return codes
 
 
+def _digits_file() -> bytes:
+    """The bytes of scikit-learn's embedded ``digits.csv.gz`` (what ``load_digits`` parses)."""
+    return resources.files("sklearn.datasets.data").joinpath("digits.csv.gz").read_bytes()
+
+
 @register_dataset
 class Digits(DatasetBuilder):
     name = "digits"
@@ -56,12 +63,19 @@ class Digits(DatasetBuilder):
         return [TaskInfo("digit", "multiclass", tuple(str(d) for d in range(10)))]
 
     def source_info(self) -> dict[str, Any]:
-        import sklearn
-
+        """The embedded data file and its sha256 (the data itself; the scikit-learn version is provenance only)."""
+        data = _digits_file()
         info = super().source_info()
-        info["files"] = [{"name": "sklearn/datasets/data/digits.csv.gz", "package": f"scikit-learn {sklearn.__version__}"}]
+        info["files"] = [{"name": "sklearn/datasets/data/digits.csv.gz", "size": len(data),
+                          "sha256": hashlib.sha256(data).hexdigest()}]
         info["verification"] = "embedded"
         return info
+
+    def library_versions(self) -> dict[str, str]:
+        """Recorded in the store's ``provenance`` attribute, outside the fingerprint."""
+        import sklearn
+
+        return {"scikit-learn": sklearn.__version__}
 
     def load(self, params: dict[str, Any], ctx: PrepareContext) -> list[SampleSplit]:
         from sklearn.datasets import load_digits

@@ -71,9 +71,17 @@ def store_path(root: Path, name: str, version: str) -> Path:
     return version_dir(root, name, version) / "store.zarr"
 
 
+MARKER = "COMPLETE"
+
+
 def marker_path(root: Path, name: str, version: str) -> Path:
-    """The completion marker; a store without it is not complete."""
-    return version_dir(root, name, version) / "COMPLETE"
+    """The completion marker; a store without it is not complete (written and read by :mod:`modalbench.store`)."""
+    return version_dir(root, name, version) / MARKER
+
+
+def lock_path(root: Path, name: str, version: str) -> Path:
+    """The lock file of one dataset version (next to, not inside, the version directory that prepare replaces)."""
+    return root / name / f".{version}.lock"
 
 
 def scenario_dir(root: Path, name: str, version: str, scenario_id: str, seed: int) -> Path:

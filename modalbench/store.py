@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import time
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
@@ -12,31 +12,58 @@ import xarray as xr
 from xarray.backends import BackendArray
 
 from . import STORE_FORMATS, __version__
-from .atomic import canonical_json
-from .errors import StoreError
-from .paths import marker_path, resolve_root, store_path, version_dir, zarr_location
+from .atomic import canonical_json, write_json_atomic
+from .errors import ModalbenchError, StoreError
+from .jsonio import read_json
+from .paths import MARKER, marker_path, resolve_root, store_path, version_dir, zarr_location
 
-UNFINGERPRINTED = ("fingerprint", "modalbench_version")
+#: Attributes outside the fingerprint: the fingerprint itself and provenance (library versions, the modalbench
+#: version that wrote the store), which do not change the data.
+UNFINGERPRINTED = ("fingerprint", "modalbench_version", "provenance")
 
 
 def fingerprint(attrs: dict[str, Any]) -> str:
-    """sha256 of the canonical JSON of ``attrs`` without ``fingerprint`` and ``modalbench_version``."""
+    """sha256 of the canonical JSON of ``attrs`` without :data:`UNFINGERPRINTED` (data + preprocessing only)."""
     body = {k: v for k, v in attrs.items() if k not in UNFINGERPRINTED}
     return sha256(canonical_json(body)).hexdigest()
 
 
 def read_marker(root: Path, name: str, version: str) -> dict[str, Any] | None:
-    """The completion marker of a store, or None when the store is absent or incomplete."""
+    """The completion marker of a store, or None when the store is absent or incomplete.
+
+    A marker that exists but is not a strict JSON object is a :class:`StoreError` naming it (markers are written
+    atomically, so this is damage, not an interrupted prepare).
+    """
     path = marker_path(root, name, version)
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
+        marker = read_json(path, max_bytes=1 << 20)
+    except ModalbenchError as exc:
+        raise StoreError(f"{exc}; rebuild it: modalbench prepare {name} --force") from None
+    if not isinstance(marker, dict) or not isinstance(marker.get("fingerprint"), str):
+        raise StoreError(f"{path}: not a completion marker (expected an object with 'fingerprint'); "
+                         f"rebuild it: modalbench prepare {name} --force")
+    return marker
 
 
-def store_version(root: str | Path | None, name: str) -> str:
+def write_marker(directory: Path, *, dataset: str, version: str, fingerprint: str, params: dict[str, Any],
+                 checksums_sha256: str | None, run_id: str) -> dict[str, Any]:
+    """Write the ``COMPLETE`` marker into ``directory`` (a version directory or its ``.incomplete`` twin), last.
+
+    Only the run that wrote every file of the store calls this (the prepare holds the dataset-version lock);
+    ``run_id`` says which run that was, ``checksums_sha256`` pins ``checksums.json``.
+    """
+    record = {
+        "dataset": dataset, "version": version, "fingerprint": fingerprint, "params": params,
+        "checksums_sha256": checksums_sha256, "run_id": run_id,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "modalbench_version": __version__,
+    }
+    write_json_atomic(directory / MARKER, record)
+    return record
+
+
+def store_version(name: str) -> str:
     """The version of dataset ``name`` that this modalbench prepares (the registered builder's)."""
     from .datasets import get_dataset
 
@@ -44,15 +71,19 @@ def store_version(root: str | Path | None, name: str) -> str:
 
 
 def is_prepared(root: str | Path | None, name: str, version: str | None = None) -> bool:
+    """True when a complete store of ``name`` (default: the version this modalbench prepares) is under ``root``."""
     root_p = resolve_root(root)
-    version = version or store_version(root_p, name)
-    return read_marker(root_p, name, version) is not None
+    version = version or store_version(name)
+    try:
+        return read_marker(root_p, name, version) is not None
+    except StoreError:
+        return False
 
 
 def locate(root: str | Path | None, name: str, version: str | None = None) -> tuple[Path, dict[str, Any]]:
     """Path of a complete store and its marker; :class:`StoreError` when it is missing or incomplete."""
     root_p = resolve_root(root)
-    version = version or store_version(root_p, name)
+    version = version or store_version(name)
     marker = read_marker(root_p, name, version)
     path = store_path(root_p, name, version)
     if marker is None:

@@ -7,13 +7,18 @@ Everything up to :func:`write_store` is lazy (dask); the only computes are the t
 from __future__ import annotations
 
 import copy
+import errno
 import itertools
 import json
 import operator
+import os
+import secrets
+import socket
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +32,11 @@ from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
 from modalbench import STORE_FORMATS, __version__
 from modalbench.atomic import atomic_dir, canonical_json, write_json_atomic
+from modalbench.checksums import write_checksums
 from modalbench.datasets import DatasetBuilder, PrepareContext, get_dataset
 from modalbench.errors import ModalbenchError, StoreError
+from modalbench.jsonio import read_json
+from modalbench.locks import dataset_lock
 from modalbench.meta import SPLIT_CODES, SPLITS, ModalitySpec
 from modalbench.vocabulary import VERIFICATION_MODES
 from modalbench.paths import (
@@ -39,7 +47,7 @@ from modalbench.paths import (
     zarr_location,
 )
 from modalbench.progress import DaskProgress
-from modalbench.store import fingerprint, read_marker
+from modalbench.store import fingerprint, read_marker, write_marker
 
 from .normalise import (
     apply_scaling,
@@ -655,8 +663,22 @@ def make_attrs(builder: DatasetBuilder, params: dict[str, Any], ds: xr.Dataset, 
         attrs["recordings"] = ds.attrs["recordings"]
     attrs = json.loads(canonical_json(attrs))  # plain JSON types only
     attrs["modalbench_version"] = __version__
+    attrs["provenance"] = provenance(builder)
     attrs["fingerprint"] = fingerprint(attrs)
     return attrs
+
+
+def provenance(builder: DatasetBuilder) -> dict[str, Any]:
+    """Library versions that wrote the store: recorded, but outside the fingerprint (they do not change the data;
+    the data's own checksums are in ``source``). A builder adds its own with ``library_versions()``."""
+    import dask as dask_mod
+    import zarr
+
+    libs = {"numpy": np.__version__, "xarray": xr.__version__, "zarr": zarr.__version__, "dask": dask_mod.__version__}
+    extra = getattr(builder, "library_versions", None)
+    if callable(extra):
+        libs.update({str(k): str(v) for k, v in extra().items()})
+    return {"modalbench": __version__, "libraries": dict(sorted(libs.items()))}
 
 
 # ---------------------------------------------------------------- writing
@@ -687,10 +709,16 @@ def write_store(ds: xr.Dataset, path: Path, *, progress: bool = True) -> None:
 
 @dataclass
 class PrepareResult:
+    """What a prepare did: the store path and attributes, whether it was a no-op, and what happened to the
+    version's scenario artifacts (relative to ``<version>/scenarios/``)."""
+
     path: Path
     attrs: dict[str, Any]
     skipped: bool
     seconds: float
+    removed_scenarios: list[str] = field(default_factory=list)  # deleted: the data fingerprint changed
+    kept_scenarios: list[str] = field(default_factory=list)  # carried over by --force: fingerprint unchanged
+    notes: list[str] = field(default_factory=list)  # e.g. locking skipped on an object store
 
 
 @contextmanager
@@ -725,25 +753,77 @@ def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
 def prepare(name: str, *, root: str | Path | None = None, overrides: dict[str, Any] | None = None,
             force: bool = False, raw: Path | None = None, verification: str = "strict",
             workers: int | None = None, address: str | None = None, progress: bool = True,
+            lock_timeout: float | None = None, on_message: Callable[[str], None] | None = None,
             mirrors: Sequence[str] = ()) -> PrepareResult:
     """Prepare dataset ``name`` under ``root``; a no-op when an identical store exists.
 
+    Runs under the dataset version's lock (:func:`modalbench.locks.dataset_lock`): a second concurrent prepare
+    waits (``on_message`` gets one line; default: stderr) up to ``lock_timeout`` seconds (None: as long as it
+    takes), then finds the first one's store. ``force`` rebuilds; scenario artifacts are kept when the data
+    fingerprint is unchanged and removed (listed in the result) when it changes. A write that fails (full disk,
+    read-only or missing directory) is one :class:`StoreError` line and leaves no partial directory.
     ``mirrors``: base URLs or directories tried first for every raw file, as ``<mirror>/<dataset>/<file name>``.
     """
     t0 = time.perf_counter()
     if verification not in VERIFICATION_MODES:
         raise ModalbenchError(f"--verification must be strict, warn or off (got {verification!r})")
+    say = on_message or _to_stderr
     builder = get_dataset(name)
     params = merge_params(builder.default_params(), overrides)
     params = json.loads(canonical_json(params))
     root_p = resolve_root(root)
+    try:
+        with dataset_lock(root_p, builder.name, builder.version, timeout=lock_timeout, on_wait=say) as note:
+            if note:
+                say(note)
+            result = _prepare_locked(builder, params, root_p, force=force, raw=raw, verification=verification,
+                                     workers=workers, address=address, progress=progress, mirrors=mirrors)
+    except OSError as exc:
+        raise _write_error(exc, builder, root_p) from exc
+    if note:
+        result.notes.append(note)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _write_error(exc: OSError, builder: DatasetBuilder, root: Path) -> StoreError:
+    """One line for a failed file operation (full disk, read-only or missing directory, …): which path, what the
+    system said, and that nothing was left behind."""
+    where = exc.filename or root
+    what = exc.strerror or str(exc)
+    code = errno.errorcode.get(exc.errno or 0, "")
+    return StoreError(f"prepare {builder.name} failed: {where}: {what}{f' ({code})' if code else ''}; "
+                      f"no partial store was left under {version_dir(root, builder.name, builder.version)}")
+
+
+def scenario_artifacts(directory: Path) -> list[str]:
+    """Scenario artifact directories (``<family>@<v>/seed-<k>[-val]``) under a version directory."""
+    base = directory / "scenarios"
+    if not base.is_dir():
+        return []
+    return sorted(f"{d.parent.name}/{d.name}" for d in base.glob("*/seed-*")
+                  if d.is_dir() and not d.name.endswith((".incomplete", ".old")))
+
+
+def _prepare_locked(builder: DatasetBuilder, params: dict[str, Any], root_p: Path, *, force: bool,
+                    raw: Path | None, verification: str, workers: int | None, address: str | None,
+                    progress: bool, mirrors: Sequence[str] = ()) -> PrepareResult:
     final = version_dir(root_p, builder.name, builder.version)
-    marker = read_marker(root_p, builder.name, builder.version)
+    path = store_path(root_p, builder.name, builder.version)
+    try:
+        marker = read_marker(root_p, builder.name, builder.version)
+    except StoreError:
+        if not force:
+            raise
+        marker = None  # a damaged marker is replaced by --force
     if marker is not None and not force:
         if marker.get("params") == params:
-            attrs = json.loads((final / "attrs.json").read_text()) if (final / "attrs.json").exists() else {}
-            return PrepareResult(store_path(root_p, builder.name, builder.version), attrs, True,
-                                 time.perf_counter() - t0)
+            attrs = read_json(final / "attrs.json") if (final / "attrs.json").exists() else {}
+            return PrepareResult(path, attrs, True, 0.0)
         changes = "; ".join(_diff(marker.get("params"), params)) or "parameters differ"
         raise StoreError(f"{final} was prepared with different parameters ({changes}); pass --force to rebuild it")
     if raw is not None and not Path(raw).is_dir():
@@ -752,17 +832,18 @@ def prepare(name: str, *, root: str | Path | None = None, overrides: dict[str, A
                          progress=progress, download_dir=local_raw_dir(root_p, builder.name),
                          mirrors=tuple(mirrors))
     ctx.download_dir.mkdir(parents=True, exist_ok=True)
+    run_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
     with scheduler(workers, address):
         items = builder.load(params, ctx)
         computed = compute_stats(builder, params, items)
         ds = build_dataset(builder, params, items, computed, ctx)
-        with atomic_dir(final) as tmp:
+        existing = scenario_artifacts(final)
+        keep = marker is not None and marker.get("fingerprint") == ds.attrs["fingerprint"]
+        with atomic_dir(final, keep=("scenarios",) if keep else ()) as tmp:
             write_store(ds, tmp / "store.zarr", progress=progress)
             write_json_atomic(tmp / "attrs.json", ds.attrs)
-            write_json_atomic(tmp / "COMPLETE", {
-                "dataset": builder.name, "version": builder.version, "fingerprint": ds.attrs["fingerprint"],
-                "params": params, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "modalbench_version": __version__,
-            })
-    return PrepareResult(store_path(root_p, builder.name, builder.version), dict(ds.attrs), False,
-                         time.perf_counter() - t0)
+            digest = write_checksums(tmp)
+            write_marker(tmp, dataset=builder.name, version=builder.version, fingerprint=ds.attrs["fingerprint"],
+                         params=params, checksums_sha256=digest, run_id=run_id)
+    return PrepareResult(path, dict(ds.attrs), False, 0.0, removed_scenarios=[] if keep else existing,
+                         kept_scenarios=existing if keep else [])

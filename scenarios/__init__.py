@@ -12,7 +12,8 @@ from typing import Any
 
 _EXPORTS = {
     "SCENARIOS": ".base", "Scenario": ".base", "ScenarioFamily": ".base", "family_names": ".base",
-    "get_scenario": ".base", "masks_sha256": ".base", "register_scenario": ".base",
+    "get_scenario": ".base", "masks_sha256": ".base", "register_scenario": ".base", "scenario_sha256": ".base",
+    "NotApplicableError": ".base", "ScenarioIntegrityError": ".artifacts", "read_verified": ".artifacts",
     "STANDARD_FAMILIES": ".generate",
     "Skipped": ".generate", "generate_scenarios": ".generate",
     "GenerateResult": ".artifacts", "artifact_dir": ".artifacts", "ensure_scenario": ".artifacts",

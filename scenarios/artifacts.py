@@ -2,11 +2,13 @@
 
 Each artifact directory holds ``manifest.json`` and ``masks.zarr`` (one zarr v3 array per mask array,
 Blosc-zstd + bitshuffle) and is written atomically with :func:`modalbench.atomic.atomic_dir`. Artifacts
-of the val split live in ``seed-<k>-val/``. The manifest's ``sha256`` covers the canonical bytes of every
-array (see :data:`.base.SHA256_DEFINITION`), so it does not depend on zarr chunking or compression.
+of the val split live in ``seed-<k>-val/``. The manifest's ``sha256`` covers its defining fields and the
+canonical bytes of every array (:func:`.base.scenario_sha256`), so it does not depend on zarr chunking or
+compression and an edited manifest fails it like an edited mask.
 
 Re-running with an existing artifact of the same scenario, parameters, seed, split and dataset fingerprint
-whose masks still match the recorded sha256 is a no-op; otherwise the artifact is regenerated.
+that still matches its sha256 is a no-op; one for other parameters or another store is regenerated; one that
+fails its sha256 is refused (or, for ``modalbench scenarios``, regenerated with status ``repaired``).
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from zarr.codecs import BloscCodec
 
 from modalbench.atomic import atomic_dir, write_json_atomic
 from modalbench.errors import ModalbenchError
+from modalbench.jsonio import read_json
 from modalbench.paths import open_zarr_group, resolve_root, scenario_dir, version_dir
 
-from .base import Scenario, check_split, get_scenario, masks_sha256
+from .base import MANIFEST_FORMAT, Scenario, check_split, get_scenario, scenario_sha256
 
 MANIFEST = "manifest.json"
 MASKS = "masks.zarr"
@@ -62,34 +65,93 @@ def write_masks(path: Path, arrays: dict[str, np.ndarray]) -> None:
             arr[...] = a
 
 
-def read_masks(path: Path, names: list[str]) -> dict[str, np.ndarray]:
-    """Read the named arrays of a masks group fully into memory."""
-    try:
-        group = open_zarr_group(path, mode="r")
-        return {n: np.asarray(group[n][...]) for n in names}
-    except (FileNotFoundError, KeyError) as exc:
-        raise ModalbenchError(f"{path}: scenario masks missing or incomplete ({exc})") from None
+class ScenarioIntegrityError(ModalbenchError):
+    """A stored scenario does not match its checksum (or cannot be read): refused, never used silently."""
+
+
+def regenerate_command(name: str, family: str, seed: int = 0, split: str = "test") -> str:
+    """The command that regenerates one scenario artifact."""
+    return (f"modalbench scenarios {name} --family {family}" + (f" --seed {seed}" if seed else "")
+            + (f" --split {split}" if split != "test" else ""))
+
+
+def _fix(directory: Path, manifest: dict[str, Any] | None = None) -> str:
+    """``run: <command>`` for the artifact at ``directory`` (from its manifest, else from its path)."""
+    m = manifest or {}
+    name = (m.get("dataset") or {}).get("name") if isinstance(m.get("dataset"), dict) else None
+    family = m.get("family")
+    seed_dir = directory.name
+    seed_text = seed_dir.removeprefix("seed-").removesuffix("-val")
+    seed = int(seed_text) if seed_text.isdigit() else 0
+    split = "val" if seed_dir.endswith("-val") else "test"
+    if not name:
+        name = directory.parents[3].name if len(directory.parents) > 3 else "NAME"
+    if not family:
+        family = directory.parent.name.split("@", 1)[0]
+    return f"run: {regenerate_command(str(name), str(family), seed, split)}"
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
+    """The strict-JSON manifest of an artifact directory; a one-line error names the file and the fix."""
     path = directory / MANIFEST
+    if not path.exists():
+        raise ModalbenchError(f"{path}: no scenario manifest; {_fix(directory)}")
     try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ModalbenchError(f"{path}: no scenario manifest (generate it with `modalbench scenarios`)") from None
-    except json.JSONDecodeError as exc:
-        raise ModalbenchError(f"{path}: line {exc.lineno}: invalid JSON ({exc.msg})") from None
+        manifest = read_json(path)
+    except ModalbenchError as exc:
+        raise ScenarioIntegrityError(f"{exc}; {_fix(directory)}") from None
+    if not isinstance(manifest, dict):
+        raise ScenarioIntegrityError(f"{path}: expected a JSON object; {_fix(directory)}")
+    return manifest
+
+
+def read_verified(directory: Path, manifest: dict[str, Any] | None = None) -> tuple[dict[str, Any],
+                                                                                    dict[str, np.ndarray]]:
+    """The manifest and every mask array of an artifact, checked against the manifest's sha256 (one home for the
+    verified read: :class:`~.reader.ScenarioReader` and :func:`ensure_scenario` use it).
+
+    Raises :class:`ScenarioIntegrityError` (one line naming the file and the command that regenerates it) for a
+    manifest of another format, a missing, undecodable or changed mask array, or an edited manifest.
+    """
+    manifest = manifest if manifest is not None else read_manifest(directory)
+    fix = _fix(directory, manifest)
+    fmt = manifest.get("manifest_format")
+    if fmt != MANIFEST_FORMAT:
+        raise ScenarioIntegrityError(f"{directory / MANIFEST}: manifest format {fmt!r}, this modalbench reads "
+                                     f"{MANIFEST_FORMAT} (written by another version); {fix}")
+    headers = manifest.get("arrays")
+    if not isinstance(headers, list) or not all(isinstance(a, dict) and isinstance(a.get("name"), str)
+                                                for a in headers):
+        raise ScenarioIntegrityError(f"{directory / MANIFEST}: 'arrays' is not a list of named arrays; {fix}")
+    arrays: dict[str, np.ndarray] = {}
+    masks = directory / MASKS
+    try:
+        group = open_zarr_group(masks, mode="r")
+    except Exception as exc:  # noqa: BLE001 - a missing or damaged group is one line whatever zarr raises
+        raise ScenarioIntegrityError(f"{masks}: scenario masks missing or unreadable ({type(exc).__name__}); "
+                                     f"{fix}") from None
+    for a in headers:
+        try:
+            arrays[a["name"]] = np.asarray(group[a["name"]][...])
+        except KeyError:
+            raise ScenarioIntegrityError(f"{masks}: mask array {a['name']!r} is missing; {fix}") from None
+        except Exception as exc:  # noqa: BLE001 - codec errors come in many types
+            raise ScenarioIntegrityError(f"{masks}: mask array {a['name']!r} cannot be decoded "
+                                         f"({type(exc).__name__}: {exc}); {fix}") from None
+    got = scenario_sha256(manifest, arrays)
+    if got != manifest.get("sha256"):
+        raise ScenarioIntegrityError(f"{directory}: scenario does not match its sha256 (masks or manifest changed "
+                                     f"since generation: expected {manifest.get('sha256')}, got {got}); {fix}")
+    return manifest, arrays
 
 
 def verify_artifact(directory: Path, manifest: dict[str, Any] | None = None) -> bool:
-    """True when the stored masks hash to the manifest's sha256."""
-    manifest = manifest or read_manifest(directory)
-    names = [a["name"] for a in manifest.get("arrays", [])]
+    """True when the manifest and masks of an artifact match its sha256."""
     try:
-        arrays = read_masks(directory / MASKS, names)
+        read_verified(directory, manifest)
     except ModalbenchError:
         return False
-    return masks_sha256(arrays) == manifest.get("sha256")
+    return True
 
 
 def save_scenario(scenario: Scenario, directory: Path) -> dict[str, Any]:
@@ -101,13 +163,10 @@ def save_scenario(scenario: Scenario, directory: Path) -> dict[str, Any]:
     return manifest
 
 
-@dataclass
-class GenerateResult:
-    """Outcome of :func:`ensure_scenario`: the manifest, where it is, and ``created`` / ``exists`` / ``regenerated``."""
+class ManifestView:
+    """Read-only shortcuts over ``self.manifest`` shared by :class:`GenerateResult` and the scenario reader."""
 
     manifest: dict[str, Any]
-    path: Path
-    status: str
 
     @property
     def scenario_id(self) -> str:
@@ -121,36 +180,95 @@ class GenerateResult:
     def n_conditions(self) -> int:
         return int(self.manifest["n_conditions"])
 
+    @property
+    def kind(self) -> str:
+        return str(self.manifest["kind"])
+
+    @property
+    def split(self) -> str:
+        return str(self.manifest["split"])
+
+    @property
+    def seed(self) -> int:
+        return int(self.manifest["seed"])
+
+    @property
+    def conditions(self) -> list[dict[str, Any]]:
+        """The manifest's condition dicts (id, description, …) in condition-index order (do not modify)."""
+        return self.manifest["conditions"]
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.manifest["modalities"])
+
+    @property
+    def sample_range(self) -> tuple[int, int]:
+        start, stop = self.manifest["sample_range"]
+        return int(start), int(stop)
+
+    @property
+    def window_length(self) -> int | None:
+        return self.manifest.get("window_length")
+
+
+@dataclass
+class GenerateResult(ManifestView):
+    """Outcome of :func:`ensure_scenario`: the manifest, where it is, and its ``status``: ``created``, ``exists``,
+    ``regenerated`` (the stored one was for other parameters or another store) or ``repaired`` (the stored one
+    failed its checksum and ``on_corrupt="regenerate"``; ``reason`` says why)."""
+
+    manifest: dict[str, Any]
+    path: Path
+    status: str
+    reason: str = ""
+
+
+ON_CORRUPT = ("refuse", "regenerate")
+
 
 def ensure_scenario(ds: xr.Dataset, root: Path | str | None, scenario: str, *, seed: int = 0, split: str = "test",
-                    verify: bool = True, **params: Any) -> GenerateResult:
-    """Generate and store one scenario for the opened store ``ds`` unless an identical artifact exists."""
+                    verify: bool = True, on_corrupt: str = "refuse", **params: Any) -> GenerateResult:
+    """Generate and store one scenario for the opened store ``ds`` unless an identical artifact exists.
+
+    A stored artifact for other parameters or another store fingerprint is regenerated. One for the same request
+    that fails its checksum (edited or damaged) is refused with :class:`ScenarioIntegrityError` naming the command
+    that regenerates it (``on_corrupt="refuse"``, what evaluation uses), or regenerated with status ``repaired``
+    (``on_corrupt="regenerate"``, what ``modalbench scenarios`` uses). Raises :class:`~.base.NotApplicableError`
+    when the family does not apply.
+    """
+    if on_corrupt not in ON_CORRUPT:
+        raise ModalbenchError(f"on_corrupt must be one of {', '.join(ON_CORRUPT)} (got {on_corrupt!r})")
     fam = get_scenario(scenario)
-    check_split(split)
-    reason = fam.not_applicable(ds)
-    if reason:
-        raise ModalbenchError(reason)
-    full_params = fam.resolve_params(ds, dict(params))
+    full_params = fam.request(ds, split, params)  # every check, once
     name, version = ds.attrs["dataset"], ds.attrs.get("version", "")
     directory = artifact_dir(resolve_root(root), name, version, fam.id, seed, split)
-    status = "created"
+    status, reason = "created", ""
     if (directory / MANIFEST).exists():
         status = "regenerated"
         try:
-            old = read_manifest(directory)
-        except ModalbenchError:
-            old = None
+            old: dict[str, Any] | None = read_manifest(directory)
+        except ScenarioIntegrityError as exc:
+            old, reason = None, str(exc)
         if old is not None and _same(old, fam.id, full_params, seed, split, ds.attrs["fingerprint"]):
-            if not verify or verify_artifact(directory, old):
+            try:
+                if verify:
+                    read_verified(directory, old)
                 return GenerateResult(old, directory, "exists")
-    scen = fam.generate(ds, seed=seed, split=split, **full_params)
+            except ScenarioIntegrityError as exc:
+                reason = str(exc)
+        if reason:
+            if on_corrupt == "refuse":
+                raise ScenarioIntegrityError(reason)
+            status = "repaired"
+    scen = fam.generate_checked(ds, seed=seed, split=split, params=full_params)
     manifest = save_scenario(scen, directory)
-    return GenerateResult(manifest, directory, status)
+    return GenerateResult(manifest, directory, status, reason)
 
 
 def _same(manifest: dict[str, Any], scenario_id: str, params: dict[str, Any], seed: int, split: str,
           fingerprint: str) -> bool:
-    return (manifest.get("scenario") == scenario_id and manifest.get("params") == json.loads(json.dumps(params))
+    return (manifest.get("manifest_format") == MANIFEST_FORMAT and manifest.get("scenario") == scenario_id
+            and manifest.get("params") == json.loads(json.dumps(params))
             and manifest.get("seed") == seed and manifest.get("split") == split
             and (manifest.get("dataset") or {}).get("fingerprint") == fingerprint)
 

@@ -15,6 +15,7 @@ Three kinds of scenario, by what their masks look like:
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,13 +31,22 @@ from modalbench.registry import Registry
 KINDS = ("condition", "sample", "stream")
 #: Splits a scenario may be generated on: never ``train``.
 SCENARIO_SPLITS = ("test", "val")
-MANIFEST_FORMAT = 1
+#: 2: the sha256 covers the defining manifest fields, not only the masks (format 1 covered the masks only).
+MANIFEST_FORMAT = 2
+
+#: Manifest fields outside the checksum: the checksum itself, its description and the writer's version.
+SHA256_EXCLUDED = ("sha256", "sha256_definition", "modalbench_version")
 
 SHA256_DEFINITION = (
-    "sha256 over, for each array in manifest 'arrays' order: canonical JSON header "
-    '{"dtype":<numpy dtype str, little-endian>,"name":<name>,"shape":[...]} followed by a newline, '
-    "then the array's C-order bytes"
+    "sha256 over: the canonical JSON (sorted keys, no whitespace, UTF-8) of the manifest without 'sha256', "
+    "'sha256_definition' and 'modalbench_version', a newline, then for each array in manifest 'arrays' order: "
+    'canonical JSON header {"dtype":<numpy dtype str, little-endian>,"name":<name>,"shape":[...]} followed by a '
+    "newline, then the array's C-order bytes"
 )
+
+
+class NotApplicableError(ModalbenchError):
+    """A scenario family does not apply to a store (e.g. block-missing on images)."""
 
 
 def canonical_array(a: np.ndarray) -> np.ndarray:
@@ -53,12 +63,30 @@ def array_header(name: str, a: np.ndarray) -> dict[str, Any]:
 
 
 def masks_sha256(arrays: dict[str, np.ndarray]) -> str:
-    """The checksum of a scenario: see :data:`SHA256_DEFINITION` (independent of zarr chunking/compression)."""
+    """sha256 of the mask arrays alone (the array part of :func:`scenario_sha256`; chunking/compression-free)."""
     h = hashlib.sha256()
+    _update_arrays(h, arrays)
+    return h.hexdigest()
+
+
+def _update_arrays(h: Any, arrays: dict[str, np.ndarray]) -> None:
     for name, a in arrays.items():
         a = canonical_array(a)
         h.update(canonical_json(array_header(name, a)) + b"\n")
         h.update(a.tobytes(order="C"))
+
+
+def defining_fields(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest fields that define a scenario (all but :data:`SHA256_EXCLUDED`)."""
+    return {k: v for k, v in manifest.items() if k not in SHA256_EXCLUDED}
+
+
+def scenario_sha256(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> str:
+    """The checksum of a scenario (:data:`SHA256_DEFINITION`): its defining manifest fields plus its masks, so an
+    edited condition id, description, parameter or dataset fingerprint changes it like an edited mask does."""
+    h = hashlib.sha256()
+    h.update(canonical_json(defining_fields(manifest)) + b"\n")
+    _update_arrays(h, arrays)
     return h.hexdigest()
 
 
@@ -85,11 +113,11 @@ class Scenario:
 
     @property
     def sha256(self) -> str:
-        return masks_sha256(self.arrays)
+        return str(self.manifest()["sha256"])
 
     def manifest(self) -> dict[str, Any]:
-        """The JSON manifest written next to the masks."""
-        return {
+        """The JSON manifest written next to the masks (its ``sha256``: :func:`scenario_sha256`)."""
+        body = {
             "manifest_format": MANIFEST_FORMAT,
             "scenario": self.id,
             "family": self.family,
@@ -105,11 +133,11 @@ class Scenario:
             "n_conditions": len(self.conditions),
             "conditions": self.conditions,
             "arrays": [array_header(k, v) for k, v in self.arrays.items()],
-            "sha256": self.sha256,
-            "sha256_definition": SHA256_DEFINITION,
-            "modalbench_version": __version__,
             **self.extra,
         }
+        body = json.loads(canonical_json(body))  # plain JSON types, as written and read back
+        return {**body, "sha256": scenario_sha256(body, self.arrays), "sha256_definition": SHA256_DEFINITION,
+                "modalbench_version": __version__}
 
 
 class ScenarioFamily:
@@ -135,15 +163,23 @@ class ScenarioFamily:
 
     def generate(self, ds: xr.Dataset, *, seed: int, split: str = "test", **params: Any) -> Scenario:
         """Generate the scenario on ``split`` (``test`` or ``val``; ``train`` is refused) of the store ``ds``."""
+        return self.generate_checked(ds, seed=seed, split=split, params=self.request(ds, split, params))
+
+    def request(self, ds: xr.Dataset, split: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Every check of a generation request, run once: the split, applicability (:class:`NotApplicableError`)
+        and the parameters; returns the full parameters for :meth:`generate_checked`."""
         check_split(split)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ModalbenchError(f"scenario seed must be a non-negative integer, got {seed!r}")
         reason = self.not_applicable(ds)
         if reason:
-            raise ModalbenchError(reason)
-        full = self.resolve_params(ds, params)
+            raise NotApplicableError(reason)
+        return self.resolve_params(ds, dict(params))
+
+    def generate_checked(self, ds: xr.Dataset, *, seed: int, split: str, params: dict[str, Any]) -> Scenario:
+        """Generate from a request that :meth:`request` has checked (``params`` are its full parameters)."""
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ModalbenchError(f"scenario seed must be a non-negative integer, got {seed!r}")
         view = SplitView.from_dataset(ds, split)
-        scen = self._generate(view, seed=int(seed), params=full)
+        scen = self._generate(view, seed=int(seed), params=params)
         if scen.kind not in KINDS:
             raise AssertionError(f"bad kind {scen.kind}")
         return scen

@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from modalbench.errors import ModalbenchError
 from modalbench.store import open_store
+from modalbench.vocabulary import STANDARD_FAMILIES
 
 from .artifacts import GenerateResult, ensure_scenario
-from .base import SCENARIOS, get_scenario
-from modalbench.vocabulary import STANDARD_FAMILIES
+from .base import NotApplicableError, get_scenario
 
 
 @dataclass
@@ -22,11 +21,15 @@ class Skipped:
 
 
 def generate_scenarios(root: str | Path | None, name: str, families: list[str] | None = None, *, seed: int = 0,
-                       split: str = "test", version: str | None = None) -> list[GenerateResult | Skipped]:
+                       split: str = "test", version: str | None = None,
+                       on_corrupt: str = "refuse") -> list[GenerateResult | Skipped]:
     """Generate (or reuse) scenarios of dataset ``name``.
 
     ``families=None`` means every standard family; families that do not apply are returned as
     :class:`Skipped`. Explicitly requested families that do not apply raise :class:`ModalbenchError`.
+    A stored artifact that fails its sha256 is refused (``on_corrupt="refuse"``: evaluation) or regenerated with
+    status ``repaired`` (``on_corrupt="regenerate"``: the ``modalbench scenarios`` command); see
+    :func:`~.artifacts.ensure_scenario`.
     """
     ds = open_store(root, name, version)
     explicit = families is not None
@@ -37,11 +40,10 @@ def generate_scenarios(root: str | Path | None, name: str, families: list[str] |
             ids.append(fam_id)
     out: list[GenerateResult | Skipped] = []
     for fam_id in ids:
-        reason = SCENARIOS.get(fam_id).not_applicable(ds)
-        if reason:
+        try:
+            out.append(ensure_scenario(ds, root, fam_id, seed=seed, split=split, on_corrupt=on_corrupt))
+        except NotApplicableError as exc:
             if explicit:
-                raise ModalbenchError(reason)
-            out.append(Skipped(fam_id, reason))
-            continue
-        out.append(ensure_scenario(ds, root, fam_id, seed=seed, split=split))
+                raise
+            out.append(Skipped(fam_id, str(exc)))
     return out

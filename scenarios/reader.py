@@ -19,74 +19,49 @@ import xarray as xr
 from modalbench.errors import ModalbenchError
 from modalbench.paths import open_zarr_group, resolve_root
 
-from .artifacts import MASKS, artifact_dir, read_manifest
-from .base import get_scenario, masks_sha256
+from .artifacts import (
+    MASKS, ManifestView, ScenarioIntegrityError, artifact_dir, read_manifest, read_verified, regenerate_command,
+)
+from .base import get_scenario
 
 
-class ScenarioReader:
-    """A stored scenario: conditions, masks per batch, checksum. Build it with :func:`load_scenario`."""
+class ScenarioReader(ManifestView):
+    """A stored scenario: conditions, masks per batch, checksum. Build it with :func:`load_scenario`.
+
+    With ``verify`` (the default) the manifest and every mask array are read once and checked against the
+    manifest's sha256 (:func:`~.artifacts.read_verified`); a mismatch is refused with one line naming the
+    command that regenerates the artifact. Without it the masks are read lazily.
+    """
 
     def __init__(self, directory: Path, *, verify: bool = True) -> None:
         self.path = directory
-        self.manifest: dict[str, Any] = read_manifest(self.path)
+        self._small: dict[str, np.ndarray] = {}
+        self._cache: tuple[int, np.ndarray, np.ndarray | None] | None = None
+        if verify:  # every array in memory, checked
+            self.manifest, self._small = read_verified(directory)
+            self._arrays: dict[str, Any] = dict(self._small)
+            return
+        self.manifest = read_manifest(directory)
         names = [a["name"] for a in self.manifest.get("arrays", [])]
         try:
             group = open_zarr_group(self.path / MASKS, mode="r")
             self._arrays = {n: group[n] for n in names}
         except (FileNotFoundError, KeyError) as exc:
-            raise ModalbenchError(f"{self.path / MASKS}: scenario masks missing or incomplete ({exc})") from None
-        self._small: dict[str, np.ndarray] = {}
-        self._cache: tuple[int, np.ndarray, np.ndarray | None] | None = None
-        if verify:  # reads every array once; they stay in memory for the masks below
-            loaded = {n: np.asarray(a[...]) for n, a in self._arrays.items()}
-            got = masks_sha256(loaded)
-            if got != self.sha256:
-                raise ModalbenchError(f"{self.path}: masks do not match manifest sha256 (expected {self.sha256}, "
-                                      f"got {got}); regenerate with `modalbench scenarios`")
-            self._small.update(loaded)
+            raise ScenarioIntegrityError(f"{self.path / MASKS}: scenario masks missing or incomplete ({exc}); "
+                                         f"run: {self.regenerate_command()}") from None
 
     def __repr__(self) -> str:
         return (f"ScenarioReader({self.scenario_id}, {self.manifest['dataset']['name']}, seed={self.manifest['seed']}, "
                 f"split={self.split}, conditions={self.n_conditions})")
 
-    # --- manifest shortcuts -------------------------------------------------------------------------
-    @property
-    def sha256(self) -> str:
-        return str(self.manifest["sha256"])
-
-    @property
-    def scenario_id(self) -> str:
-        return str(self.manifest["scenario"])
-
-    @property
-    def kind(self) -> str:
-        return str(self.manifest["kind"])
-
-    @property
-    def conditions(self) -> list[dict[str, Any]]:
-        """The manifest's condition dicts (id, description, …) in condition-index order (do not modify)."""
-        return self.manifest["conditions"]
+    def regenerate_command(self) -> str:
+        """The command that regenerates this artifact."""
+        m = self.manifest
+        return regenerate_command(m["dataset"]["name"], m["family"], int(m["seed"]), str(m["split"]))
 
     @property
     def n_conditions(self) -> int:
         return len(self.manifest["conditions"])
-
-    @property
-    def modalities(self) -> list[str]:
-        return list(self.manifest["modalities"])
-
-    @property
-    def sample_range(self) -> tuple[int, int]:
-        start, stop = self.manifest["sample_range"]
-        return int(start), int(stop)
-
-    @property
-    def split(self) -> str:
-        return str(self.manifest["split"])
-
-    @property
-    def window_length(self) -> int | None:
-        return self.manifest.get("window_length")
 
     def sample_indices(self) -> np.ndarray:
         """All global sample indices the scenario covers."""
@@ -99,7 +74,7 @@ class ScenarioReader:
             raise ModalbenchError(
                 f"scenario {self.scenario_id} at {self.path} was generated for {want['name']} fingerprint "
                 f"{want['fingerprint'][:12]}…, the store has {ds.attrs.get('dataset')} fingerprint "
-                f"{str(ds.attrs.get('fingerprint'))[:12]}…; regenerate with `modalbench scenarios`"
+                f"{str(ds.attrs.get('fingerprint'))[:12]}…; run: {self.regenerate_command()}"
             )
 
     # --- arrays -------------------------------------------------------------------------------------
@@ -211,10 +186,10 @@ def load_scenario(root: str | Path | None, name: str, scenario_id: str, seed: in
 
     fam = get_scenario(scenario_id)
     root_p = resolve_root(root)
-    version = version or store_version(root_p, name)
+    version = version or store_version(name)
     directory = artifact_dir(root_p, name, version, fam.id, seed, split)
     if not (directory / "manifest.json").exists():
         raise ModalbenchError(f"scenario {fam.id} seed {seed} ({split}) of {name} {version} is not generated "
-                              f"under {root_p}; run: modalbench scenarios {name} --family {fam.family} --seed {seed} "
+                              f"under {root_p}; run: {regenerate_command(name, fam.family, seed, split)} "
                               f"--root {root_p}")
     return ScenarioReader(directory, verify=verify)

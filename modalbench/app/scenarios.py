@@ -19,7 +19,9 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     """Generate a dataset's scenarios (or list the stored ones); returns the exit code."""
     if args.list:
         return _list(args)
-    results = generate_scenarios(args.root, args.name, args.family, seed=args.seed, split=args.split)
+    # this command is the repair path: an artifact that fails its sha256 is regenerated, and said so below
+    results = generate_scenarios(args.root, args.name, args.family, seed=args.seed, split=args.split,
+                                 on_corrupt="regenerate")
     rows: list[dict[str, Any]] = []
     for r in results:
         if isinstance(r, Skipped):
@@ -28,7 +30,7 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
             rows.append({"scenario": r.scenario_id, "dataset": r.manifest["dataset"]["name"],
                          "version": r.manifest["dataset"]["version"], "seed": r.manifest["seed"],
                          "split": r.manifest["split"], "n_conditions": r.n_conditions, "sha256": r.sha256,
-                         "status": r.status, "path": str(r.path)})
+                         "status": r.status, "path": str(r.path), **({"reason": r.reason} if r.reason else {})})
     if args.json:
         print_json(rows)
         return 0
@@ -43,11 +45,14 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     for row in rows:
         if "skipped" in row:
             out.print(f"[yellow]skipped[/yellow] {escape(row['scenario'])}: {escape(row['skipped'])}")
+        elif row["status"] == "repaired":
+            out.print(f"[bold red]regenerated[/bold red] {escape(row['scenario'])}: the stored artifact failed its "
+                      f"checksum ({escape(row.get('reason', ''))})")
     return 0
 
 
 def _list(args: argparse.Namespace) -> int:
-    version = store_version(args.root, args.name)
+    version = store_version(args.name)
     try:
         fingerprint = open_store(args.root, args.name, version).attrs.get("fingerprint")
     except ModalbenchError:  # the store may be gone while artifacts remain: list them anyway

@@ -16,8 +16,9 @@ import xarray as xr
 
 from modalbench import STORE_FORMATS, __version__
 from modalbench.meta import SPLIT_CODES, SPLITS, ModalitySpec
-from modalbench.paths import marker_path, store_path
-from modalbench.store import fingerprint, open_store
+from modalbench.checksums import write_checksums
+from modalbench.paths import store_path
+from modalbench.store import fingerprint, open_store, write_marker
 
 VERSION = "v1"
 
@@ -29,8 +30,8 @@ def _write(root: Path, name: str, ds: xr.Dataset, attrs: dict[str, Any]) -> xr.D
     path = store_path(Path(root), name, VERSION)
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.to_zarr(path, mode="w", zarr_format=3, consolidated=False)
-    marker_path(Path(root), name, VERSION).write_text(json.dumps({"fingerprint": attrs["fingerprint"],
-                                                                  "params": attrs["params"]}))
+    write_marker(path.parent, dataset=name, version=VERSION, fingerprint=attrs["fingerprint"], params=attrs["params"],
+                 checksums_sha256=write_checksums(path.parent), run_id="test-helper")
     return open_store(root, name, VERSION)
 
 

@@ -251,7 +251,8 @@ def _fail_on(target_name: str, monkeypatch: pytest.MonkeyPatch, what: str) -> No
 
         def fake_open(file: Any, mode: str = "r", *a: Any, **kw: Any) -> Any:
             fh = real_open(file, mode, *a, **kw)
-            if "w" in mode and Path(file).name == target_name + ".incomplete":
+            name = Path(file).name  # atomic_file's temporary: <name>.<pid>.<random>.incomplete
+            if "w" in mode and name.startswith(target_name + ".") and name.endswith(".incomplete"):
                 return Half(fh)
             return fh
 

@@ -210,3 +210,27 @@ def test_virtual_window_variables_index_like_stored_ones(synthetic_root):
     assert isinstance(lazy["m1"].data, dask.array.Array)
     np.testing.assert_array_equal(lazy["m1"][100:130].values, expected[100:130])
     assert "m1" in summary(synthetic_root, "synthetic")["virtual_variables"]
+
+
+def test_fingerprint_ignores_library_versions(tmp_path, monkeypatch):
+    """The fingerprint covers data and preprocessing; library versions are provenance outside it."""
+    import sklearn
+
+    a = prepare("digits", root=tmp_path / "a", progress=False)
+    monkeypatch.setattr(sklearn, "__version__", "0.0.1-other")
+    b = prepare("digits", root=tmp_path / "b", progress=False)
+    assert b.attrs["provenance"]["libraries"]["scikit-learn"] == "0.0.1-other"
+    assert a.attrs["provenance"] != b.attrs["provenance"]
+    assert a.attrs["fingerprint"] == b.attrs["fingerprint"] == fingerprint(b.attrs)
+    assert "0.0.1-other" not in json.dumps({k: v for k, v in b.attrs.items() if k != "provenance"})
+    # the data file itself is covered: its sha256 is in the fingerprinted source
+    (entry,) = a.attrs["source"]["files"]
+    assert len(entry["sha256"]) == 64 and entry["size"] > 10_000
+    changed = dict(b.attrs, source={**b.attrs["source"], "files": [dict(entry, sha256="0" * 64)]})
+    assert fingerprint(changed) != a.attrs["fingerprint"]
+
+
+def test_store_version_is_the_registered_builders():
+    from modalbench.store import store_version
+
+    assert store_version("digits") == "v1"

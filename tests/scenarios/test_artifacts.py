@@ -13,7 +13,7 @@ import zarr
 
 from modalbench.errors import ModalbenchError
 from modalbench.scenarios import (
-    ensure_scenario, generate_scenarios, get_scenario, list_artifacts, load_scenario, masks_sha256,
+    ensure_scenario, generate_scenarios, get_scenario, list_artifacts, load_scenario, masks_sha256, scenario_sha256,
 )
 from modalbench.scenarios.artifacts import MASKS, artifact_dir
 from helpers.scenario_stores import make_image_store, make_series_store
@@ -80,7 +80,7 @@ def test_artifact_layout_and_noop_rerun(series) -> None:
     assert man["params"] == {"cap": 1000} and man["split"] == "test" and man["n_conditions"] == 31
     assert [a["name"] for a in man["arrays"]] == ["condition_table", "natural_available"]
     stored = zarr.open_group(str(first.path / MASKS), mode="r")
-    assert masks_sha256({a["name"]: stored[a["name"]][...] for a in man["arrays"]}) == man["sha256"]
+    assert scenario_sha256(man, {a["name"]: stored[a["name"]][...] for a in man["arrays"]}) == man["sha256"]
     mtime = (first.path / "manifest.json").stat().st_mtime_ns
     again = ensure_scenario(ds, root, "missing-modalities@v1", seed=2)
     assert again.status == "exists" and again.sha256 == first.sha256
@@ -95,14 +95,18 @@ def test_new_fingerprint_or_corruption_regenerates(series) -> None:
     second = ensure_scenario(changed, root, "random-missing", seed=0)
     assert second.status == "regenerated"
     assert second.manifest["dataset"]["fingerprint"] == changed.attrs["fingerprint"]
-    assert second.sha256 == first.sha256  # the masks depend on the data layout and seed only
+    # the masks depend on the data layout and seed only; the sha256 also covers the dataset fingerprint
+    np.testing.assert_array_equal(load_scenario(root, "toy-series", "random-missing", 0, version="v1")._get("masks"),
+                                  get_scenario("random-missing").generate(ds, seed=0).arrays["masks"])
+    assert second.sha256 != first.sha256
     arr = zarr.open_group(str(second.path / MASKS), mode="r+")["masks"]
     arr[0, 0, 0] = not bool(arr[0, 0, 0])
-    with pytest.raises(ModalbenchError, match="do not match manifest sha256"):
+    with pytest.raises(ModalbenchError, match="does not match its sha256.*modalbench scenarios toy-series "
+                                              "--family random-missing"):
         load_scenario(root, "toy-series", "random-missing", 0, version="v1")
-    third = ensure_scenario(changed, root, "random-missing", seed=0)
-    assert third.status == "regenerated" and third.sha256 == first.sha256
-    assert load_scenario(root, "toy-series", "random-missing", 0, version="v1").sha256 == first.sha256
+    third = ensure_scenario(changed, root, "random-missing", seed=0, on_corrupt="regenerate")
+    assert third.status == "repaired" and third.sha256 == second.sha256 and "sha256" in third.reason
+    assert load_scenario(root, "toy-series", "random-missing", 0, version="v1").sha256 == second.sha256
 
 
 def test_val_artifacts_live_apart(series) -> None:
@@ -146,3 +150,106 @@ def test_reader_condition_families(tmp_path) -> None:
         load_scenario(tmp_path, "toy-images", "full", 99, version="v1")
     with pytest.raises(ModalbenchError, match="does not apply"):
         generate_scenarios(tmp_path, "toy-images", ["block-missing"], version="v1")
+
+
+def _edit_manifest(path, edit) -> None:
+    man = json.loads((path / "manifest.json").read_text())
+    edit(man)
+    (path / "manifest.json").write_text(json.dumps(man, indent=2))
+
+
+@pytest.mark.parametrize("edit", [
+    lambda m: m["conditions"][0].update(id="all-but-one"),
+    lambda m: m["conditions"][1].update(description="something else"),
+    lambda m: m.update(modalities=list(reversed(m["modalities"]))),
+    lambda m: m.update(sample_range=[m["sample_range"][0] + 1, m["sample_range"][1]]),
+])
+def test_an_edited_manifest_fails_its_sha256(series, edit) -> None:
+    root, ds = series
+    res = ensure_scenario(ds, root, "missing-modalities", seed=0)
+    _edit_manifest(res.path, edit)
+    with pytest.raises(ModalbenchError, match="does not match its sha256"):
+        load_scenario(root, "toy-series", "missing-modalities", 0, version="v1")
+
+
+def test_the_sha256_covers_manifest_fields_and_masks(series) -> None:
+    root, ds = series
+    scen = get_scenario("missing-modalities").generate(ds, seed=0)
+    man = scen.manifest()
+    assert man["sha256"] == scenario_sha256(man, scen.arrays) == scen.sha256
+    other = json.loads(json.dumps(man))
+    other["conditions"][0]["description"] = "edited"
+    assert scenario_sha256(other, scen.arrays) != man["sha256"]
+    other = dict(man, modalbench_version="9.9", sha256="0" * 64)  # outside the checksum
+    assert scenario_sha256(other, scen.arrays) == man["sha256"]
+
+
+def test_evaluation_refuses_corrupt_masks_and_names_the_command(series) -> None:
+    root, ds = series
+    first = ensure_scenario(ds, root, "random-missing", seed=3)
+    arr = zarr.open_group(str(first.path / MASKS), mode="r+")["masks"]
+    arr[0, 0, 0] = not bool(arr[0, 0, 0])
+    mtime = (first.path / "manifest.json").stat().st_mtime_ns
+    # what evaluate calls: generate_scenarios (default on_corrupt="refuse") then load_scenario
+    with pytest.raises(ModalbenchError) as err:
+        generate_scenarios(root, "toy-series", ["random-missing"], seed=3, version="v1")
+    msg = str(err.value)
+    assert "\n" not in msg and str(first.path) in msg
+    assert "run: modalbench scenarios toy-series --family random-missing --seed 3" in msg
+    assert (first.path / "manifest.json").stat().st_mtime_ns == mtime, "nothing was regenerated silently"
+    with pytest.raises(ModalbenchError, match="--family random-missing --seed 3"):
+        load_scenario(root, "toy-series", "random-missing", 3, version="v1")
+    # the scenarios command regenerates and says so
+    fixed = generate_scenarios(root, "toy-series", ["random-missing"], seed=3, version="v1", on_corrupt="regenerate")
+    assert fixed[0].status == "repaired" and fixed[0].sha256 == first.sha256
+    assert load_scenario(root, "toy-series", "random-missing", 3, version="v1").sha256 == first.sha256
+
+
+def test_undecodable_masks_and_broken_manifest_are_one_line(series) -> None:
+    root, ds = series
+    res = ensure_scenario(ds, root, "random-missing", seed=0)
+    for chunk in (res.path / MASKS / "masks").rglob("*"):
+        if chunk.is_file() and chunk.name != "zarr.json":
+            chunk.write_bytes(b"\xff" * 64)
+    with pytest.raises(ModalbenchError) as err:
+        load_scenario(root, "toy-series", "random-missing", 0, version="v1")
+    assert "\n" not in str(err.value) and "'masks'" in str(err.value) and "modalbench scenarios" in str(err.value)
+    (res.path / "manifest.json").write_text('{"scenario": "random-missing@v1", "scenario": "full@v1"}')
+    with pytest.raises(ModalbenchError, match="duplicate key 'scenario'.*run: modalbench scenarios toy-series"):
+        ensure_scenario(ds, root, "random-missing", seed=0)
+
+
+def test_scenario_checks_run_once_per_family(series, monkeypatch) -> None:
+    root, ds = series
+    fam = get_scenario("block-missing")
+    calls = {"not_applicable": 0, "validate_params": 0}
+    for name in calls:
+        real = getattr(fam, name)
+
+        def counted(*a, _real=real, _name=name, **k):
+            calls[_name] += 1
+            return _real(*a, **k)
+
+        monkeypatch.setattr(fam, name, counted)
+    generate_scenarios(root, "toy-series", ["block-missing"], seed=0, version="v1")
+    assert calls == {"not_applicable": 1, "validate_params": 1}
+
+
+def test_scenarios_command_reports_a_repair(series, capsys, monkeypatch) -> None:
+    import argparse
+
+    from modalbench.scenarios import api
+    from modalbench.scenarios.cli import add_parser
+    from modalbench.store import open_store
+
+    root, ds = series
+    monkeypatch.setattr(api, "open_store", lambda r, n, v=None: open_store(r, n, "v1"))  # toy-series: unregistered
+    res = ensure_scenario(ds, root, "full", seed=0)
+    _edit_manifest(res.path, lambda m: m["conditions"][0].update(description="edited"))
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    args = parser.parse_args(["scenarios", "toy-series", "--family", "full", "--root", str(root)])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "regenerated" in out and "failed its checksum" in out
+    assert load_scenario(root, "toy-series", "full", 0, version="v1").conditions[0]["description"] != "edited"
