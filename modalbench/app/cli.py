@@ -120,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("info", "data:cmd_info", "summary of a prepared store", [root, as_json])
     p.add_argument("name")
 
+    p = command("verify", "data:cmd_verify", "check a prepared store against the checksums recorded at prepare time",
+                [root, as_json])
+    p.add_argument("name")
+    p.add_argument("--split", default=None, choices=("train", "val", "test"), help="check only what this split reads")
+
     p = command("scenarios", "scenarios:cmd_scenarios",
                 "generate the seeded, checksummed test scenarios of a prepared dataset", [root, as_json],
                 description="Generate (or, with --list, show) the missing-modality and block-missing scenarios of "

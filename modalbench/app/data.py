@@ -1,4 +1,4 @@
-"""``modalbench datasets`` and ``info``: what is registered and what is prepared (no heavy imports)."""
+"""``modalbench datasets``, ``info`` and ``verify``: what is registered, what is prepared, and whether it is intact."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from typing import Any
 
 from rich.table import Table
 
+from modalbench.checksums import verify_store
 from modalbench.datasets import dataset_names, get_dataset
 from modalbench.meta import SPLITS
 from modalbench.paths import resolve_root
 from modalbench.store import is_prepared, summary
 
-from .console import out, print_json
+from .console import err, out, print_json
 
 
 def dataset_rows(root: str | None) -> list[dict[str, Any]]:
@@ -85,4 +86,19 @@ def cmd_info(args: argparse.Namespace) -> int:
         print_json(summary(args.root, args.name))
     else:
         print_info(args.name, args.root)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Check a store's bytes against the checksums recorded at prepare time; exit 2 on any problem."""
+    report = verify_store(args.root, args.name, split=args.split)
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        for line in report.problems:
+            err.print(f"[red]corrupt:[/red] {line}", soft_wrap=True)
+        state = "intact" if report.ok else f"{len(report.problems)} problem(s)"
+        out.print(f"{args.name}: {state} ({report.scope}, {report.checked_files} files, "
+                  f"{report.checked_bytes / 1e6:.1f} MB in {report.seconds:.2f} s)")
+    report.raise_for_problems()
     return 0

@@ -17,6 +17,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
                   raw=Path(args.raw) if args.raw else None, verification=args.verification,
                   workers=args.workers, address=args.scheduler, progress=not args.quiet,
                   mirrors=args.mirror)
+    for sid in res.removed_scenarios:
+        err.print(f"removed scenario {sid} (generated for the previous data)")
     if res.skipped:
         err.print(f"[green]already prepared[/green] with the same parameters ({res.seconds:.2f} s)")
     else:

@@ -25,11 +25,13 @@ import torch
 from modalbench import __version__
 from modalbench.baselines.mfas import load_arch
 from modalbench.baselines.registry import create_baseline
+from modalbench.checksums import verify_store
 from modalbench.data import ChunkBatches, NumpyBatch, StoreReader, batch_loader, open_reader
 from modalbench.engine.checkpoint import CONFIG_FILE, MODEL_FILE, load_checkpoint, parameter_count
 from modalbench.engine.evaluation import evaluate_batches, evaluate_conditions
 from modalbench.engine.trainer import fit
 from modalbench.errors import ModalbenchError
+from modalbench.jsonio import read_json
 from modalbench.meta import DatasetMeta
 from modalbench.results import (ConditionResult, DatasetRef, ModelInfo, ResultDocument, ScenarioResult,
                                 TrainedModel)
@@ -197,12 +199,12 @@ def checkpoint_dirs(path: Path) -> list[tuple[int, Path]]:
     """``(seed, dir)`` of a checkpoint directory, or of its ``seed-<k>/`` sub-directories."""
     path = Path(path)
     if (path / "config.json").is_file():
-        cfg = json.loads((path / "config.json").read_text())
+        cfg = read_json(path / "config.json")
         return [(int(cfg.get("seed", 0)), path)]
     subs = sorted(p for p in path.glob("seed-*") if (p / "config.json").is_file())
     if not subs:
         raise ModalbenchError(f"{path}: no checkpoint (config.json) here nor in seed-*/ sub-directories")
-    return [(int(json.loads((p / "config.json").read_text()).get("seed", i)), p) for i, p in enumerate(subs)]
+    return [(int(read_json(p / "config.json").get("seed", i)), p) for i, p in enumerate(subs)]
 
 
 def load_factory(spec: str) -> Callable[[DatasetMeta], torch.nn.Module]:
@@ -386,7 +388,7 @@ def state_dict_sha256(model: torch.nn.Module) -> str:
 
 
 def _checkpoint_model(seed: int, directory: Path, device: str) -> tuple[int, torch.nn.Module, TrainedModel]:
-    cfg = json.loads((Path(directory) / CONFIG_FILE).read_text())
+    cfg = read_json(Path(directory) / CONFIG_FILE)
     training_seed = cfg.get("seed")
     model = load_checkpoint(directory, create_baseline, device=device)
     prov = TrainedModel(seed=seed, training_seed=int(training_seed) if isinstance(training_seed, int) else None,
@@ -438,6 +440,7 @@ def run_evaluation(spec: EvalSpec, *, progress: Callable[[str], None] | None = N
     Each scenario is evaluated with ``spec.fill`` when given, else with its family's protocol fill; the fill used
     is recorded per scenario.
     """
+    verify_store(spec.root, spec.dataset, split=spec.split).raise_for_problems()  # corrupt data never gets a score
     test = load_test(spec.root, spec.dataset, spec.task, spec.split)
     meta = test.reader.meta
     models = _models(spec, meta)
