@@ -3,3 +3,4 @@
 from . import digits, gas_sensor, opportunity, synthetic  # noqa: F401
 from . import mnist_halves  # noqa: F401
 from . import fashion_halves  # noqa: F401
+from . import avmnist  # noqa: F401
