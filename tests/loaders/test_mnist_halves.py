@@ -266,6 +266,8 @@ def test_real_mnist_test_files_prepare_as_partial_set(shared_dir: Path, tmp_path
     files = {f["name"]: f["idx_sha256"] for f in a["source"]["provenance"]["files"]}
     assert files["t10k-images-idx3-ubyte.gz"] == MnistHalves.content_sha256["t10k-images-idx3-ubyte.gz"]
     assert "content verified by sha256" in capsys.readouterr().err  # recompressed copies: md5 of gz differs
+    official = json.loads((REPO / "leaderboard" / "official.json").read_text())
+    assert a["fingerprint"] == official["datasets"]["mnist-halves@v1"]["fingerprint"]  # registered from these files
     ds = open_store(tmp_path / "r", "mnist-halves")
     counts = np.bincount(ds["label"].values, minlength=10)
     assert counts[:3].tolist() == [980, 1135, 1032]
