@@ -70,6 +70,8 @@ class StoreReader:
             raise ModalbenchError(f"unknown task {self.meta.task!r} for {attrs['dataset']}; tasks: {', '.join(tasks)}")
         self.label_var = tasks[self.meta.task]["variable"]
         self.start, self.stop = attrs["split_ranges"][self.split]
+        #: uint8 modalities are returned as float32 ``x * scale`` (docs/store-format.md, ``reader_scale``)
+        self.reader_scale = {m: np.float32(v) for m, v in attrs.get("reader_scale", {}).items()}
         #: windowed stores (format 2): windows are cut from ``stream_<m>`` at read time
         self.windowed = attrs.get("structure") == "windowed" and int(attrs.get("store_format", 1)) >= 2
         if self.windowed:
@@ -126,7 +128,7 @@ class StoreReader:
         names = self.meta.modality_names
         if not self.windowed:
             values = read_rows([self.array(n) for n in [*names, "available", self.label_var]], a, b)
-            return dict(zip(names, values)), values[-2], values[-1]
+            return {n: self.scaled(n, v) for n, v in zip(names, values)}, values[-2], values[-1]
         g = self.starts[start:stop]
         lo = int(g[0]) if len(g) else 0
         hi = int(g[-1]) + self.window_length if len(g) else 0
@@ -136,6 +138,11 @@ class StoreReader:
         rel = g - lo  # one starts array shared by every modality (a batch computes its row index once)
         inputs = {n: WindowSet(v, rel, self.window_length) for n, v in zip(names, values)}
         return inputs, values[-2], values[-1]
+
+    def scaled(self, name: str, values: np.ndarray) -> np.ndarray:
+        """``values`` of modality ``name`` as the model sees them: float32 ``x * reader_scale`` for uint8 storage."""
+        scale = self.reader_scale.get(name)
+        return values if scale is None else np.multiply(values, scale, dtype=np.float32)
 
     def read_all(self) -> NumpyBatch:
         return self.read(0, len(self))
@@ -147,8 +154,9 @@ class StoreReader:
             rows = int(self.starts[-1] - self.starts[0]) + self.window_length if n else 0
             per_row = sum(int(self.array(f"stream_{m}").shape[1]) * 4 for m in self.meta.modality_names)
             return rows * per_row + n * (self.meta.n_modalities + 8)
-        arrays = [self.array(m) for m in self.meta.modality_names]
-        per_sample = sum(int(np.prod(x.shape[1:])) * x.dtype.itemsize for x in arrays)
+        arrays = {m: self.array(m) for m in self.meta.modality_names}
+        per_sample = sum(int(np.prod(x.shape[1:])) * (4 if m in self.reader_scale else x.dtype.itemsize)
+                         for m, x in arrays.items())
         return n * (per_sample + self.meta.n_modalities + 8)
 
     def input_bytes_per_sample(self) -> int:

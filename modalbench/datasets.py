@@ -74,6 +74,11 @@ class DatasetBuilder:
         return {"urls": [self.homepage] if self.homepage else [], "files": [], "license": self.license,
                 "citation": self.citation}
 
+    def resolve_params(self, params: dict[str, Any], raw_dir: Path | None, download_dir: Path) -> dict[str, Any]:
+        """Parameters whose value depends on the raw files at hand (e.g. ``subset=auto``), resolved before prepare
+        compares them with an existing store's; the default returns ``params`` unchanged."""
+        return params
+
     def load(self, params: dict[str, Any], ctx: PrepareContext) -> list[Any]:
         """Parse the raw data into Recordings or SampleSplits (lazy dask arrays where the data is large)."""
         raise NotImplementedError

@@ -9,6 +9,10 @@ MODALITY_KINDS = ("series", "image", "vector", "spectrogram", "text")
 TASK_TYPES = ("multiclass", "multilabel")
 SPLITS = ("train", "val", "test")
 SPLIT_CODES = {name: code for code, name in enumerate(SPLITS)}
+#: dtypes a modality may be stored as; ``uint8`` modalities are stored unscaled and scaled by the reader
+STORAGE_DTYPES = ("float32", "uint8")
+#: the reader's scale of a ``uint8`` modality (pixels 0..255 -> 0..1)
+UINT8_READER_SCALE = 1.0 / 255.0
 
 
 @dataclass(frozen=True)
@@ -19,10 +23,15 @@ class ModalitySpec:
     kind: str
     shape: tuple[int, ...]
     channels: tuple[str, ...] = ()
+    #: how the store keeps the values: ``float32`` (scaled by the pipeline) or ``uint8`` (raw bytes, scaled by the
+    #: reader with ``attrs["reader_scale"][name]``; see docs/store-format.md)
+    storage_dtype: str = "float32"
 
     def __post_init__(self) -> None:
         if self.kind not in MODALITY_KINDS:
             raise ValueError(f"modality {self.name!r}: kind {self.kind!r} not in {MODALITY_KINDS}")
+        if self.storage_dtype not in STORAGE_DTYPES:
+            raise ValueError(f"modality {self.name!r}: storage_dtype {self.storage_dtype!r} not in {STORAGE_DTYPES}")
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -44,17 +53,22 @@ class ModalitySpec:
         return self.shape[0]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """JSON form; ``storage_dtype`` only when it is not the default (float32 stores keep their fingerprint)."""
+        out: dict[str, Any] = {
             "name": self.name,
             "kind": self.kind,
             "dims": list(self.dims),
             "shape": list(self.shape),
             "channels": list(self.channels),
         }
+        if self.storage_dtype != "float32":
+            out["storage_dtype"] = self.storage_dtype
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ModalitySpec":
-        return cls(d["name"], d["kind"], tuple(int(s) for s in d["shape"]), tuple(d.get("channels", ())))
+        return cls(d["name"], d["kind"], tuple(int(s) for s in d["shape"]), tuple(d.get("channels", ())),
+                   d.get("storage_dtype", "float32"))
 
 
 @dataclass(frozen=True)

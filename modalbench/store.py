@@ -105,7 +105,7 @@ def open_store(root: str | Path | None, name: str, version: str | None = None, *
     if ds.attrs.get("fingerprint") != marker.get("fingerprint"):
         raise StoreError(f"{path}: fingerprint does not match its completion marker; run: modalbench prepare {name} --force")
     check_store_format(ds.attrs, path)
-    return with_window_variables(ds, chunks)
+    return with_window_variables(with_reader_scale(ds), chunks)
 
 
 def check_store_format(attrs: dict[str, Any], where: Any) -> None:
@@ -146,6 +146,42 @@ def with_window_variables(ds: xr.Dataset, chunks: Any = None) -> xr.Dataset:
     length = next(iter(out.values())).shape[1]
     ds = ds.assign(out)
     return ds.assign_coords(time=np.arange(length, dtype=np.int64)) if "time" not in ds.coords else ds
+
+
+def with_reader_scale(ds: xr.Dataset) -> xr.Dataset:
+    """Modalities stored as uint8 (``attrs["reader_scale"]``) as lazy float32 ``x * scale``, like the reader."""
+    scales = ds.attrs.get("reader_scale") or {}
+    if not scales:
+        return ds
+    from xarray.core import indexing
+
+    out = {}
+    for name, scale in scales.items():
+        var = ds[name].variable
+        attrs = {**var.attrs, "reader_scale": scale, "stored_dtype": str(var.dtype)}
+        if var.chunks is not None:  # dask-backed: stays lazy as a dask operation
+            out[name] = xr.Variable(var.dims, var.data.astype(np.float32) * np.float32(scale), attrs=attrs)
+        else:
+            data = indexing.LazilyIndexedArray(_ScaledArray(var, np.float32(scale)))
+            out[name] = xr.Variable(var.dims, data, attrs=attrs)
+    return ds.assign(out)
+
+
+class _ScaledArray(BackendArray):
+    """xarray backend array: a stored uint8 variable read as float32 ``x * scale`` when indexed."""
+
+    def __init__(self, var: xr.Variable, scale: np.float32) -> None:
+        self.var, self.scale = var, scale
+        self.shape = tuple(var.shape)
+        self.dtype = np.dtype(np.float32)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        from xarray.core import indexing
+
+        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.OUTER, self._getitem)
+
+    def _getitem(self, key: tuple[Any, ...]) -> np.ndarray:
+        return np.multiply(np.asarray(self.var[key].values), self.scale, dtype=np.float32)
 
 
 class _LazyStarts:

@@ -41,6 +41,18 @@ def finalize_stats(raw: dict[str, np.ndarray], scaling: dict[str, Any]) -> dict[
     return stats
 
 
+def reader_scaled_stats(raw: dict[str, np.ndarray], scale: float) -> dict[str, Any]:
+    """Stats of a modality stored unscaled (uint8) and scaled by the reader: ``scaled = scale * x``.
+
+    ``min/max/mean/std`` stay in stored units; ``scaled_mean`` is what the reader returns for the train mean.
+    """
+    stats = finalize_stats(raw, {"method": "none"})
+    stats["method"] = "reader_scale"
+    stats["reader_scale"] = float(scale)
+    stats["scaled_mean"] = [float(np.float32(v) * np.float32(scale)) for v in stats["mean"]]
+    return stats
+
+
 def affine(stats: dict[str, Any], scaling: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel ``(a, b)`` with ``scaled = a * x + b``; constant channels map to the range's low end."""
     method = scaling["method"]

@@ -37,7 +37,7 @@ from modalbench.datasets import DatasetBuilder, PrepareContext, get_dataset
 from modalbench.errors import ModalbenchError, StoreError
 from modalbench.jsonio import read_json
 from modalbench.locks import dataset_lock
-from modalbench.meta import SPLIT_CODES, SPLITS, ModalitySpec
+from modalbench.meta import SPLIT_CODES, SPLITS, UINT8_READER_SCALE, ModalitySpec
 from modalbench.vocabulary import VERIFICATION_MODES
 from modalbench.paths import (
     local_raw_dir,
@@ -55,6 +55,7 @@ from .normalise import (
     merge_partials,
     partial_stats,
     raw_stats,
+    reader_scaled_stats,
     scale_block,
     scaling_terms,
     stat_graph,
@@ -99,8 +100,8 @@ def stream_chunk_rows(specs: list[ModalitySpec]) -> int:
 
 
 def sample_chunk_rows(specs: list[ModalitySpec], n: int) -> int:
-    """Rows per chunk so that the largest modality's chunks are ~2 MB (float32)."""
-    biggest = max(int(np.prod(s.shape)) * 4 for s in specs)
+    """Rows per chunk so that the largest modality's chunks are ~2 MB (in its storage dtype)."""
+    biggest = max(int(np.prod(s.shape)) * np.dtype(s.storage_dtype).itemsize for s in specs)
     return int(max(1, min(max(n, 1), TARGET_CHUNK_BYTES // biggest)))
 
 
@@ -132,7 +133,9 @@ def compute_stats(builder: DatasetBuilder, params: dict[str, Any], items: list[A
     ``items`` of ``{task: (T,) numpy label stream}``.
     """
     (computed,) = dask.compute(stats_graph(builder, params, items))
-    computed["stats"] = {m: finalize_stats(s, params["scaling"]) for m, s in computed["stats"].items()}
+    scales = reader_scales(builder.modalities(params))
+    computed["stats"] = {m: reader_scaled_stats(s, scales[m]) if m in scales else finalize_stats(s, params["scaling"])
+                         for m, s in computed["stats"].items()}
     return computed
 
 
@@ -537,19 +540,31 @@ def _task_label_vars(builder: DatasetBuilder, params: dict[str, Any]) -> dict[st
     return {t.name: ("label" if i == 0 else f"label_{t.name}") for i, t in enumerate(tasks)}
 
 
+def reader_scales(specs: list[ModalitySpec]) -> dict[str, float]:
+    """``{modality: scale}`` of the modalities stored as uint8 and scaled by the reader (``x * scale``)."""
+    return {s.name: UINT8_READER_SCALE for s in specs if s.storage_dtype == "uint8"}
+
+
 def _assemble_samples(builder, params, items: list[SampleSplit], computed) -> xr.Dataset:
     specs = builder.modalities(params)
     items = order_items(items)
     n = sum(s.n for s in items)
     rows = sample_chunk_rows(specs, n)
+    scales = reader_scales(specs)
     data_vars: dict[str, Any] = {}
     for spec in specs:
         parts = [da.asarray(s.inputs[spec.name]) for s in items]
         for s, p in zip(items, parts):
             if tuple(p.shape[1:]) != spec.shape:
                 raise ModalbenchError(f"{builder.name}: {s.split} {spec.name} has shape {p.shape[1:]}, expected {spec.shape}")
-        x = apply_scaling(da.concatenate(parts, axis=0), computed["stats"][spec.name], params["scaling"],
-                          1 + channel_axis(spec))
+            if spec.name in scales and p.dtype != np.uint8:
+                raise ModalbenchError(f"{builder.name}: {s.split} {spec.name} has dtype {p.dtype}; a modality with "
+                                      f"storage_dtype uint8 must be loaded as uint8")
+        if spec.name in scales:  # stored as loaded; the reader applies attrs["reader_scale"]
+            x = da.concatenate(parts, axis=0)
+        else:
+            x = apply_scaling(da.concatenate(parts, axis=0), computed["stats"][spec.name], params["scaling"],
+                              1 + channel_axis(spec))
         data_vars[spec.name] = (("sample", *spec.dims), x.rechunk((rows, *spec.shape)))
     for task, var in _task_label_vars(builder, params).items():
         lab = da.concatenate([da.asarray(s.labels[task]) for s in items], axis=0)
@@ -564,6 +579,8 @@ def _assemble_samples(builder, params, items: list[SampleSplit], computed) -> xr
     data_vars["available"] = (("sample", "modality"), avail.astype(bool).rechunk((rows, len(specs))))
     ds = xr.Dataset(data_vars)
     ds.attrs["split_ranges"] = _split_ranges(split)
+    if scales:  # only then: stores without uint8 modalities keep their attributes (and fingerprint)
+        ds.attrs["reader_scale"] = scales
     return _with_int_coords(ds)
 
 
@@ -658,6 +675,8 @@ def make_attrs(builder: DatasetBuilder, params: dict[str, Any], ds: xr.Dataset, 
         "n_samples": {k: v[1] - v[0] for k, v in ranges.items()},
         "store_format": STORE_FORMATS[builder.structure],
     }
+    if "reader_scale" in ds.attrs:
+        attrs["reader_scale"] = ds.attrs["reader_scale"]
     if builder.structure == "windowed":
         attrs["n_recordings"] = ds.attrs["n_recordings"]
         attrs["recordings"] = ds.attrs["recordings"]
@@ -772,6 +791,7 @@ def prepare(name: str, *, root: str | Path | None = None, overrides: dict[str, A
     params = merge_params(builder.default_params(), overrides)
     params = json.loads(canonical_json(params))
     root_p = resolve_root(root)
+    params = builder.resolve_params(params, Path(raw) if raw else None, local_raw_dir(root_p, builder.name))
     try:
         with dataset_lock(root_p, builder.name, builder.version, timeout=lock_timeout, on_wait=say) as note:
             if note:
