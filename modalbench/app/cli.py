@@ -191,10 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
                 description="Expand an experiment file (TOML) into jobs (dataset x method x hyperparameters x seed), "
                             "run those without results, and merge each model's seeds into one results.json.")
     p.add_argument("experiment", help="experiment file (see examples/experiments/)")
-    p.add_argument("--jobs", type=_positive_int("--jobs"), default=1, help="local processes (one torch thread each)")
+    p.add_argument("--jobs", type=_positive_int, default=1, help="local processes (one torch thread each)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--scheduler", default=None, metavar="ADDRESS", help="run on a dask cluster (tcp://host:8786)")
-    where.add_argument("--workers", type=_positive_int("--workers"), default=None,
+    where.add_argument("--workers", type=_positive_int, default=None,
                        help="run on a local dask.distributed cluster of N worker processes")
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: the file's `output`)")
     p.add_argument("--dry-run", action="store_true", help="print the jobs and a rough compute estimate; run nothing")
