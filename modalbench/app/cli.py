@@ -1,5 +1,5 @@
-"""The ``modalbench`` command line: datasets, prepare, info, scenarios, train, search, evaluate, submit, leaderboard,
-register-official, demo, run, report.
+"""The modalbench command line: datasets, prepare, info, verify, scenarios, train, search, evaluate, run, report,
+submit, leaderboard, register-official, demo.
 
 Every sub-command is declared here, with the shared options (``--root``, ``--threads``, ``--device``) defined once.
 A command's handler lives in the app module named by its ``handler`` (``"module:function"``) and is imported only
