@@ -28,7 +28,7 @@ def generate_scenarios(root: str | Path | None, name: str, families: list[str] |
     ``families=None`` means every standard family; families that do not apply are returned as
     :class:`Skipped`. Explicitly requested families that do not apply raise :class:`ModalbenchError`.
     """
-    ds = open_store(root, name, version)
+    ds = open_store(name, root=root, version=version)
     explicit = families is not None
     ids: list[str] = []
     for fam_name in (families if explicit else list(STANDARD_FAMILIES)):

@@ -31,7 +31,7 @@ def _write(root: Path, name: str, ds: xr.Dataset, attrs: dict[str, Any]) -> xr.D
     ds.to_zarr(path, mode="w", zarr_format=3, consolidated=False)
     marker_path(Path(root), name, VERSION).write_text(json.dumps({"fingerprint": attrs["fingerprint"],
                                                                   "params": attrs["params"]}))
-    return open_store(root, name, VERSION)
+    return open_store(name, root=root, version=VERSION)
 
 
 def _norm(names: Sequence[str], channels: int, means: Sequence[float] | None = None) -> dict[str, Any]:
