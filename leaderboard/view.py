@@ -1,7 +1,8 @@
 """Terminal and JSON views of a leaderboard index: one row per (entry, scenario), reported rows apart.
 
 Reproduced rows show the rank within their (dataset, version, task, scenario), the main metric (weighted F1)
-mean ± unbiased std over seeds of the condition-mean, parameter count and code link. Reported rows (numbers
+mean ± unbiased std over seeds of the condition-mean (in %, one decimal, in the terminal), parameter count and code
+link. Reported rows (numbers
 from the papers) carry their citation, no rank, and appear only when no ``scenario`` filter is given
 (they were not measured on modalbench scenarios).
 """
@@ -12,7 +13,10 @@ import difflib
 import json
 from typing import Any
 
+from rich import box
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from modalbench.errors import ModalbenchError
 
@@ -97,58 +101,84 @@ def format_score(mean: float | None, std: float | None, metric: str, main: str =
     return text if metric == main else f"{text} ({metric})"
 
 
-def render_table(board: dict[str, Any], dataset: str | None = None, task: str | None = None,
-                 scenario: str | None = None) -> Table:
-    """A rich Table: rank, model, regime, main metric mean ± std per scenario, parameters, source, link.
+#: short names of the metrics in terminal tables (the JSON keeps the full ones)
+METRIC_LABELS = {"f1_weighted": "weighted F1", "weighted_f1": "weighted F1", "macro_f1": "macro F1",
+                 "error_pct": "error", "accuracy_pct": "accuracy", "auc_pct": "AUC", "accuracy": "accuracy"}
 
-    Columns fixed by a filter (dataset, task, scenario) move to the title; Metric and Link appear only when
-    some row needs them.
+
+def format_percent(mean: float | None, std: float | None = None, metric: str = MAIN_METRIC) -> str:
+    """A score in % with one decimal (``98.1 ± 0.3``); ``*_pct`` metrics are in % already (shown as given)."""
+    if mean is None:
+        return "—"
+    if metric.endswith("_pct"):
+        return f"{mean:g}" + (f" ± {std:g}" if std is not None else "")
+    return f"{100 * mean:.1f}" + (f" ± {100 * std:.1f}" if std is not None else "")
+
+
+def compact_count(n: Any) -> str:
+    """``367k``, ``1.2M``, ``950``; ``—`` when unknown (parameter counts in narrow tables)."""
+    if not isinstance(n, int):
+        return "—"
+    if n >= 999_500:
+        return f"{n / 1e6:.1f}M"
+    if n >= 1_000:
+        return f"{round(n / 1e3)}k"
+    return str(n)
+
+
+def render_table(board: dict[str, Any], dataset: str | None = None, task: str | None = None,
+                 scenario: str | None = None) -> Group:
+    """Terminal tables that fit 80 columns: one per (dataset, task, scenario) of reproduced entries, then one per
+    (dataset, task) of the papers' reported rows. Scores in % with one decimal; ``--json`` carries every field.
     """
     main = board.get("main_metric", MAIN_METRIC)
     rows = table_rows(board, dataset, task, scenario)
-    title = "modalbench leaderboard" + "".join(f" · {v}" for v in (dataset, task, scenario) if v)
-    table = Table(title=title, caption=f"{main}: mean ± std over seeds of the condition-mean; "
-                                       "reported = numbers from the papers, never ranked")
-    show_metric = any(r["metric"] != main for r in rows)
-    show_link = any(r["link"] for r in rows)
-    columns: list[tuple[str, dict[str, Any]]] = []
-    if dataset is None:
-        columns.append(("Dataset", {}))
-    if task is None:
-        columns.append(("Task", {}))
-    if scenario is None:
-        columns.append(("Scenario / condition", {}))
-    columns += [("Rank", {"justify": "right"}), ("Model", {"overflow": "fold"}), ("Regime", {})]
-    if show_metric:
-        columns.append(("Metric", {}))
-    columns += [(main if not show_metric else "Score", {"justify": "right", "no_wrap": True}),
-                ("Params", {"justify": "right"}), ("Source", {})]
-    if show_link:
-        columns.append(("Link", {"overflow": "fold"}))
-    for col, kw in columns:
-        table.add_column(col, **kw)
+    label = METRIC_LABELS.get(main, main)
+    parts: list[Any] = []
+    reproduced: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    reported: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for r in rows:
-        rank = str(r["rank"]) if r["rank"] is not None else ("unranked" if r["source"] == "reproduced" else "—")
         if r["source"] == "reproduced":
-            source = f"reproduced, {r['n_seeds']} seed" + ("s" if r["n_seeds"] != 1 else "")
+            reproduced.setdefault((r["dataset"], r["task"], r["scenario"]), []).append(r)
         else:
-            source = f"reported: {r['citation']}"
-        params = f"{r['parameter_count']:,}" if isinstance(r["parameter_count"], int) else "—"
-        cells: list[str] = []
-        if dataset is None:
-            cells.append(r["dataset"])
-        if task is None:
-            cells.append(r["task"])
-        if scenario is None:
-            cells.append(r["scenario"])
-        cells += [rank, r["model"], r["regime"] or "—"]
-        if show_metric:
-            cells.append(r["metric"])
-        cells += [format_score(r["mean"], r["std"], r["metric"], r["metric"]), params, source]
+            reported.setdefault((r["dataset"], r["task"], r["citation"]), []).append(r)
+    for (ds, tk, sid), group in reproduced.items():
+        show_link = any(r["link"] for r in group)
+        t = Table(title=f"{ds} · {tk} · {sid}", box=box.SIMPLE_HEAD, title_justify="left")
+        t.add_column("Rank", justify="right", no_wrap=True)
+        t.add_column("Model", no_wrap=True)
+        t.add_column("Regime", overflow="fold")
+        t.add_column(f"{label} %", justify="right", no_wrap=True)
+        t.add_column("Seeds", justify="right")
+        t.add_column("Params", justify="right")
         if show_link:
-            cells.append(r["link"] or "")
-        table.add_row(*cells)
-    return table
+            t.add_column("Code", overflow="fold")
+        for r in group:
+            cells = [str(r["rank"]) if r["rank"] is not None else "–", r["model"], r["regime"] or "—",
+                     format_percent(r["mean"], r["std"], r["metric"]), str(r["n_seeds"]),
+                     compact_count(r["parameter_count"])]
+            t.add_row(*cells, *([r["link"] or ""] if show_link else []))
+        parts.append(t)
+    for (ds, tk, citation), group in reported.items():  # one table per paper table: the source is its title
+        t = Table(title=f"{ds} · {tk} · reported in {citation} (not ranked)", box=box.SIMPLE_HEAD,
+                  title_justify="left")
+        metrics = {r["metric"] for r in group}
+        one_metric = METRIC_LABELS.get(next(iter(metrics)), "") if len(metrics) == 1 else ""
+        t.add_column("Method", overflow="fold")
+        t.add_column("Condition", overflow="fold")
+        if not one_metric:
+            t.add_column("Metric")
+        t.add_column(f"{one_metric} %".strip(), justify="right", no_wrap=True)
+        for r in group:
+            metric = [] if one_metric else [METRIC_LABELS.get(r["metric"], r["metric"])]
+            t.add_row(r["model"], r["scenario"], *metric, format_percent(r["mean"], r["std"], r["metric"]))
+        parts.append(t)
+    if not parts:
+        parts.append(Text("no entries" + "".join(f" · {v}" for v in (dataset, task, scenario) if v)))
+    parts.append(Text(f"{label} %: mean ± std over seeds of the condition-mean; – = unranked (fewer than "
+                      f"{board.get('min_ranked_seeds', 3)} seeds); reported rows are numbers from the papers, never "
+                      "ranked; every field: --json", style="dim"))
+    return Group(*parts)
 
 
 def render_json(board: dict[str, Any], dataset: str | None = None, task: str | None = None,
