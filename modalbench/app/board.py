@@ -54,8 +54,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     dest = submit(Path(args.results), root, replace=args.replace)
     ranked = check_submission(read_json(dest), root, own_path=dest).ranked
     status = "ranked" if ranked else "unranked (fewer than 3 seeds)"
-    out.print(f"accepted ({status}): {dest}")
-    out.print(f"rebuilt: {root / 'leaderboard.json'}")
+    out.print(f"accepted ({status}): {dest}", soft_wrap=True, markup=False, highlight=False)  # paths whole
+    out.print(f"rebuilt: {root / 'leaderboard.json'}", soft_wrap=True, markup=False, highlight=False)
     return 0
 
 

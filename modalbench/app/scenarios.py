@@ -43,7 +43,7 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     out.print(t)
     for row in rows:
         if "skipped" in row:
-            out.print(f"[yellow]skipped[/yellow] {escape(row['scenario'])}: {escape(row['skipped'])}")
+            out.print(f"[yellow]skipped[/yellow] {escape(row['scenario'])}: {escape(row['skipped'])}", soft_wrap=True)
     return 0
 
 

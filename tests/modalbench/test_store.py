@@ -39,9 +39,10 @@ def test_digits_store_schema(digits_root):
     for code, name in enumerate(("train", "val", "test")):
         s, e = ds.attrs["split_ranges"][name]
         assert np.all(split[s:e] == code)
-    # every coordinate is an integer range
+    # every coordinate is an integer range, except the modality names
     for dim, n in ds.sizes.items():
-        np.testing.assert_array_equal(ds[dim].values, np.arange(n))
+        expected = ["left", "right"] if dim == "modality" else np.arange(n)  # modalities by name
+        np.testing.assert_array_equal(ds[dim].values.astype(object if dim == "modality" else None), expected)
     assert ds.attrs["fingerprint"] == fingerprint(ds.attrs)
 
 
