@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from .checkpoint import parameter_count, save_checkpoint, write_jsonl_atomic
 from .evaluation import Batch, FillFn, check_batch, evaluate_batches, per_modality_scores
 from .metrics import main_metric
 
-__all__ = ["TrainResult", "fit", "resolve_device", "seed_torch"]
+__all__ = ["TrainResult", "fit", "resolve_device", "seed_torch", "training_warnings"]
 
 
 @dataclass
@@ -55,6 +56,35 @@ class TrainResult:
     pretrain_losses: list[float] = field(default_factory=list)
     out_dir: Path | None = None
     log: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+#: a best validation score below this multiple of chance (1 / n_classes) is reported as near chance
+NEAR_CHANCE_FACTOR = 1.5
+
+
+def training_warnings(val_scores: list[float], best_epoch: int, n_classes: int, task_type: str,
+                      stopped_early: bool = False) -> list[str]:
+    """Warnings about a finished training run (one line each).
+
+    * the best epoch is the last one of several (the validation score was still improving: train longer);
+    * multi-class tasks: the best validation weighted F1 is below ``NEAR_CHANCE_FACTOR`` × 1/n_classes. For
+      balanced classes a model guessing one class or at random scores at most about 1/n_classes weighted F1, so
+      anything under 1.5× that has learnt little (raise the learning rate or the epochs). Multi-label tasks
+      (micro F1) have no such single chance level and get no chance warning.
+    """
+    found = []
+    if len(val_scores) > 1 and best_epoch == len(val_scores) and not stopped_early:
+        found.append(f"the best validation epoch is the last one ({best_epoch}): the model was still improving; "
+                     "train longer (--epochs) or with a larger --lr")
+    best = max(val_scores) if val_scores else float("nan")
+    if task_type == "multiclass" and n_classes >= 2 and math.isfinite(best):
+        chance = 1.0 / n_classes
+        if best < NEAR_CHANCE_FACTOR * chance:
+            found.append(f"the best validation score {best:.3f} is near chance (< {NEAR_CHANCE_FACTOR} x 1/"
+                         f"{n_classes} = {NEAR_CHANCE_FACTOR * chance:.3f}): the model has learnt little; check "
+                         "--lr and --epochs")
+    return found
 
 
 def seed_torch(seed: int) -> None:
@@ -261,6 +291,10 @@ def fit(model: nn.Module, train_batches: Callable[[int], Iterable[Batch]], val_b
         final_val = evaluate_batches(model, val_batches(), device=dev)
         log.append({"stage": "final", "val": final_val, "best_epoch": best_epoch,
                     "elapsed_s": round(time.monotonic() - t0, 3)})
+        warnings = training_warnings(val_scores, best_epoch, meta.n_classes, meta.task_type, stopped_early)
+        for message in warnings:
+            sys.stderr.write(f"warning: {name}: {message}\n")
+            log.append({"stage": "warning", "message": message})
         model.eval()
         if out is not None:
             training = {"epochs": int(epochs), "lr": lr, "optimizer": recipe, "patience": patience,
@@ -268,7 +302,7 @@ def fit(model: nn.Module, train_batches: Callable[[int], Iterable[Batch]], val_b
             extra = {"training": training, "seed": int(seed), "val_metric": metric, "best_epoch": best_epoch,
                      "best_val_score": best_score, "val_scores": val_scores, "train_losses": train_losses,
                      "epochs_run": len(val_scores), "stopped_early": stopped_early, "final_val": final_val,
-                     "calibration": calibration, **(extra_config or {})}
+                     "calibration": calibration, "warnings": warnings, **(extra_config or {})}
             save_checkpoint(model, out, extra=_jsonable(extra), log=log)
     finally:
         torch.use_deterministic_algorithms(prev_det, warn_only=prev_warn)
@@ -276,7 +310,7 @@ def fit(model: nn.Module, train_batches: Callable[[int], Iterable[Batch]], val_b
     return TrainResult(model=model, metric=metric, best_epoch=best_epoch, best_score=best_score,
                        train_losses=train_losses, val_scores=val_scores, epochs_run=len(val_scores),
                        stopped_early=stopped_early, final_val=final_val, calibration=calibration,
-                       pretrain_losses=pretrain_losses, out_dir=out, log=log)
+                       pretrain_losses=pretrain_losses, out_dir=out, log=log, warnings=warnings)
 
 
 def _jsonable(obj: Any) -> Any:

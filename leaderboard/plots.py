@@ -2,8 +2,10 @@
 and against the missing rate (block-missing, random-missing) — the two views of EmbraceNet (Choi & Lee 2019,
 §6.4.1 and §6.4.2).
 
-One line per reproduced entry (mean over seeds, error bars = unbiased std), reported paper numbers marked
-as separate points. SVGs are written with a fixed hash salt and no date, so the same index gives the same bytes.
+One line per reproduced entry (mean over seeds, error bars = unbiased std), labelled with its training regime and
+evaluation fill, reported paper numbers marked as separate points. On the modality axis an entry's line is its
+scenario with the most points (``missing-modalities``; ``full`` is one point of it). Line styles combine ten colours
+with four dash patterns and seven markers, so 40 entries stay distinguishable; the legend sits outside the axes. SVGs are written with a fixed hash salt and no date, so the same index gives the same bytes.
 """
 
 from __future__ import annotations
@@ -29,6 +31,14 @@ CURVES = {
     "missing_rate": ("by_missing_rate", "missing rate"),
 }
 _MARKERS = ("X", "D", "^", "v", "P", "*", "s", "<", ">", "h")
+_LINE_MARKERS = ("o", "s", "^", "D", "v", "P", "X")  # 7 is coprime with the 10 colours: combinations repeat late
+_DASHES = ("-", "--", ":", "-.")
+
+
+def line_style(i: int) -> dict[str, Any]:
+    """Colour, dash pattern and marker of the ``i``-th line: distinct (colour, dash) pairs for the first 40."""
+    return {"color": f"C{i % 10}", "linestyle": _DASHES[(i // 10) % len(_DASHES)],
+            "marker": _LINE_MARKERS[i % len(_LINE_MARKERS)]}
 
 
 def curve_series(board: dict[str, Any], dataset: str, task: str, field: str) -> tuple[list[dict[str, Any]],
@@ -42,12 +52,14 @@ def curve_series(board: dict[str, Any], dataset: str, task: str, field: str) -> 
             continue
         # the rate plot leaves out modality-subset scenarios (their missing_rate is just 1 - n_available / M)
         with_curve = [(sid, sc) for sid, sc in sorted(e["scenarios"].items())
-                      if sc.get(key) and (field == "n_available" or not sc.get("by_n_available"))]
+                      if [p for p in sc.get(key) or [] if main in p["metrics"]]
+                      and (field == "n_available" or not sc.get("by_n_available"))]
+        if field == "n_available" and with_curve:  # one line per entry: the scenario with the most points
+            with_curve = [max(with_curve, key=lambda item: (len(item[1][key]), item[0]))]
         for sid, sc in with_curve:
             pts = [p for p in sc[key] if main in p["metrics"]]
-            if not pts:
-                continue
-            label = f"{e['model']['name']} ({e['regime']})" + (f" [{sid}]" if len(with_curve) > 1 else "")
+            label = (f"{e['model']['name']} ({e['regime']}, fill {sc.get('fill', '?')})"
+                     + (f" [{sid.split('@')[0]}]" if len(with_curve) > 1 else ""))
             lines.append({"label": label, "x": [p[field] for p in pts],
                           "y": [p["metrics"][main]["mean"] for p in pts],
                           "std": [p["metrics"][main]["std"] for p in pts]})
@@ -70,9 +82,11 @@ def render_curve(board: dict[str, Any], dataset: str, task: str, field: str, out
     with plt.rc_context({"svg.hashsalt": "modalbench", "svg.fonttype": "path"}):
         fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
         try:
-            for line in lines:
+            for i, line in enumerate(lines):
                 yerr = [s if s is not None else 0.0 for s in line["std"]]
-                ax.errorbar(line["x"], line["y"], yerr=yerr, marker="o", capsize=3, label=line["label"])
+                bars = ax.errorbar(line["x"], line["y"], yerr=yerr, capsize=3, label=line["label"], markersize=5,
+                                   **line_style(i))
+                bars.lines[0].set_gid(f"curve-{i}")  # the SVG names each entry's line (the site test counts them)
             by_label: dict[str, list[dict[str, Any]]] = {}
             for p in points:
                 by_label.setdefault(p["label"], []).append(p)
@@ -88,10 +102,15 @@ def render_curve(board: dict[str, Any], dataset: str, task: str, field: str, out
                 ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_title(f"{dataset} / {task}\n{main} vs {xlabel}", fontsize="medium")
             ax.grid(True, alpha=0.3)
-            ax.legend(fontsize="x-small", loc="best")
+            n_items = len(lines) + len({p["label"] for p in points})
+            # outside the axes, right of them; the saved figure grows to hold it (bbox_inches="tight")
+            legend = ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+                               ncol=1 if n_items <= 20 else 2)
+            legend.set_gid("legend")
+            ax.patch.set_gid("axes-area")
             fig.tight_layout()
             buf = io.BytesIO()
-            fig.savefig(buf, format="svg", metadata={"Date": None})
+            fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
         finally:
             plt.close(fig)
     write_bytes_atomic(out, buf.getvalue())

@@ -104,9 +104,17 @@ def _link(url: Any) -> str:
     return ""
 
 
+def implementation(row: dict[str, Any]) -> str:
+    """``authors' code`` (official), ``re-implementation`` (of a cited paper) or ``new method`` (no paper)."""
+    if row.get("official"):
+        return "authors' code"
+    return "re-implementation" if row.get("citation") else "new method"
+
+
 def _reproduced_table(rows: list[dict[str, Any]], main: str, table_id: str) -> str:
+    with_links = any(_link(r["link"]) for r in rows)  # the column only when some row has a code link
     head = "".join(f"<th>{h}</th>" for h in ("Rank", "Model", "Regime", _e(main), "Fill", "Group", "Excluded",
-                                               "Seeds", "Params", "Implementation", "Link"))
+                                               "Seeds", "Params", "Implementation", *(["Code"] if with_links else [])))
     body = []
     for r in rows:
         rank = str(r["rank"]) if r["rank"] is not None else "unranked"
@@ -120,8 +128,8 @@ def _reproduced_table(rows: list[dict[str, Any]], main: str, table_id: str) -> s
             _cell(_e(r["n_seeds"]), r["n_seeds"], num=True),
             _cell(_e(f"{r['parameter_count']:,}" if isinstance(r["parameter_count"], int) else "—"),
                   r["parameter_count"] if r["parameter_count"] is not None else "", num=True),
-            _cell("official" if r["official"] else "re-implementation", "official" if r["official"] else "re"),
-            _cell(_link(r["link"]), r["link"] or ""),
+            _cell(_e(implementation(r)), implementation(r)),
+            *([_cell(_link(r["link"]) or "—", r["link"] or "")] if with_links else []),
         ]) + "</tr>")
     groups: dict[str, int] = {}
     for r in rows:

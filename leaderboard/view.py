@@ -2,7 +2,8 @@
 
 Reproduced rows show the rank within their ranking group — (dataset, version, task, scenario version, fill,
 training regime), see :mod:`.board` — the fill, the samples left out of scoring, the main metric (weighted F1)
-mean ± unbiased std over seeds of the condition-mean, parameter count and code link. Reported rows (numbers
+mean ± unbiased std over seeds of the condition-mean (in %, one decimal, in the terminal), parameter count and code
+link. Reported rows (numbers
 from the papers) carry their citation, no rank, and appear only when no ``scenario`` filter is given
 (they were not measured on modalbench scenarios).
 """
@@ -13,8 +14,10 @@ import difflib
 import json
 from typing import Any
 
+from rich import box
 from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from modalbench.errors import ModalbenchError
 
@@ -102,66 +105,93 @@ def format_score(mean: float | None, std: float | None, metric: str, main: str =
     return text if metric == main else f"{text} ({metric})"
 
 
+#: short names of the metrics in terminal tables (the JSON keeps the full ones)
+METRIC_LABELS = {"f1_weighted": "weighted F1", "weighted_f1": "weighted F1", "macro_f1": "macro F1",
+                 "error_pct": "error", "accuracy_pct": "accuracy", "auc_pct": "AUC", "accuracy": "accuracy"}
+
+
+def format_percent(mean: float | None, std: float | None = None, metric: str = MAIN_METRIC) -> str:
+    """A score in % with one decimal (``98.1 ± 0.3``); ``*_pct`` metrics are in % already (shown as given)."""
+    if mean is None:
+        return "—"
+    if metric.endswith("_pct"):
+        return f"{mean:g}" + (f" ± {std:g}" if std is not None else "")
+    return f"{100 * mean:.1f}" + (f" ± {100 * std:.1f}" if std is not None else "")
+
+
+def compact_count(n: Any) -> str:
+    """``367k``, ``1.2M``, ``950``; ``—`` when unknown (parameter counts in narrow tables)."""
+    if not isinstance(n, int):
+        return "—"
+    if n >= 999_500:
+        return f"{n / 1e6:.1f}M"
+    if n >= 1_000:
+        return f"{round(n / 1e3)}k"
+    return str(n)
+
+
 def render_table(board: dict[str, Any], dataset: str | None = None, task: str | None = None,
                  scenario: str | None = None) -> Group:
-    """Rich tables: one per ranking group (dataset, task, scenario version, fill, regime), reported rows apart.
-
-    Results measured differently are never shown in one ranked table. Columns: rank, model, regime, fill, main
-    metric mean ± std, samples excluded from scoring, parameters, source, link (when some row has one).
+    """Terminal tables that fit 80 columns: one per ranking group (dataset, task, scenario version, fill, regime) of
+    reproduced entries — results measured differently are never ranked in one table — then one per paper table of
+    the reported rows. Scores in % with one decimal; ``--json`` carries every field.
     """
     main = board.get("main_metric", MAIN_METRIC)
     rows = table_rows(board, dataset, task, scenario)
-    caption = f"{main}: mean ± std over seeds of the condition-mean; reported = numbers from the papers, never ranked"
-    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    reported = []
+    label = METRIC_LABELS.get(main, main)
+    parts: list[Any] = []
+    reproduced: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    reported: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for r in rows:
         if r["source"] == "reproduced":
-            groups.setdefault((r["dataset"], r["task"], r["group"]), []).append(r)
+            reproduced.setdefault((r["dataset"], r["task"], r["group"]), []).append(r)
         else:
-            reported.append(r)
-    tables = [_group_table(members, main, caption, f"modalbench leaderboard · {ds} · {tk} · {grp}")
-              for (ds, tk, grp), members in groups.items()]
-    if reported or not tables:
-        title = "modalbench leaderboard" + "".join(f" · {v}" for v in (dataset, task, scenario) if v)
-        tables.append(_reported_rich_table(reported, main, caption, title + " · reported in the papers"))
-    return Group(*tables)
-
-
-def _group_table(rows: list[dict[str, Any]], main: str, caption: str, title: str) -> Table:
-    table = Table(title=title, caption=caption)
-    show_link = any(r["link"] for r in rows)
-    for col, kw in [("Rank", {"justify": "right"}), ("Model", {"overflow": "fold"}), ("Regime", {}), ("Fill", {}),
-                    (main, {"justify": "right", "no_wrap": True}), ("Excluded", {"justify": "right"}),
-                    ("Params", {"justify": "right"}), ("Source", {})] + ([("Link", {"overflow": "fold"})]
-                                                                        if show_link else []):
-        table.add_column(col, **kw)
-    for r in rows:
-        rank = str(r["rank"]) if r["rank"] is not None else "unranked"
-        source = f"reproduced, {r['n_seeds']} seed" + ("s" if r["n_seeds"] != 1 else "")
-        params = f"{r['parameter_count']:,}" if isinstance(r["parameter_count"], int) else "—"
-        cells = [rank, r["model"], r["regime"] or "—", r["fill"] or "—",
-                 format_score(r["mean"], r["std"], r["metric"], r["metric"]), _excluded(r), params, source]
+            reported.setdefault((r["dataset"], r["task"], r["citation"]), []).append(r)
+    for (ds, tk, grp), group in reproduced.items():
+        show_link = any(r["link"] for r in group)
+        t = Table(title=f"{ds} · {tk} · {grp}", box=box.SIMPLE_HEAD, title_justify="left")
+        t.add_column("Rank", justify="right", no_wrap=True)
+        t.add_column("Model", no_wrap=True)
+        t.add_column(f"{label} %", justify="right", no_wrap=True)
+        t.add_column("Excl.", justify="right")
+        t.add_column("Seeds", justify="right")
+        t.add_column("Params", justify="right")
         if show_link:
-            cells.append(r["link"] or "")
-        table.add_row(*cells)
-    return table
+            t.add_column("Code", overflow="fold")
+        for r in group:
+            cells = [str(r["rank"]) if r["rank"] is not None else "–", r["model"],
+                     format_percent(r["mean"], r["std"], r["metric"]), _excluded(r), str(r["n_seeds"]),
+                     compact_count(r["parameter_count"])]
+            t.add_row(*cells, *([r["link"] or ""] if show_link else []))
+        parts.append(t)
+    for (ds, tk, citation), group in reported.items():  # one table per paper table: the source is its title
+        t = Table(title=f"{ds} · {tk} · reported in {citation} (not ranked)", box=box.SIMPLE_HEAD,
+                  title_justify="left")
+        metrics = {r["metric"] for r in group}
+        one_metric = METRIC_LABELS.get(next(iter(metrics)), "") if len(metrics) == 1 else ""
+        t.add_column("Method", overflow="fold")
+        t.add_column("Condition", overflow="fold")
+        if not one_metric:
+            t.add_column("Metric")
+        t.add_column(f"{one_metric} %".strip(), justify="right", no_wrap=True)
+        for r in group:
+            metric = [] if one_metric else [METRIC_LABELS.get(r["metric"], r["metric"])]
+            t.add_row(r["model"], r["scenario"], *metric, format_percent(r["mean"], r["std"], r["metric"]))
+        parts.append(t)
+    if not parts:
+        parts.append(Text("no entries" + "".join(f" · {v}" for v in (dataset, task, scenario) if v)))
+    parts.append(Text(f"{label} %: mean ± std over seeds of the condition-mean; tables are ranking groups "
+                      "(scenario version · fill · regime); – = unranked (see `--json` for why); Excl. = "
+                      "sample-conditions left out of scoring; reported rows are numbers from the papers, never "
+                      "ranked; every field: --json", style="dim"))
+    return Group(*parts)
 
 
 def _excluded(row: dict[str, Any]) -> str:
-    """``excluded / (scored + excluded)`` sample-condition pairs, ``—`` for results without the counts (v1)."""
-    if row.get("n_excluded") is None or row.get("n_scored") is None:
+    """Sample-condition pairs left out of scoring (compact), ``—`` for results without the counts (v1)."""
+    if row.get("n_excluded") is None:
         return "—"
-    return f"{row['n_excluded']:,} / {row['n_scored'] + row['n_excluded']:,}"
-
-
-def _reported_rich_table(rows: list[dict[str, Any]], main: str, caption: str, title: str) -> Table:
-    table = Table(title=title, caption=caption)
-    for col in ("Dataset", "Task", "Condition", "Model", "Metric", "Score", "Source"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(r["dataset"], r["task"], r["scenario"], r["model"], r["metric"],
-                      format_score(r["mean"], r["std"], r["metric"], r["metric"]), f"reported: {r['citation']}")
-    return table
+    return compact_count(int(row["n_excluded"]))
 
 
 def render_json(board: dict[str, Any], dataset: str | None = None, task: str | None = None,

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from modalbench.datasets import DatasetBuilder, PrepareContext, TaskInfo, register_dataset
+from modalbench.datasets import DatasetBuilder, PrepareContext, TaskInfo, TrainingDefaults, register_dataset
 from modalbench.meta import ModalitySpec
 from modalbench.preprocess.types import SampleSplit
 
@@ -61,6 +61,12 @@ class Digits(DatasetBuilder):
 
     def tasks(self, params: dict[str, Any]) -> list[TaskInfo]:
         return [TaskInfo("digit", "multiclass", tuple(str(d) for d in range(10)))]
+
+    def training_defaults(self) -> TrainingDefaults:
+        """The settings of the committed leaderboard rows: 30 epochs at lr 1e-2 reach ~0.98 weighted F1; at
+        EmbraceNet's lr 1e-3, 20 epochs stop far from convergence (0.2-0.4) on these 1,078 training images."""
+        return TrainingDefaults(epochs=30, lr=1e-2, batch_size=64,
+                                reason="the committed leaderboard rows (digits is tiny: lr 1e-2, 30 epochs)")
 
     def source_info(self) -> dict[str, Any]:
         """The embedded data file and its sha256 (the data itself; the scikit-learn version is provenance only)."""

@@ -33,6 +33,21 @@ class PrepareContext:
 
 
 @dataclass(frozen=True)
+class TrainingDefaults:
+    """Training settings that reach a sensible model on a dataset (used when ``--epochs/--lr/--batch-size`` are
+    not given, printed by ``modalbench train`` and recorded in checkpoints and results)."""
+
+    epochs: int = 20
+    lr: float = 1e-3
+    batch_size: int = 64
+    reason: str = "EmbraceNet's set-up (Choi & Lee 2019, §6.2): Adam lr 1e-3, batch 64"
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{"epochs", "lr", "batch_size"}``."""
+        return {"epochs": self.epochs, "lr": self.lr, "batch_size": self.batch_size}
+
+
+@dataclass(frozen=True)
 class TaskInfo:
     name: str
     task_type: str  # multiclass | multilabel
@@ -82,6 +97,10 @@ class DatasetBuilder:
     def load(self, params: dict[str, Any], ctx: PrepareContext) -> list[Any]:
         """Parse the raw data into Recordings or SampleSplits (lazy dask arrays where the data is large)."""
         raise NotImplementedError
+
+    def training_defaults(self) -> TrainingDefaults:
+        """Default training settings for this dataset (override when the generic ones do not reach a good model)."""
+        return TrainingDefaults()
 
     def block_missing_lengths(self, params: dict[str, Any]) -> tuple[int, int] | None:
         """[L_min, L_max] of block-missing gaps in time steps, or None when there are no recordings."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+import warnings
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
@@ -93,18 +95,31 @@ def locate(root: str | Path | None, name: str, version: str | None = None) -> tu
     return path, marker
 
 
-def open_store(root: str | Path | None, name: str, version: str | None = None, *, chunks: Any = None) -> xr.Dataset:
-    """Open a complete store with xarray (``chunks=None``: plain lazy zarr, no dask — safe in DataLoader workers).
+def open_store(name: str, *legacy: Any, root: str | Path | None = None, version: str | None = None,
+               chunks: Any = None) -> xr.Dataset:
+    """Open the complete store of dataset ``name`` under ``root`` (default: ``$MODALBENCH_HOME``) with xarray.
 
-    Windowed stores get each modality's windows as a lazy virtual variable ``(sample, time, <m>_channel)`` cut from
-    ``stream_<m>`` on access (they are not stored; see docs/store-format.md).
+    ``chunks=None``: plain lazy zarr, no dask — safe in DataLoader workers. The ``modality`` coordinate holds the
+    modality names (``ds.available.sel(modality="left")``). Windowed stores get each modality's windows as a lazy
+    virtual variable ``(sample, time, <m>_channel)`` cut from ``stream_<m>`` on access (see docs/store-format.md).
+    The former order ``open_store(root, name[, version])`` still works, with a DeprecationWarning.
     """
+    if legacy:
+        if len(legacy) > 2:
+            raise TypeError("open_store(name, *, root=None, version=None, chunks=None)")
+        warnings.warn("open_store(root, name[, version]) is deprecated; use open_store(name, root=root, "
+                      "version=version)", DeprecationWarning, stacklevel=2)
+        root, name = name, legacy[0]
+        version = legacy[1] if len(legacy) > 1 else version
     path, marker = locate(root, name, version)
     url, options = zarr_location(path)
     ds = xr.open_zarr(url, chunks=chunks, consolidated=False, zarr_format=3, storage_options=options)
     if ds.attrs.get("fingerprint") != marker.get("fingerprint"):
         raise StoreError(f"{path}: fingerprint does not match its completion marker; run: modalbench prepare {name} --force")
     check_store_format(ds.attrs, path)
+    names = [m["name"] for m in ds.attrs.get("modalities", [])]
+    if names and ds.sizes.get("modality") == len(names) and ds["modality"].dtype.kind in "iu":
+        ds = ds.assign_coords(modality=np.array(names, dtype=object))  # stores written before names were stored
     return with_window_variables(with_reader_scale(ds), chunks)
 
 
@@ -231,7 +246,7 @@ class _VirtualWindows(BackendArray):
 
 def summary(root: str | Path | None, name: str, version: str | None = None) -> dict[str, Any]:
     """What ``modalbench info`` shows: path, version, fingerprint, samples per split, modalities, parameters, stats."""
-    ds = open_store(root, name, version)
+    ds = open_store(name, root=root, version=version)
     a = ds.attrs
     return {
         "dataset": a["dataset"],

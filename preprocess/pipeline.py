@@ -10,6 +10,7 @@ import copy
 import errno
 import itertools
 import json
+import warnings
 import operator
 import os
 import secrets
@@ -581,7 +582,7 @@ def _assemble_samples(builder, params, items: list[SampleSplit], computed) -> xr
     ds.attrs["split_ranges"] = _split_ranges(split)
     if scales:  # only then: stores without uint8 modalities keep their attributes (and fingerprint)
         ds.attrs["reader_scale"] = scales
-    return _with_int_coords(ds)
+    return _with_int_coords(ds).assign_coords(modality=_modality_names(specs))
 
 
 def _assemble_windowed(builder, params, items: list[Recording], computed) -> xr.Dataset:
@@ -635,7 +636,13 @@ def _assemble_windowed(builder, params, items: list[Recording], computed) -> xr.
     ds.attrs["split_ranges"] = _split_ranges(split)
     ds.attrs["n_recordings"] = len(order)
     ds.attrs["recordings"] = [{"id": items[i].id, "split": items[i].split, "meta": items[i].meta} for i in order]
-    return _with_int_coords(ds)
+    return _with_int_coords(ds).assign_coords(modality=_modality_names(specs))
+
+
+def _modality_names(specs: list[Any]) -> np.ndarray:
+    """The ``modality`` coordinate: names (``.sel(modality="left")``), variable-length strings (a stable zarr v3
+    data type, unlike fixed-width unicode)."""
+    return np.array([s.name for s in specs], dtype=object)
 
 
 def _with_int_coords(ds: xr.Dataset) -> xr.Dataset:
@@ -721,8 +728,10 @@ def write_store(ds: xr.Dataset, path: Path, *, progress: bool = True) -> None:
     """Write ``ds`` to a zarr v3 store at ``path`` (the caller makes it atomic)."""
     ds.attrs["split_codes"] = ds.attrs.get("split_codes", dict(SPLIT_CODES))
     url, options = zarr_location(path)
-    with DaskProgress("writing store", enabled=progress):
-        ds.to_zarr(url, mode="w-", zarr_format=3, consolidated=False, encoding=encoding_for(ds), compute=True,
+    with DaskProgress("writing store", enabled=progress), warnings.catch_warnings():
+        # consolidated metadata (so a plain xr.open_zarr is quiet) are not in the zarr v3 spec yet: zarr says so
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+        ds.to_zarr(url, mode="w-", zarr_format=3, consolidated=True, encoding=encoding_for(ds), compute=True,
                    storage_options=options)
 
 

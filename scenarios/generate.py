@@ -31,7 +31,7 @@ def generate_scenarios(root: str | Path | None, name: str, families: list[str] |
     status ``repaired`` (``on_corrupt="regenerate"``: the ``modalbench scenarios`` command); see
     :func:`~.artifacts.ensure_scenario`.
     """
-    ds = open_store(root, name, version)
+    ds = open_store(name, root=root, version=version)
     explicit = families is not None
     ids: list[str] = []
     for fam_name in (families if explicit else list(STANDARD_FAMILIES)):

@@ -51,7 +51,8 @@ def _json(p: argparse.ArgumentParser) -> None:
 
 def _leaderboard(p: argparse.ArgumentParser) -> None:
     p.add_argument("--leaderboard", metavar="DIR", default=None,
-                   help="leaderboard directory (default: the leaderboard/ folder of the source checkout)")
+                   help="leaderboard directory (default: your own, <root>/leaderboard; the project's is "
+                        "leaderboard/ in a clone)")
 
 
 def _int_at_least(minimum: int) -> Callable[[str], int]:
@@ -72,6 +73,17 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
 
 _positive_int = _int_at_least(1)
 _non_negative_int = _int_at_least(0)
+
+
+def _positive_float(text: str) -> float:
+    """An argparse ``type`` for finite numbers > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
 
 
 class _Parser(argparse.ArgumentParser):
@@ -141,9 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("baseline", metavar="METHOD")
     p.add_argument("--dataset", required=True)
     p.add_argument("--task", default=None)
-    p.add_argument("--epochs", type=_positive_int, default=20)
-    p.add_argument("--batch-size", type=_positive_int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--epochs", type=_positive_int, default=None,
+                   help="training epochs (default: the dataset's training defaults, printed)")
+    p.add_argument("--batch-size", type=_positive_int, default=None,
+                   help="batch size (default: the dataset's training defaults)")
+    p.add_argument("--lr", type=_positive_float, default=None,
+                   help="Adam learning rate (default: the dataset's training defaults)")
     p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument("--seeds", default=None, help="train one model per seed into OUT/seed-<k> (e.g. 0,1,2)")
     p.add_argument("--out", default=None, help="checkpoint directory (default <root>/runs/<dataset>/<method>)")
@@ -208,13 +223,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", default="f1_weighted", help="metric of the table and plots (default f1_weighted)")
 
     # ------------------------------------------------------------ leaderboard
-    p = command("submit", "board:cmd_submit", "validate a results.json and add it to the leaderboard", [board],
+    p = command("submit", "board:cmd_submit", "validate a results.json and add it to the leaderboard", [root, board],
                 description="Validate a result file (schema + official hashes + aggregates) and add it to the "
                             "leaderboard; on failure list every problem and exit 2.")
     p.add_argument("results", help="results.json written by `modalbench evaluate`")
     p.add_argument("--replace", action="store_true", help="replace an existing entry with the same key")
 
-    p = command("leaderboard", "board:cmd_leaderboard", "show the leaderboard or build the static site", [board],
+    p = command("leaderboard", "board:cmd_leaderboard", "show the leaderboard or build the static site", [root, board],
                 description="Show the leaderboard table (main metric: weighted F1) or build the site.")
     p.add_argument("--dataset", default=None)
     p.add_argument("--task", default=None)
@@ -224,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = lb.add_parser("build", help="build the static site (index + one page per dataset)")
     b.add_argument("--out", required=True, metavar="DIR")
     b.add_argument("--leaderboard", metavar="DIR", default=argparse.SUPPRESS)  # keep one given before "build"
+    b.add_argument("--root", metavar="DIR", default=argparse.SUPPRESS)
     b.set_defaults(handler="board:cmd_build")
 
     p = command("register-official", "board:cmd_register_official",

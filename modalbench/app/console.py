@@ -8,10 +8,17 @@ from typing import Any
 
 from rich.console import Console
 
-#: results: the terminal's width, 120 columns when stdout is not a terminal (pipes, CI logs)
-out = Console(width=None if sys.stdout.isatty() else 120, highlight=False)
+#: width of results written to a pipe or file (CI logs, ``| less``, e-mails): the classic terminal
+PIPE_WIDTH = 80
+#: results: the terminal's width, :data:`PIPE_WIDTH` columns when stdout is not a terminal
+out = Console(width=None if sys.stdout.isatty() else PIPE_WIDTH, highlight=False)
 #: progress, warnings and errors
 err = Console(stderr=True, highlight=False)
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 condition``, ``2 conditions``."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
 def print_json(obj: Any) -> None:

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from rich import box
 from rich.table import Table
 
 from modalbench.checksums import verify_store
@@ -48,16 +49,28 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
         return 0
-    t = Table(title="modalbench datasets")
-    for col in ("name", "modalities", "classes", "task", "license", "source", "prepared"):
-        t.add_column(col, overflow="fold")
+    t = Table(title="modalbench datasets", box=box.SIMPLE_HEAD,
+              caption="* generated data; licences, tasks and every modality: --json")
+    name_width = max([len(r["name"]) + 1 for r in rows] + [4])
+    t.add_column("name", no_wrap=True, min_width=name_width)
+    # the modality list takes what is left of the line after the other columns and cell padding
+    t.add_column("modalities", overflow="ellipsis", no_wrap=True,
+                 max_width=max(20, out.width - name_width - len("classes multiclass prepared") - 12))
+    for col in ("classes", "task", "prepared"):
+        t.add_column(col, justify="right" if col == "classes" else "left", no_wrap=True, min_width=len(col))
     for r in rows:
-        mods = ", ".join(r["modalities"])
-        if len(mods) > 40:
-            mods = mods[:37] + "..."
-        t.add_row(r["name"] + (" (synthetic)" if r["synthetic"] else ""), f"{r['n_modalities']}: {mods}",
-                  str(r["n_classes"]), r["task_type"], r["license"], r["source"], "yes" if r["prepared"] else "no")
+        t.add_row(r["name"] + ("*" if r["synthetic"] else ""),
+                  f"{r['n_modalities']}: {', '.join(r['modalities'])}", str(r["n_classes"]), r["task_type"],
+                  "yes" if r["prepared"] else "no")
     out.print(t)
+    # sources in full, one per line (a URL cut or folded in a table cell cannot be copied)
+    width = max(len(r["name"]) for r in rows) if rows else 0
+    out.print("sources:", soft_wrap=True)
+    for r in rows:
+        line = f"  {r['name']:<{width}}  {r['source']}"
+        if len(line) > out.width:  # the URL on its own line, whole (a cut or folded URL cannot be copied)
+            line = f"  {r['name']}\n    {r['source']}"
+        out.print(line, soft_wrap=True, overflow="ignore", crop=False, markup=False, highlight=False)
     return 0
 
 

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import torch
-from rich.console import Console
 from rich.table import Table
 
 from modalbench.atomic import write_json_atomic
@@ -25,10 +24,10 @@ from modalbench.paths import resolve_root
 from modalbench.preprocess.pipeline import prepare
 from modalbench.scenarios import Skipped, generate_scenarios
 
+from .console import out, plural
 from .data import print_info
 from .workflows import EvalSpec, TrainSpec, run_evaluation, run_training
 
-out = Console(width=120)
 
 #: (baseline, hyperparameters) trained by the demo; EmbraceNet with training-time modality dropout (adj_pre)
 DEMO_MODELS: list[tuple[str, dict]] = [
@@ -87,7 +86,8 @@ def run_demo(root: str | None, *, epochs: int = DEMO_EPOCHS, models: list[tuple[
             if isinstance(r, Skipped):
                 out.print(f"  {r.scenario_id}: skipped ({r.reason})")
             else:
-                out.print(f"  {r.scenario_id}: {r.manifest['n_conditions']} conditions, sha256 {r.sha256[:16]}…")
+                out.print(f"  {r.scenario_id}: {plural(r.manifest['n_conditions'], 'condition')}, "
+                          f"sha256 {r.sha256[:16]}…")
 
         out.rule(f"[bold]3. train {len(models or DEMO_MODELS)} baselines ({epochs} epochs each) and evaluate")
         runs = root_p / "demo" / "runs"

@@ -14,9 +14,10 @@ from modalbench.engine.trainer import resolve_device
 from modalbench.errors import ModalbenchError
 from modalbench.paths import resolve_root
 
-from .console import err, out
+from .console import err, out, plural
 from .options import command_line, parse_seeds, parse_set
-from .workflows import EvalSpec, TrainSpec, batches_for, run_evaluation, run_training, set_threads
+from .workflows import (EvalSpec, TrainSpec, batches_for, run_evaluation, run_training, set_threads,
+                        training_settings)
 
 
 def _runs_dir(root: str | None) -> Path:
@@ -28,9 +29,16 @@ def _runs_dir(root: str | None) -> Path:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    set_threads(args.threads)
+    threads = set_threads(args.threads)
     seeds = parse_seeds(args.seeds) or (args.seed,)
     base = Path(args.out) if args.out else _runs_dir(args.root) / args.dataset / args.baseline
+    settings = training_settings(TrainSpec(baseline=args.baseline, dataset=args.dataset, epochs=args.epochs,
+                                           lr=args.lr, batch_size=args.batch_size))
+    taken = ", ".join(k.replace("_", " ") for k in settings["from_dataset"])
+    origin = f" ({taken}: the defaults of {args.dataset})" if taken else ""
+    err.print(f"training {args.baseline} on {args.dataset}: {plural(settings['epochs'], 'epoch')}, "
+              f"lr {settings['lr']:g}, batch size {settings['batch_size']}, {plural(threads, 'thread')}{origin}",
+              soft_wrap=True, markup=False, highlight=False)
     for seed in seeds:
         out_dir = base / f"seed-{seed}" if len(seeds) > 1 else base
         spec = TrainSpec(baseline=args.baseline, dataset=args.dataset, root=args.root, task=args.task,
@@ -40,7 +48,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                          arch=Path(args.arch) if args.arch else None)
         res = run_training(spec)
         err.print(f"[green]trained[/green] {args.baseline} seed {seed}: best epoch {res.best_epoch}, "
-                  f"val {res.metric} {res.best_score:.4f} -> {out_dir}")
+                  f"val {res.metric} {res.best_score:.4f} -> {out_dir}", soft_wrap=True)
     out.print(f"checkpoint: {base}")
     return 0
 
@@ -68,26 +76,29 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def print_results(result: dict) -> None:
-    t = Table(title=f"{result['model']['name']} on {result['dataset']['name']} ({len(result['seeds'])} seed(s))")
+    t = Table(title=f"{result['model']['name']} on {result['dataset']['name']} "
+                    f"({plural(len(result['seeds']), 'seed')})",
+              caption="%, mean ± std over seeds of the condition-mean")
     t.add_column("scenario")
     t.add_column("conditions", justify="right")
-    for name in ("f1_weighted", "accuracy"):
-        t.add_column(name, justify="right")
+    for name in ("weighted F1 %", "accuracy %"):
+        t.add_column(name, justify="right", no_wrap=True)
     for sc in result["scenarios"]:
         agg = result["aggregates"][sc["id"]]["metrics"]
         cells = []
         for name in ("f1_weighted", "accuracy"):
             m = agg.get(name)
-            cells.append("-" if m is None else f"{m['mean']:.4f}" + (f" ± {m['std']:.4f}" if m["std"] else ""))
+            cells.append("-" if m is None else f"{100 * m['mean']:.1f}" + (f" ± {100 * m['std']:.1f}" if m["std"] else ""))
         t.add_row(sc["id"], str(len(sc["conditions"])), *cells)
     out.print(t)
     rows = table2_summary(result)
     if rows:
-        t2 = Table(title="EmbraceNet Table 2 summary (weighted F1, mean over seeds)")
+        t2 = Table(title="EmbraceNet Table 2 summary (weighted F1 %, mean over seeds)")
         for col in ("scenario", "original", "degraded", "relative drop"):
             t2.add_column(col)
         for label, orig, degraded in rows:
-            t2.add_row(label, f"{orig:.4f}", f"{degraded:.4f}", f"{(orig - degraded) / orig:.1%}" if orig else "-")
+            t2.add_row(label, f"{100 * orig:.1f}", f"{100 * degraded:.1f}",
+                       f"{(orig - degraded) / orig:.1%}" if orig else "-")
         out.print(t2)
 
 

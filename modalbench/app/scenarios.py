@@ -34,27 +34,34 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
         return 0
-    t = Table(title=f"scenarios of {args.name} (seed {args.seed}, {args.split} split)")
+    t = Table(title=f"scenarios of {args.name} (seed {args.seed}, {args.split} split)",
+              caption="full sha256 and paths: --json")
     for col in ("scenario", "conditions", "sha256", "status"):
-        t.add_column(col, overflow="fold")
+        t.add_column(col, overflow="fold", justify="right" if col == "conditions" else "left")
     for row in rows:
         if "skipped" in row:
             continue
-        t.add_row(row["scenario"], str(row["n_conditions"]), row["sha256"], row["status"])
+        t.add_row(row["scenario"], str(row["n_conditions"]), short_hash(row["sha256"]), row["status"])
     out.print(t)
     for row in rows:
         if "skipped" in row:
-            out.print(f"[yellow]skipped[/yellow] {escape(row['scenario'])}: {escape(row['skipped'])}")
+            out.print(f"[yellow]skipped[/yellow] {escape(row['scenario'])}: {escape(row['skipped'])}", soft_wrap=True)
         elif row["status"] == "repaired":
             out.print(f"[bold red]regenerated[/bold red] {escape(row['scenario'])}: the stored artifact failed its "
                       f"checksum ({escape(row.get('reason', ''))})")
     return 0
 
 
+def short_hash(digest: Any) -> str:
+    """The first 16 hex digits of a sha256 (terminal tables; ``--json`` has all 64)."""
+    text = str(digest)
+    return text[:16] + "…" if len(text) > 16 else text
+
+
 def _list(args: argparse.Namespace) -> int:
     version = store_version(args.name)
     try:
-        fingerprint = open_store(args.root, args.name, version).attrs.get("fingerprint")
+        fingerprint = open_store(args.name, root=args.root, version=version).attrs.get("fingerprint")
     except ModalbenchError:  # the store may be gone while artifacts remain: list them anyway
         fingerprint = None
     rows = list_artifacts(args.root, args.name, version)
@@ -66,14 +73,14 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
         return 0
-    t = Table(title=f"stored scenarios of {args.name} {version}")
+    t = Table(title=f"stored scenarios of {args.name} {version}", caption="full sha256 and paths: --json")
     for col in ("scenario", "seed", "split", "conditions", "sha256", "matches store"):
         t.add_column(col, overflow="fold")
     for r in rows:
         if "error" in r:
             t.add_row(escape(r["path"]), "", "", "", escape(r["error"]), "")
             continue
-        t.add_row(str(r["scenario"]), str(r["seed"]), str(r["split"]), str(r["n_conditions"]), str(r["sha256"]),
+        t.add_row(str(r["scenario"]), str(r["seed"]), str(r["split"]), str(r["n_conditions"]), short_hash(r["sha256"]),
                   "yes" if r["current"] else "no (regenerate)")
     out.print(t)
     if not rows:

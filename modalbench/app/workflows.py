@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
 import json
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from modalbench import __version__
 from modalbench.baselines.mfas import load_arch
 from modalbench.baselines.registry import create_baseline
 from modalbench.checksums import verify_store
+from modalbench.datasets import get_dataset
 from modalbench.data import ChunkBatches, NumpyBatch, StoreReader, batch_loader, open_reader
 from modalbench.engine.checkpoint import CONFIG_FILE, MODEL_FILE, load_checkpoint, parameter_count
 from modalbench.engine.evaluation import evaluate_batches, evaluate_conditions
@@ -113,9 +116,9 @@ class TrainSpec:
     dataset: str
     root: str | None = None
     task: str | None = None
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 1e-3
+    epochs: int | None = None  # None: the dataset's training_defaults()
+    batch_size: int | None = None
+    lr: float | None = None
     seed: int = 0
     device: str = "auto"
     out: Path | None = None
@@ -170,10 +173,25 @@ def batches_for(root: str | None, dataset: str, task: str | None, *, batch_size:
     return Batches(meta, train_reader.attrs["fingerprint"], fill_fn, train_batches, val_batches)
 
 
+def training_settings(spec: TrainSpec) -> dict[str, Any]:
+    """``{"epochs", "lr", "batch_size", "from_dataset"}``: the spec's values, missing ones from the dataset's
+    :meth:`~modalbench.datasets.DatasetBuilder.training_defaults` (``from_dataset`` lists those taken from it)."""
+    defaults = get_dataset(spec.dataset).training_defaults().as_dict()
+    given = {"epochs": spec.epochs, "lr": spec.lr, "batch_size": spec.batch_size}
+    settings: dict[str, Any] = {k: (defaults[k] if v is None else v) for k, v in given.items()}
+    settings["from_dataset"] = [k for k, v in given.items() if v is None]
+    return settings
+
+
 def run_training(spec: TrainSpec) -> Any:
-    """Train one baseline on a prepared dataset; returns the trainer's ``TrainResult`` (checkpoint in ``spec.out``)."""
-    b = batches_for(spec.root, spec.dataset, spec.task, batch_size=spec.batch_size, seed=spec.seed, fill=spec.fill,
-                    num_workers=spec.num_workers)
+    """Train one baseline on a prepared dataset; returns the trainer's ``TrainResult`` (checkpoint in ``spec.out``).
+
+    Epochs, learning rate and batch size left ``None`` in ``spec`` come from the dataset's training defaults; the
+    settings used and torch's thread count are recorded in the checkpoint's ``config.json``.
+    """
+    settings = training_settings(spec)
+    b = batches_for(spec.root, spec.dataset, spec.task, batch_size=settings["batch_size"], seed=spec.seed,
+                    fill=spec.fill, num_workers=spec.num_workers)
     hparams = dict(spec.hparams or {})
     if spec.arch is not None:
         if spec.baseline != "mfas":
@@ -183,8 +201,9 @@ def run_training(spec: TrainSpec) -> Any:
     model = create_baseline(spec.baseline, b.meta, **hparams)
     extra = {"dataset": {"name": b.meta.name, "version": b.meta.version, "task": b.meta.task,
                          "fingerprint": b.fingerprint},
-             "fill": spec.fill, "command": spec.command}
-    return fit(model, b.train, b.val, epochs=spec.epochs, lr=spec.lr, seed=spec.seed, device=spec.device,
+             "fill": spec.fill, "command": spec.command, "batch_size": settings["batch_size"],
+             "training_settings": settings, "hardware": {"threads": torch.get_num_threads()}}
+    return fit(model, b.train, b.val, epochs=settings["epochs"], lr=settings["lr"], seed=spec.seed, device=spec.device,
                out_dir=spec.out, progress=spec.progress, patience=spec.patience, fill=b.fill, extra_config=extra)
 
 
@@ -207,19 +226,82 @@ def checkpoint_dirs(path: Path) -> list[tuple[int, Path]]:
     return [(int(read_json(p / "config.json").get("seed", i)), p) for i, p in enumerate(subs)]
 
 
-def load_factory(spec: str) -> Callable[[DatasetMeta], torch.nn.Module]:
-    """``package.module:factory`` → the factory; it is called as ``factory(meta)`` and returns a trained model."""
+ModelFactory = Callable[[DatasetMeta], torch.nn.Module]
+
+
+def load_factory(spec: str, *, root: str | None = None) -> ModelFactory:
+    """``package.module:factory`` → a checked factory ``build(meta)`` returning a trained model.
+
+    The current directory is importable (``--model my_model:make_model`` finds ``./my_model.py``). The user's
+    factory is called as ``factory(meta)``, or ``factory(meta, root=root)`` when it has a ``root`` parameter (the
+    data root, to read the prepared train split); its model is checked by :func:`check_model`.
+    """
     mod_name, sep, attr = spec.partition(":")
     if not sep or not mod_name or not attr:
-        raise ModalbenchError(f"--model {spec!r}: expected package.module:factory")
+        raise ModalbenchError(f"--model {spec!r}: expected package.module:factory (e.g. my_model:make_model)")
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
     try:
         module = importlib.import_module(mod_name)
     except ImportError as e:
-        raise ModalbenchError(f"--model {spec!r}: cannot import {mod_name!r} ({e})") from None
+        raise ModalbenchError(f"--model {spec!r}: cannot import {mod_name!r} from the current directory {cwd} or "
+                              f"the installed packages ({e})") from None
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise ModalbenchError(f"--model {spec!r}: {mod_name} has no callable {attr!r}")
-    return factory
+    try:
+        takes_root = "root" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        takes_root = False
+
+    def build(meta: DatasetMeta) -> torch.nn.Module:
+        model = factory(meta, root=root) if takes_root else factory(meta)
+        return check_model(model, meta, f"--model {spec}")
+
+    return build
+
+
+def check_model(model: Any, meta: DatasetMeta, where: str) -> torch.nn.Module:
+    """Check that ``model`` follows the model interface for ``meta``; returns it with ``.meta`` set.
+
+    The interface: a ``torch.nn.Module`` whose ``forward(inputs, available)`` maps ``{modality: [B, *shape]}`` and
+    a ``[B, M]`` boolean availability to logits ``[B, n_classes]``. A module without ``.meta`` gets ``meta``; one
+    with another dataset's modalities is an error. One forward pass on two zero samples checks the output shape.
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise ModalbenchError(f"{where}: the factory returned {type(model).__name__}, expected a torch.nn.Module "
+                              "with forward(inputs: dict[str, Tensor], available: BoolTensor) -> logits")
+    own = getattr(model, "meta", None)
+    if own is None:
+        model.meta = meta
+    elif list(getattr(own, "modality_names", [])) != list(meta.modality_names):
+        raise ModalbenchError(f"{where}: the model's .meta has modalities {list(getattr(own, 'modality_names', []))}, "
+                              f"the dataset {meta.name} has {meta.modality_names}")
+    try:
+        inspect.signature(model.forward).bind({}, None)
+    except TypeError:
+        raise ModalbenchError(f"{where}: {type(model).__name__}.forward must take (inputs, available): a dict of "
+                              "[B, *shape] tensors per modality and a [B, M] boolean availability") from None
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    inputs = {m.name: torch.zeros((2, *m.shape), device=device) for m in meta.modalities}
+    available = torch.ones((2, meta.n_modalities), dtype=torch.bool, device=device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            logits = model(inputs, available)
+    except Exception as exc:  # the user's code: report what failed, in one line
+        raise ModalbenchError(f"{where}: forward on a batch of 2 {meta.name} samples failed: "
+                              f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    finally:
+        model.train(was_training)
+    if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (2, meta.n_classes):
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ModalbenchError(f"{where}: forward must return logits of shape [B, {meta.n_classes}] "
+                              f"({meta.name} has {meta.n_classes} classes), got {shape}")
+    return model
 
 
 # ---------------------------------------------------------------- evaluation
@@ -411,7 +493,7 @@ def _models(spec: EvalSpec, meta: DatasetMeta) -> list[tuple[int, torch.nn.Modul
             if not found:
                 raise ModalbenchError(f"{spec.checkpoint}: no checkpoint for seeds {list(spec.seeds)}")
         return [_checkpoint_model(s, d, spec.device) for s, d in found]
-    factory = load_factory(spec.model)  # type: ignore[arg-type]
+    factory = load_factory(spec.model, root=spec.root)  # type: ignore[arg-type]
     out = []
     for s in spec.seeds or (0,):
         torch.manual_seed(s)

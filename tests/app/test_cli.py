@@ -112,3 +112,15 @@ def run_main(argv: list[str]) -> int | str | None:
         return main(argv)
     except SystemExit as exc:
         return exc.code
+
+
+def test_datasets_table_fits_80_columns_and_keeps_sources_whole(tmp_path: Path, capsys) -> None:
+    from modalbench.app.console import plural
+    from modalbench.app.data import dataset_rows
+
+    assert main(["datasets", "--root", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert all(len(line) <= 80 or line.strip().startswith("https://") for line in text.splitlines()), text
+    for row in dataset_rows(str(tmp_path)):
+        assert row["source"] in text  # whole URLs, never cut or folded
+    assert (plural(1, "condition"), plural(255, "condition")) == ("1 condition", "255 conditions")

@@ -37,7 +37,8 @@ def test_synthetic_all_families_and_identical_rerun(synthetic_root: Path, capsys
     code, table = run(capsys, "synthetic", "--root", str(synthetic_root))
     assert code == 0
     for r in rows:
-        assert r["sha256"] in table, "a second run prints identical sha256 values"
+        assert r["sha256"][:16] + "…" in table, "a second run prints identical sha256 values (first 16 digits)"
+    assert max(len(line) for line in table.splitlines()) <= 80  # fits a pipe's 80 columns
     assert "exists" in table and "created" not in table
     listed = run_json(capsys, "synthetic", "--root", str(synthetic_root), "--list")
     seed0 = {(r["scenario"], r["sha256"]) for r in listed if r["seed"] == 0 and r["split"] == "test"}
@@ -47,7 +48,7 @@ def test_synthetic_all_families_and_identical_rerun(synthetic_root: Path, capsys
 
 def test_synthetic_block_missing_evaluator_path(synthetic_root: Path, capsys) -> None:
     run_json(capsys, "synthetic", "--root", str(synthetic_root), "--family", "block-missing")
-    ds = open_store(synthetic_root, "synthetic")
+    ds = open_store("synthetic", root=synthetic_root)
     reader = load_scenario(synthetic_root, "synthetic", "block-missing", 0)
     reader.check_dataset(ds)
     for cond in reader.conditions:

@@ -237,3 +237,78 @@ def test_seeds_with_a_single_checkpoint_are_refused(digits_root, digits_ckpts):
     p = _cli("evaluate", "--dataset", "digits", "--checkpoint", str(digits_ckpts / "seed-1"), "--seeds", "0,1,2",
              "--out", os.devnull, "--quiet", root=digits_root)
     assert p.returncode == 2 and "replays one model" in p.stderr and p.stderr.count("\n") == 1
+
+
+def test_training_defaults_come_from_the_dataset_and_are_recorded(digits_root, tmp_path, capsys):
+    """Unset --lr/--batch-size take digits' defaults (lr 1e-2, the committed rows' setting), recorded in config."""
+    from modalbench.app.cli import main
+    from modalbench.datasets import get_dataset
+
+    assert get_dataset("digits").training_defaults().as_dict() == {"epochs": 30, "lr": 1e-2, "batch_size": 64}
+    out = tmp_path / "ck"
+    code = main(["train", "intermediate", "--dataset", "digits", "--root", str(digits_root), "--epochs", "2",
+                 "--threads", "1", "--out", str(out), "--quiet"])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "2 epochs, lr 0.01, batch size 64, 1 thread (lr, batch size: the defaults of digits)" in err
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["training"]["lr"] == 1e-2 and cfg["training"]["epochs"] == 2 and cfg["batch_size"] == 64
+    assert cfg["training_settings"]["from_dataset"] == ["lr", "batch_size"]
+    assert cfg["hardware"]["threads"] == 1
+
+
+def test_evaluation_records_the_thread_count(digits_root, digits_ckpts):
+    import torch
+
+    from modalbench.app.workflows import set_threads
+
+    before = torch.get_num_threads()
+    try:
+        assert set_threads(2) == 2
+        res = run_evaluation(EvalSpec(dataset="digits", root=str(digits_root), checkpoint=digits_ckpts / "seed-0",
+                                      scenarios=("full",)))
+    finally:
+        torch.set_num_threads(before)
+    assert res["hardware"]["threads"] == 2
+
+
+PLAIN_MODULE = '''
+import torch
+from torch import nn
+
+class Plain(nn.Module):
+    def __init__(self, meta, n_out=None):
+        super().__init__()
+        self.names = meta.modality_names
+        self.lin = nn.Linear(64, n_out or meta.n_classes)
+
+    def forward(self, inputs, available):
+        return self.lin(torch.cat([inputs[n].flatten(1) for n in self.names], 1))
+
+def make(meta):
+    return Plain(meta)
+
+def wrong_width(meta):
+    return Plain(meta, n_out=3)
+
+def not_a_module(meta):
+    return object()
+'''
+
+
+def test_model_factory_from_the_current_directory_without_meta(digits_root, tmp_path, monkeypatch):
+    """A plain nn.Module (no .meta) from ./plainmodel.py is accepted; what is wrong otherwise is said clearly."""
+    from modalbench.errors import ModalbenchError
+
+    (tmp_path / "plainmodel.py").write_text(PLAIN_MODULE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    res = run_evaluation(EvalSpec(dataset="digits", root=str(digits_root), model="plainmodel:make",
+                                  scenarios=("full",), model_name="plain"))
+    assert res["model"]["name"] == "plain" and res["seeds"] == [0]
+    with pytest.raises(ModalbenchError, match=r"logits of shape \[B, 10\].*got \(2, 3\)"):
+        run_evaluation(EvalSpec(dataset="digits", root=str(digits_root), model="plainmodel:wrong_width",
+                                scenarios=("full",)))
+    with pytest.raises(ModalbenchError, match="returned object, expected a torch.nn.Module"):
+        run_evaluation(EvalSpec(dataset="digits", root=str(digits_root), model="plainmodel:not_a_module",
+                                scenarios=("full",)))

@@ -178,3 +178,23 @@ def test_unknown_optimizer_is_a_clear_error() -> None:
 
     with pytest.raises(ModalbenchError, match="unknown optimizer 'lamb'"):
         make_optimizer([torch.nn.Parameter(torch.zeros(2))], 0.1, {"optimizer": "lamb"})
+
+
+def test_warns_when_still_improving_or_near_chance(tmp_path, capsys) -> None:
+    from modalbench.engine.trainer import training_warnings
+
+    improving = training_warnings([0.5, 0.6, 0.9], 3, 10, "multiclass")
+    assert len(improving) == 1 and "still improving" in improving[0]
+    assert training_warnings([0.5, 0.6, 0.9], 3, 10, "multiclass", stopped_early=True) == []
+    assert training_warnings([0.5, 0.9, 0.8], 2, 10, "multiclass") == []
+    assert len(training_warnings([0.05, 0.14, 0.1], 2, 10, "multiclass")) == 1  # 0.14 < 1.5 x 1/10
+    assert training_warnings([0.05, 0.16, 0.1], 2, 10, "multiclass") == []
+    assert training_warnings([0.05, 0.1, 0.07], 2, 10, "multilabel") == []  # no chance rule for micro F1
+    # a run that cannot learn (lr 1e-9) ends near chance and on its last epoch: both lines on stderr and in the log
+    res = run(lr=1e-9, epochs=2, out_dir=tmp_path / "ck")
+    err = capsys.readouterr().err
+    assert len(res.warnings) >= 1 and all(f"warning: intermediate: {w}" in err for w in res.warnings)
+    assert any("near chance" in w for w in res.warnings)
+    logged = [json.loads(line) for line in (tmp_path / "ck" / "train_log.jsonl").read_text().splitlines()]
+    assert [e["message"] for e in logged if e["stage"] == "warning"] == res.warnings
+    assert json.loads((tmp_path / "ck" / "config.json").read_text())["warnings"] == res.warnings

@@ -32,7 +32,7 @@ def _write(root: Path, name: str, ds: xr.Dataset, attrs: dict[str, Any]) -> xr.D
     ds.to_zarr(path, mode="w", zarr_format=3, consolidated=False)
     write_marker(path.parent, dataset=name, version=VERSION, fingerprint=attrs["fingerprint"], params=attrs["params"],
                  checksums_sha256=write_checksums(path.parent), run_id="test-helper")
-    return open_store(root, name, VERSION)
+    return open_store(name, root=root, version=VERSION)
 
 
 def _norm(names: Sequence[str], channels: int, means: Sequence[float] | None = None) -> dict[str, Any]:

@@ -161,5 +161,50 @@ def test_group_filter_shows_one_ranking_group_at_a_time(browser: Any, tmp_path: 
     assert page.eval_on_selector_all(f"{table} tbody tr", visible) == ["zeroed"]
     page.select_option(select, "")
     assert len(page.eval_on_selector_all(f"{table} tbody tr", visible)) == 3
+
+
+CROWD = 16  # more entries than matplotlib's 10 default colours
+
+
+@pytest.fixture(scope="module")
+def crowded_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """16 entries on digits; entry 0 has a paper (re-implementation), the others are new methods without links."""
+    tmp = tmp_path_factory.mktemp("lb-crowded")
+    lb = tmp / "lb"
+    lb.mkdir()
+    write_json_atomic(lb / "official.json", official_for(make_result()))
+    for i in range(CROWD):
+        result = make_result(model=f"model{i:02d}", skill=0.5 + 0.03 * i, rng_seed=i)
+        result["model"]["code_url"] = None
+        result["model"]["paper"] = "Choi & Lee 2019" if i == 0 else None
+        p = tmp / f"model{i:02d}.json"
+        p.write_text(json.dumps(result))
+        submit(p, lb)
+    return build_site(lb, tmp / "site").parent
+
+
+def test_crowded_plot_one_line_per_model_legend_outside(browser: Any, crowded_site: Path) -> None:
+    from modalbench.leaderboard.plots import line_style
+
+    styles = {(s["color"], s["linestyle"]) for s in map(line_style, range(CROWD))}
+    assert len(styles) == CROWD  # beyond 10 entries the dash pattern changes
+    page, errors = _open(browser, (crowded_site / "plots" / "digits--digit--n_available.svg").as_uri())
+    assert page.eval_on_selector_all("g[id^='curve-']", "els => els.length") == CROWD  # once per model
+    box = page.evaluate("""() => {
+        const r = id => document.getElementById(id).getBoundingClientRect();
+        const svg = document.documentElement.getBoundingClientRect();
+        return {legend: r('legend').toJSON(), axes: r('axes-area').toJSON(), svg: svg.toJSON()}; }""")
+    assert box["legend"]["left"] >= box["axes"]["right"]  # the legend covers no data
+    assert box["legend"]["right"] <= box["svg"]["right"] + 0.5  # and is not clipped by the figure
+    assert box["legend"]["bottom"] <= box["svg"]["bottom"] + 0.5
+    assert errors == []
+    page.close()
+
+    page, errors = _open(browser, (crowded_site / "digits.html").as_uri())
+    table = "table#t-digits--digit-missing-modalities_v1"
+    headers = page.eval_on_selector_all(f"{table} thead th", "ths => ths.map(t => t.textContent)")
+    assert "Link" not in headers and "Code" not in headers  # no entry has a code link: no empty column
+    impl = dict(zip(_column(page, table, 1), _column(page, table, headers.index("Implementation"))))
+    assert impl["model00"] == "re-implementation" and impl["model07"] == "new method"
     assert errors == []
     page.close()

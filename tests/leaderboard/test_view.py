@@ -47,15 +47,32 @@ def test_rows_rank_reproduced_and_keep_reported_apart(lb: Path) -> None:
 
 def test_render_table_and_json(lb: Path) -> None:
     board = build_leaderboard(lb)
-    console = Console(width=250, record=True)
+    console = Console(width=80, record=True)
     console.print(render_table(board, dataset="digits", scenario=MM))
     text = console.export_text()
     late = board["entries"][[e["model"]["name"] for e in board["entries"]].index("late")]
     s = late["scenarios"][MM]["metrics"]["f1_weighted"]
-    assert f"{s['mean']:.4f} ± {s['std']:.4f}" in text
-    assert "unranked" in text and "12,345" in text
+    assert f"{100 * s['mean']:.1f} ± {100 * s['std']:.1f}" in text  # %, one decimal
+    assert "weighted F1 %" in text and "12k" in text and "– = unranked" in text
     rows = json.loads(render_json(board, dataset="digits"))
     assert len(rows) == 6 and rows[0]["rank"] == 1
+
+
+def test_terminal_tables_fit_80_columns_without_breaking_names(lb: Path) -> None:
+    """Reproduced and reported rows (long method names, conditions, citations) in 80 columns, names whole."""
+    board = build_leaderboard(lb)
+    for kwargs in ({}, {"dataset": "digits"}, {"dataset": "opportunity"}):
+        console = Console(width=80, record=True)
+        console.print(render_table(board, **kwargs))
+        lines = console.export_text().splitlines()
+        assert max(len(line) for line in lines) <= 80, kwargs
+        models = {r["model"] for r in table_rows(board, **kwargs) if r["source"] == "reproduced"}
+        for model in models:  # a model name is never folded ("embracene/t")
+            assert any(re.search(rf"\b{model}\b", line) for line in lines), (kwargs, model)
+    console = Console(width=80, record=True)
+    console.print(render_table(board, dataset="opportunity", task="locomotion"))
+    text = console.export_text()
+    assert "reported in embracenet-2019 Table 2" in text and "missing-modalities-80pct" in text
 
 
 def test_unknown_filters_suggest_close_names(lb: Path) -> None:
@@ -144,13 +161,16 @@ def test_cli_submit_leaderboard_and_build(lb: Path, tmp_path: Path, capsys: pyte
     assert (tmp_path / "s" / "digits.html").exists()
 
 
-def test_default_leaderboard_dir_is_the_source_folder() -> None:
+def test_default_leaderboard_dir_is_the_users_own(tmp_path: Path) -> None:
+    from modalbench.app.board import leaderboard_dir
     from modalbench.app.cli import build_parser
-    from modalbench.leaderboard.board import DEFAULT_DIR, resolve_dir
+    from modalbench.leaderboard.board import DEFAULT_DIR
 
-    args = build_parser().parse_args(["leaderboard", "--json"])
+    args = build_parser().parse_args(["leaderboard", "--json", "--root", str(tmp_path)])
     assert args.leaderboard is None
-    assert resolve_dir(args.leaderboard) == DEFAULT_DIR and (DEFAULT_DIR / "leaderboard.json").exists()
+    assert leaderboard_dir(args) == tmp_path / "leaderboard" != DEFAULT_DIR
+    args = build_parser().parse_args(["submit", "r.json", "--root", str(tmp_path), "--leaderboard", str(DEFAULT_DIR)])
+    assert leaderboard_dir(args) == DEFAULT_DIR and (DEFAULT_DIR / "leaderboard.json").exists()
 
 
 def test_missing_index_is_built_in_memory(lb: Path) -> None:

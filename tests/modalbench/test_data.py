@@ -23,7 +23,7 @@ CACHE = pytest.mark.parametrize("cache_bytes", [0, 2**30], ids=["chunk-reads", "
 
 @CACHE
 def test_sequential_batches_equal_the_store(synthetic_root, cache_bytes):
-    ds = open_store(synthetic_root, "synthetic")
+    ds = open_store("synthetic", root=synthetic_root)
     s, e = ds.attrs["split_ranges"]["test"]
     xs, avs, ys = _collect(make_loader(synthetic_root, "synthetic", "test", batch_size=50, cache_bytes=cache_bytes))
     assert all(len(y) == 50 for y in ys[:-1])
@@ -162,7 +162,7 @@ def test_store_of_another_format_is_refused_with_the_rebuild_command(synthetic_r
                                          r"modalbench prepare synthetic --force"):
         open_reader(synthetic_root, "synthetic", "train")
     with pytest.raises(StoreError, match="store format 2"):
-        open_store(synthetic_root, "synthetic")
+        open_store("synthetic", root=synthetic_root)
 
 
 @pytest.mark.timeout(120)

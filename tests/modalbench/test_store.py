@@ -27,7 +27,7 @@ REQUIRED_ATTRS = {"dataset", "version", "modalities", "classes", "task", "task_t
 
 
 def test_digits_store_schema(digits_root):
-    ds = open_store(digits_root, "digits")
+    ds = open_store("digits", root=digits_root)
     assert REQUIRED_ATTRS <= set(ds.attrs)
     assert {"left", "right", "label", "split", "available"} <= set(ds.data_vars)
     assert ds["left"].dims == ("sample", "left_channel", "left_height", "left_width")
@@ -39,16 +39,17 @@ def test_digits_store_schema(digits_root):
     for code, name in enumerate(("train", "val", "test")):
         s, e = ds.attrs["split_ranges"][name]
         assert np.all(split[s:e] == code)
-    # every coordinate is an integer range
+    # every coordinate is an integer range, except the modality names
     for dim, n in ds.sizes.items():
-        np.testing.assert_array_equal(ds[dim].values, np.arange(n))
+        expected = ["left", "right"] if dim == "modality" else np.arange(n)  # modalities by name
+        np.testing.assert_array_equal(ds[dim].values.astype(object if dim == "modality" else None), expected)
     assert ds.attrs["fingerprint"] == fingerprint(ds.attrs)
 
 
 def test_digits_matches_sklearn_source(digits_root):
     from sklearn.datasets import load_digits
 
-    ds = open_store(digits_root, "digits")
+    ds = open_store("digits", root=digits_root)
     imgs = load_digits().images
     # minmax scaling to [0, 1] from train min/max (0 and 16 for these images)
     st = ds.attrs["normalisation"]["left"]
@@ -104,7 +105,7 @@ def test_building_the_dataset_is_lazy(tmp_path):
 
 
 def test_windowed_store_respects_recordings(synthetic_root):
-    ds = open_store(synthetic_root, "synthetic")
+    ds = open_store("synthetic", root=synthetic_root)
     p = ds.attrs["params"]["window"]
     rec = ds["recording"].values
     off = ds["offset"].values
@@ -177,7 +178,7 @@ def test_killed_prepare_is_not_accepted_and_recovers(tmp_path):
     assert proc.returncode == -signal.SIGKILL
     assert (tmp_path / "digits" / "v1.incomplete" / "store.zarr").exists()
     with pytest.raises(StoreError, match="incomplete"):
-        open_store(tmp_path, "digits")
+        open_store("digits", root=tmp_path)
     res = prepare("digits", root=tmp_path, progress=False)
     assert not res.skipped and summary(tmp_path, "digits")["n_samples_total"] == 1797
     assert not (tmp_path / "digits" / "v1.incomplete").exists()
@@ -197,7 +198,7 @@ def test_store_is_chunked_along_sample_with_blosc_zstd(synthetic_root):
 
 
 def test_virtual_window_variables_index_like_stored_ones(synthetic_root):
-    ds = open_store(synthetic_root, "synthetic")
+    ds = open_store("synthetic", root=synthetic_root)
     assert ds["m1"].attrs["virtual"] == "windows of stream_m1" and ds["m1"].dims == ("sample", "time", "m1_channel")
     g = ds["recording_start"].values[ds["recording"].values] + ds["offset"].values
     stream = ds["stream_m1"].values
@@ -206,7 +207,7 @@ def test_virtual_window_variables_index_like_stored_ones(synthetic_root):
     np.testing.assert_array_equal(ds["m1"].isel(sample=[7, 2, 40]).values, expected[[7, 2, 40]])
     np.testing.assert_array_equal(ds["m1"].isel(sample=5, time=slice(3, 9), m1_channel=1).values, expected[5, 3:9, 1])
     np.testing.assert_array_equal(ds["m1"].isel(sample=slice(10, 20), time=-1).values, expected[10:20, -1])
-    lazy = open_store(synthetic_root, "synthetic", chunks={})
+    lazy = open_store("synthetic", root=synthetic_root, chunks={})
     assert isinstance(lazy["m1"].data, dask.array.Array)
     np.testing.assert_array_equal(lazy["m1"][100:130].values, expected[100:130])
     assert "m1" in summary(synthetic_root, "synthetic")["virtual_variables"]
@@ -234,3 +235,20 @@ def test_store_version_is_the_registered_builders():
     from modalbench.store import store_version
 
     assert store_version("digits") == "v1"
+
+
+def test_xarray_view_names_modalities_and_plain_open_zarr_is_quiet(digits_root) -> None:
+    import warnings
+
+    from modalbench.store import locate
+
+    ds = open_store("digits", root=digits_root)
+    assert [str(m) for m in ds["modality"].values] == ["left", "right"]
+    assert ds["available"].sel(modality="left").shape == (ds.sizes["sample"],)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # consolidated metadata: no "failed to open with consolidated" warning
+        plain = xr.open_zarr(str(locate(digits_root, "digits")[0]))
+    assert [str(m) for m in plain["modality"].values] == ["left", "right"]
+    with pytest.warns(DeprecationWarning, match="open_store\\(name, root=root"):
+        old = open_store(digits_root, "digits")  # the former argument order still works during the transition
+    assert old.attrs["fingerprint"] == ds.attrs["fingerprint"]

@@ -46,11 +46,11 @@ def test_s3_root_prepare_scenarios_and_reader(s3_root, tmp_path):
     res = prepare("synthetic", root=s3_root, progress=False)
     assert str(res.path).startswith("s3://modalbench-ci/bench/synthetic/v1/")
     assert prepare("synthetic", root=s3_root, progress=False).skipped  # the marker is read back from S3
-    ds = open_store(s3_root, "synthetic")
+    ds = open_store("synthetic", root=s3_root)
     assert ds.attrs["fingerprint"] == res.attrs["fingerprint"]
 
     # same data as a local prepare
-    local = open_store(prepare("synthetic", root=tmp_path, progress=False).path.parents[2], "synthetic")
+    local = open_store("synthetic", root=prepare("synthetic", root=tmp_path, progress=False).path.parents[2])
     assert local.attrs["fingerprint"] == ds.attrs["fingerprint"]
     np.testing.assert_array_equal(local["m2"].values, ds["m2"].values)
 

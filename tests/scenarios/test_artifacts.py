@@ -23,7 +23,7 @@ SNIPPET = """
 import json, sys
 from modalbench.store import open_store
 from modalbench.scenarios import get_scenario
-ds = open_store(sys.argv[1], sys.argv[2], "v1")
+ds = open_store(sys.argv[2], root=sys.argv[1], version="v1")
 print(json.dumps({f: get_scenario(f).generate(ds, seed=7).sha256 for f in sys.argv[3:]}))
 """
 

@@ -42,14 +42,14 @@ def test_scenarios_command_yields_14319_conditions_and_nine_block_rates(opp_root
 
 
 def test_block_missing_defaults_are_embracenets_10_to_30_seconds(opp_root):
-    ds = open_store(opp_root, "opportunity")
+    ds = open_store("opportunity", root=opp_root)
     params = get_scenario("block-missing").resolve_params(ds, {})
     assert params["min_length"] == 300 and params["max_length"] == 900
     assert params["rates"] == [round(0.1 * i, 1) for i in range(1, 10)]
 
 
 def test_blocks_longer_than_the_budget_are_a_clear_error(opp_root):
-    ds = open_store(opp_root, "opportunity")
+    ds = open_store("opportunity", root=opp_root)
     with pytest.raises(ModalbenchError, match="too long for a split of"):
         ensure_scenario(ds, opp_root, "block-missing@v1", seed=1, min_length=20_000, max_length=30_000)
 
@@ -57,7 +57,7 @@ def test_blocks_longer_than_the_budget_are_a_clear_error(opp_root):
 def test_gestures_null_class_is_left_out_of_validation_only(opp_root):
     from modalbench.app.workflows import batches_for
 
-    ds = open_store(opp_root, "opportunity")
+    ds = open_store("opportunity", root=opp_root)
     assert ds.attrs["tasks"]["gestures"]["val_excluded_classes"] == [0]
     assert "val_excluded_classes" not in ds.attrs["tasks"]["locomotion"]
     val_split = np.asarray(ds["split"].values) == 1
