@@ -167,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=_positive_int, default=None,
                    help="early-stopping patience in epochs")
     p.add_argument("--arch", default=None, help="mfas only: architecture file found by `modalbench search mfas`")
+    p.add_argument("--preset", default="default", choices=("default", "paper"),
+                   help="paper: the paper's model and training recipe where it states them (docs/protocols.md)")
     p.add_argument("--workers", type=_non_negative_int, default=0, help="DataLoader workers")
     p.add_argument("--quiet", action="store_true")
 
@@ -259,6 +261,17 @@ def _handler(spec: str) -> Callable[[argparse.Namespace], int | None]:
     return handler
 
 
+def _method_help(method: str) -> int:
+    """``train METHOD --help``: the usage of ``train`` and the method's declared parameters."""
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    sub.choices["train"].print_help()
+    print()
+    try:
+        return int(_handler("models:print_method_params")(method))  # type: ignore[arg-type]
+    except ModalbenchError as exc:
+        return _fail(str(exc))
+
+
 def _os_error_line(exc: OSError) -> str:
     where = f"{exc.filename}: " if exc.filename else ""
     if exc.errno == errno.ENOSPC:
@@ -270,6 +283,9 @@ def _os_error_line(exc: OSError) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 2 a user-fixable error, 130 interrupted)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) >= 3 and argv[0] == "train" and not argv[1].startswith("-") and {"-h", "--help"} & set(argv[2:]):
+        return _method_help(argv[1])
     args = build_parser().parse_args(argv)
     try:
         import_modules(args.plugin)

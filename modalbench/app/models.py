@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.table import Table
 
 from modalbench.atomic import write_json_atomic
+from modalbench.baselines.registry import canonical_name, describe_method_params
 from modalbench.baselines.search import search
 from modalbench.engine.trainer import resolve_device
 from modalbench.errors import ModalbenchError
@@ -17,7 +18,7 @@ from modalbench.paths import resolve_root
 from .console import err, out, plural
 from .options import command_line, parse_seeds, parse_set
 from .workflows import (EvalSpec, TrainSpec, batches_for, run_evaluation, run_training, set_threads,
-                        training_settings)
+                        plan_training)
 
 
 def _runs_dir(root: str | None) -> Path:
@@ -32,10 +33,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     threads = set_threads(args.threads)
     seeds = parse_seeds(args.seeds) or (args.seed,)
     base = Path(args.out) if args.out else _runs_dir(args.root) / args.dataset / args.baseline
-    settings = training_settings(TrainSpec(baseline=args.baseline, dataset=args.dataset, epochs=args.epochs,
-                                           lr=args.lr, batch_size=args.batch_size))
+    settings = plan_training(TrainSpec(baseline=args.baseline, dataset=args.dataset, root=args.root, task=args.task,
+                                       epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                                       hparams=parse_set(args.set), preset=args.preset,
+                                       arch=Path(args.arch) if args.arch else None)).settings
     taken = ", ".join(k.replace("_", " ") for k in settings["from_dataset"])
-    origin = f" ({taken}: the defaults of {args.dataset})" if taken else ""
+    stated = ", ".join(k.replace("_", " ") for k in settings["from_preset"])
+    origin = "".join(f" ({what}: {src})" for what, src in ((stated, f"the {args.preset} preset"),
+                                                           (taken, f"the defaults of {args.dataset}")) if what)
     err.print(f"training {args.baseline} on {args.dataset}: {plural(settings['epochs'], 'epoch')}, "
               f"lr {settings['lr']:g}, batch size {settings['batch_size']}, {plural(threads, 'thread')}{origin}",
               soft_wrap=True, markup=False, highlight=False)
@@ -45,7 +50,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                          epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=seed, device=args.device,
                          out=out_dir, hparams=parse_set(args.set), fill=args.fill, num_workers=args.workers,
                          patience=args.patience, progress=not args.quiet, command=command_line(),
-                         arch=Path(args.arch) if args.arch else None)
+                         arch=Path(args.arch) if args.arch else None, preset=args.preset)
         res = run_training(spec)
         err.print(f"[green]trained[/green] {args.baseline} seed {seed}: best epoch {res.best_epoch}, "
                   f"val {res.metric} {res.best_score:.4f} -> {out_dir}", soft_wrap=True)
@@ -137,4 +142,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     write_json_atomic(Path(args.out), result)
     print_results(result)
     out.print(f"results: {args.out}")
+    return 0
+
+
+def print_method_params(method: str) -> int:
+    """``modalbench train METHOD --help``: the method's parameters (``--set key=value``) after the usage."""
+    rows = [r for r in describe_method_params(method) if r.get("settable", True)]
+    t = Table(title=f"{canonical_name(method)}: --set KEY=VALUE", title_justify="left")
+    for col in ("key", "type", "default", "range", "help"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        t.add_row(r["name"], r["type"], json.dumps(r["default"]), str(r.get("range") or ""), r.get("help", ""))
+    out.print(t)
+    out.print("presets: --preset default (small and fast) | paper (the paper's model and recipe; docs/protocols.md)")
     return 0

@@ -26,7 +26,7 @@ import torch
 
 from modalbench import __version__
 from modalbench.baselines.mfas import load_arch
-from modalbench.baselines.registry import create_baseline
+from modalbench.baselines.registry import create_baseline, resolve_preset
 from modalbench.checksums import verify_store
 from modalbench.datasets import get_dataset
 from modalbench.data import ChunkBatches, NumpyBatch, StoreReader, batch_loader, open_reader
@@ -129,6 +129,7 @@ class TrainSpec:
     progress: bool = True
     command: str = ""
     arch: Path | None = None
+    preset: str = "default"  # "paper": the paper's model and recipe where it states them (docs/protocols.md)
 
 
 @dataclass
@@ -173,14 +174,45 @@ def batches_for(root: str | None, dataset: str, task: str | None, *, batch_size:
     return Batches(meta, train_reader.attrs["fingerprint"], fill_fn, train_batches, val_batches)
 
 
-def training_settings(spec: TrainSpec) -> dict[str, Any]:
-    """``{"epochs", "lr", "batch_size", "from_dataset"}``: the spec's values, missing ones from the dataset's
-    :meth:`~modalbench.datasets.DatasetBuilder.training_defaults` (``from_dataset`` lists those taken from it)."""
+def training_settings(spec: TrainSpec, recipe: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``{"epochs", "lr", "batch_size", "from_dataset", "from_preset"}``: the spec's values; missing ones from the
+    preset's training recipe when it states them (``--preset paper``), else from the dataset's
+    :meth:`~modalbench.datasets.DatasetBuilder.training_defaults`."""
     defaults = get_dataset(spec.dataset).training_defaults().as_dict()
     given = {"epochs": spec.epochs, "lr": spec.lr, "batch_size": spec.batch_size}
-    settings: dict[str, Any] = {k: (defaults[k] if v is None else v) for k, v in given.items()}
-    settings["from_dataset"] = [k for k, v in given.items() if v is None]
+    stated = {k: (recipe or {}).get(k) for k in given}
+    settings: dict[str, Any] = {k: v if v is not None else stated[k] if stated[k] is not None else defaults[k]
+                                for k, v in given.items()}
+    settings["from_preset"] = [k for k, v in given.items() if v is None and stated[k] is not None]
+    settings["from_dataset"] = [k for k, v in given.items() if v is None and stated[k] is None]
     return settings
+
+
+@dataclass
+class TrainingPlan:
+    """What a training run will use: the preset, the built model, its optimizer recipe and the budget."""
+
+    preset: Any
+    model: torch.nn.Module
+    recipe: dict[str, Any] | None
+    settings: dict[str, Any]
+
+
+def plan_training(spec: TrainSpec) -> TrainingPlan:
+    """Resolve the preset (``default`` | ``paper``), build the model (seeded) and settle epochs, lr and batch size:
+    given values, then the paper preset's recipe where it states them, then the dataset's training defaults."""
+    meta = open_reader(spec.root, spec.dataset, "train", spec.task).meta
+    preset = resolve_preset(spec.baseline, spec.preset, meta)
+    hparams = {**preset.hparams, **(spec.hparams or {})}
+    if spec.arch is not None:
+        if spec.baseline != "mfas":
+            raise ModalbenchError("--arch is only for `modalbench train mfas`")
+        hparams = {**load_arch(spec.arch), **hparams}
+    torch.manual_seed(spec.seed)
+    model = create_baseline(spec.baseline, meta, **hparams)
+    recipe = model.training_recipe() if hasattr(model, "training_recipe") else None
+    settings = training_settings(spec, recipe if spec.preset != "default" else None)
+    return TrainingPlan(preset, model, recipe, settings)
 
 
 def run_training(spec: TrainSpec) -> Any:
@@ -189,22 +221,18 @@ def run_training(spec: TrainSpec) -> Any:
     Epochs, learning rate and batch size left ``None`` in ``spec`` come from the dataset's training defaults; the
     settings used and torch's thread count are recorded in the checkpoint's ``config.json``.
     """
-    settings = training_settings(spec)
+    plan = plan_training(spec)
+    preset, model, recipe, settings = plan.preset, plan.model, plan.recipe, plan.settings
     b = batches_for(spec.root, spec.dataset, spec.task, batch_size=settings["batch_size"], seed=spec.seed,
                     fill=spec.fill, num_workers=spec.num_workers)
-    hparams = dict(spec.hparams or {})
-    if spec.arch is not None:
-        if spec.baseline != "mfas":
-            raise ModalbenchError("--arch is only for `modalbench train mfas`")
-        hparams = {**load_arch(spec.arch), **hparams}
-    torch.manual_seed(spec.seed)
-    model = create_baseline(spec.baseline, b.meta, **hparams)
     extra = {"dataset": {"name": b.meta.name, "version": b.meta.version, "task": b.meta.task,
                          "fingerprint": b.fingerprint},
              "fill": spec.fill, "command": spec.command, "batch_size": settings["batch_size"],
-             "training_settings": settings, "hardware": {"threads": torch.get_num_threads()}}
+             "training_settings": settings, "preset": preset.to_dict(), "notes": list(getattr(model, "notes", [])),
+             "hardware": {"threads": torch.get_num_threads()}}
     return fit(model, b.train, b.val, epochs=settings["epochs"], lr=settings["lr"], seed=spec.seed, device=spec.device,
-               out_dir=spec.out, progress=spec.progress, patience=spec.patience, fill=b.fill, extra_config=extra)
+               out_dir=spec.out, progress=spec.progress, patience=spec.patience, fill=b.fill, extra_config=extra,
+               optimizer=recipe)
 
 
 def _loader(ds: ChunkBatches, num_workers: int) -> Iterable[Any]:
