@@ -29,7 +29,6 @@ from torch.nn import functional as F
 
 from modalbench.errors import ModalbenchError
 from modalbench.meta import DatasetMeta
-
 from modalbench.params import Param
 
 from .base import DROPOUT, ENCODER, ENCODER_OVERRIDES, FEATURE_DIM, HEAD_HIDDEN, embracenet_baseline_preset

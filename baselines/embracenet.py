@@ -32,9 +32,8 @@ Training-time draws use torch's global RNG, seeded by the trainer.
 
 from __future__ import annotations
 
-from typing import Any
-
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -43,8 +42,16 @@ from modalbench.errors import ModalbenchError
 from modalbench.meta import DatasetMeta
 from modalbench.params import Param
 
-from .base import (DROPOUT, EMBRACENET_RECIPE, ENCODER, ENCODER_OVERRIDES, FEATURE_DIM, HEAD_HIDDEN,
-                   SERIES_DEEPCONVLSTM, dataset_family)
+from .base import (
+    DROPOUT,
+    EMBRACENET_RECIPE,
+    ENCODER,
+    ENCODER_OVERRIDES,
+    FEATURE_DIM,
+    HEAD_HIDDEN,
+    SERIES_DEEPCONVLSTM,
+    dataset_family,
+)
 from .encoders import mlp_head
 from .intermediate import EncodedFusion
 from .registry import register_baseline
@@ -316,7 +323,7 @@ class EmbraceNet(EncodedFusion):
             return torch.logit(probs.clamp(1e-7, 1 - 1e-7))
         return torch.log(probs.clamp_min(1e-12))
 
-    def train(self, mode: bool = True) -> "EmbraceNet":
+    def train(self, mode: bool = True) -> EmbraceNet:
         self.__dict__.pop("_fc_cache", None)  # drop the evaluator's per-batch cache (see _batch_constant)
         return super().train(mode)
 

@@ -24,7 +24,6 @@ from torch.nn import functional as F
 
 from modalbench.errors import ModalbenchError
 from modalbench.meta import DatasetMeta
-
 from modalbench.params import Param
 
 from .base import EMBRACENET_RECIPE, FusionModel

@@ -198,7 +198,7 @@ class MFASNet(FusionModel):
         cfg["hparams"] = {k: v for k, v in cfg["hparams"].items() if k != "backbones_file"}
         return cfg
 
-    def train(self, mode: bool = True) -> "MFASNet":
+    def train(self, mode: bool = True) -> MFASNet:
         super().train(mode)
         if self.hparams["freeze_backbones"]:
             self.backbones.eval()  # frozen backbones keep their BN statistics

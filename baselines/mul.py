@@ -45,6 +45,8 @@ from modalbench.meta import DatasetMeta
 from modalbench.params import Param
 
 from .base import ENCODED_PARAMS
+from .intermediate import EncodedFusion
+from .registry import register_baseline
 
 #: Liu et al. 2018 (§4, CIFAR-100 / ResNet set-up): SGD with momentum 0.9 and weight decay 1e-4, lr 0.1
 MUL_RECIPE: dict[str, Any] = {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4}
@@ -54,8 +56,6 @@ def paper_preset(meta: DatasetMeta) -> dict[str, Any]:
     """Mul / MulMix as in Liu et al. 2018: SGD + momentum, weight decay, β = 0.5 (Table 2's MulMix)."""
     return {"hparams": {"beta": 0.5, "recipe": dict(MUL_RECIPE)},
             "notes": ["SGD momentum 0.9, weight decay 1e-4, lr 0.1; beta 0.5 (MulMix in Table 2)"]}
-from .intermediate import EncodedFusion
-from .registry import register_baseline
 
 
 class BatchedHeads(nn.Module):

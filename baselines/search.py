@@ -67,7 +67,6 @@ from modalbench.meta import DatasetMeta
 
 from .mfas import ACTIVATION_NAMES, Arch, LayeredBackbone, MFASNet, build_backbones, save_arch, save_backbones
 
-
 BUDGETS: dict[str, dict[str, Any]] = {
     # tiny: tests and CPU
     "small": {"e_search": 2, "e_train": 2, "max_layers": 2, "k": 4, "t_max": 10.0, "t_min": 0.2, "hidden": 32,

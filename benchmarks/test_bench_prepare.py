@@ -16,7 +16,6 @@ import subprocess
 import sys
 import textwrap
 import zipfile
-from pathlib import Path
 
 import pytest
 
@@ -108,8 +107,8 @@ FLOOR_CHILD = textwrap.dedent("""
 
 @pytest.fixture(scope="module", params=list(SIZES_ROWS))
 def archive(request, tmp_path_factory):
-    from modalbench.loaders.opportunity import challenge_split
     from helpers.opportunity_synth import write_opportunity_zip
+    from modalbench.loaders.opportunity import challenge_split
 
     raw = tmp_path_factory.mktemp(f"opp-{request.param}")
     path = raw / "OpportunityUCIDataset.zip"

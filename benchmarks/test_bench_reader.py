@@ -8,7 +8,6 @@ what moving batches from worker processes to the main process costs, before any 
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -21,7 +20,7 @@ NAIVE_SAMPLES = 1024  # per-sample random zarr reads are slow: time a few batche
 
 def _epoch(loader) -> int:
     n = 0
-    for inputs, avail, label in loader:
+    for _inputs, _avail, label in loader:
         n += len(label)
     return n
 
@@ -79,7 +78,7 @@ def test_reader_naive_random_zarr(benchmark, store):
 
     def run():
         n = 0
-        for i, (inputs, avail, label) in enumerate(loader):
+        for _i, (_inputs, _avail, label) in enumerate(loader):
             n += len(label)
             if n >= NAIVE_SAMPLES:
                 break

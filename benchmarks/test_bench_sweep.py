@@ -9,15 +9,13 @@ Targets: fast >= 20× plain per condition; the whole sweep under 10 minutes on 2
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 import torch
 
-from modalbench.engine.evaluation import evaluate_conditions
 from modalbench.baselines.registry import create_baseline
 from modalbench.data import open_reader
+from modalbench.engine.evaluation import evaluate_conditions
 from modalbench.preprocess.pipeline import prepare
 from modalbench.scenarios import generate_scenarios, load_scenario
 

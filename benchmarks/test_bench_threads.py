@@ -8,8 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from modalbench.app.workflows import (EvalSpec, TrainSpec, batches_for, default_threads, run_evaluation,
-                                      run_training)
+from modalbench.app.workflows import EvalSpec, TrainSpec, batches_for, default_threads, run_evaluation, run_training
 from modalbench.baselines.registry import create_baseline
 from modalbench.engine.trainer import fit
 

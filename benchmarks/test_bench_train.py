@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from modalbench.app.workflows import batches_for
 from modalbench.baselines.registry import baseline_names, create_baseline
 from modalbench.engine.trainer import fit
-from modalbench.app.workflows import batches_for
 
 #: baselines with their own multi-stage training (MFAS search) are measured in their own tests
 SKIP = {"mfas", "mae"}
@@ -63,7 +63,7 @@ def test_train_epoch_minimal_loop(benchmark, data, method):
             opt.step()
         model.eval()
         with torch.no_grad():
-            for inputs, avail, label in val:
+            for inputs, avail, _label in val:
                 model(inputs, avail)
 
     benchmark.pedantic(run, rounds=2, iterations=1, warmup_rounds=1)

@@ -26,7 +26,6 @@ from typing import Any
 
 from modalbench.errors import ModalbenchError
 from modalbench.jsonio import read_json as strict_read_json
-
 from modalbench.results import MAIN_METRIC, MIN_RANKED_SEEDS, ranking_problems
 
 PACKAGE_DIR = Path(__file__).parent

@@ -16,8 +16,17 @@ from typing import Any
 
 import numpy as np
 
-from modalbench.results import (MULTICLASS_METRICS, MULTILABEL_METRICS, ConditionResult, DatasetRef, ModelInfo,
-                                ResultDocument, ScenarioResult, TrainedModel)
+from modalbench.results import (
+    MULTICLASS_METRICS,
+    MULTILABEL_METRICS,
+    ConditionResult,
+    DatasetRef,
+    ModelInfo,
+    ResultDocument,
+    ScenarioResult,
+    TrainedModel,
+)
+
 from .official import dataset_key
 from .schema import example_path
 

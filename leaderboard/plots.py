@@ -21,7 +21,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from modalbench.atomic import write_bytes_atomic  # noqa: E402
-
 from modalbench.results import MAIN_METRIC  # noqa: E402
 
 #: Reported metric names that measure the same thing as the main metric.

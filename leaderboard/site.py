@@ -15,8 +15,8 @@ from typing import Any
 
 from modalbench.atomic import atomic_dir
 from modalbench.errors import ModalbenchError
-
 from modalbench.results import MAIN_METRIC
+
 from .board import load_leaderboard, resolve_dir
 from .plots import CURVES, render_curve
 from .view import format_score, table_rows

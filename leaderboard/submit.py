@@ -20,10 +20,19 @@ from typing import Any
 
 from modalbench.atomic import INCOMPLETE, write_bytes_atomic
 from modalbench.errors import ModalbenchError
-
 from modalbench.results import RESULT_SCHEMA_VERSION, compare_aggregates, ranking_problems, scenario_aggregate
-from .board import (LEADERBOARD_FILE, build_leaderboard, entry_key, leaderboard_bytes,
-                    official_path, path_component_problem, read_json, resolve_dir, submission_path)
+
+from .board import (
+    LEADERBOARD_FILE,
+    build_leaderboard,
+    entry_key,
+    leaderboard_bytes,
+    official_path,
+    path_component_problem,
+    read_json,
+    resolve_dir,
+    submission_path,
+)
 from .official import dataset_key, load_official
 from .schema import validate_schema
 

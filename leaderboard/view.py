@@ -20,7 +20,6 @@ from rich.table import Table
 from rich.text import Text
 
 from modalbench.errors import ModalbenchError
-
 from modalbench.results import MAIN_METRIC
 
 

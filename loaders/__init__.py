@@ -1,8 +1,13 @@
 """Dataset loaders: download and parse raw datasets. Importing this package registers every built-in dataset."""
 
-from . import digits, gas_sensor, opportunity, synthetic  # noqa: F401
-from . import higgs  # noqa: F401
-from . import mudestreda  # noqa: F401
-from . import mnist_halves  # noqa: F401
-from . import fashion_halves  # noqa: F401
-from . import avmnist  # noqa: F401
+from . import (  # noqa: F401
+    avmnist,  # noqa: F401
+    digits,
+    fashion_halves,  # noqa: F401
+    gas_sensor,
+    higgs,  # noqa: F401
+    mnist_halves,  # noqa: F401
+    mudestreda,  # noqa: F401
+    opportunity,
+    synthetic,
+)

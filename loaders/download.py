@@ -649,7 +649,7 @@ def fetch(
         _discard_unverifiable_partial(tmp, file, mode)
         errors: list[tuple[str, str]] = []
         mismatches: list[str] = []
-        for index, url in enumerate(sources):
+        for _index, url in enumerate(sources):
             if errors:
                 _notice(f"{file.name}: {errors[-1][0]} failed ({errors[-1][1]}); trying {url}")
             clock = _Clock(deadline, file.size)

@@ -41,17 +41,16 @@ from typing import Any, BinaryIO, ClassVar
 import dask
 import dask.array as da
 import numpy as np
-
 from isal import igzip, isal_zlib
 
 from modalbench.atomic import INCOMPLETE, write_json_atomic
-from modalbench.datasets import DatasetBuilder, PrepareContext, TaskInfo, register_dataset
+from modalbench.datasets import PrepareContext, TaskInfo, register_dataset
 from modalbench.errors import ModalbenchError
 from modalbench.meta import ModalitySpec
-from modalbench.paths import raw_dir, resolve_root
 from modalbench.preprocess.types import SampleSplit
 
 from .opportunity import TableFormat, locate_bad_line
+from .uci import UCIArchiveBuilder
 
 CANONICAL_URL = "https://archive.ics.uci.edu/static/public/280/higgs.zip"
 LEGACY_URL = "https://archive.ics.uci.edu/ml/machine-learning-databases/00280/HIGGS.csv.gz"
@@ -297,7 +296,7 @@ def split_codes(n_rows: int, *, test_rows: int, val_fraction: float, seed: int, 
 
 
 @register_dataset
-class Higgs(DatasetBuilder):
+class Higgs(UCIArchiveBuilder):
     name = "higgs"
     version = "v1"
     description = ("HIGGS (UCI 280): 11 M collision events, 21 low-level + 7 high-level features, signal vs "
@@ -307,8 +306,11 @@ class Higgs(DatasetBuilder):
     citation = ("P. Baldi, P. Sadowski, D. Whiteson. Searching for exotic particles in high-energy physics with deep "
                 "learning. Nature Communications 5:4308, 2014.")
     structure = "samples"
-    #: extra keyword arguments of :func:`.download.fetch` (retries, timeout, backoff)
-    fetch_options: ClassVar[dict[str, Any]] = {}
+    canonical_url = CANONICAL_URL
+    legacy_url = LEGACY_URL
+    archive_name = ARCHIVE_NAME
+    legacy_name = LEGACY_NAME
+    archive_note = "UCI publishes no checksum (trust on first use); holds HIGGS.csv.gz, 2.6 GB"
     #: threads that parse blocks while the main thread decompresses (not a data parameter)
     threads: ClassVar[int] = 2
 
@@ -326,28 +328,9 @@ class Higgs(DatasetBuilder):
     def tasks(self, params: dict[str, Any]) -> list[TaskInfo]:
         return [TaskInfo("signal", "multiclass", CLASSES, primary_metric="roc_auc")]
 
-    def source_info(self) -> dict[str, Any]:
-        info = super().source_info()
-        info["urls"] = [CANONICAL_URL, LEGACY_URL]
-        info["files"] = [{"name": ARCHIVE_NAME, "sha256": None,
-                          "note": "UCI publishes no checksum (trust on first use); holds HIGGS.csv.gz, 2.6 GB"}]
-        return info
-
-    def remote_files(self) -> list[Any]:
-        """The UCI zip under its canonical name (legacy ``HIGGS.csv.gz`` URL as mirror), then the bare ``.gz``."""
-        from .uci import uci_remote_files
-
-        return uci_remote_files(CANONICAL_URL, ARCHIVE_NAME, LEGACY_URL, LEGACY_NAME)
-
-    def fetch_archive(self, ctx: PrepareContext) -> tuple[Path, dict[str, Any]]:
-        """Fetch (or find under ``--raw``) the raw file; returns its path and the provenance record of the fetch."""
-        from .uci import fetch_uci_archive
-
-        return fetch_uci_archive(self.name, self.remote_files(), ctx, **self.fetch_options)
-
     def load(self, params: dict[str, Any], ctx: PrepareContext) -> list[SampleSplit]:
         path, fetched = self.fetch_archive(ctx)
-        dest = raw_dir(resolve_root(ctx.root), self.name)
+        dest = self.download_directory(ctx)
         index = parse_to_blocks(path, dest / f"{path.name}.parsed", threads=self.threads)
         sp = params["split"]
         codes = split_codes(int(index["rows"]), test_rows=int(sp["test_rows"]), val_fraction=float(sp["val_fraction"]),

@@ -31,6 +31,9 @@ _CODES = {dt: code for code, dt in IDX_TYPES.items()}
 GZIP_MAGIC = b"\x1f\x8b"
 
 
+#: the pixel type of MNIST-format image files
+UINT8 = np.dtype(np.uint8)
+
 def read_idx_bytes(path: Path) -> bytes:
     """The idx bytes of ``path`` (decompressed when it is gzip); a truncated or corrupt gzip is a clear error."""
     path = Path(path)
@@ -48,7 +51,7 @@ def read_idx_bytes(path: Path) -> bytes:
         raise ModalbenchError(f"{path}: corrupt gzip stream ({exc})") from exc
 
 
-def parse_idx(data: bytes, where: str, *, dtype: np.dtype | None = np.dtype(np.uint8),
+def parse_idx(data: bytes, where: str, *, dtype: np.dtype | None = UINT8,
               ndim: int | None = None) -> np.ndarray:
     """Parse idx bytes into a native-endian array; ``dtype``/``ndim`` (when given) are checked against the header."""
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in IDX_TYPES:
@@ -74,12 +77,12 @@ def parse_idx(data: bytes, where: str, *, dtype: np.dtype | None = np.dtype(np.u
     return arr.astype(item.newbyteorder("="), copy=False) if item.itemsize > 1 else arr
 
 
-def read_idx(path: Path, *, dtype: np.dtype | None = np.dtype(np.uint8), ndim: int | None = None) -> np.ndarray:
+def read_idx(path: Path, *, dtype: np.dtype | None = UINT8, ndim: int | None = None) -> np.ndarray:
     """Read an idx file (gzip or plain) into a numpy array, checking its header (see :func:`parse_idx`)."""
     return parse_idx(read_idx_bytes(path), str(path), dtype=dtype, ndim=ndim)
 
 
-def read_idx_hashed(path: Path, *, dtype: np.dtype | None = np.dtype(np.uint8),
+def read_idx_hashed(path: Path, *, dtype: np.dtype | None = UINT8,
                     ndim: int | None = None) -> tuple[np.ndarray, str]:
     """Like :func:`read_idx`, plus the sha256 of the decompressed idx bytes (the same for any gzip of it)."""
     data = read_idx_bytes(path)

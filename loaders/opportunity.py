@@ -409,7 +409,7 @@ def _parse_and_keep(archive: str, member: str, hash_it: bool, out: Any, max_byte
         data = fh.read()
     digest, size, rows = scan_stream(io.BytesIO(data), hash_it=hash_it)
     x, y = parse_dat(io.BytesIO(data), where=f"{Path(archive).name}:{member}", rows=rows,
-                     reopen=lambda: io.BytesIO(data))
+                     reopen=lambda d=data: io.BytesIO(d))
     del data
     base = _base(member)
     for suffix, arr in (("x", x), ("y", y)):

@@ -385,7 +385,7 @@ def _decode_check(store: Path, metas: dict[str, _Array], rows: dict[str, tuple[i
         except Exception as exc:  # noqa: BLE001
             report.problems.append(f"{store}: variable {v!r} cannot be opened ({type(exc).__name__}: {exc}); {fix}")
             continue
-        for index, key in arr.keys(sel):
+        for index, _key in arr.keys(sel):
             try:
                 block = z.get_block_selection(index) if index else z[...]
             except Exception as exc:  # noqa: BLE001 - codec errors come in many types

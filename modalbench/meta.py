@@ -66,7 +66,7 @@ class ModalitySpec:
         return out
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ModalitySpec":
+    def from_dict(cls, d: dict[str, Any]) -> ModalitySpec:
         return cls(d["name"], d["kind"], tuple(int(s) for s in d["shape"]), tuple(d.get("channels", ())),
                    d.get("storage_dtype", "float32"))
 
@@ -112,7 +112,7 @@ class DatasetMeta:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "DatasetMeta":
+    def from_dict(cls, d: dict[str, Any]) -> DatasetMeta:
         return cls(
             name=d["name"],
             version=d.get("version", ""),
@@ -123,7 +123,7 @@ class DatasetMeta:
         )
 
     @classmethod
-    def from_attrs(cls, attrs: dict[str, Any], task: str | None = None) -> "DatasetMeta":
+    def from_attrs(cls, attrs: dict[str, Any], task: str | None = None) -> DatasetMeta:
         """Build from a store's attributes, optionally for a non-default task."""
         task = task or attrs.get("task", "")
         tinfo = attrs.get("tasks", {}).get(task, {})

@@ -89,7 +89,7 @@ def scenario_dir(root: Path, name: str, version: str, scenario_id: str, seed: in
     return version_dir(root, name, version) / "scenarios" / scenario_id / f"seed-{seed}"
 
 
-def open_zarr_group(path: Path, mode: str = "r") -> "zarr.Group":  # noqa: F821
+def open_zarr_group(path: Path, mode: str = "r") -> zarr.Group:  # noqa: F821
     """``zarr.open_group`` for a local path or an fsspec :class:`upath.UPath`."""
     import zarr
 

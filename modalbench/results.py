@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 #: Version of the results document written by this modalbench (``leaderboard/schema/result-v<N>.json``).
@@ -208,7 +208,7 @@ class ResultDocument:
     @classmethod
     def build(cls, *, modalbench_version: str, dataset: DatasetRef, task: str, model: ModelInfo, regime: str,
               trained_models: list[TrainedModel], scenarios: list[ScenarioResult], hardware: dict[str, Any],
-              date: str, command: str) -> "ResultDocument":
+              date: str, command: str) -> ResultDocument:
         """A document of the current schema version with its aggregates computed from the per-seed values."""
         seeds = [t.seed for t in trained_models]
         aggregates = compute_aggregates([asdict(s) for s in scenarios], seeds)

@@ -10,13 +10,13 @@ import copy
 import errno
 import itertools
 import json
-import warnings
 import operator
 import os
 import secrets
 import socket
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,7 +39,6 @@ from modalbench.errors import ModalbenchError, StoreError
 from modalbench.jsonio import read_json
 from modalbench.locks import dataset_lock
 from modalbench.meta import SPLIT_CODES, SPLITS, UINT8_READER_SCALE, ModalitySpec
-from modalbench.vocabulary import VERIFICATION_MODES
 from modalbench.paths import (
     local_raw_dir,
     resolve_root,
@@ -49,6 +48,7 @@ from modalbench.paths import (
 )
 from modalbench.progress import DaskProgress
 from modalbench.store import fingerprint, read_marker, write_marker
+from modalbench.vocabulary import VERIFICATION_MODES
 
 from .normalise import (
     apply_scaling,

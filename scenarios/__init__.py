@@ -27,7 +27,7 @@ __all__ = sorted(_EXPORTS)
 
 # ``fill`` is both a submodule and a function: bind the function eagerly, or importing the submodule first
 # (``modalbench.scenarios.fill``) would leave the module in its place and skip the lazy lookup below.
-from .fill import fill  # noqa: E402
+from .fill import fill  # noqa: E402, F401
 
 
 def __getattr__(name: str) -> Any:

@@ -186,23 +186,23 @@ class ScenarioFamily:
 
     def resolve_params(self, ds: xr.Dataset, params: dict[str, Any]) -> dict[str, Any]:
         """Defaults overridden by ``params``; unknown names are an error."""
-        full = self.default_params(ds)
-        unknown = sorted(set(params) - set(full))
+        defaults = self.default_params(ds)
+        unknown = sorted(set(params) - set(defaults))
         if unknown:
             raise ModalbenchError(
-                f"scenario {self.id}: unknown parameter(s) {', '.join(unknown)}; expected {sorted(full) or 'none'}"
+                f"scenario {self.id}: unknown parameter(s) {', '.join(unknown)}; expected {sorted(defaults) or 'none'}"
             )
-        full.update(params)
-        self.validate_params(full)
-        return full
+        defaults.update(params)
+        self.validate_params(defaults)
+        return defaults
 
     def validate_params(self, params: dict[str, Any]) -> None:
         """Raise :class:`ModalbenchError` for an invalid parameter."""
 
-    def _generate(self, view: "SplitView", *, seed: int, params: dict[str, Any]) -> Scenario:
+    def _generate(self, view: SplitView, *, seed: int, params: dict[str, Any]) -> Scenario:
         raise NotImplementedError
 
-    def _scenario(self, view: "SplitView", *, seed: int, params: dict[str, Any], conditions: list[dict[str, Any]],
+    def _scenario(self, view: SplitView, *, seed: int, params: dict[str, Any], conditions: list[dict[str, Any]],
                   arrays: dict[str, np.ndarray], extra: dict[str, Any] | None = None) -> Scenario:
         return Scenario(
             family=self.family, version=self.version, kind=self.kind, params=params, seed=seed, split=view.split,
@@ -239,7 +239,7 @@ class SplitView:
         return str(self.dataset_info["name"])
 
     @classmethod
-    def from_dataset(cls, ds: xr.Dataset, split: str) -> "SplitView":
+    def from_dataset(cls, ds: xr.Dataset, split: str) -> SplitView:
         attrs = ds.attrs
         for key in ("dataset", "modalities", "split_ranges", "fingerprint"):
             if key not in attrs:

@@ -74,7 +74,7 @@ def draw_block_masks(lengths: np.ndarray, n_modalities: int, rate: float, *, min
         length = np.minimum(length, lengths[rec])
         start = integers(rng, BATCH, lengths[rec] - length + 1)
         pos = (starts[rec] + start).tolist()
-        for j, (mj, lj, rj, sj, pj) in enumerate(zip(mod.tolist(), length.tolist(), rec.tolist(), start.tolist(), pos)):
+        for _j, (mj, lj, rj, sj, pj) in enumerate(zip(mod.tolist(), length.tolist(), rec.tolist(), start.tolist(), pos)):
             seg = present[mj, pj:pj + lj]
             new = int(np.count_nonzero(seg))
             if new == 0 or removed + new > hi:  # nothing new removed, or overshoot: draw again

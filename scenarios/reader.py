@@ -20,7 +20,13 @@ from modalbench.errors import ModalbenchError
 from modalbench.paths import open_zarr_group, resolve_root
 
 from .artifacts import (
-    MASKS, ManifestView, ScenarioIntegrityError, artifact_dir, read_manifest, read_verified, regenerate_command,
+    MASKS,
+    ManifestView,
+    ScenarioIntegrityError,
+    artifact_dir,
+    read_manifest,
+    read_verified,
+    regenerate_command,
 )
 from .base import get_scenario
 

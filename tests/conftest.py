@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+#: fixtures shared by several test packages (``http_server``: a local HTTP server for download tests)
+pytest_plugins = ["helpers.httpserver"]
+
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 

@@ -7,15 +7,20 @@ import shutil
 from pathlib import Path
 
 from modalbench.errors import ModalbenchError
-from modalbench.leaderboard.board import (PACKAGE_DIR, load_leaderboard, official_path, read_json, reported_path,
-                                          resolve_dir)
+from modalbench.leaderboard.board import (
+    PACKAGE_DIR,
+    load_leaderboard,
+    official_path,
+    read_json,
+    reported_path,
+    resolve_dir,
+)
 from modalbench.leaderboard.official import register_manifests
 from modalbench.leaderboard.site import build_site
 from modalbench.leaderboard.submit import check_submission, submit
 from modalbench.leaderboard.view import render_json, render_table
-from modalbench.scenarios import Skipped, generate_scenarios
-
 from modalbench.paths import resolve_root
+from modalbench.scenarios import Skipped, generate_scenarios
 
 from .console import err, out
 

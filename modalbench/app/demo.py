@@ -28,7 +28,6 @@ from .console import out, plural
 from .data import print_info
 from .workflows import EvalSpec, TrainSpec, run_evaluation, run_training
 
-
 #: (baseline, hyperparameters) trained by the demo; EmbraceNet with training-time modality dropout (adj_pre)
 DEMO_MODELS: list[tuple[str, dict]] = [
     ("early", {}),

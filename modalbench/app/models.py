@@ -17,8 +17,7 @@ from modalbench.paths import resolve_root
 
 from .console import err, out, plural
 from .options import command_line, parse_seeds, parse_set
-from .workflows import (EvalSpec, TrainSpec, batches_for, run_evaluation, run_training, set_threads,
-                        plan_training)
+from .workflows import EvalSpec, TrainSpec, batches_for, plan_training, run_evaluation, run_training, set_threads
 
 
 def _runs_dir(root: str | None) -> Path:

@@ -28,21 +28,19 @@ from modalbench import __version__
 from modalbench.baselines.mfas import load_arch
 from modalbench.baselines.registry import create_baseline, resolve_preset
 from modalbench.checksums import verify_store
-from modalbench.datasets import get_dataset
 from modalbench.data import ChunkBatches, NumpyBatch, StoreReader, batch_loader, open_reader
+from modalbench.datasets import get_dataset
 from modalbench.engine.checkpoint import CONFIG_FILE, MODEL_FILE, load_checkpoint, parameter_count
 from modalbench.engine.evaluation import evaluate_batches, evaluate_conditions
 from modalbench.engine.trainer import fit
 from modalbench.errors import ModalbenchError
 from modalbench.jsonio import read_json
 from modalbench.meta import DatasetMeta
-from modalbench.results import (ConditionResult, DatasetRef, ModelInfo, ResultDocument, ScenarioResult,
-                                TrainedModel)
+from modalbench.results import ConditionResult, DatasetRef, ModelInfo, ResultDocument, ScenarioResult, TrainedModel
 from modalbench.scenarios import Skipped, generate_scenarios, get_scenario, load_scenario
 from modalbench.scenarios.fill import ffill_streams, fill, means_from_attrs
 from modalbench.vocabulary import STANDARD_FAMILIES
 from modalbench.windows import cut_windows
-
 
 
 def usable_cpus() -> int:

@@ -161,7 +161,7 @@ def test_local_run_writes_job_and_merged_results(local_run, digits_root: Path, t
         merged_path = exp.output / "digits" / method / "results.json"
         merged = json.loads(merged_path.read_text())
         assert merged["seeds"] == [0, 1] and merged["model"]["name"] == method
-        assert [s["id"] for s in merged["scenarios"]] == ["full@v1", "missing-modalities@v1"]
+        assert [s["id"] for s in merged["scenarios"]] == ["full@v1", "missing-modalities@v2"]
         for seed in (0, 1):
             job = json.loads((exp.output / "digits" / method / f"seed-{seed}" / "results.json").read_text())
             assert job["seeds"] == [seed]
@@ -198,7 +198,7 @@ def test_process_pool_gives_the_same_results(local_run, digits_root: Path, tmp_p
     assert code == 0
     text = capsys.readouterr()
     assert "4 job(s) ran, 0 skipped" in text.out
-    assert "intermediate" in text.out and "missing-modalities@v1" in text.out  # the summary table
+    assert "intermediate" in text.out and "missing-modalities@v2" in text.out  # the summary table
     local, pool = _docs(exp.output), _docs(tmp_path / "pool")
     assert local.keys() == pool.keys()
     for key in local:

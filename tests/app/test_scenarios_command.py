@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modalbench.scenarios import fill, load_scenario, means_from_attrs
 from modalbench.app.cli import main
+from modalbench.scenarios import fill, load_scenario, means_from_attrs
 from modalbench.scenarios.fill import ffill_streams
-from modalbench.windows import cut_windows
 from modalbench.store import open_store
+from modalbench.windows import cut_windows
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:

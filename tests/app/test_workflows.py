@@ -14,8 +14,7 @@ from modalbench.app.workflows import EvalSpec, TrainSpec, run_evaluation, run_tr
 from modalbench.leaderboard.official import load_official
 from modalbench.leaderboard.schema import validate_schema
 from modalbench.leaderboard.submit import check_submission
-from modalbench.scenarios import generate_scenarios
-from modalbench.scenarios import Skipped
+from modalbench.scenarios import Skipped, generate_scenarios
 
 
 @pytest.fixture

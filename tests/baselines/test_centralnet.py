@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 import torch
-from helpers.models import digits_meta
 
+from helpers.models import digits_meta
 from modalbench.baselines import centralnet
 
 torch.set_num_threads(1)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers.models import digits_batches, digits_meta, toy_batch, toy_meta
 from torch import nn
 
+from helpers.models import digits_batches, digits_meta, toy_batch, toy_meta
 from modalbench.baselines import dmf
 
 torch.set_num_threads(1)

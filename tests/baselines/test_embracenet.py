@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from modalbench.baselines import create_baseline
 from modalbench.baselines.embracenet import drop_probability, modality_dropout
-
 from modalbench.meta import DatasetMeta, ModalitySpec
 
 torch.set_num_threads(1)

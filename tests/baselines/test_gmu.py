@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import torch
-from helpers.models import all_patterns, digits_meta, toy_batch, toy_meta
 
+from helpers.models import all_patterns, digits_meta, toy_batch, toy_meta
 from modalbench.baselines import gmu
 from modalbench.meta import DatasetMeta, ModalitySpec
 

@@ -8,17 +8,15 @@ Every method: forward shapes on all four modality kinds, backward, no NaN for ev
 from __future__ import annotations
 
 import io
-import itertools
 import json
 
 import pytest
 import torch
 
-from modalbench.baselines import centralnet, dmf, gmu, minape, mfas, two_stream  # noqa: F401  registers
+from helpers.models import all_patterns, toy_batch, toy_meta
+from modalbench.baselines import centralnet, dmf, gmu, mfas, minape, two_stream  # noqa: F401  registers
 from modalbench.baselines.registry import create_baseline
-from modalbench.meta import DatasetMeta, ModalitySpec
-
-from helpers.models import all_patterns, digits_meta, toy_batch, toy_meta
+from modalbench.meta import DatasetMeta
 
 torch.set_num_threads(1)
 

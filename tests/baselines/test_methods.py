@@ -7,14 +7,14 @@ import math
 import numpy as np
 import pytest
 import torch
+
 from modalbench.baselines import create_baseline
 from modalbench.baselines.cmp import circular_convolution_fft, count_sketch
 from modalbench.baselines.early import joint_spec
 from modalbench.baselines.embracenet import counter_uniforms
-from modalbench.engine.evaluation import eval_mode
 from modalbench.baselines.mae import corrupt_mask
 from modalbench.baselines.mul import mixture_candidates, mul_class_losses
-
+from modalbench.engine.evaluation import eval_mode
 from modalbench.errors import ModalbenchError
 from modalbench.meta import DatasetMeta, ModalitySpec
 

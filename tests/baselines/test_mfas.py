@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 from scipy.stats import spearmanr
-from helpers.models import digits_batches, digits_meta, toy_batch, toy_meta
 
-from modalbench.engine.trainer import fit
+from helpers.models import digits_batches, digits_meta, toy_batch, toy_meta
 from modalbench.baselines import mfas, search
+from modalbench.engine.trainer import fit
 from modalbench.errors import ModalbenchError
 from modalbench.meta import DatasetMeta, ModalitySpec
 

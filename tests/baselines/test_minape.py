@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 import torchaudio
-from helpers.models import digits_meta
 
+from helpers.models import digits_meta
 from modalbench.baselines import minape
 from modalbench.baselines.spectrogram import LogMelFrontEnd, SpectrogramParams, derived_params, params_for
 from modalbench.errors import ModalbenchError

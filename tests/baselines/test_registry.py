@@ -12,12 +12,11 @@ import json
 
 import pytest
 import torch
+
 from modalbench.baselines import baseline_names, create_baseline
-from modalbench.baselines.registry import create_baseline
 from modalbench.engine.checkpoint import load_checkpoint
 from modalbench.engine.evaluation import eval_mode, sample_keys
 from modalbench.engine.trainer import fit, seed_torch
-
 from modalbench.errors import UnknownNameError
 from modalbench.meta import DatasetMeta, ModalitySpec
 

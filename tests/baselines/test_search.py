@@ -7,8 +7,8 @@ import json
 
 import pytest
 import torch
-from helpers.models import digits_batches, digits_meta
 
+from helpers.models import digits_batches, digits_meta
 from modalbench.baselines import mfas, search
 from modalbench.errors import ModalbenchError
 

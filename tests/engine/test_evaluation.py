@@ -8,6 +8,8 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from sklearn.metrics import accuracy_score, f1_score
+
 from modalbench.baselines import baseline_names, create_baseline
 from modalbench.engine.evaluation import (
     eval_mode,
@@ -18,8 +20,6 @@ from modalbench.engine.evaluation import (
     sample_keys,
 )
 from modalbench.engine.trainer import seed_torch
-from sklearn.metrics import accuracy_score, f1_score
-
 from modalbench.errors import ModalbenchError
 from modalbench.meta import DatasetMeta, ModalitySpec
 

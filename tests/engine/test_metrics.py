@@ -6,10 +6,10 @@ import warnings
 
 import numpy as np
 import pytest
-from modalbench.engine import metrics as M
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import accuracy_score, f1_score
 
+from modalbench.engine import metrics as M
 from modalbench.errors import ModalbenchError
 
 

@@ -6,11 +6,11 @@ import json
 
 import pytest
 import torch
+
 from modalbench.baselines import create_baseline
 from modalbench.engine.checkpoint import load_checkpoint
 from modalbench.engine.evaluation import evaluate_batches, per_modality_scores
 from modalbench.engine.trainer import fit, resolve_device, seed_torch
-
 from modalbench.errors import ModalbenchError
 from modalbench.meta import DatasetMeta, ModalitySpec
 
@@ -136,12 +136,16 @@ def test_clear_errors(tmp_path) -> None:
     with pytest.raises(ModalbenchError, match="patience"):
         fit(model, train_fn, val_fn, epochs=1, patience=0, seed=0, progress=False)
     with pytest.raises(ModalbenchError, match="right"):
-        bad = lambda e: iter([({"left": LEFT[:4]}, torch.ones(4, 2, dtype=torch.bool), Y[:4])])
+        def bad(e):
+            return iter([({"left": LEFT[:4]}, torch.ones(4, 2, dtype=torch.bool), Y[:4])])
+
         fit(model, bad, val_fn, epochs=1, seed=0, progress=False)
     with pytest.raises(ModalbenchError, match="no batches"):
         fit(model, lambda e: iter([]), val_fn, epochs=1, seed=0, progress=False)
-    nan = lambda e: iter([({"left": LEFT[:8] * float("nan"), "right": RIGHT[:8]},
-                           torch.ones(8, 2, dtype=torch.bool), Y[:8])])
+    def nan(e):
+        return iter([({"left": LEFT[:8] * float("nan"), "right": RIGHT[:8]}, torch.ones(8, 2, dtype=torch.bool),
+                      Y[:8])])
+
     with pytest.raises(ModalbenchError, match="non-finite"):
         fit(model, nan, val_fn, epochs=1, seed=0, progress=False)
     if not torch.cuda.is_available():

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from modalbench.atomic import INCOMPLETE
-
 from modalbench.loaders import opportunity_columns as oc
 
 RATE_HZ = 30.0

@@ -15,8 +15,8 @@ import numpy as np
 import xarray as xr
 
 from modalbench import STORE_FORMATS, __version__
-from modalbench.meta import SPLIT_CODES, SPLITS, ModalitySpec
 from modalbench.checksums import write_checksums
+from modalbench.meta import SPLIT_CODES, SPLITS, ModalitySpec
 from modalbench.paths import store_path
 from modalbench.store import fingerprint, open_store, write_marker
 

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from modalbench.leaderboard.board import (DEFAULT_DIR, LEADERBOARD_FILE, build_leaderboard, leaderboard_bytes,
-                                          official_path, read_json, submission_files, submission_path)
+from modalbench.leaderboard.board import (
+    DEFAULT_DIR,
+    LEADERBOARD_FILE,
+    build_leaderboard,
+    leaderboard_bytes,
+    official_path,
+    read_json,
+    submission_files,
+    submission_path,
+)
 from modalbench.leaderboard.official import load_official
 from modalbench.leaderboard.submit import check_submission
 

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modalbench.results import compute_aggregates
 from modalbench.leaderboard.example import example_bytes, make_result, official_for
 from modalbench.leaderboard.schema import example_path, load_schema, validate_schema
 from modalbench.leaderboard.submit import Verdict, check_submission
+from modalbench.results import compute_aggregates
 
 
 def test_schema_is_draft_2020_12_and_versioned() -> None:

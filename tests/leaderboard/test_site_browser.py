@@ -153,7 +153,7 @@ def test_group_filter_shows_one_ranking_group_at_a_time(browser: Any, tmp_path: 
     site = build_site(lb, tmp_path / "site").parent
     page, errors = _open(browser, (site / "digits.html").as_uri())
     table = "table#t-digits--digit-missing-modalities_v1"
-    visible = f"rows => rows.filter(r => !r.hidden).map(r => r.cells[1].textContent)"
+    visible = "rows => rows.filter(r => !r.hidden).map(r => r.cells[1].textContent)"
     assert sorted(page.eval_on_selector_all(f"{table} tbody tr", visible)) == ["early", "late"]  # the larger group
     assert _column(page, table, 0).count("1") == 2  # each group has its own rank 1
     select = f"select[data-table='{table.split('#')[1]}']"

@@ -13,10 +13,10 @@ import pytest
 from modalbench.atomic import write_json_atomic
 from modalbench.errors import ModalbenchError
 from modalbench.leaderboard import board as board_mod
-from modalbench.results import compute_aggregates
 from modalbench.leaderboard.example import make_result, official_for
 from modalbench.leaderboard.official import load_official, register_official
 from modalbench.leaderboard.submit import check_submission, rebuild_leaderboard, submit
+from modalbench.results import compute_aggregates
 
 
 @pytest.fixture()
@@ -239,7 +239,7 @@ def _fail_on(target_name: str, monkeypatch: pytest.MonkeyPatch, what: str) -> No
             def __init__(self, fh: Any) -> None:
                 self.fh = fh
 
-            def __enter__(self) -> "Half":
+            def __enter__(self) -> Half:
                 return self
 
             def __exit__(self, *a: Any) -> None:

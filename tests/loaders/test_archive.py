@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.zipbombs import lie_about_size, zeros_zip
 from modalbench.errors import ModalbenchError
 from modalbench.loaders import archive as archive_mod
 from modalbench.loaders.archive import (
@@ -22,8 +23,6 @@ from modalbench.loaders.archive import (
     safe_extract,
     stream_members,
 )
-
-from helpers.zipbombs import lie_about_size, zeros_zip
 
 DAT = b"".join(f"{i} {i * 0.5:.3f} NaN\r\n".encode() for i in range(5000))  # ~90 kB, spans several reads
 FILES = {

@@ -4,22 +4,20 @@ PCA energy, spectrogram geometry, SNR mixing, clear errors."""
 from __future__ import annotations
 
 import importlib.util
-import io
 import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers import DATA_DIR
+from helpers.mnist_fixture import MNIST_DIR, N_TEST, N_TRAIN, VAL_SIZE, fixture_checksums, raw_folder
 from modalbench.errors import ModalbenchError
 from modalbench.loaders.avmnist import log_spectrogram, mix, pca_basis, pca_reconstruct
 from modalbench.loaders.idx import read_idx
 from modalbench.loaders.mnist_halves import MnistHalves
 from modalbench.preprocess.pipeline import prepare
 from modalbench.store import open_store
-
-from helpers import DATA_DIR
-from helpers.mnist_fixture import MNIST_DIR, N_TEST, N_TRAIN, VAL_SIZE, fixture_checksums, raw_folder
 
 _spec = importlib.util.spec_from_file_location("avmnist_fixture", DATA_DIR / "avmnist" / "make_fixture.py")
 fx = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.httpserver import LocalHTTPServer, unused_url
 from modalbench.errors import ModalbenchError
 from modalbench.loaders.download import (
     ENV_MIRROR,
@@ -23,8 +24,6 @@ from modalbench.loaders.download import (
     sha256_file,
     verify_file,
 )
-
-from helpers.httpserver import LocalHTTPServer, http_server, unused_url  # noqa: F401  (http_server is a fixture)
 
 # 300 kB of non-repeating bytes: several 64 KiB server chunks and a non-trivial prefix on resume.
 PAYLOAD = b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(300_000 // 32))
@@ -375,7 +374,7 @@ def test_deadline_of_a_dripping_source_falls_through_to_the_next(http_server, tm
     result = fetch(remote(http_server, "slow/data.zip", "fast/data.zip"), tmp_path, deadline=0.5, **FAST)
     assert result.verification == "verified-sha256"
     err = capsys.readouterr().err
-    assert f"failed (no complete transfer within the deadline of 0.5 s" in err
+    assert "failed (no complete transfer within the deadline of 0.5 s" in err
     assert f"trying {http_server.url('fast/data.zip')}" in err
 
 

@@ -13,15 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import DATA_DIR
+from helpers.httpserver import unused_url
 from modalbench.datasets import PrepareContext
 from modalbench.errors import ModalbenchError
 from modalbench.loaders import gas_sensor as gs
 from modalbench.loaders.download import RemoteFile
 from modalbench.store import with_window_variables
-
-from helpers import DATA_DIR
-from helpers.httpserver import http_server, unused_url  # noqa: F401  (http_server is a fixture)
-
 
 FIXTURE = DATA_DIR / "gas_sensor" / "WTD_upload.zip"
 REAL_NAME = "201012081822_board_setPoint_500V_fan_setPoint_060_mfc_setPoint_CO_1000ppm_p7"

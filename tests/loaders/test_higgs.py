@@ -12,13 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import DATA_DIR
 from modalbench.datasets import PrepareContext
 from modalbench.errors import ModalbenchError
 from modalbench.loaders import higgs as hg
 from modalbench.loaders.download import RemoteFile
-
-from helpers import DATA_DIR
-from helpers.httpserver import http_server  # noqa: F401  (http_server is a fixture)
 
 FIXTURE = DATA_DIR / "higgs" / "HIGGS.csv.gz"
 ROWS = 2000
@@ -182,8 +180,9 @@ def test_download_falls_back_to_the_legacy_url(tmp_path, http_server, monkeypatc
 
 
 def test_prepare_standardises_with_train_statistics(tmp_path, raw):
-    from modalbench.preprocess.pipeline import prepare
     import xarray as xr
+
+    from modalbench.preprocess.pipeline import prepare
 
     res = prepare("higgs", root=tmp_path / "root", raw=raw, progress=False, overrides=SMALL)
     attrs = res.attrs

@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import DATA_DIR
 from modalbench.errors import ModalbenchError
 from modalbench.loaders.idx import idx_bytes, parse_idx, read_idx, read_idx_hashed, write_idx_gz
-
-from helpers import DATA_DIR
 
 FIXTURE = DATA_DIR / "mnist"
 

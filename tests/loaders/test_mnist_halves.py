@@ -4,23 +4,12 @@ downloads, every baseline on the fixture store, scenarios, real MNIST test files
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from modalbench.baselines import baseline_names
-from modalbench.data import open_reader
-from modalbench.datasets import get_dataset
-from modalbench.errors import ModalbenchError, StoreError
-from modalbench.loaders.fashion_halves import FashionHalves
-from modalbench.loaders.idx import read_idx
-from modalbench.loaders.mnist_halves import MnistHalves
-from modalbench.preprocess.pipeline import prepare
-from modalbench.store import open_store, summary
-
-from helpers.httpserver import http_server, unused_url  # noqa: F401  (http_server is a fixture)
+from helpers.httpserver import unused_url
 from helpers.mnist_fixture import (
     FILE_NAMES,
     MNIST_DIR,
@@ -30,6 +19,15 @@ from helpers.mnist_fixture import (
     fixture_checksums,
     raw_folder,
 )
+from modalbench.baselines import baseline_names
+from modalbench.data import open_reader
+from modalbench.datasets import get_dataset
+from modalbench.errors import ModalbenchError, StoreError
+from modalbench.loaders.fashion_halves import FashionHalves
+from modalbench.loaders.idx import read_idx
+from modalbench.loaders.mnist_halves import MnistHalves
+from modalbench.preprocess.pipeline import prepare
+from modalbench.store import open_store, summary
 
 SMALL = {"split.val_size": VAL_SIZE}
 FAST = {"retries": 0, "backoff": 0.0, "timeout": 5.0}
@@ -236,9 +234,9 @@ def test_scenarios_command_writes_three_families(mnist_root: Path, capsys) -> No
     assert main(["scenarios", "mnist-halves", "--root", str(mnist_root), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     by_id = {r["scenario"]: r for r in rows if "skipped" not in r}
-    assert list(by_id) == ["full@v1", "missing-modalities@v1", "random-missing@v1"]
+    assert list(by_id) == ["full@v1", "missing-modalities@v2", "random-missing@v1"]
     assert all(len(r["sha256"]) == 64 for r in by_id.values())
-    assert by_id["missing-modalities@v1"]["n_conditions"] == 3
+    assert by_id["missing-modalities@v2"]["n_conditions"] == 3
 
 
 @pytest.mark.parametrize("name", baseline_names())

@@ -13,12 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import DATA_DIR
+from helpers.httpserver import unused_url
 from modalbench.datasets import PrepareContext
 from modalbench.errors import ModalbenchError
 from modalbench.loaders import mudestreda as mu
-
-from helpers import DATA_DIR
-from helpers.httpserver import http_server, unused_url  # noqa: F401  (http_server is a fixture)
 
 FIXTURE = DATA_DIR / "mudestreda" / "Mudestreda.zip"
 FAST = {"retries": 0, "backoff": 0.0, "timeout": 5.0}

@@ -15,16 +15,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import DATA_DIR, zipbombs
+from helpers import opportunity_synth as synth
+from helpers.httpserver import unused_url
 from modalbench.datasets import PrepareContext
 from modalbench.errors import ModalbenchError
 from modalbench.loaders import opportunity as op
 from modalbench.loaders import opportunity_columns as oc
-from helpers import opportunity_synth as synth
 from modalbench.loaders.download import RemoteFile
 from modalbench.store import with_window_variables
-
-from helpers import DATA_DIR, zipbombs
-from helpers.httpserver import http_server, unused_url  # noqa: F401  (http_server is a fixture)
 
 FIXTURE = DATA_DIR / "opportunity" / "OpportunityUCIDataset.zip"
 MEMBER = op.MEMBER_DIR + "{}.dat"

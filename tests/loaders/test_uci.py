@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from helpers import DATA_DIR
 from modalbench.datasets import PrepareContext
 from modalbench.errors import ModalbenchError
 from modalbench.loaders import gas_sensor as gs
 from modalbench.loaders import opportunity as op
 from modalbench.loaders.uci import UCIArchiveBuilder
-
-from helpers import DATA_DIR
 
 # builder, fixture archive (the legacy UCI file), its name inside the UCI wrapper zip, what load derives from it
 BUILDERS = {

@@ -9,8 +9,16 @@ from typing import Any
 
 from modalbench.leaderboard.example import make_result
 from modalbench.leaderboard.schema import load_schema, validate_schema
-from modalbench.results import (RESULT_SCHEMA_VERSION, ConditionResult, DatasetRef, ModelInfo, ResultDocument,
-                                ScenarioResult, TrainedModel, ranking_problems)
+from modalbench.results import (
+    RESULT_SCHEMA_VERSION,
+    ConditionResult,
+    DatasetRef,
+    ModelInfo,
+    ResultDocument,
+    ScenarioResult,
+    TrainedModel,
+    ranking_problems,
+)
 
 JSON_TYPES = {str: {"string"}, int: {"integer"}, float: {"number", "integer"}, bool: {"boolean"},
               list: {"array"}, dict: {"object"}, type(None): {"null"}}

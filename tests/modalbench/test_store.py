@@ -1,26 +1,22 @@
 """Store schema, fingerprint, train-only statistics, laziness, atomicity, idempotence and --force."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import dask
 import numpy as np
 import pytest
 import xarray as xr
 
-from modalbench.datasets import PrepareContext, TaskInfo
+from helpers.builders import OutlierSeries  # noqa: F401
+from modalbench.datasets import PrepareContext
 from modalbench.errors import StoreError
-from modalbench.meta import ModalitySpec
 from modalbench.preprocess import pipeline
 from modalbench.preprocess.pipeline import build_dataset, compute_stats, prepare
-from modalbench.preprocess.types import Recording
 from modalbench.store import fingerprint, locate, open_store, summary
-from helpers.builders import OutlierSeries  # noqa: F401
 
 REQUIRED_ATTRS = {"dataset", "version", "modalities", "classes", "task", "task_type", "tasks", "source", "params",
                   "normalisation", "split_ranges", "n_samples", "store_format", "modalbench_version", "fingerprint"}
@@ -101,7 +97,7 @@ def test_building_the_dataset_is_lazy(tmp_path):
     assert "s" not in ds  # store format 2: windows are cut from the streams when read
     assert isinstance(ds["stream_s"].data, dask.array.Array)
     with dask.config.set(scheduler=_Raise()), pytest.raises(AssertionError, match="before to_zarr"):
-        ds["stream_s"].values
+        _ = ds["stream_s"].values
 
 
 def test_windowed_store_respects_recordings(synthetic_root):

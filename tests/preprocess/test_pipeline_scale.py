@@ -21,14 +21,14 @@ import numpy as np
 import pytest
 import xarray as xr
 from dask.highlevelgraph import HighLevelGraph
-from modalbench.preprocess import pipeline
-from modalbench.preprocess.normalise import affine
-from modalbench.preprocess.pipeline import build_dataset, compute_stats, prepare
-from modalbench.preprocess.types import Recording
 
 from modalbench.datasets import DatasetBuilder, PrepareContext, TaskInfo
 from modalbench.errors import ModalbenchError
 from modalbench.meta import SPLIT_CODES, ModalitySpec
+from modalbench.preprocess import pipeline
+from modalbench.preprocess.normalise import affine
+from modalbench.preprocess.pipeline import build_dataset, compute_stats, prepare
+from modalbench.preprocess.types import Recording
 from modalbench.store import with_window_variables
 
 SPLIT_CYCLE = ("train", "val", "train", "test", "train")

@@ -84,7 +84,7 @@ def test_force_keeps_scenarios_when_the_fingerprint_is_unchanged(tmp_path: Path)
     shas = {r.scenario_id: r.sha256 for r in made if hasattr(r, "sha256")}
     res = prepare("digits", root=tmp_path, force=True, progress=False)
     assert not res.skipped and res.removed_scenarios == []
-    assert res.kept_scenarios == ["full@v1/seed-0", "missing-modalities@v1/seed-0", "random-missing@v1/seed-0"]
+    assert res.kept_scenarios == ["full@v1/seed-0", "missing-modalities@v2/seed-0", "random-missing@v1/seed-0"]
     for sid, sha in shas.items():
         assert load_scenario(tmp_path, "digits", sid, 0).sha256 == sha
     again = generate_scenarios(tmp_path, "digits", seed=0)
@@ -96,7 +96,7 @@ def test_force_with_new_data_removes_scenarios_and_says_which(tmp_path: Path) ->
     generate_scenarios(tmp_path, "digits", ["full", "missing-modalities"], seed=0)
     generate_scenarios(tmp_path, "digits", ["full"], seed=1, split="val")
     res = prepare("digits", root=tmp_path, overrides={"split.seed": 5}, force=True, progress=False)
-    assert res.removed_scenarios == ["full@v1/seed-0", "full@v1/seed-1-val", "missing-modalities@v1/seed-0"]
+    assert res.removed_scenarios == ["full@v1/seed-0", "full@v1/seed-1-val", "missing-modalities@v2/seed-0"]
     assert res.kept_scenarios == []
     assert not (tmp_path / "digits" / "v1" / "scenarios").exists()
 

@@ -11,12 +11,18 @@ import numpy as np
 import pytest
 import zarr
 
+from helpers.scenario_stores import make_image_store, make_series_store
 from modalbench.errors import ModalbenchError
 from modalbench.scenarios import (
-    ensure_scenario, generate_scenarios, get_scenario, list_artifacts, load_scenario, masks_sha256, scenario_sha256,
+    ensure_scenario,
+    generate_scenarios,
+    get_scenario,
+    list_artifacts,
+    load_scenario,
+    masks_sha256,
+    scenario_sha256,
 )
 from modalbench.scenarios.artifacts import MASKS, artifact_dir
-from helpers.scenario_stores import make_image_store, make_series_store
 
 FAMILIES = ["full@v1", "missing-modalities@v1", "random-missing@v1", "block-missing@v1"]
 SNIPPET = """
@@ -236,20 +242,16 @@ def test_scenario_checks_run_once_per_family(series, monkeypatch) -> None:
 
 
 def test_scenarios_command_reports_a_repair(series, capsys, monkeypatch) -> None:
-    import argparse
-
-    from modalbench.scenarios import api
-    from modalbench.scenarios.cli import add_parser
+    from modalbench.app.cli import main
+    from modalbench.scenarios import generate
     from modalbench.store import open_store
 
     root, ds = series
-    monkeypatch.setattr(api, "open_store", lambda r, n, v=None: open_store(r, n, "v1"))  # toy-series: unregistered
+    monkeypatch.setattr(generate, "open_store",  # toy-series is not a registered dataset
+                        lambda n, root=None, version=None: open_store(n, root=root, version="v1"))
     res = ensure_scenario(ds, root, "full", seed=0)
     _edit_manifest(res.path, lambda m: m["conditions"][0].update(description="edited"))
-    parser = argparse.ArgumentParser()
-    add_parser(parser.add_subparsers())
-    args = parser.parse_args(["scenarios", "toy-series", "--family", "full", "--root", str(root)])
-    assert args.func(args) == 0
+    assert main(["scenarios", "toy-series", "--family", "full", "--root", str(root)]) == 0
     out = capsys.readouterr().out
     assert "regenerated" in out and "failed its checksum" in out
     assert load_scenario(root, "toy-series", "full", 0, version="v1").conditions[0]["description"] != "edited"

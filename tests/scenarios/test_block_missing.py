@@ -7,12 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers.scenario_stores import make_image_store, make_series_store
 from modalbench.errors import ModalbenchError
 from modalbench.meta import SPLIT_CODES
 from modalbench.scenarios import get_scenario
 from modalbench.scenarios.block_missing import draw_block_masks
 from modalbench.scenarios.rng import make_rng
-from helpers.scenario_stores import make_image_store, make_series_store
 
 
 def rebuild(lengths: np.ndarray, m: int, blocks: np.ndarray) -> np.ndarray:

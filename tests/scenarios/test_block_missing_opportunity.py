@@ -9,9 +9,9 @@ import warnings
 import numpy as np
 import pytest
 
+from helpers.opportunity_synth import write_opportunity_zip
 from modalbench.app.cli import main
 from modalbench.errors import ModalbenchError
-from helpers.opportunity_synth import write_opportunity_zip
 from modalbench.preprocess.pipeline import prepare
 from modalbench.scenarios import get_scenario, load_scenario
 from modalbench.scenarios.artifacts import ensure_scenario

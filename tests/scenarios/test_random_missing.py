@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers.scenario_stores import make_image_store, make_series_store
 from modalbench.errors import ModalbenchError, UnknownNameError
 from modalbench.scenarios import SCENARIOS, get_scenario
 from modalbench.scenarios.random_missing import keep_at_least_one
 from modalbench.scenarios.rng import make_rng
-from helpers.scenario_stores import make_image_store, make_series_store
 
 
 @pytest.fixture(scope="module")

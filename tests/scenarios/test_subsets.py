@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from modalbench.errors import ModalbenchError
 from modalbench.scenarios.rng import integers, make_rng, sample_distinct, uniform
 from modalbench.scenarios.subsets import condition_count, subset_table, unrank_combinations
-from modalbench.errors import ModalbenchError
 
 
 def expected_count(m: int, cap: int) -> int:
