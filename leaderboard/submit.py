@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from modalbench.atomic import INCOMPLETE, write_bytes_atomic
 from modalbench.errors import ModalbenchError
 from modalbench.results import RESULT_SCHEMA_VERSION, compare_aggregates, ranking_problems, scenario_aggregate
@@ -268,6 +270,10 @@ def _remove_incomplete(path: Path) -> None:
         pass
 
 
+#: the lock file of a leaderboard directory (never committed)
+LOCK_FILE = ".lock"
+
+
 def submit(path: str | os.PathLike[str], leaderboard_dir: str | os.PathLike[str] | None = None,
            replace: bool = False) -> Path:
     """Check ``path`` and, when it passes, write it to ``submissions/<dataset>/<task>/<model>--<regime>.json``
@@ -279,6 +285,16 @@ def submit(path: str | os.PathLike[str], leaderboard_dir: str | os.PathLike[str]
     path = Path(path)
     root = resolve_dir(leaderboard_dir)
     result = read_json(path)
+    with board_lock(root):  # concurrent submits: one at a time, each sees the others' entries
+        return _submit_locked(path, root, result, replace)
+
+
+def board_lock(root: Path) -> FileLock:
+    """The leaderboard directory's lock (``<dir>/.lock``): submissions and index rebuilds take it in turn."""
+    return FileLock(str(Path(root) / LOCK_FILE))
+
+
+def _submit_locked(path: Path, root: Path, result: Any, replace: bool) -> Path:
     verdict = check_submission(result, root, replace=replace)
     if verdict.problems:
         raise ModalbenchError(f"{path}: rejected, {len(verdict.problems)} problem(s):\n" + "\n".join(verdict.problems))
@@ -306,7 +322,8 @@ def rebuild_leaderboard(leaderboard_dir: str | os.PathLike[str] | None = None) -
     root = resolve_dir(leaderboard_dir)
     out = root / LEADERBOARD_FILE
     try:
-        write_bytes_atomic(out, leaderboard_bytes(build_leaderboard(root)))
+        with board_lock(root):
+            write_bytes_atomic(out, leaderboard_bytes(build_leaderboard(root)))
     except BaseException:
         _remove_incomplete(out)
         raise

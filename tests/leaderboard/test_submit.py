@@ -364,3 +364,18 @@ def test_register_from_scenario_manifests(tmp_path: Path) -> None:
     with pytest.raises(ModalbenchError) as exc:
         register_manifests([mans[0], bad, other], path=p)
     assert "split 'val'" in str(exc.value) and "differs from" in str(exc.value)
+
+
+def test_concurrent_submits_keep_every_entry(lb: Path, tmp_path: Path) -> None:
+    """Four submits at once (separate processes): each is accepted and the rebuilt index lists all four."""
+    import subprocess
+    import sys
+
+    paths = [_write(tmp_path, make_result(model=f"model{i}", rng_seed=i), f"r{i}.json") for i in range(4)]
+    procs = [subprocess.Popen([sys.executable, "-m", "modalbench", "submit", str(p), "--leaderboard", str(lb)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for p in paths]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    index = json.loads((lb / "leaderboard.json").read_text())
+    assert sorted(e["model"]["name"] for e in index["entries"]) == [f"model{i}" for i in range(4)]

@@ -1,0 +1,97 @@
+"""Property test: generated bad arguments and paths give exit 2, one line on stderr, no traceback, nothing written."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from modalbench.app.cli import main
+
+TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=12)
+NOT_A_NUMBER = TEXT.filter(lambda t: not t.strip().lstrip("+-").replace(".", "", 1).isdigit())
+BAD_INT = st.one_of(NOT_A_NUMBER, st.integers(max_value=0).map(str))
+
+
+def run(argv: list[str]) -> tuple[int | str | None, str]:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code: int | str | None = main(argv)
+        except SystemExit as exc:  # argparse's own errors
+            code = exc.code
+    return code, err.getvalue()
+
+
+def assert_one_line_exit_2(code: int | str | None, err: str) -> None:
+    assert code == 2, err
+    assert "Traceback" not in err and err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+
+
+def snapshot(d: Path) -> list[str]:
+    return sorted(str(p.relative_to(d)) for p in d.rglob("*"))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(option=st.sampled_from(["--epochs", "--batch-size", "--threads", "--seed", "--patience", "--lr"]),
+       value=BAD_INT)
+def test_bad_numbers_for_train(digits_root: Path, tmp_path: Path, option: str, value: str) -> None:
+    out = tmp_path / "never"
+    before = snapshot(digits_root)
+    code, err = run(["train", "early", "--dataset", "digits", "--root", str(digits_root), "--out", str(out),
+                     f"{option}={value}"])
+    assert_one_line_exit_2(code, err)
+    assert not out.exists() and snapshot(digits_root) == before
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=st.sampled_from(["embrace_dim", "adj_pre", "dropout", "p_missing", "embrace_dimm", "zz"]), value=TEXT)
+def test_bad_set_values_for_train(digits_root: Path, tmp_path: Path, key: str, value: str) -> None:
+    """A ``--set`` value that is not valid for the method (or an unknown key) is refused before training."""
+    from modalbench.baselines.registry import validate_hparams
+    from modalbench.errors import ModalbenchError
+
+    try:
+        validate_hparams("embracenet", {key: value})
+    except ModalbenchError:
+        pass
+    else:
+        return  # a valid value: nothing to refuse
+    out = tmp_path / "never"
+    code, err = run(["train", "embracenet", "--dataset", "digits", "--root", str(digits_root), "--out", str(out),
+                     "--epochs", "1", "--set", f"{key}={value}"])
+    assert_one_line_exit_2(code, err)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["directory", "missing", "fifo", "under-a-file", "empty", "not-json"])
+def test_bad_paths_for_submit(tmp_path: Path, kind: str) -> None:
+    board = tmp_path / "board"
+    target = tmp_path / "target"
+    if kind == "directory":
+        target.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "under-a-file":
+        (tmp_path / "file").write_text("x")
+        target = tmp_path / "file" / "results.json"
+    elif kind == "empty":
+        target.write_text("")
+    elif kind == "not-json":
+        target.write_text("{'regime': 1,")
+    code, err = run(["submit", str(target), "--leaderboard", str(board)])
+    assert_one_line_exit_2(code, err)
+    assert not (board / "submissions").exists()
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.text(alphabet="abcdefghijklmnopqrstuvwxyz-", min_size=1, max_size=300))
+def test_unknown_or_overlong_names(tmp_path: Path, name: str) -> None:
+    code, err = run(["prepare", "x" + name, "--root", str(tmp_path)])
+    assert_one_line_exit_2(code, err)
+    assert snapshot(tmp_path) == []
