@@ -25,7 +25,8 @@ ROWS: list[tuple[str, list[str]]] = [
     ("embracenet", ["--set", "adj_pre=true"]), ("mul", []), ("two-stream", []), ("gmu", []),
     ("centralnet", []), ("dmf", []),
 ]
-TRAIN = ["--dataset", "digits", "--seeds", "0,1,2", "--threads", "1", "--preset", "paper", "--quiet"]
+TRAIN = ["--dataset", "digits", "--seeds", "0,1,2", "--threads", "1", "--preset", "paper", "--epochs", "30", "--lr", "1e-2",
+         "--quiet"]
 
 
 def _run(argv: list[str], root: Path) -> None:
