@@ -32,5 +32,13 @@ from .registry import (
     resolve_preset,
 )
 
-__all__ = ["BASELINES", "baseline_names", "canonical_name", "create_baseline", "describe_method_params",
-           "preset_params", "register_baseline", "resolve_preset"]
+__all__ = [
+    "BASELINES",
+    "baseline_names",
+    "canonical_name",
+    "create_baseline",
+    "describe_method_params",
+    "preset_params",
+    "register_baseline",
+    "resolve_preset",
+]

@@ -36,15 +36,34 @@ from modalbench.params import Param
 FEATURE_DIM = Param("feature_dim", "int", 64, "per-modality encoder output size", min=1)
 HEAD_HIDDEN = Param("head_hidden", "int", 128, "hidden units of the MLP head (0: a single linear layer)", min=0)
 DROPOUT = Param("dropout", "float", 0.5, "dropout rate", min=0.0, max=1.0, max_open=True)
-ENCODER = Param("encoder", "dict", None, "arguments of every modality encoder, e.g. {\"kind\": \"deepconvlstm\"} "
-                "(kinds: conv1d, deepconvlstm, cnn, cnn2d, mlp; filters, layers, kernel, ...)", nullable=True)
-ENCODER_OVERRIDES = Param("encoder_overrides", "dict", None, "per modality kind or name: extra encoder arguments, "
-                          "e.g. {\"series\": {\"kind\": \"deepconvlstm\"}}", nullable=True)
+ENCODER = Param(
+    "encoder",
+    "dict",
+    None,
+    'arguments of every modality encoder, e.g. {"kind": "deepconvlstm"} '
+    "(kinds: conv1d, deepconvlstm, cnn, cnn2d, mlp; filters, layers, kernel, ...)",
+    nullable=True,
+)
+ENCODER_OVERRIDES = Param(
+    "encoder_overrides",
+    "dict",
+    None,
+    'per modality kind or name: extra encoder arguments, e.g. {"series": {"kind": "deepconvlstm"}}',
+    nullable=True,
+)
 ENCODED_PARAMS: tuple[Param, ...] = (FEATURE_DIM, HEAD_HIDDEN, DROPOUT, ENCODER, ENCODER_OVERRIDES)
 
 #: the trainer's default recipe (EmbraceNet §6.2 set-up: Adam, β 0.9/0.999, ε 1e-2, lr 1e-3)
-DEFAULT_RECIPE: dict[str, Any] = {"optimizer": "adam", "lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-2,
-                                  "weight_decay": 0.0, "momentum": 0.0, "epochs": None, "batch_size": None}
+DEFAULT_RECIPE: dict[str, Any] = {
+    "optimizer": "adam",
+    "lr": 1e-3,
+    "betas": [0.9, 0.999],
+    "eps": 1e-2,
+    "weight_decay": 0.0,
+    "momentum": 0.0,
+    "epochs": None,
+    "batch_size": None,
+}
 
 
 def dataset_family(meta: DatasetMeta) -> str:
@@ -111,8 +130,7 @@ class FusionModel(nn.Module):
 
     def config(self) -> dict[str, Any]:
         """JSON-able config: ``create_baseline(config["name"], meta, **config["hparams"])`` rebuilds the model."""
-        cfg = {"name": self.registry_name, "hparams": self.hparams, "regime": self.regime,
-               "meta": self.meta.to_dict()}
+        cfg = {"name": self.registry_name, "hparams": self.hparams, "regime": self.regime, "meta": self.meta.to_dict()}
         if self.notes:
             cfg["notes"] = list(self.notes)
         return cfg

@@ -47,28 +47,35 @@ class CentralNet(FusionModel):
     params = (
         Param("width", "int", 64, "width of every branch layer", min=1),
         Param("depth", "int", 2, "hidden layers per branch", min=0),
-        Param("unimodal_weights", "list", None, "λ_m per modality (none: all 1)", item="float", min=0.0,
-              nullable=True),
+        Param("unimodal_weights", "list", None, "λ_m per modality (none: all 1)", item="float", min=0.0, nullable=True),
         Param("dropout", "float", 0.0, "dropout rate", min=0.0, max=1.0, max_open=True),
         Param("encoder", "dict", None, "arguments of every modality encoder", nullable=True),
     )
 
-    def __init__(self, meta: DatasetMeta, width: int = 64, depth: int = 2,
-                 unimodal_weights: list[float] | None = None, dropout: float = 0.0,
-                 encoder: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        meta: DatasetMeta,
+        width: int = 64,
+        depth: int = 2,
+        unimodal_weights: list[float] | None = None,
+        dropout: float = 0.0,
+        encoder: dict[str, Any] | None = None,
+    ) -> None:
         m = meta.n_modalities
         lam = [1.0] * m if unimodal_weights is None else [float(v) for v in unimodal_weights]
         if len(lam) != m:
-            raise ModalbenchError(f"centralnet: unimodal_weights needs {m} values (one per modality "
-                                  f"{meta.modality_names}), got {len(lam)}")
+            raise ModalbenchError(
+                f"centralnet: unimodal_weights needs {m} values (one per modality "
+                f"{meta.modality_names}), got {len(lam)}"
+            )
         if depth < 0:
             raise ModalbenchError(f"centralnet: depth must be >= 0, got {depth}")
-        super().__init__(meta, width=width, depth=depth, unimodal_weights=lam, dropout=dropout,
-                         encoder=dict(encoder or {}))
+        super().__init__(
+            meta, width=width, depth=depth, unimodal_weights=lam, dropout=dropout, encoder=dict(encoder or {})
+        )
         names = meta.modality_names
         self.encoders = nn.ModuleDict({s.name: make_encoder(s, width, **(encoder or {})) for s in meta.modalities})
-        self.branches = nn.ModuleDict({n: nn.ModuleList([_block(width, dropout) for _ in range(depth)])
-                                       for n in names})
+        self.branches = nn.ModuleDict({n: nn.ModuleList([_block(width, dropout) for _ in range(depth)]) for n in names})
         self.classifiers = nn.ModuleDict({n: nn.Linear(width, meta.n_classes) for n in names})
         self.central = nn.ModuleList([_block(width, dropout) for _ in range(depth + 1)])
         self.central_classifier = nn.Linear(width, meta.n_classes)
@@ -106,8 +113,9 @@ class CentralNet(FusionModel):
     def forward(self, inputs: dict[str, torch.Tensor], available: torch.Tensor) -> torch.Tensor:
         return self.fuse(self.encode(inputs), available)
 
-    def combined_loss(self, central: torch.Tensor, unimodal: dict[str, torch.Tensor], available: torch.Tensor,
-                      target: torch.Tensor) -> torch.Tensor:
+    def combined_loss(
+        self, central: torch.Tensor, unimodal: dict[str, torch.Tensor], available: torch.Tensor, target: torch.Tensor
+    ) -> torch.Tensor:
         """``L_central + Σ_m λ_m L_m``; ``L_m`` averages over samples with modality m available."""
         loss = task_loss(self.meta, central, target)
         for j, n in enumerate(self.modality_names):
@@ -116,7 +124,8 @@ class CentralNet(FusionModel):
                 loss = loss + lam * task_loss(self.meta, unimodal[n], target, available[:, j])
         return loss
 
-    def training_loss(self, inputs: dict[str, torch.Tensor], available: torch.Tensor, target: torch.Tensor
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    def training_loss(
+        self, inputs: dict[str, torch.Tensor], available: torch.Tensor, target: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         central, uni = self.all_logits(self.encode(inputs))
         return self.combined_loss(central, uni, available, target), central

@@ -61,9 +61,17 @@ class CompactMultilinearPooling(EncodedFusion):
         Param("sketch_dim", "int", 512, "count-sketch size D", min=1),
         Param("seed", "int", 0, "seed of the sketch hashes and signs", min=0),
         Param("post_norm", "bool", True, "signed square root + L2 normalisation after pooling"),
-        Param("missing", "choice", "fill", "fill: pool the evaluator's filled values; skip: pool only the available "
-              "modalities", choices=("fill", "skip")),
-        HEAD_HIDDEN, DROPOUT, ENCODER, ENCODER_OVERRIDES,
+        Param(
+            "missing",
+            "choice",
+            "fill",
+            "fill: pool the evaluator's filled values; skip: pool only the available modalities",
+            choices=("fill", "skip"),
+        ),
+        HEAD_HIDDEN,
+        DROPOUT,
+        ENCODER,
+        ENCODER_OVERRIDES,
     )
     presets = {"paper": embracenet_baseline_preset}
 
@@ -72,21 +80,40 @@ class CompactMultilinearPooling(EncodedFusion):
         """Native only with ``missing="skip"`` (a missing modality's spectrum becomes the identity 1)."""
         return self.missing == "skip"
 
-    def __init__(self, meta: DatasetMeta, feature_dim: int = 64, sketch_dim: int = 512, seed: int = 0,
-                 post_norm: bool = True, missing: str = "fill", head_hidden: int = 128, dropout: float = 0.5,
-                 encoder: dict[str, Any] | None = None,
-                 encoder_overrides: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        meta: DatasetMeta,
+        feature_dim: int = 64,
+        sketch_dim: int = 512,
+        seed: int = 0,
+        post_norm: bool = True,
+        missing: str = "fill",
+        head_hidden: int = 128,
+        dropout: float = 0.5,
+        encoder: dict[str, Any] | None = None,
+        encoder_overrides: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         if missing not in ("fill", "skip"):
             raise ModalbenchError(f"cmp: missing must be 'fill' or 'skip', got {missing!r}")
-        super().__init__(meta, feature_dim=feature_dim, encoder=encoder, encoder_overrides=encoder_overrides,
-                         sketch_dim=sketch_dim, seed=seed, post_norm=post_norm, missing=missing,
-                         head_hidden=head_hidden, dropout=dropout)
+        super().__init__(
+            meta,
+            feature_dim=feature_dim,
+            encoder=encoder,
+            encoder_overrides=encoder_overrides,
+            sketch_dim=sketch_dim,
+            seed=seed,
+            post_norm=post_norm,
+            missing=missing,
+            head_hidden=head_hidden,
+            dropout=dropout,
+        )
         self.sketch_dim, self.post_norm, self.missing = int(sketch_dim), bool(post_norm), missing
         rng = np.random.Generator(np.random.PCG64(seed))
         for m in range(meta.n_modalities):
             self.register_buffer(f"sketch_hash_{m}", torch.as_tensor(rng.integers(0, sketch_dim, feature_dim)))
-            self.register_buffer(f"sketch_sign_{m}",
-                                 torch.as_tensor(rng.integers(0, 2, feature_dim) * 2 - 1, dtype=torch.float32))
+            self.register_buffer(
+                f"sketch_sign_{m}", torch.as_tensor(rng.integers(0, 2, feature_dim) * 2 - 1, dtype=torch.float32)
+            )
         self.head = mlp_head(self.sketch_dim, meta.n_classes, head_hidden, dropout)
 
     def sketch(self, m: int, x: torch.Tensor) -> torch.Tensor:
@@ -97,8 +124,10 @@ class CompactMultilinearPooling(EncodedFusion):
         """Spectrum of each modality's count sketch: ``rfft(ψ_m(f_m / ‖f_m‖))``, complex ``[B, D//2 + 1]``."""
         emb = self.embeddings(inputs)
         with torch.autocast(device_type=next(iter(emb.values())).device.type, enabled=False):
-            return {n: torch.fft.rfft(self.sketch(m, F.normalize(emb[n].float(), dim=1)), dim=-1)
-                    for m, n in enumerate(self.modality_names)}
+            return {
+                n: torch.fft.rfft(self.sketch(m, F.normalize(emb[n].float(), dim=1)), dim=-1)
+                for m, n in enumerate(self.modality_names)
+            }
 
     def pool(self, features: dict[str, torch.Tensor], available: torch.Tensor) -> torch.Tensor:
         """``Φ`` before the head: ``[B, D]`` from the spectra of ``encode``."""

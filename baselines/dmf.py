@@ -51,71 +51,134 @@ class DenseMultimodalFusion(FusionModel):
 
     has_fast_path = True
     params = (
-        Param("modality_sizes", "list", None, "modality pathway sizes after the input (none: [512, 128])",
-              item="int", min=1, nullable=True),
-        Param("shared_sizes", "list", None, "shared pathway sizes, one more than modality_sizes (none: "
-              "[512, 256, 64])", item="int", min=1, nullable=True, min_items=1),
-        Param("front", "choice", "flatten", "first modality layer: the flattened input or an encoder",
-              choices=("flatten", "encoder")),
+        Param(
+            "modality_sizes",
+            "list",
+            None,
+            "modality pathway sizes after the input (none: [512, 128])",
+            item="int",
+            min=1,
+            nullable=True,
+        ),
+        Param(
+            "shared_sizes",
+            "list",
+            None,
+            "shared pathway sizes, one more than modality_sizes (none: [512, 256, 64])",
+            item="int",
+            min=1,
+            nullable=True,
+            min_items=1,
+        ),
+        Param(
+            "front",
+            "choice",
+            "flatten",
+            "first modality layer: the flattened input or an encoder",
+            choices=("flatten", "encoder"),
+        ),
         Param("front_dim", "int", 128, "encoder output size with front=encoder", min=1),
         Param("generative", "bool", False, "decoders from s_L impute missing modalities"),
         Param("recon_weight", "float", 1.0, "weight of the reconstruction loss (generative)", min=0.0),
-        Param("drop_prob", "float", 0.5, "probability of hiding a modality in generative training", min=0.0,
-              max=1.0, max_open=True),
+        Param(
+            "drop_prob",
+            "float",
+            0.5,
+            "probability of hiding a modality in generative training",
+            min=0.0,
+            max=1.0,
+            max_open=True,
+        ),
         Param("impute_steps", "int", 1, "imputation passes (generative)", min=1),
         Param("dropout", "float", 0.0, "dropout rate", min=0.0, max=1.0, max_open=True),
         Param("seed", "int", 0, "seed of the generative training's hiding draws", min=0),
         Param("encoder", "dict", None, "arguments of every modality encoder (front=encoder)", nullable=True),
-        Param("activation", "choice", "relu", "activation f of both pathways (paper eq. 1: sigmoid)",
-              choices=("relu", "sigmoid")),
+        Param(
+            "activation",
+            "choice",
+            "relu",
+            "activation f of both pathways (paper eq. 1: sigmoid)",
+            choices=("relu", "sigmoid"),
+        ),
     )
 
-    presets = {"paper": lambda meta: {
-        "hparams": {"activation": "sigmoid", "modality_sizes": [512, 128], "shared_sizes": [512, 256, 64]},
-        "fill": "zero" if dataset_family(meta) == "image-halves" else None,
-        "notes": ["sigmoid activations (eq. 1); MNIST-halves sizes [d, 512, 128] / [512, 256, 64]; Table 1 zeroes "
-                  "the damaged half; optimizer not stated: modalbench's Adam"]}}
+    presets = {
+        "paper": lambda meta: {
+            "hparams": {"activation": "sigmoid", "modality_sizes": [512, 128], "shared_sizes": [512, 256, 64]},
+            "fill": "zero" if dataset_family(meta) == "image-halves" else None,
+            "notes": [
+                "sigmoid activations (eq. 1); MNIST-halves sizes [d, 512, 128] / [512, 256, 64]; Table 1 zeroes "
+                "the damaged half; optimizer not stated: modalbench's Adam"
+            ],
+        }
+    }
 
     @property
     def handles_missing(self) -> bool:  # type: ignore[override]
         """Native only for the generative variant (it zeroes missing modalities and imputes them)."""
         return bool(self.hparams["generative"])
 
-    def __init__(self, meta: DatasetMeta, modality_sizes: list[int] | None = None,
-                 shared_sizes: list[int] | None = None, front: str = "flatten", front_dim: int = 128,
-                 generative: bool = False, recon_weight: float = 1.0, drop_prob: float = 0.5,
-                 impute_steps: int = 1, dropout: float = 0.0, seed: int = 0,
-                 encoder: dict[str, Any] | None = None, activation: str = "relu") -> None:
+    def __init__(
+        self,
+        meta: DatasetMeta,
+        modality_sizes: list[int] | None = None,
+        shared_sizes: list[int] | None = None,
+        front: str = "flatten",
+        front_dim: int = 128,
+        generative: bool = False,
+        recon_weight: float = 1.0,
+        drop_prob: float = 0.5,
+        impute_steps: int = 1,
+        dropout: float = 0.0,
+        seed: int = 0,
+        encoder: dict[str, Any] | None = None,
+        activation: str = "relu",
+    ) -> None:
         msz = [512, 128] if modality_sizes is None else [int(v) for v in modality_sizes]
         ssz = [512, 256, 64] if shared_sizes is None else [int(v) for v in shared_sizes]
         if len(ssz) != len(msz) + 1 or not ssz:
-            raise ModalbenchError(f"dmf: shared_sizes (L = {len(ssz)}) must have one more entry than "
-                                  f"modality_sizes ({len(msz)}): the first modality layer is the input")
+            raise ModalbenchError(
+                f"dmf: shared_sizes (L = {len(ssz)}) must have one more entry than "
+                f"modality_sizes ({len(msz)}): the first modality layer is the input"
+            )
         if front not in ("flatten", "encoder"):
             raise ModalbenchError(f"dmf: front must be 'flatten' or 'encoder', got {front!r}")
         if activation not in ACTIVATIONS:
             raise ModalbenchError(f"dmf: activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
         if generative and front != "flatten":
             raise ModalbenchError("dmf: generative=True reconstructs the raw inputs and needs front='flatten'")
-        super().__init__(meta, modality_sizes=msz, shared_sizes=ssz, front=front, front_dim=front_dim,
-                         generative=generative, recon_weight=recon_weight, drop_prob=drop_prob,
-                         impute_steps=impute_steps, dropout=dropout, seed=seed, encoder=dict(encoder or {}),
-                         activation=activation)
+        super().__init__(
+            meta,
+            modality_sizes=msz,
+            shared_sizes=ssz,
+            front=front,
+            front_dim=front_dim,
+            generative=generative,
+            recon_weight=recon_weight,
+            drop_prob=drop_prob,
+            impute_steps=impute_steps,
+            dropout=dropout,
+            seed=seed,
+            encoder=dict(encoder or {}),
+            activation=activation,
+        )
         act = ACTIVATIONS[activation]
         self.has_fast_path = not generative
         names = meta.modality_names
         self.input_dims = {s.name: (math.prod(s.shape) if front == "flatten" else front_dim) for s in meta.modalities}
         if front == "encoder":
-            self.fronts = nn.ModuleDict({s.name: make_encoder(s, front_dim, **(encoder or {}))
-                                         for s in meta.modalities})
+            self.fronts = nn.ModuleDict(
+                {s.name: make_encoder(s, front_dim, **(encoder or {})) for s in meta.modalities}
+            )
         else:
             self.fronts = nn.ModuleDict({s.name: nn.Flatten() for s in meta.modalities})
         self.pathways = nn.ModuleDict()
         self.to_shared = nn.ModuleDict()
         for n in names:
             dims = [self.input_dims[n]] + msz
-            self.pathways[n] = nn.ModuleList([nn.Sequential(nn.Linear(dims[i], dims[i + 1]), act(),
-                                                            nn.Dropout(dropout)) for i in range(len(msz))])
+            self.pathways[n] = nn.ModuleList(
+                [nn.Sequential(nn.Linear(dims[i], dims[i + 1]), act(), nn.Dropout(dropout)) for i in range(len(msz))]
+            )
             self.to_shared[n] = nn.ModuleList([nn.Linear(dims[i], ssz[i], bias=False) for i in range(len(ssz))])
         self.shared_bias = nn.ParameterList([nn.Parameter(torch.zeros(d)) for d in ssz])
         self.shared_rec = nn.ModuleList([nn.Linear(ssz[i - 1], ssz[i], bias=False) for i in range(1, len(ssz))])
@@ -179,8 +242,9 @@ class DenseMultimodalFusion(FusionModel):
         """Decoder outputs (flattened inputs) of every modality from ``s_L``."""
         return {n: self.decoders[n](s_last) for n in self.modality_names}
 
-    def _impute(self, h1: dict[str, torch.Tensor], available: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    def _impute(
+        self, h1: dict[str, torch.Tensor], available: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """(final s_L, first-pass s_L, first-pass reconstructions) with missing modalities imputed."""
         a = available.bool()
         cur = {n: h1[n] * a[:, i : i + 1].to(h1[n].dtype) for i, n in enumerate(self.modality_names)}
@@ -200,8 +264,9 @@ class DenseMultimodalFusion(FusionModel):
         s, _, _ = self._impute(self._front(inputs), available)
         return self.classifier(self.drop(s))
 
-    def training_loss(self, inputs: dict[str, torch.Tensor], available: torch.Tensor, target: torch.Tensor
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    def training_loss(
+        self, inputs: dict[str, torch.Tensor], available: torch.Tensor, target: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.hparams["generative"]:
             return super().training_loss(inputs, available, target)
         a = available.bool()

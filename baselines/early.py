@@ -42,8 +42,14 @@ class EarlyFusion(FusionModel):
     handles_missing = False
     presets = {"paper": lambda meta: embracenet_baseline_preset(meta, "encoder")}
 
-    def __init__(self, meta: DatasetMeta, feature_dim: int = 64, head_hidden: int = 128, dropout: float = 0.5,
-                 encoder: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        meta: DatasetMeta,
+        feature_dim: int = 64,
+        head_hidden: int = 128,
+        dropout: float = 0.5,
+        encoder: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(meta, feature_dim=feature_dim, head_hidden=head_hidden, dropout=dropout, encoder=encoder)
         spec, self.layout = joint_spec(meta)
         self.encoder = make_encoder(spec, feature_dim, **(encoder or {}))

@@ -147,8 +147,10 @@ def paper_preset(meta: DatasetMeta) -> dict[str, Any]:
         hp["embrace_dim"] = 512
         hp["p_missing"] = 0.25
         fill = "zero"
-        notes.append("c = 512; Table 1 adj_pre: one half kept at random in half the samples (p_missing 0.25); "
-                     "missing half zero-filled")
+        notes.append(
+            "c = 512; Table 1 adj_pre: one half kept at random in half the samples (p_missing 0.25); "
+            "missing half zero-filled"
+        )
     else:
         notes.append("dataset not in the paper: embrace_dim and p_missing keep modalbench's defaults")
     return {"hparams": hp, "fill": fill, "notes": notes}
@@ -161,31 +163,60 @@ class EmbraceNet(EncodedFusion):
     params = (
         FEATURE_DIM,
         Param("embrace_dim", "int", 256, "docking / embracement size c", min=1),
-        HEAD_HIDDEN, DROPOUT,
+        HEAD_HIDDEN,
+        DROPOUT,
         Param("adj_pre", "bool", False, "training-time modality dropout (regime modality-dropout)"),
         Param("adj_post", "bool", False, "selection probabilities from each modality's validation F1"),
-        Param("p_missing", "float", 0.5, "adj_pre mean missing share of the available modalities", min=0.0,
-              max=1.0, max_open=True),
+        Param(
+            "p_missing",
+            "float",
+            0.5,
+            "adj_pre mean missing share of the available modalities",
+            min=0.0,
+            max=1.0,
+            max_open=True,
+        ),
         Param("n_repeats", "int", 1, "test-time draws averaged", min=1),
         Param("eval_seed", "int", 0, "seed of the test-time draws", min=0),
-        Param("selection_probabilities", "list", None, "selection probabilities p, one per modality",
-              item="float", min=0.0, nullable=True),
-        ENCODER, ENCODER_OVERRIDES,
+        Param(
+            "selection_probabilities",
+            "list",
+            None,
+            "selection probabilities p, one per modality",
+            item="float",
+            min=0.0,
+            nullable=True,
+        ),
+        ENCODER,
+        ENCODER_OVERRIDES,
     )
     handles_missing = True
     presets = {"paper": paper_preset}
 
-    def __init__(self, meta: DatasetMeta, feature_dim: int = 64, embrace_dim: int = 256, head_hidden: int = 128,
-                 dropout: float = 0.5, adj_pre: bool = False, adj_post: bool = False, p_missing: float = 0.5,
-                 n_repeats: int = 1, eval_seed: int = 0, selection_probabilities: list[float] | None = None,
-                 encoder: dict[str, Any] | None = None,
-                 encoder_overrides: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        meta: DatasetMeta,
+        feature_dim: int = 64,
+        embrace_dim: int = 256,
+        head_hidden: int = 128,
+        dropout: float = 0.5,
+        adj_pre: bool = False,
+        adj_post: bool = False,
+        p_missing: float = 0.5,
+        n_repeats: int = 1,
+        eval_seed: int = 0,
+        selection_probabilities: list[float] | None = None,
+        encoder: dict[str, Any] | None = None,
+        encoder_overrides: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         m = meta.n_modalities
         if selection_probabilities is not None:
             p = torch.as_tensor(selection_probabilities, dtype=torch.float32)
             if p.shape != (m,) or (p < 0).any() or p.sum() <= 0:
-                raise ModalbenchError(f"embracenet: selection_probabilities must be {m} values >= 0 with a "
-                                      f"positive sum, got {selection_probabilities!r}")
+                raise ModalbenchError(
+                    f"embracenet: selection_probabilities must be {m} values >= 0 with a "
+                    f"positive sum, got {selection_probabilities!r}"
+                )
         else:
             p = torch.ones(m)
         if int(n_repeats) < 1:
@@ -194,10 +225,21 @@ class EmbraceNet(EncodedFusion):
             raise ModalbenchError(f"embracenet: embrace_dim must be >= 1, got {embrace_dim!r}")
         if not 0.0 <= float(p_missing) < 1.0:
             raise ModalbenchError(f"embracenet: p_missing must be in [0, 1), got {p_missing!r}")
-        super().__init__(meta, feature_dim=feature_dim, encoder=encoder, encoder_overrides=encoder_overrides,
-                         embrace_dim=embrace_dim, head_hidden=head_hidden, dropout=dropout, adj_pre=adj_pre,
-                         adj_post=adj_post, p_missing=p_missing, n_repeats=n_repeats, eval_seed=eval_seed,
-                         selection_probabilities=selection_probabilities)
+        super().__init__(
+            meta,
+            feature_dim=feature_dim,
+            encoder=encoder,
+            encoder_overrides=encoder_overrides,
+            embrace_dim=embrace_dim,
+            head_hidden=head_hidden,
+            dropout=dropout,
+            adj_pre=adj_pre,
+            adj_post=adj_post,
+            p_missing=p_missing,
+            n_repeats=n_repeats,
+            eval_seed=eval_seed,
+            selection_probabilities=selection_probabilities,
+        )
         self.embrace_dim = int(embrace_dim)
         self.adj_pre, self.adj_post = bool(adj_pre), bool(adj_post)
         self.n_repeats, self.eval_seed = int(n_repeats), int(eval_seed)
@@ -221,8 +263,10 @@ class EmbraceNet(EncodedFusion):
             return
         f1 = torch.as_tensor(per_modality_val_f1, dtype=torch.float32)
         if f1.shape != self.selection_p.shape or not torch.isfinite(f1).all() or (f1 < 0).any():
-            raise ModalbenchError(f"embracenet calibrate: expected {self.selection_p.numel()} finite F1 values "
-                                  f">= 0, got {per_modality_val_f1!r}")
+            raise ModalbenchError(
+                f"embracenet calibrate: expected {self.selection_p.numel()} finite F1 values "
+                f">= 0, got {per_modality_val_f1!r}"
+            )
         self.selection_p.copy_(f1 / f1.sum() if f1.sum() > 0 else torch.full_like(f1, 1.0 / f1.numel()))
 
     def set_sample_keys(self, keys: torch.Tensor | None) -> None:
@@ -251,8 +295,9 @@ class EmbraceNet(EncodedFusion):
         """adj_pre: drop available modalities at the mean missing share ``p_missing`` (at least one kept)."""
         return modality_dropout(available, self.p_missing, self._dropped_cdf)
 
-    def selection(self, available: torch.Tensor, u: torch.Tensor, p: torch.Tensor | None = None
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    def selection(
+        self, available: torch.Tensor, u: torch.Tensor, p: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The modality each component takes (eqs. 3–4): index ``[..., c]`` and ``has_any [..., 1]``.
 
         ``r_i ~ Multinomial(1, p')`` is drawn by inverse CDF with the uniform ``u_i``. With equal ``p`` (the
@@ -277,9 +322,14 @@ class EmbraceNet(EncodedFusion):
         idx = torch.where((w > 0).gather(-1, idx), idx, last)
         return idx, total > 0
 
-    def embrace(self, docked: torch.Tensor, available: torch.Tensor, p: torch.Tensor | None = None,
-                u: torch.Tensor | None = None, return_selection: bool = False
-                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def embrace(
+        self,
+        docked: torch.Tensor,
+        available: torch.Tensor,
+        p: torch.Tensor | None = None,
+        u: torch.Tensor | None = None,
+        return_selection: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Embracement (eqs. 3–5) of docked features ``[B, M, c]``; ``u [B, c]`` uniforms drive the draw.
 
         Returns ``e [B, c]`` (and the selected modality index ``[B, c]``, −1 where nothing is available).
@@ -293,8 +343,9 @@ class EmbraceNet(EncodedFusion):
             return e, torch.where(has_any, idx, torch.full_like(idx, -1))
         return e
 
-    def fuse_conditions(self, real: dict[str, torch.Tensor], masked: dict[str, torch.Tensor],
-                        available: torch.Tensor) -> torch.Tensor:
+    def fuse_conditions(
+        self, real: dict[str, torch.Tensor], masked: dict[str, torch.Tensor], available: torch.Tensor
+    ) -> torch.Tensor:
         """Logits ``[K, B, C]`` for availability ``[K, B, M]`` (evaluator hook; the same values as ``fuse``).
 
         A missing modality is never selected (``p'_k = 0``), so only the real docked features matter: the draw
@@ -339,8 +390,9 @@ class EmbraceNet(EncodedFusion):
             cache[1][name] = make()
         return cache[1][name]
 
-    def _condition_uniforms(self, k: int, b: int, repeat: int, device: torch.device,
-                            real: dict[str, torch.Tensor]) -> torch.Tensor:
+    def _condition_uniforms(
+        self, k: int, b: int, repeat: int, device: torch.device, real: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
         """Uniforms ``[K, B, c]`` for ``K`` conditions; keyed draws are computed once per batch and shared by the
         conditions (the evaluator repeats the batch's sample keys once per condition)."""
         keys = self._sample_keys
@@ -350,8 +402,11 @@ class EmbraceNet(EncodedFusion):
                 first_dev = first.to(device)
                 cached_keys = self._batch_constant(real, "keys", lambda: first_dev)
                 if torch.equal(cached_keys, first_dev):
-                    u = self._batch_constant(real, f"u{repeat}", lambda: counter_uniforms(
-                        first_dev, self.embrace_dim, self.eval_seed, repeat))
+                    u = self._batch_constant(
+                        real,
+                        f"u{repeat}",
+                        lambda: counter_uniforms(first_dev, self.embrace_dim, self.eval_seed, repeat),
+                    )
                 else:
                     u = counter_uniforms(first_dev, self.embrace_dim, self.eval_seed, repeat)
                 return u.unsqueeze(0).expand(k, b, self.embrace_dim)
@@ -364,5 +419,6 @@ class EmbraceNet(EncodedFusion):
                 available = self.modality_dropout(available)
             return self.head(self.embrace(docked, available))
         b = docked.shape[0]
-        return self._over_draws(lambda r: self.head(self.embrace(docked, available,
-                                                                 u=self.uniforms(b, r, docked.device))))
+        return self._over_draws(
+            lambda r: self.head(self.embrace(docked, available, u=self.uniforms(b, r, docked.device)))
+        )

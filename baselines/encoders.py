@@ -21,8 +21,18 @@ from modalbench.meta import ModalitySpec
 class SeriesConvEncoder(nn.Module):
     """Conv1d stack over time: input ``[B, T, C]``."""
 
-    def __init__(self, spec: ModalitySpec, out_dim: int, filters: int = 32, layers: int = 2, kernel: int = 5,
-                 lstm: bool = False, dropout: float = 0.0, lstm_units: int = 0, lstm_layers: int = 1) -> None:
+    def __init__(
+        self,
+        spec: ModalitySpec,
+        out_dim: int,
+        filters: int = 32,
+        layers: int = 2,
+        kernel: int = 5,
+        lstm: bool = False,
+        dropout: float = 0.0,
+        lstm_units: int = 0,
+        lstm_layers: int = 1,
+    ) -> None:
         super().__init__()
         _, channels = spec.shape
         blocks: list[nn.Module] = []
@@ -49,8 +59,9 @@ class SeriesConvEncoder(nn.Module):
 class ImageCNNEncoder(nn.Module):
     """Small CNN for ``[B, C, H, W]`` images; pools only while the map is larger than 4 pixels."""
 
-    def __init__(self, spec: ModalitySpec, out_dim: int, filters: int = 32, layers: int = 2,
-                 dropout: float = 0.0) -> None:
+    def __init__(
+        self, spec: ModalitySpec, out_dim: int, filters: int = 32, layers: int = 2, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         c_in, h, w = spec.shape
         blocks: list[nn.Module] = []
@@ -71,8 +82,9 @@ class ImageCNNEncoder(nn.Module):
 class SpectrogramCNNEncoder(nn.Module):
     """2-D CNN with global average pooling for ``[B, C, F, T]`` spectrograms."""
 
-    def __init__(self, spec: ModalitySpec, out_dim: int, filters: int = 32, layers: int = 3,
-                 dropout: float = 0.0) -> None:
+    def __init__(
+        self, spec: ModalitySpec, out_dim: int, filters: int = 32, layers: int = 3, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         c_in = spec.shape[0]
         blocks: list[nn.Module] = []
@@ -92,8 +104,9 @@ class SpectrogramCNNEncoder(nn.Module):
 class MLPEncoder(nn.Module):
     """MLP over the flattened input (``vector`` modalities, or any kind when asked for)."""
 
-    def __init__(self, spec: ModalitySpec, out_dim: int, hidden: int = 128, layers: int = 1,
-                 dropout: float = 0.0) -> None:
+    def __init__(
+        self, spec: ModalitySpec, out_dim: int, hidden: int = 128, layers: int = 1, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         d = math.prod(spec.shape)
         blocks: list[nn.Module] = [nn.Flatten()]
@@ -108,8 +121,14 @@ class MLPEncoder(nn.Module):
 
 
 #: DeepConvLSTM (Ordóñez & Roggen 2016): 4 conv layers × 64 filters, kernel 5, 2 LSTM layers × 128 units
-DEEPCONVLSTM: dict[str, Any] = {"lstm": True, "layers": 4, "filters": 64, "kernel": 5, "lstm_units": 128,
-                                "lstm_layers": 2}
+DEEPCONVLSTM: dict[str, Any] = {
+    "lstm": True,
+    "layers": 4,
+    "filters": 64,
+    "kernel": 5,
+    "lstm_units": 128,
+    "lstm_layers": 2,
+}
 
 ENCODERS_BY_KIND: dict[str, type[nn.Module]] = {
     "series": SeriesConvEncoder,
@@ -143,8 +162,9 @@ def make_encoder(spec: ModalitySpec, out_dim: int, kind: str | None = None, **cf
     return cls(spec, out_dim, **cfg)
 
 
-def make_encoders(meta: Any, out_dim: int, encoder: dict[str, Any] | None = None,
-                  overrides: dict[str, dict[str, Any]] | None = None) -> nn.ModuleList:
+def make_encoders(
+    meta: Any, out_dim: int, encoder: dict[str, Any] | None = None, overrides: dict[str, dict[str, Any]] | None = None
+) -> nn.ModuleList:
     """One encoder per modality of ``meta`` (modality order), each producing ``out_dim`` features.
 
     ``encoder`` holds keyword arguments shared by every encoder (``kind`` selects a non-default encoder);
@@ -153,8 +173,9 @@ def make_encoders(meta: Any, out_dim: int, encoder: dict[str, Any] | None = None
     """
     unknown = set(overrides or {}) - set(meta.modality_names) - {s.kind for s in meta.modalities}
     if unknown:
-        raise ValueError(f"encoder overrides for unknown modalities/kinds {sorted(unknown)}; "
-                         f"modalities: {meta.modality_names}")
+        raise ValueError(
+            f"encoder overrides for unknown modalities/kinds {sorted(unknown)}; modalities: {meta.modality_names}"
+        )
     mods = []
     for spec in meta.modalities:
         cfg = {**(encoder or {}), **(overrides or {}).get(spec.kind, {}), **(overrides or {}).get(spec.name, {})}

@@ -44,9 +44,16 @@ class Maxout(nn.Module):
 
 def maxout_head(d_in: int, hidden: int, n_out: int, pieces: int = 2, dropout: float = 0.0) -> nn.Sequential:
     """BN → maxout → BN → maxout → BN → linear (Arevalo et al. 2017, MM-IMDB experiments)."""
-    return nn.Sequential(nn.BatchNorm1d(d_in), Maxout(d_in, hidden, pieces), nn.Dropout(dropout),
-                         nn.BatchNorm1d(hidden), Maxout(hidden, hidden, pieces), nn.Dropout(dropout),
-                         nn.BatchNorm1d(hidden), nn.Linear(hidden, n_out))
+    return nn.Sequential(
+        nn.BatchNorm1d(d_in),
+        Maxout(d_in, hidden, pieces),
+        nn.Dropout(dropout),
+        nn.BatchNorm1d(hidden),
+        Maxout(hidden, hidden, pieces),
+        nn.Dropout(dropout),
+        nn.BatchNorm1d(hidden),
+        nn.Linear(hidden, n_out),
+    )
 
 
 @register_baseline("gmu")
@@ -58,22 +65,44 @@ class GMU(FusionModel):
     params = (
         Param("emb_dim", "int", 64, "encoder feature size", min=1),
         Param("hidden", "int", 64, "GMU hidden size", min=1),
-        Param("head", "choice", None, "classification head (none: maxout for multi-label, else linear)",
-              choices=("linear", "maxout"), nullable=True),
+        Param(
+            "head",
+            "choice",
+            None,
+            "classification head (none: maxout for multi-label, else linear)",
+            choices=("linear", "maxout"),
+            nullable=True,
+        ),
         Param("head_hidden", "int", 128, "maxout head width", min=1),
         Param("maxout_pieces", "int", 2, "affine pieces per maxout unit", min=1),
         Param("dropout", "float", 0.0, "dropout rate", min=0.0, max=1.0, max_open=True),
         Param("encoder", "dict", None, "arguments of every modality encoder", nullable=True),
     )
 
-    def __init__(self, meta: DatasetMeta, emb_dim: int = 64, hidden: int = 64, head: str | None = None,
-                 head_hidden: int = 128, maxout_pieces: int = 2, dropout: float = 0.0,
-                 encoder: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        meta: DatasetMeta,
+        emb_dim: int = 64,
+        hidden: int = 64,
+        head: str | None = None,
+        head_hidden: int = 128,
+        maxout_pieces: int = 2,
+        dropout: float = 0.0,
+        encoder: dict[str, Any] | None = None,
+    ) -> None:
         head = head or ("maxout" if meta.task_type == "multilabel" else "linear")
         if head not in ("linear", "maxout"):
             raise ModalbenchError(f"gmu: head must be 'linear' or 'maxout', got {head!r}")
-        super().__init__(meta, emb_dim=emb_dim, hidden=hidden, head=head, head_hidden=head_hidden,
-                         maxout_pieces=maxout_pieces, dropout=dropout, encoder=dict(encoder or {}))
+        super().__init__(
+            meta,
+            emb_dim=emb_dim,
+            hidden=hidden,
+            head=head,
+            head_hidden=head_hidden,
+            maxout_pieces=maxout_pieces,
+            dropout=dropout,
+            encoder=dict(encoder or {}),
+        )
         m = meta.n_modalities
         self.encoders = nn.ModuleDict({s.name: make_encoder(s, emb_dim, **(encoder or {})) for s in meta.modalities})
         self.proj = nn.ModuleDict({s.name: nn.Linear(emb_dim, hidden, bias=False) for s in meta.modalities})
@@ -90,8 +119,9 @@ class GMU(FusionModel):
     def gate_weights(self, features: dict[str, torch.Tensor], available: torch.Tensor) -> torch.Tensor:
         """Gate ``z`` as ``[B, M, hidden]``; sums to 1 over available modalities (0 where none is available)."""
         a = available.bool()
-        x = torch.cat([features[n] * a[:, i : i + 1].to(features[n].dtype)
-                       for i, n in enumerate(self.modality_names)], dim=1)
+        x = torch.cat(
+            [features[n] * a[:, i : i + 1].to(features[n].dtype) for i, n in enumerate(self.modality_names)], dim=1
+        )
         g = self.gate(x)
         b, m, h = g.shape[0], self.meta.n_modalities, int(self.hparams["hidden"])
         logits = torch.stack([g, torch.zeros_like(g)], dim=1) if m == 2 else g.view(b, m, h)

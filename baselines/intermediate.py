@@ -32,10 +32,16 @@ class EncodedFusion(FusionModel):
 
     has_fast_path = True
 
-    def __init__(self, meta: DatasetMeta, *, feature_dim: int = 64, encoder: dict[str, Any] | None = None,
-                 encoder_overrides: dict[str, dict[str, Any]] | None = None, **hparams: Any) -> None:
-        super().__init__(meta, feature_dim=feature_dim, encoder=encoder, encoder_overrides=encoder_overrides,
-                         **hparams)
+    def __init__(
+        self,
+        meta: DatasetMeta,
+        *,
+        feature_dim: int = 64,
+        encoder: dict[str, Any] | None = None,
+        encoder_overrides: dict[str, dict[str, Any]] | None = None,
+        **hparams: Any,
+    ) -> None:
+        super().__init__(meta, feature_dim=feature_dim, encoder=encoder, encoder_overrides=encoder_overrides, **hparams)
         self.feature_dim = feature_dim
         self.encoders = make_encoders(meta, feature_dim, encoder, encoder_overrides)
 
@@ -59,11 +65,23 @@ class IntermediateFusion(EncodedFusion):
     handles_missing = False
     presets = {"paper": embracenet_baseline_preset}
 
-    def __init__(self, meta: DatasetMeta, feature_dim: int = 64, head_hidden: int = 128, dropout: float = 0.5,
-                 encoder: dict[str, Any] | None = None,
-                 encoder_overrides: dict[str, dict[str, Any]] | None = None) -> None:
-        super().__init__(meta, feature_dim=feature_dim, encoder=encoder, encoder_overrides=encoder_overrides,
-                         head_hidden=head_hidden, dropout=dropout)
+    def __init__(
+        self,
+        meta: DatasetMeta,
+        feature_dim: int = 64,
+        head_hidden: int = 128,
+        dropout: float = 0.5,
+        encoder: dict[str, Any] | None = None,
+        encoder_overrides: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(
+            meta,
+            feature_dim=feature_dim,
+            encoder=encoder,
+            encoder_overrides=encoder_overrides,
+            head_hidden=head_hidden,
+            dropout=dropout,
+        )
         self.head = mlp_head(feature_dim * meta.n_modalities, meta.n_classes, head_hidden, dropout)
 
     def encode(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -71,14 +89,15 @@ class IntermediateFusion(EncodedFusion):
         first: torch.nn.Linear = self.head[0]
         d = self.feature_dim
         emb = self.embeddings(inputs)
-        return {n: emb[n] @ first.weight[:, m * d:(m + 1) * d].T for m, n in enumerate(self.modality_names)}
+        return {n: emb[n] @ first.weight[:, m * d : (m + 1) * d].T for m, n in enumerate(self.modality_names)}
 
     def fuse(self, features: dict[str, torch.Tensor], available: torch.Tensor) -> torch.Tensor:
         z = self.head[0].bias + sum(features[n] for n in self.modality_names)  # = W [f_1; …; f_M] + b
         return self.head[1:](z)
 
-    def fuse_conditions(self, real: dict[str, torch.Tensor], masked: dict[str, torch.Tensor],
-                        available: torch.Tensor) -> torch.Tensor:
+    def fuse_conditions(
+        self, real: dict[str, torch.Tensor], masked: dict[str, torch.Tensor], available: torch.Tensor
+    ) -> torch.Tensor:
         """Logits ``[K, B, C]`` for availability ``[K, B, M]`` at once (evaluator hook, same values as ``fuse``).
 
         ``Σ_m [a_m W_m f_m + (1 − a_m) W_m f̃_m] = Σ_m W_m f̃_m + Σ_m a_m (W_m f_m − W_m f̃_m)``: one batched matmul.

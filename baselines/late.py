@@ -38,11 +38,23 @@ class LateFusion(EncodedFusion):
     handles_missing = True
     presets = {"paper": embracenet_baseline_preset}
 
-    def __init__(self, meta: DatasetMeta, feature_dim: int = 64, head_hidden: int = 128, dropout: float = 0.5,
-                 encoder: dict[str, Any] | None = None,
-                 encoder_overrides: dict[str, dict[str, Any]] | None = None) -> None:
-        super().__init__(meta, feature_dim=feature_dim, encoder=encoder, encoder_overrides=encoder_overrides,
-                         head_hidden=head_hidden, dropout=dropout)
+    def __init__(
+        self,
+        meta: DatasetMeta,
+        feature_dim: int = 64,
+        head_hidden: int = 128,
+        dropout: float = 0.5,
+        encoder: dict[str, Any] | None = None,
+        encoder_overrides: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(
+            meta,
+            feature_dim=feature_dim,
+            encoder=encoder,
+            encoder_overrides=encoder_overrides,
+            head_hidden=head_hidden,
+            dropout=dropout,
+        )
         self.heads = BatchedHeads(meta.n_modalities, feature_dim, meta.n_classes, head_hidden, dropout)
         self.register_buffer("modality_weights", torch.ones(meta.n_modalities))
 
@@ -50,8 +62,10 @@ class LateFusion(EncodedFusion):
         """Set ``w_m`` to each modality's validation F1 (EmbraceNet §6.3.2)."""
         w = torch.as_tensor(per_modality_val_f1, dtype=torch.float32)
         if w.shape != (self.meta.n_modalities,) or not torch.isfinite(w).all() or (w < 0).any():
-            raise ModalbenchError(f"late fusion calibrate: expected {self.meta.n_modalities} finite F1 values >= 0, "
-                                  f"got {per_modality_val_f1!r}")
+            raise ModalbenchError(
+                f"late fusion calibrate: expected {self.meta.n_modalities} finite F1 values >= 0, "
+                f"got {per_modality_val_f1!r}"
+            )
         self.modality_weights.copy_(w)
 
     def encode(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -87,21 +101,24 @@ class LateFusion(EncodedFusion):
         p = p.clamp(1e-12, 1.0 - 1e-7) if multilabel else p.clamp_min(1e-12)
         return torch.logit(p) if multilabel else torch.log(p)
 
-    def fuse_conditions(self, real: dict[str, torch.Tensor], masked: dict[str, torch.Tensor],
-                        available: torch.Tensor) -> torch.Tensor:
+    def fuse_conditions(
+        self, real: dict[str, torch.Tensor], masked: dict[str, torch.Tensor], available: torch.Tensor
+    ) -> torch.Tensor:
         """Logits ``[K, B, C]`` for availability ``[K, B, M]``: probabilities once, one weighted mix per condition."""
         return self.mix(self.probabilities(self.modality_logits(real)), available)
 
     def fuse(self, features: dict[str, torch.Tensor], available: torch.Tensor) -> torch.Tensor:
         return self.combine(self.modality_logits(features), available)
 
-    def training_loss(self, inputs: dict[str, torch.Tensor], available: torch.Tensor, target: torch.Tensor
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    def training_loss(
+        self, inputs: dict[str, torch.Tensor], available: torch.Tensor, target: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self.modality_logits(self.encode(inputs))  # [B, M, C]
         b, m, c = logits.shape
         if self.meta.task_type == "multilabel":
             per = F.binary_cross_entropy_with_logits(
-                logits, target.float().unsqueeze(1).expand(b, m, c), reduction="none").mean(-1)
+                logits, target.float().unsqueeze(1).expand(b, m, c), reduction="none"
+            ).mean(-1)
         else:
             per = F.cross_entropy(logits.reshape(b * m, c), target.repeat_interleave(m), reduction="none").view(b, m)
         loss = (per * available.to(per.dtype)).sum() / b

@@ -48,22 +48,47 @@ class MultimodalAutoencoder(FusionModel):
     """Denoising multimodal autoencoder pretrained on reconstruction, then fine-tuned as a classifier."""
 
     params = (
-        Param("hidden", "list", [256, 64], "encoder layer sizes (the decoder mirrors them)", item="int", min=1,
-              min_items=1),
+        Param(
+            "hidden",
+            "list",
+            [256, 64],
+            "encoder layer sizes (the decoder mirrors them)",
+            item="int",
+            min=1,
+            min_items=1,
+        ),
         Param("pretrain_epochs", "int", 10, "epochs of denoising reconstruction before classification", min=0),
-        Param("corrupt_prob", "float", 0.5, "probability of hiding each modality (at least one kept)", min=0.0,
-              max=1.0, max_open=True),
+        Param(
+            "corrupt_prob",
+            "float",
+            0.5,
+            "probability of hiding each modality (at least one kept)",
+            min=0.0,
+            max=1.0,
+            max_open=True,
+        ),
         Param("input_scaling", "choice", "minus1_1", "how inputs map to [0, 1]", choices=SCALINGS),
         Param("head_hidden", "int", 0, "hidden units of the classification head (0: linear)", min=0),
         Param("dropout", "float", 0.0, "dropout rate in the head", min=0.0, max=1.0, max_open=True),
     )
     handles_missing = True
-    presets = {"paper": lambda meta: {"hparams": {"recipe": dict(EMBRACENET_RECIPE)},
-                                      "notes": ["EmbraceNet §6.3.5 set-up; layer sizes are not stated there: ours"]}}
+    presets = {
+        "paper": lambda meta: {
+            "hparams": {"recipe": dict(EMBRACENET_RECIPE)},
+            "notes": ["EmbraceNet §6.3.5 set-up; layer sizes are not stated there: ours"],
+        }
+    }
 
-    def __init__(self, meta: DatasetMeta, hidden: list[int] | tuple[int, ...] = (256, 64), pretrain_epochs: int = 10,
-                 corrupt_prob: float = 0.5, input_scaling: str = "minus1_1", head_hidden: int = 0,
-                 dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        meta: DatasetMeta,
+        hidden: list[int] | tuple[int, ...] = (256, 64),
+        pretrain_epochs: int = 10,
+        corrupt_prob: float = 0.5,
+        input_scaling: str = "minus1_1",
+        head_hidden: int = 0,
+        dropout: float = 0.0,
+    ) -> None:
         if input_scaling not in SCALINGS:
             raise ModalbenchError(f"mae: input_scaling must be one of {SCALINGS}, got {input_scaling!r}")
         if not 0.0 <= corrupt_prob < 1.0:
@@ -71,8 +96,15 @@ class MultimodalAutoencoder(FusionModel):
         hidden = [int(h) for h in hidden]
         if not hidden:
             raise ModalbenchError("mae: hidden must list at least one layer size")
-        super().__init__(meta, hidden=hidden, pretrain_epochs=pretrain_epochs, corrupt_prob=corrupt_prob,
-                         input_scaling=input_scaling, head_hidden=head_hidden, dropout=dropout)
+        super().__init__(
+            meta,
+            hidden=hidden,
+            pretrain_epochs=pretrain_epochs,
+            corrupt_prob=corrupt_prob,
+            input_scaling=input_scaling,
+            head_hidden=head_hidden,
+            dropout=dropout,
+        )
         self.pretrain_epochs = int(pretrain_epochs)
         self.corrupt_prob = float(corrupt_prob)
         self.input_scaling = input_scaling

@@ -93,8 +93,9 @@ class LayeredBackbone(nn.Module):
         return [t.mean(dim=tuple(range(2, t.dim()))) if t.dim() > 2 else t for t in taps]
 
 
-def build_backbones(meta: DatasetMeta, emb_dim: int = 64, encoder: dict[str, Any] | None = None
-                    ) -> dict[str, LayeredBackbone]:
+def build_backbones(
+    meta: DatasetMeta, emb_dim: int = 64, encoder: dict[str, Any] | None = None
+) -> dict[str, LayeredBackbone]:
     """Fresh (untrained) layered backbones, one per modality."""
     return {s.name: LayeredBackbone(s, emb_dim, encoder) for s in meta.modalities}
 
@@ -107,12 +108,16 @@ def validate_arch(arch: Any, layer_counts: list[int], names: list[str], where: s
     out: Arch = []
     for l, t in enumerate(arch):
         if not isinstance(t, (list, tuple)) or len(t) != m + 1:
-            raise ModalbenchError(f"{where}[{l}]: expected {m} layer indices (for {names}) and an activation, got {t!r}")
+            raise ModalbenchError(
+                f"{where}[{l}]: expected {m} layer indices (for {names}) and an activation, got {t!r}"
+            )
         *gammas, act = t
         for j, g in enumerate(gammas):
             if isinstance(g, bool) or not isinstance(g, int) or not 0 <= g < layer_counts[j]:
-                raise ModalbenchError(f"{where}[{l}][{j}]: layer index of {names[j]!r} must be an int in "
-                                      f"[0, {layer_counts[j]}), got {g!r}")
+                raise ModalbenchError(
+                    f"{where}[{l}][{j}]: layer index of {names[j]!r} must be an int in "
+                    f"[0, {layer_counts[j]}), got {g!r}"
+                )
         if act not in ACTIVATIONS:
             raise ModalbenchError(f"{where}[{l}][{m}]: activation must be one of {ACTIVATION_NAMES}, got {act!r}")
         out.append([int(g) for g in gammas] + [str(act)])
@@ -125,27 +130,41 @@ class MFASNet(FusionModel):
 
     has_fast_path = True
     handles_missing = False
-    presets = {"paper": lambda meta: {"hparams": {}, "notes": [
-        "architecture, fusion width and recipe come from `modalbench search mfas --budget paper` (Algorithm 1)"]}}
+    presets = {
+        "paper": lambda meta: {
+            "hparams": {},
+            "notes": [
+                "architecture, fusion width and recipe come from `modalbench search mfas --budget paper` (Algorithm 1)"
+            ],
+        }
+    }
     params = (
-        Param("arch", "list", None, "architecture [[γ^1, …, γ^M, activation], …] (none: last layers, relu)",
-              nullable=True),
+        Param(
+            "arch", "list", None, "architecture [[γ^1, …, γ^M, activation], …] (none: last layers, relu)", nullable=True
+        ),
         Param("hidden", "int", 64, "fusion layer width", min=1),
         Param("emb_dim", "int", 64, "backbone embedding size", min=1),
         Param("encoder", "dict", None, "arguments of every backbone encoder", nullable=True),
-        Param("freeze_backbones", "bool", None, "freeze the backbones (none: frozen when pretrained)",
-              nullable=True),
+        Param("freeze_backbones", "bool", None, "freeze the backbones (none: frozen when pretrained)", nullable=True),
         Param("dropout", "float", 0.0, "dropout before the classifier", min=0.0, max=1.0, max_open=True),
         Param("backbones_file", "str", None, "pretrained backbone weights written by the search", nullable=True),
         Param("backbones", "object", None, "pretrained LayeredBackbone modules (Python API only)", nullable=True),
-        Param("multitask_weight", "float", 0.0, "weight w of the unimodal heads' losses (fine-tuning stage)",
-              min=0.0),
+        Param("multitask_weight", "float", 0.0, "weight w of the unimodal heads' losses (fine-tuning stage)", min=0.0),
     )
 
-    def __init__(self, meta: DatasetMeta, arch: Arch | None = None, hidden: int = 64, emb_dim: int = 64,
-                 encoder: dict[str, Any] | None = None, freeze_backbones: bool | None = None, dropout: float = 0.0,
-                 backbones_file: str | None = None, backbones: dict[str, LayeredBackbone] | None = None,
-                 multitask_weight: float = 0.0) -> None:
+    def __init__(
+        self,
+        meta: DatasetMeta,
+        arch: Arch | None = None,
+        hidden: int = 64,
+        emb_dim: int = 64,
+        encoder: dict[str, Any] | None = None,
+        freeze_backbones: bool | None = None,
+        dropout: float = 0.0,
+        backbones_file: str | None = None,
+        backbones: dict[str, LayeredBackbone] | None = None,
+        multitask_weight: float = 0.0,
+    ) -> None:
         if backbones is not None:
             missing = set(meta.modality_names) - set(backbones)
             if missing:
@@ -162,10 +181,17 @@ class MFASNet(FusionModel):
         if arch is None:
             arch = [[c - 1 for c in counts] + ["relu"]]
         arch = validate_arch(arch, counts, meta.modality_names)
-        super().__init__(meta, arch=arch, hidden=hidden, emb_dim=emb_dim, encoder=dict(encoder or {}),
-                         freeze_backbones=freeze, dropout=dropout,
-                         backbones_file=None if backbones_file is None else str(backbones_file),
-                         multitask_weight=float(multitask_weight))
+        super().__init__(
+            meta,
+            arch=arch,
+            hidden=hidden,
+            emb_dim=emb_dim,
+            encoder=dict(encoder or {}),
+            freeze_backbones=freeze,
+            dropout=dropout,
+            backbones_file=None if backbones_file is None else str(backbones_file),
+            multitask_weight=float(multitask_weight),
+        )
         self.backbones = nn.ModuleDict({n: bbs[n] for n in meta.modality_names})
         if freeze:
             for p in self.backbones.parameters():
@@ -179,8 +205,9 @@ class MFASNet(FusionModel):
         self.drop = nn.Dropout(dropout)
         self.classifier = nn.Linear(hidden, meta.n_classes)
         if float(multitask_weight) > 0:
-            self.unimodal_heads = nn.ModuleDict({n: nn.Linear(self.layer_dims[n][-1], meta.n_classes)
-                                                 for n in meta.modality_names})
+            self.unimodal_heads = nn.ModuleDict(
+                {n: nn.Linear(self.layer_dims[n][-1], meta.n_classes) for n in meta.modality_names}
+            )
 
     def fusion_shapes(self) -> list[tuple[int, int]]:
         """``(in_dim, out_dim)`` of every fusion layer ``W_l`` (used for weight sharing during the search)."""
@@ -230,8 +257,9 @@ class MFASNet(FusionModel):
     def forward(self, inputs: dict[str, torch.Tensor], available: torch.Tensor) -> torch.Tensor:
         return self.fuse(self.encode(inputs), available)
 
-    def training_loss(self, inputs: dict[str, torch.Tensor], available: torch.Tensor, target: torch.Tensor
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    def training_loss(
+        self, inputs: dict[str, torch.Tensor], available: torch.Tensor, target: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Fusion loss, plus ``multitask_weight`` × the mean unimodal loss when the unimodal heads exist."""
         feats = self.encode(inputs)
         logits = self.fuse(feats, available)
@@ -240,7 +268,7 @@ class MFASNet(FusionModel):
         if w > 0:
             uni = 0.0
             for n in self.modality_names:
-                emb = feats[n][:, -self.layer_dims[n][-1]:]  # the backbone's final embedding (last layer feature)
+                emb = feats[n][:, -self.layer_dims[n][-1] :]  # the backbone's final embedding (last layer feature)
                 uni = uni + _task_loss(self.meta, self.unimodal_heads[n](emb), target)
             loss = loss + w * uni / len(self.modality_names)
         return loss, logits
@@ -278,8 +306,10 @@ def load_backbones(path: str | Path, backbones: dict[str, LayeredBackbone]) -> N
         try:
             bb.load_state_dict(states[n])
         except RuntimeError as e:
-            raise ModalbenchError(f"{p}: backbone weights of {n!r} do not fit this backbone "
-                                  f"(emb_dim/encoder differ): {str(e).splitlines()[0]}") from None
+            raise ModalbenchError(
+                f"{p}: backbone weights of {n!r} do not fit this backbone "
+                f"(emb_dim/encoder differ): {str(e).splitlines()[0]}"
+            ) from None
 
 
 def load_arch(path: str | Path) -> dict[str, Any]:
@@ -294,8 +324,12 @@ def load_arch(path: str | Path) -> dict[str, Any]:
         raise ModalbenchError(f"{p}: MFAS architecture file not found") from None
     except json.JSONDecodeError as e:
         raise ModalbenchError(f"{p}:{e.lineno}: not valid JSON ({e.msg})") from None
-    if not isinstance(cfg, dict) or cfg.get("name") != "mfas" or not isinstance(cfg.get("hparams"), dict) \
-            or "arch" not in cfg["hparams"]:
+    if (
+        not isinstance(cfg, dict)
+        or cfg.get("name") != "mfas"
+        or not isinstance(cfg.get("hparams"), dict)
+        or "arch" not in cfg["hparams"]
+    ):
         raise ModalbenchError(f"{p}: expected an object with name 'mfas' and hparams.arch (written by mfas search)")
     hp = dict(cfg["hparams"])
     if hp.get("backbones_file") and not Path(hp["backbones_file"]).is_absolute():

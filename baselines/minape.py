@@ -53,8 +53,10 @@ MINAPE_RECIPE: dict[str, Any] = {"optimizer": "adamw", "lr": 1e-3, "weight_decay
 
 def paper_preset(meta: DatasetMeta) -> dict[str, Any]:
     """Minape's ``paper`` architecture (depth 16, kernel 13) and AdamW; per-dataset depth/width only where known."""
-    notes = ["AdamW lr 1e-3 (paper); weight decay not stated: 0.01 (torch default)",
-             "depth 16 / kernel 13 from the paper; F = 64 and patch 7 are ours (paper: < 1 M parameters)"]
+    notes = [
+        "AdamW lr 1e-3 (paper); weight decay not stated: 0.01 (torch default)",
+        "depth 16 / kernel 13 from the paper; F = 64 and patch 7 are ours (paper: < 1 M parameters)",
+    ]
     if dataset_family(meta) != "mudestreda":
         notes.append(f"{meta.name}: not a dataset of the paper; its architecture applied unchanged")
     return {"hparams": {"preset": "paper", "recipe": dict(MINAPE_RECIPE)}, "notes": notes}
@@ -74,9 +76,12 @@ def conv_mixer_pathway(in_ch: int, dim: int, depth: int, kernel: int, patch: int
     layers: list[nn.Module] = [nn.Conv2d(in_ch, dim, kernel_size=patch, stride=patch), nn.GELU(), nn.BatchNorm2d(dim)]
     for _ in range(depth):
         layers += [
-            Residual(nn.Sequential(nn.Conv2d(dim, dim, kernel, groups=dim, padding="same"), nn.GELU(),
-                                   nn.BatchNorm2d(dim))),
-            nn.Conv2d(dim, dim, 1), nn.GELU(), nn.BatchNorm2d(dim),
+            Residual(
+                nn.Sequential(nn.Conv2d(dim, dim, kernel, groups=dim, padding="same"), nn.GELU(), nn.BatchNorm2d(dim))
+            ),
+            nn.Conv2d(dim, dim, 1),
+            nn.GELU(),
+            nn.BatchNorm2d(dim),
         ]
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
     return nn.Sequential(*layers)
@@ -105,21 +110,34 @@ class Minape(FusionModel):
     handles_missing = False
     presets = {"paper": paper_preset}
     params = (
-        Param("preset", "choice", "small", "architecture preset (paper: depth 16, kernel 13)",
-              choices=tuple(PRESETS)),
+        Param("preset", "choice", "small", "architecture preset (paper: depth 16, kernel 13)", choices=tuple(PRESETS)),
         Param("dim", "int", None, "pathway filters F (none: the preset's)", min=1, nullable=True),
         Param("depth", "int", None, "ConvMixer blocks per pathway (none: the preset's)", min=0, nullable=True),
         Param("kernel", "int", None, "depthwise kernel size (none: the preset's)", min=1, nullable=True),
         Param("patch", "int", None, "patch size P (none: the preset's)", min=1, nullable=True),
         Param("temp_filters", "int", 64, "TempMixer filters", min=1),
         Param("temp_kernel", "int", 3, "TempMixer kernel size", min=1),
-        Param("spectrogram", "dict", None, "per series modality: log-mel parameters (n_fft, hop_length, n_mels, ...)",
-              nullable=True),
+        Param(
+            "spectrogram",
+            "dict",
+            None,
+            "per series modality: log-mel parameters (n_fft, hop_length, n_mels, ...)",
+            nullable=True,
+        ),
     )
 
-    def __init__(self, meta: DatasetMeta, preset: str = "small", dim: int | None = None, depth: int | None = None,
-                 kernel: int | None = None, patch: int | None = None, temp_filters: int = 64,
-                 temp_kernel: int = 3, spectrogram: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        meta: DatasetMeta,
+        preset: str = "small",
+        dim: int | None = None,
+        depth: int | None = None,
+        kernel: int | None = None,
+        patch: int | None = None,
+        temp_filters: int = 64,
+        temp_kernel: int = 3,
+        spectrogram: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         if preset not in PRESETS:
             raise ModalbenchError(f"minape: unknown preset {preset!r}; choose from {sorted(PRESETS)}")
         p = dict(PRESETS[preset])
@@ -129,17 +147,31 @@ class Minape(FusionModel):
         spectrogram = dict(spectrogram or {})
         unknown = set(spectrogram) - {s.name for s in meta.modalities if s.kind == "series"}
         if unknown:
-            raise ModalbenchError(f"minape: spectrogram parameters given for {sorted(unknown)}, which are not "
-                                  f"series modalities of {meta.name!r}")
-        super().__init__(meta, preset=preset, dim=p["dim"], depth=p["depth"], kernel=p["kernel"], patch=p["patch"],
-                         temp_filters=temp_filters, temp_kernel=temp_kernel, spectrogram=spectrogram)
+            raise ModalbenchError(
+                f"minape: spectrogram parameters given for {sorted(unknown)}, which are not "
+                f"series modalities of {meta.name!r}"
+            )
+        super().__init__(
+            meta,
+            preset=preset,
+            dim=p["dim"],
+            depth=p["depth"],
+            kernel=p["kernel"],
+            patch=p["patch"],
+            temp_filters=temp_filters,
+            temp_kernel=temp_kernel,
+            spectrogram=spectrogram,
+        )
         self.fronts = nn.ModuleDict()
         groups: dict[str, list[str]] = {}
         shapes: dict[str, tuple[int, ...]] = {}
         for s in meta.modalities:
             shape = self._group_shape(meta, s, spectrogram.get(s.name))
-            key = "vector" if len(shape) == 1 else f"{'spec' if s.kind in ('series', 'spectrogram') else 'img'}" \
-                f"_{shape[1]}x{shape[2]}"
+            key = (
+                "vector"
+                if len(shape) == 1
+                else f"{'spec' if s.kind in ('series', 'spectrogram') else 'img'}_{shape[1]}x{shape[2]}"
+            )
             groups.setdefault(key, []).append(s.name)
             shapes[s.name] = shape
         self.groups = groups

@@ -54,8 +54,10 @@ MUL_RECIPE: dict[str, Any] = {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "w
 
 def paper_preset(meta: DatasetMeta) -> dict[str, Any]:
     """Mul / MulMix as in Liu et al. 2018: SGD + momentum, weight decay, β = 0.5 (Table 2's MulMix)."""
-    return {"hparams": {"beta": 0.5, "recipe": dict(MUL_RECIPE)},
-            "notes": ["SGD momentum 0.9, weight decay 1e-4, lr 0.1; beta 0.5 (MulMix in Table 2)"]}
+    return {
+        "hparams": {"beta": 0.5, "recipe": dict(MUL_RECIPE)},
+        "notes": ["SGD momentum 0.9, weight decay 1e-4, lr 0.1; beta 0.5 (MulMix in Table 2)"],
+    }
 
 
 class BatchedHeads(nn.Module):
@@ -96,8 +98,9 @@ def mul_class_losses(log_p: torch.Tensor, available: torch.Tensor, beta: float) 
     return -(q * log_p * avail).sum(dim=1)
 
 
-def mixture_candidates(n_modalities: int, max_mixture_size: int | None = None, max_candidates: int = 64,
-                       seed: int = 0) -> np.ndarray:
+def mixture_candidates(
+    n_modalities: int, max_mixture_size: int | None = None, max_candidates: int = 64, seed: int = 0
+) -> np.ndarray:
     """Candidate table ``[S, M]`` bool, ordered by size then lexicographically (see the module docstring)."""
     m = n_modalities
     k_max = m if max_mixture_size is None else max(1, min(int(max_mixture_size), m))
@@ -112,8 +115,11 @@ def mixture_candidates(n_modalities: int, max_mixture_size: int | None = None, m
         if n_extra:
             n_pool = total - len(base)
             if n_pool <= 200_000:
-                pool = [c for k in range(2, min(k_max, m - 1 if k_max == m else k_max) + 1)
-                        for c in itertools.combinations(range(m), k)]
+                pool = [
+                    c
+                    for k in range(2, min(k_max, m - 1 if k_max == m else k_max) + 1)
+                    for c in itertools.combinations(range(m), k)
+                ]
                 extra = [pool[i] for i in rng.choice(len(pool), size=min(n_extra, len(pool)), replace=False)]
             else:  # rejection sampling on random bit masks (large M)
                 seen: set[int] = set()
@@ -146,12 +152,29 @@ class Mul(EncodedFusion):
     handles_missing = True
     presets = {"paper": paper_preset}
 
-    def __init__(self, meta: DatasetMeta, feature_dim: int = 64, head_hidden: int = 128, dropout: float = 0.5,
-                 beta: float = 0.5, delta: float = 0.0, boosted: bool = False,
-                 encoder: dict[str, Any] | None = None,
-                 encoder_overrides: dict[str, dict[str, Any]] | None = None) -> None:
-        super().__init__(meta, feature_dim=feature_dim, encoder=encoder, encoder_overrides=encoder_overrides,
-                         head_hidden=head_hidden, dropout=dropout, beta=beta, delta=delta, boosted=boosted)
+    def __init__(
+        self,
+        meta: DatasetMeta,
+        feature_dim: int = 64,
+        head_hidden: int = 128,
+        dropout: float = 0.5,
+        beta: float = 0.5,
+        delta: float = 0.0,
+        boosted: bool = False,
+        encoder: dict[str, Any] | None = None,
+        encoder_overrides: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(
+            meta,
+            feature_dim=feature_dim,
+            encoder=encoder,
+            encoder_overrides=encoder_overrides,
+            head_hidden=head_hidden,
+            dropout=dropout,
+            beta=beta,
+            delta=delta,
+            boosted=boosted,
+        )
         self.beta, self.delta, self.boosted = float(beta), float(delta), bool(boosted)
         self.register_buffer("candidates", torch.as_tensor(self.candidate_table()))
         n_out = meta.n_classes
@@ -172,8 +195,9 @@ class Mul(EncodedFusion):
         """Logits ``[B, S, C]`` of every term from ``encode``'s output."""
         return self.stack(features)
 
-    def term_log_probs(self, features: dict[str, torch.Tensor], available: torch.Tensor
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    def term_log_probs(
+        self, features: dict[str, torch.Tensor], available: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probabilities ``[B, S, C']`` and availability ``[B, S]`` of every term (candidate)."""
         cand = self.candidates
         z = self.term_logits(features)
@@ -215,8 +239,9 @@ class Mul(EncodedFusion):
             own = own * ((other - own) <= self.delta).to(own.dtype)
         return own.mean()
 
-    def training_loss(self, inputs: dict[str, torch.Tensor], available: torch.Tensor, target: torch.Tensor
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    def training_loss(
+        self, inputs: dict[str, torch.Tensor], available: torch.Tensor, target: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         losses = self.class_losses(self.encode(inputs), available)
         return self.mul_loss(losses, target), self.logits_from_losses(losses)
 
@@ -231,15 +256,36 @@ class MulMix(Mul):
         Param("candidate_seed", "int", 0, "seed of the candidate draw", min=0),
     )
 
-    def __init__(self, meta: DatasetMeta, feature_dim: int = 64, head_hidden: int = 128, dropout: float = 0.5,
-                 beta: float = 0.5, delta: float = 0.0, boosted: bool = False, max_mixture_size: int | None = None,
-                 max_candidates: int = 64, candidate_seed: int = 0, encoder: dict[str, Any] | None = None,
-                 encoder_overrides: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        meta: DatasetMeta,
+        feature_dim: int = 64,
+        head_hidden: int = 128,
+        dropout: float = 0.5,
+        beta: float = 0.5,
+        delta: float = 0.0,
+        boosted: bool = False,
+        max_mixture_size: int | None = None,
+        max_candidates: int = 64,
+        candidate_seed: int = 0,
+        encoder: dict[str, Any] | None = None,
+        encoder_overrides: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         self._cand_args = (max_mixture_size, int(max_candidates), int(candidate_seed))
-        super().__init__(meta, feature_dim=feature_dim, head_hidden=head_hidden, dropout=dropout, beta=beta,
-                         delta=delta, boosted=boosted, encoder=encoder, encoder_overrides=encoder_overrides)
-        self.hparams.update(max_mixture_size=max_mixture_size, max_candidates=max_candidates,
-                            candidate_seed=candidate_seed)
+        super().__init__(
+            meta,
+            feature_dim=feature_dim,
+            head_hidden=head_hidden,
+            dropout=dropout,
+            beta=beta,
+            delta=delta,
+            boosted=boosted,
+            encoder=encoder,
+            encoder_overrides=encoder_overrides,
+        )
+        self.hparams.update(
+            max_mixture_size=max_mixture_size, max_candidates=max_candidates, candidate_seed=candidate_seed
+        )
 
     def encode(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """MulMix: the modality embeddings (mixtures are formed in ``fuse``)."""
@@ -262,8 +308,14 @@ class MulMix(Mul):
         k_max = m if size is None else max(1, min(int(size), m))
         total = sum(math.comb(m, k) for k in range(1, k_max + 1))
         n = int(self.candidates.shape[0])
-        return {"n_candidates": n, "power_set_size": total, "capped": n < total, "max_mixture_size": size,
-                "max_candidates": cap, "candidate_seed": seed}
+        return {
+            "n_candidates": n,
+            "power_set_size": total,
+            "capped": n < total,
+            "max_mixture_size": size,
+            "max_candidates": cap,
+            "candidate_seed": seed,
+        }
 
     @property
     def notes(self) -> list[str]:
@@ -271,6 +323,8 @@ class MulMix(Mul):
         c = self.effective_config()
         if not c["capped"]:
             return []
-        return [f"mulmix: {c['n_candidates']} of {c['power_set_size']} mixture candidates (all singletons"
-                f"{', the full set' if c['max_mixture_size'] is None else ''} and a seeded draw, candidate_seed "
-                f"{c['candidate_seed']}; max_candidates {c['max_candidates']})"]
+        return [
+            f"mulmix: {c['n_candidates']} of {c['power_set_size']} mixture candidates (all singletons"
+            f"{', the full set' if c['max_mixture_size'] is None else ''} and a seeded draw, candidate_seed "
+            f"{c['candidate_seed']}; max_candidates {c['max_candidates']})"
+        ]

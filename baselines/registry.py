@@ -28,8 +28,9 @@ RECIPE_PARAMS: tuple[Param, ...] = (
     Param("lr", "float", 1e-3, "learning rate", min=0.0, min_open=True),
     Param("weight_decay", "float", 0.0, "weight decay (L2 for adam/sgd, decoupled for adamw)", min=0.0),
     Param("momentum", "float", 0.0, "SGD momentum", min=0.0, max=1.0, max_open=True),
-    Param("betas", "list", [0.9, 0.999], "Adam/AdamW betas", item="float", min=0.0, max=1.0, max_open=True,
-          min_items=2),
+    Param(
+        "betas", "list", [0.9, 0.999], "Adam/AdamW betas", item="float", min=0.0, max=1.0, max_open=True, min_items=2
+    ),
     Param("eps", "float", 1e-2, "Adam/AdamW epsilon", min=0.0, min_open=True),
     Param("epochs", "int", None, "training epochs (none: the command line's)", min=1, nullable=True),
     Param("batch_size", "int", None, "training batch size (none: the command line's)", min=1, nullable=True),
@@ -37,8 +38,14 @@ RECIPE_PARAMS: tuple[Param, ...] = (
 
 #: parameters every registered method accepts in addition to its own
 COMMON_PARAMS: tuple[Param, ...] = (
-    Param("recipe", "dict", None, "training recipe overrides (optimizer, lr, weight_decay, momentum, betas, eps, "
-          "epochs, batch_size); read by the trainer through training_recipe()", nullable=True),
+    Param(
+        "recipe",
+        "dict",
+        None,
+        "training recipe overrides (optimizer, lr, weight_decay, momentum, betas, eps, "
+        "epochs, batch_size); read by the trainer through training_recipe()",
+        nullable=True,
+    ),
 )
 
 
@@ -130,8 +137,13 @@ class Preset:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able record for results (``{"preset": ..., "hparams": ..., "fill": ..., "notes": ...}``)."""
-        return {"method": self.method, "preset": self.preset, "hparams": self.hparams, "fill": self.fill,
-                "notes": list(self.notes)}
+        return {
+            "method": self.method,
+            "preset": self.preset,
+            "hparams": self.hparams,
+            "fill": self.fill,
+            "notes": list(self.notes),
+        }
 
 
 def resolve_preset(method: str, preset: str, meta: DatasetMeta) -> Preset:
@@ -145,8 +157,9 @@ def resolve_preset(method: str, preset: str, meta: DatasetMeta) -> Preset:
     if preset not in PRESET_NAMES:
         from modalbench.registry import did_you_mean
 
-        raise ModalbenchError(f"--preset {preset!r}: expected one of {', '.join(PRESET_NAMES)}"
-                              f"{did_you_mean(preset, PRESET_NAMES)}")
+        raise ModalbenchError(
+            f"--preset {preset!r}: expected one of {', '.join(PRESET_NAMES)}{did_you_mean(preset, PRESET_NAMES)}"
+        )
     if preset == "default":
         return Preset(canon, preset, {})
     cls = BASELINES.get(canon)

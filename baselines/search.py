@@ -69,17 +69,59 @@ from .mfas import ACTIVATION_NAMES, Arch, LayeredBackbone, MFASNet, build_backbo
 
 BUDGETS: dict[str, dict[str, Any]] = {
     # tiny: tests and CPU
-    "small": {"e_search": 2, "e_train": 2, "max_layers": 2, "k": 4, "t_max": 10.0, "t_min": 0.2, "hidden": 32,
-              "lr": 1e-2, "first_step_all": 32, "max_layer_choices": 256, "surrogate_hidden": 32,
-              "surrogate_steps": 300, "surrogate_lr": 1e-2, "pretrain_epochs": 3, "pretrain_lr": 1e-3,
-              "emb_dim": 32, "feature_cache_mb": 1024, "variant": "algorithm1", "max_candidates": 4096,
-              "final_top": 5, "e_final": 3, "e_finetune": 1, "finetune_lr": 1e-3, "multitask_weight": 1.0},
+    "small": {
+        "e_search": 2,
+        "e_train": 2,
+        "max_layers": 2,
+        "k": 4,
+        "t_max": 10.0,
+        "t_min": 0.2,
+        "hidden": 32,
+        "lr": 1e-2,
+        "first_step_all": 32,
+        "max_layer_choices": 256,
+        "surrogate_hidden": 32,
+        "surrogate_steps": 300,
+        "surrogate_lr": 1e-2,
+        "pretrain_epochs": 3,
+        "pretrain_lr": 1e-3,
+        "emb_dim": 32,
+        "feature_cache_mb": 1024,
+        "variant": "algorithm1",
+        "max_candidates": 4096,
+        "final_top": 5,
+        "e_final": 3,
+        "e_finetune": 1,
+        "finetune_lr": 1e-3,
+        "multitask_weight": 1.0,
+    },
     # paper-scale: a few search iterations, K = 15 sampled per step, up to 4 fusion layers, 2 training epochs
-    "paper": {"e_search": 3, "e_train": 2, "max_layers": 4, "k": 15, "t_max": 10.0, "t_min": 0.2, "hidden": 100,
-              "lr": 1e-3, "first_step_all": 1000, "max_layer_choices": 4096, "surrogate_hidden": 100,
-              "surrogate_steps": 500, "surrogate_lr": 1e-3, "pretrain_epochs": 20, "pretrain_lr": 1e-3,
-              "emb_dim": 64, "feature_cache_mb": 4096, "variant": "algorithm1", "max_candidates": 20000,
-              "final_top": 5, "e_final": 20, "e_finetune": 5, "finetune_lr": 1e-4, "multitask_weight": 1.0},
+    "paper": {
+        "e_search": 3,
+        "e_train": 2,
+        "max_layers": 4,
+        "k": 15,
+        "t_max": 10.0,
+        "t_min": 0.2,
+        "hidden": 100,
+        "lr": 1e-3,
+        "first_step_all": 1000,
+        "max_layer_choices": 4096,
+        "surrogate_hidden": 100,
+        "surrogate_steps": 500,
+        "surrogate_lr": 1e-3,
+        "pretrain_epochs": 20,
+        "pretrain_lr": 1e-3,
+        "emb_dim": 64,
+        "feature_cache_mb": 4096,
+        "variant": "algorithm1",
+        "max_candidates": 20000,
+        "final_top": 5,
+        "e_final": 20,
+        "e_finetune": 5,
+        "finetune_lr": 1e-4,
+        "multitask_weight": 1.0,
+    },
 }
 
 
@@ -111,8 +153,9 @@ def layer_space_size(layer_counts: list[int], n_activations: int = len(ACTIVATIO
     return math.prod(layer_counts) * n_activations
 
 
-def layer_choices(layer_counts: list[int], cap: int | None = None, rng: np.random.Generator | None = None
-                  ) -> list[tuple[Any, ...]]:
+def layer_choices(
+    layer_counts: list[int], cap: int | None = None, rng: np.random.Generator | None = None
+) -> list[tuple[Any, ...]]:
     """All triplets ``(γ^1..γ^M, σ)`` in lexicographic order, or ``cap`` distinct random ones (sorted) if larger."""
     n = layer_space_size(layer_counts)
     if cap is None or n <= cap:
@@ -122,8 +165,12 @@ def layer_choices(layer_counts: list[int], cap: int | None = None, rng: np.rando
     if n > 2**62:  # beyond int64: draw each coordinate independently until ``cap`` distinct triplets
         seen: set[tuple[Any, ...]] = set()
         while len(seen) < cap:
-            seen.add((*[int(rng.integers(c)) for c in layer_counts],
-                      ACTIVATION_NAMES[int(rng.integers(len(ACTIVATION_NAMES)))]))
+            seen.add(
+                (
+                    *[int(rng.integers(c)) for c in layer_counts],
+                    ACTIVATION_NAMES[int(rng.integers(len(ACTIVATION_NAMES)))],
+                )
+            )
         return sorted(seen, key=lambda t: (t[:-1], ACTIVATION_NAMES.index(t[-1])))
     flat = np.sort(rng.choice(n, size=cap, replace=False))
     out = []
@@ -217,10 +264,18 @@ class Surrogate(nn.Module):
 
 
 # ---- backbones and features -------------------------------------------------------------------------------------
-def pretrain_backbones(meta: DatasetMeta, train_batches: Callable[[int], Iterable[Batch]], *, epochs: int = 3,
-                       lr: float = 1e-3, seed: int = 0, emb_dim: int = 64, encoder: dict[str, Any] | None = None,
-                       device: str = "cpu", heads_out: dict[str, nn.Linear] | None = None
-                       ) -> dict[str, LayeredBackbone]:
+def pretrain_backbones(
+    meta: DatasetMeta,
+    train_batches: Callable[[int], Iterable[Batch]],
+    *,
+    epochs: int = 3,
+    lr: float = 1e-3,
+    seed: int = 0,
+    emb_dim: int = 64,
+    encoder: dict[str, Any] | None = None,
+    device: str = "cpu",
+    heads_out: dict[str, nn.Linear] | None = None,
+) -> dict[str, LayeredBackbone]:
     """Train one encoder per modality (with a linear head) on the samples where it is available; freeze it.
 
     ``heads_out`` (a dict) receives the trained linear heads (the unimodal heads of the final fine-tuning).
@@ -259,8 +314,9 @@ def pretrain_backbones(meta: DatasetMeta, train_batches: Callable[[int], Iterabl
 
 
 @torch.no_grad()
-def _features(backbones: dict[str, LayeredBackbone], names: list[str], batches: Iterable[Batch], device: str
-              ) -> Iterable[Batch]:
+def _features(
+    backbones: dict[str, LayeredBackbone], names: list[str], batches: Iterable[Batch], device: str
+) -> Iterable[Batch]:
     """Backbone layer features (concatenated per modality) of each batch, lazily."""
     for inputs, avail, target in batches:
         feats = {n: torch.cat(backbones[n].layer_features(inputs[n].to(device)), dim=1).cpu() for n in names}
@@ -271,8 +327,14 @@ class _TrainFeatures:
     """Training features: cached from ``train_batches(0)`` (visited in a seeded random order per epoch) while they fit
     in ``cache_mb``; otherwise recomputed from ``train_batches(epoch)`` every epoch."""
 
-    def __init__(self, backbones: dict[str, LayeredBackbone], names: list[str],
-                 train_batches: Callable[[int], Iterable[Batch]], device: str, cache_mb: float) -> None:
+    def __init__(
+        self,
+        backbones: dict[str, LayeredBackbone],
+        names: list[str],
+        train_batches: Callable[[int], Iterable[Batch]],
+        device: str,
+        cache_mb: float,
+    ) -> None:
         self.backbones, self.names, self.train_batches, self.device = backbones, names, train_batches, device
         self.cache: list[Batch] | None = []
         size = 0
@@ -351,16 +413,20 @@ class _Log:
             if not records or records[0].get("event") != "start":
                 raise ModalbenchError(f"{path}:1: expected the search header (event 'start')")
             if records[0]["header"] != header:
-                raise ModalbenchError(f"{path}:1: this log belongs to a different search (seed, budget, dataset or "
-                                      f"backbone layers differ); use another --log path")
+                raise ModalbenchError(
+                    f"{path}:1: this log belongs to a different search (seed, budget, dataset or "
+                    f"backbone layers differ); use another --log path"
+                )
             self.entries = [r for r in records[1:] if r.get("event") == "arch"]
             n_bank = 0
             if self.bank_path.exists():
                 snap = torch.load(self.bank_path, weights_only=True)
                 n_bank, self.bank = int(snap["n"]), snap["bank"]
             if n_bank > len(self.entries):
-                raise ModalbenchError(f"{self.bank_path}: weight bank is ahead of the log ({n_bank} > "
-                                      f"{len(self.entries)} entries); delete both files to restart the search")
+                raise ModalbenchError(
+                    f"{self.bank_path}: weight bank is ahead of the log ({n_bank} > "
+                    f"{len(self.entries)} entries); delete both files to restart the search"
+                )
             if n_bank < len(self.entries) or len(records) != len(lines):
                 self.entries = self.entries[:n_bank]  # the unsaved trainings are redone (deterministically)
                 self._rewrite(header)
@@ -386,9 +452,18 @@ def _bank_key(kind: str, depth: int, shape: tuple[int, int]) -> str:
     return f"{kind}:{depth}:{shape[0]}x{shape[1]}"
 
 
-def _train_eval(meta: DatasetMeta, backbones: dict[str, LayeredBackbone], arch: Arch, bank: dict[str, Any],
-                train_feats: _TrainFeatures, val_feats: list[Batch], b: dict[str, Any], seed: int, device: str,
-                return_model: bool = False) -> Any:
+def _train_eval(
+    meta: DatasetMeta,
+    backbones: dict[str, LayeredBackbone],
+    arch: Arch,
+    bank: dict[str, Any],
+    train_feats: _TrainFeatures,
+    val_feats: list[Batch],
+    b: dict[str, Any],
+    seed: int,
+    device: str,
+    return_model: bool = False,
+) -> Any:
     """Train ``arch``'s fusion layers for ``e_train`` epochs on cached backbone features (weights shared through
     ``bank``); returns the validation score (and the model with ``return_model``)."""
     with torch.random.fork_rng(devices=[]):
@@ -426,10 +501,19 @@ def _train_eval(meta: DatasetMeta, backbones: dict[str, LayeredBackbone], arch: 
     return (score, model) if return_model else score
 
 
-def search(meta: DatasetMeta, backbones: dict[str, LayeredBackbone] | None,
-           train_batches: Callable[[int], Iterable[Batch]], val_batches: Callable[[], Iterable[Batch]], *,
-           budget: str | dict[str, Any], seed: int, log_path: str | Path, device: str = "cpu",
-           max_new_evaluations: int | None = None, variant: str | None = None) -> SearchResult:
+def search(
+    meta: DatasetMeta,
+    backbones: dict[str, LayeredBackbone] | None,
+    train_batches: Callable[[int], Iterable[Batch]],
+    val_batches: Callable[[], Iterable[Batch]],
+    *,
+    budget: str | dict[str, Any],
+    seed: int,
+    log_path: str | Path,
+    device: str = "cpu",
+    max_new_evaluations: int | None = None,
+    variant: str | None = None,
+) -> SearchResult:
     """Run (or resume) an MFAS search; see the module docstring.
 
     ``backbones`` are frozen layered backbones (``None``: pretrain them with :func:`pretrain_backbones`).
@@ -440,17 +524,30 @@ def search(meta: DatasetMeta, backbones: dict[str, LayeredBackbone] | None,
     names = meta.modality_names
     heads: dict[str, nn.Linear] = {}
     if backbones is None:
-        backbones = pretrain_backbones(meta, train_batches, epochs=int(b["pretrain_epochs"]),
-                                       lr=float(b["pretrain_lr"]), seed=_derive(seed, 9), emb_dim=int(b["emb_dim"]),
-                                       device=device, heads_out=heads)
+        backbones = pretrain_backbones(
+            meta,
+            train_batches,
+            epochs=int(b["pretrain_epochs"]),
+            lr=float(b["pretrain_lr"]),
+            seed=_derive(seed, 9),
+            emb_dim=int(b["emb_dim"]),
+            device=device,
+            heads_out=heads,
+        )
     missing = set(names) - set(backbones)
     if missing:
         raise ModalbenchError(f"mfas search: no backbone for modalities {sorted(missing)}")
     for bb in backbones.values():
         bb.to(device).eval()
     counts = [len(backbones[n].layer_dims) for n in names]
-    header = {"seed": int(seed), "budget": b, "dataset": meta.name, "modalities": names,
-              "layer_dims": [list(backbones[n].layer_dims) for n in names], "classes": meta.n_classes}
+    header = {
+        "seed": int(seed),
+        "budget": b,
+        "dataset": meta.name,
+        "modalities": names,
+        "layer_dims": [list(backbones[n].layer_dims) for n in names],
+        "classes": meta.n_classes,
+    }
     log_path = Path(log_path)
     log = _Log(log_path, header)
     replay = list(log.entries)
@@ -472,16 +569,28 @@ def search(meta: DatasetMeta, backbones: dict[str, LayeredBackbone] | None,
         if n_done < len(replay):
             r = replay[n_done]
             if (r["iteration"], r["level"], _key(r["arch"])) != (e, l, key):
-                raise ModalbenchError(f"{log_path}:{n_done + 2}: logged architecture differs from the one this "
-                                      f"search samples; the log is from another run")
+                raise ModalbenchError(
+                    f"{log_path}:{n_done + 2}: logged architecture differs from the one this "
+                    f"search samples; the log is from another run"
+                )
             s = float(r["score"])
         else:
             if max_new_evaluations is not None and state["new"] >= max_new_evaluations:
                 return None
-            s = _train_eval(meta, backbones, arch, bank, train_feats, val_feats, b, _derive(seed, 1, e, l, idx),
-                            device)
-            log.append({"event": "arch", "iteration": e, "level": l, "index": idx, "arch": arch, "score": s,
-                        "temperature": t, "predicted": pred}, bank)
+            s = _train_eval(meta, backbones, arch, bank, train_feats, val_feats, b, _derive(seed, 1, e, l, idx), device)
+            log.append(
+                {
+                    "event": "arch",
+                    "iteration": e,
+                    "level": l,
+                    "index": idx,
+                    "arch": arch,
+                    "score": s,
+                    "temperature": t,
+                    "predicted": pred,
+                },
+                bank,
+            )
             state["new"] += 1
         state["n_done"] += 1
         scores[key], archs[key] = s, arch  # a retrained architecture keeps its latest score
@@ -490,8 +599,13 @@ def search(meta: DatasetMeta, backbones: dict[str, LayeredBackbone] | None,
     def refit(e: int, l: int) -> None:
         keys = list(scores)
         sur = Surrogate(counts, int(b["surrogate_hidden"]))
-        sur.fit([archs[q] for q in keys], [scores[q] for q in keys], int(b["surrogate_steps"]),
-                float(b["surrogate_lr"]), _derive(seed, 3, e, l))
+        sur.fit(
+            [archs[q] for q in keys],
+            [scores[q] for q in keys],
+            int(b["surrogate_steps"]),
+            float(b["surrogate_lr"]),
+            _derive(seed, 3, e, l),
+        )
         state["surrogate"] = sur
 
     def sample(pool: list[Arch], rng: np.random.Generator, t: float) -> tuple[list[Arch], list[float | None]]:
@@ -525,26 +639,64 @@ def search(meta: DatasetMeta, backbones: dict[str, LayeredBackbone] | None,
         hp = {"hidden": int(b["hidden"]), "emb_dim": first.emb_dim, "encoder": first.encoder_cfg}
         chosen, chosen_score = top[0]
         if b["variant"] == "algorithm1":
-            final = _final_stage(meta, backbones, heads, [archs[q] for q in ranked[:int(b["final_top"])]], bank,
-                                 train_feats, val_feats, train_batches, val_batches, b, seed, device, log_path, hp)
+            final = _final_stage(
+                meta,
+                backbones,
+                heads,
+                [archs[q] for q in ranked[: int(b["final_top"])]],
+                bank,
+                train_feats,
+                val_feats,
+                train_batches,
+                val_batches,
+                b,
+                seed,
+                device,
+                log_path,
+                hp,
+            )
             chosen, chosen_score = final["chosen"], final["score"]
-        save_arch(best_path, chosen, {**hp, "freeze_backbones": True, "backbones_file": bb_path.name},
-                  {"score": chosen_score, "top_k": [{"arch": a, "score": s} for a, s in top], "seed": int(seed),
-                   "log": log_path.name, "variant": b["variant"],
-                   **({"final": {key: final[key] for key in ("finalists", "finetuned_score", "path")}}
-                      if final else {})})
-    return SearchResult(top_k=top, history=list(log.entries), surrogate=state["surrogate"], best_path=best_path,
-                        complete=complete, budget=b, trace=trace, final=final)
+        save_arch(
+            best_path,
+            chosen,
+            {**hp, "freeze_backbones": True, "backbones_file": bb_path.name},
+            {
+                "score": chosen_score,
+                "top_k": [{"arch": a, "score": s} for a, s in top],
+                "seed": int(seed),
+                "log": log_path.name,
+                "variant": b["variant"],
+                **({"final": {key: final[key] for key in ("finalists", "finetuned_score", "path")}} if final else {}),
+            },
+        )
+    return SearchResult(
+        top_k=top,
+        history=list(log.entries),
+        surrogate=state["surrogate"],
+        best_path=best_path,
+        complete=complete,
+        budget=b,
+        trace=trace,
+        final=final,
+    )
 
 
 def _as_dict(budget: str | dict[str, Any]) -> dict[str, Any]:
     return {"preset": budget} if isinstance(budget, str) else dict(budget)
 
 
-def _algorithm1(b: dict[str, Any], counts: list[int], scores: dict[str, float], archs: dict[str, Arch],
-                state: dict[str, Any], evaluate: Callable[..., float | None], refit: Callable[[int, int], None],
-                sample: Callable[..., tuple[list[Arch], list[float | None]]], trace: list[dict[str, Any]],
-                seed: int) -> bool:
+def _algorithm1(
+    b: dict[str, Any],
+    counts: list[int],
+    scores: dict[str, float],
+    archs: dict[str, Arch],
+    state: dict[str, Any],
+    evaluate: Callable[..., float | None],
+    refit: Callable[[int, int], None],
+    sample: Callable[..., tuple[list[Arch], list[float | None]]],
+    trace: list[dict[str, Any]],
+    seed: int,
+) -> bool:
     """Algorithm 1 of the paper: per iteration, level 1 trains Γ₁ (the whole layer space when it has at most
     ``first_step_all`` triplets, retrained every iteration; else K sampled), level l extends every architecture of
     the previous level's sampled set Γ_{l−1} by every layer triplet (per prefix a seeded subset when the product
@@ -563,19 +715,31 @@ def _algorithm1(b: dict[str, Any], counts: list[int], scores: dict[str, float], 
                 per_prefix = max(1, int(b["max_candidates"]) // len(prev))
             cands: list[Arch] = []
             for pre in prev:
-                chosen = range(len(triplets)) if per_prefix == len(triplets) else \
-                    np.sort(rng.choice(len(triplets), size=per_prefix, replace=False)).tolist()
+                chosen = (
+                    range(len(triplets))
+                    if per_prefix == len(triplets)
+                    else np.sort(rng.choice(len(triplets), size=per_prefix, replace=False)).tolist()
+                )
                 cands += [pre + [list(triplets[i])] for i in chosen]
             if l == 1 and len(cands) <= int(b["first_step_all"]):
                 picked = cands
                 sur = state["surrogate"]
-                preds: list[float | None] = [float(v) for v in sur.predict(cands)] if sur is not None \
-                    else [None] * len(cands)
+                preds: list[float | None] = (
+                    [float(v) for v in sur.predict(cands)] if sur is not None else [None] * len(cands)
+                )
             else:
                 picked, preds = sample(cands, rng, t)
-            trace.append({"iteration": e, "level": l, "step": step, "temperature": t,
-                          "prefixes": [_key(p) for p in prev], "n_candidates": len(cands),
-                          "sampled": [_key(a) for a in picked]})
+            trace.append(
+                {
+                    "iteration": e,
+                    "level": l,
+                    "step": step,
+                    "temperature": t,
+                    "prefixes": [_key(p) for p in prev],
+                    "n_candidates": len(cands),
+                    "sampled": [_key(a) for a in picked],
+                }
+            )
             for i, (arch, pr) in enumerate(zip(picked, preds)):
                 if evaluate(arch, e, l, i, t, pr) is None:
                     return False
@@ -584,10 +748,18 @@ def _algorithm1(b: dict[str, Any], counts: list[int], scores: dict[str, float], 
     return True
 
 
-def _fast(b: dict[str, Any], counts: list[int], scores: dict[str, float], archs: dict[str, Arch],
-          state: dict[str, Any], evaluate: Callable[..., float | None], refit: Callable[[int, int], None],
-          sample: Callable[..., tuple[list[Arch], list[float | None]]], trace: list[dict[str, Any]],
-          seed: int) -> bool:
+def _fast(
+    b: dict[str, Any],
+    counts: list[int],
+    scores: dict[str, float],
+    archs: dict[str, Arch],
+    state: dict[str, Any],
+    evaluate: Callable[..., float | None],
+    refit: Callable[[int, int], None],
+    sample: Callable[..., tuple[list[Arch], list[float | None]]],
+    trace: list[dict[str, Any]],
+    seed: int,
+) -> bool:
     """The cheaper variant: depth l unfolds the K best evaluated architectures of depth l − 1, only architectures
     never evaluated are sampled (nothing is retrained), the temperature steps once per iteration."""
     k = int(b["k"])
@@ -603,9 +775,17 @@ def _fast(b: dict[str, Any], counts: list[int], scores: dict[str, float], archs:
                 picked, preds = fresh, [None] * len(fresh)
             else:
                 picked, preds = sample(fresh, rng, t)
-            trace.append({"iteration": e, "level": l, "step": e, "temperature": t,
-                          "prefixes": [_key(p) for p in prefixes], "n_candidates": len(cands),
-                          "sampled": [_key(a) for a in picked]})
+            trace.append(
+                {
+                    "iteration": e,
+                    "level": l,
+                    "step": e,
+                    "temperature": t,
+                    "prefixes": [_key(p) for p in prefixes],
+                    "n_candidates": len(cands),
+                    "sampled": [_key(a) for a in picked],
+                }
+            )
             for i, (arch, pr) in enumerate(zip(picked, preds)):
                 if evaluate(arch, e, l, i, t, pr) is None:
                     return False
@@ -615,18 +795,40 @@ def _fast(b: dict[str, Any], counts: list[int], scores: dict[str, float], archs:
     return True
 
 
-def _final_stage(meta: DatasetMeta, backbones: dict[str, LayeredBackbone], heads: dict[str, nn.Linear],
-                 finalists: list[Arch], bank: dict[str, Any], train_feats: _TrainFeatures, val_feats: list[Batch],
-                 train_batches: Callable[[int], Iterable[Batch]], val_batches: Callable[[], Iterable[Batch]],
-                 b: dict[str, Any], seed: int, device: str, log_path: Path, hp: dict[str, Any]) -> dict[str, Any]:
+def _final_stage(
+    meta: DatasetMeta,
+    backbones: dict[str, LayeredBackbone],
+    heads: dict[str, nn.Linear],
+    finalists: list[Arch],
+    bank: dict[str, Any],
+    train_feats: _TrainFeatures,
+    val_feats: list[Batch],
+    train_batches: Callable[[int], Iterable[Batch]],
+    val_batches: Callable[[], Iterable[Batch]],
+    b: dict[str, Any],
+    seed: int,
+    device: str,
+    log_path: Path,
+    hp: dict[str, Any],
+) -> dict[str, Any]:
     """Algorithm 1's end: train the top ``final_top`` architectures to completion (``e_final`` epochs, frozen
     backbones), pick the best on validation, fine-tune it with the backbones unfrozen and the multitask loss
     (``e_finetune`` epochs, lr ``finetune_lr``, unimodal weight ``multitask_weight``). Writes the fine-tuned model
     as ``<log stem>.final.json`` (hyperparameters) + ``<log stem>.final.pt`` (its full state dict)."""
     done: list[tuple[Arch, float, MFASNet]] = []
     for i, arch in enumerate(finalists):
-        s, model = _train_eval(meta, backbones, arch, dict(bank), train_feats, val_feats,
-                               {**b, "e_train": int(b["e_final"])}, _derive(seed, 4, i), device, return_model=True)
+        s, model = _train_eval(
+            meta,
+            backbones,
+            arch,
+            dict(bank),
+            train_feats,
+            val_feats,
+            {**b, "e_train": int(b["e_final"])},
+            _derive(seed, 4, i),
+            device,
+            return_model=True,
+        )
         done.append((arch, s, model))
     best = max(range(len(done)), key=lambda i: (done[i][1], -i))
     arch, score, trained = done[best]
@@ -636,8 +838,9 @@ def _final_stage(meta: DatasetMeta, backbones: dict[str, LayeredBackbone], heads
         bb.load_state_dict(backbones[n].state_dict())
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(_derive(seed, 5))
-        net = MFASNet(meta, arch=arch, hidden=int(b["hidden"]), backbones=fresh, freeze_backbones=False,
-                      multitask_weight=w).to(device)
+        net = MFASNet(
+            meta, arch=arch, hidden=int(b["hidden"]), backbones=fresh, freeze_backbones=False, multitask_weight=w
+        ).to(device)
     net.fusion.load_state_dict(trained.fusion.state_dict())
     net.classifier.load_state_dict(trained.classifier.state_dict())
     if w > 0:
@@ -651,8 +854,9 @@ def _final_stage(meta: DatasetMeta, backbones: dict[str, LayeredBackbone], heads
         for ep in range(int(b["e_finetune"])):
             net.train()
             for inputs, avail, target in train_batches(ep):
-                loss, _ = net.training_loss({n: x.to(device) for n, x in inputs.items()}, avail.to(device),
-                                            target.to(device))
+                loss, _ = net.training_loss(
+                    {n: x.to(device) for n, x in inputs.items()}, avail.to(device), target.to(device)
+                )
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -670,8 +874,23 @@ def _final_stage(meta: DatasetMeta, backbones: dict[str, LayeredBackbone], heads
     torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, buf)
     write_bytes_atomic(final_pt, buf.getvalue())
     finalists_rec = [{"arch": a, "score": s} for a, s, _ in done]
-    save_arch(final_json, arch, {**hp, "freeze_backbones": False, "multitask_weight": w},
-              {"score": ft_score, "score_before_finetune": score, "finalists": finalists_rec, "state": final_pt.name,
-               "seed": int(seed)})
-    return {"finalists": finalists_rec, "chosen": arch, "score": score, "finetuned_score": ft_score,
-            "path": final_json.name, "model": net}
+    save_arch(
+        final_json,
+        arch,
+        {**hp, "freeze_backbones": False, "multitask_weight": w},
+        {
+            "score": ft_score,
+            "score_before_finetune": score,
+            "finalists": finalists_rec,
+            "state": final_pt.name,
+            "seed": int(seed),
+        },
+    )
+    return {
+        "finalists": finalists_rec,
+        "chosen": arch,
+        "score": score,
+        "finetuned_score": ft_score,
+        "path": final_json.name,
+        "model": net,
+    }

@@ -50,7 +50,8 @@ class SpectrogramParams:
                 raise ModalbenchError(f"{where}: spectrogram parameter {name!r} must be a positive int, got {v!r}")
         if self.n_mels > self.n_fft // 2 + 1:
             raise ModalbenchError(
-                f"{where}: n_mels={self.n_mels} exceeds the {self.n_fft // 2 + 1} frequency bins of n_fft={self.n_fft}")
+                f"{where}: n_mels={self.n_mels} exceeds the {self.n_fft // 2 + 1} frequency bins of n_fft={self.n_fft}"
+            )
 
 
 #: per-dataset front-end parameters; keys are dataset names (``meta.name``)
@@ -69,8 +70,9 @@ def derived_params(length: int, sample_rate: int = 100) -> SpectrogramParams:
     """Parameters for a window of ``length`` steps: ``n_fft`` the largest power of two <= length/2 (>= 8, <= 2048),
     hop = n_fft/4, and ``n_mels = min(128, n_fft/4)`` so that no triangular mel filter is empty."""
     n_fft = 2 ** max(3, min(11, int(math.floor(math.log2(max(length // 2, 8))))))
-    return SpectrogramParams(sample_rate=int(sample_rate), n_fft=n_fft, hop_length=max(1, n_fft // 4),
-                             n_mels=max(4, min(128, n_fft // 4)))
+    return SpectrogramParams(
+        sample_rate=int(sample_rate), n_fft=n_fft, hop_length=max(1, n_fft // 4), n_mels=max(4, min(128, n_fft // 4))
+    )
 
 
 def params_for(meta: DatasetMeta, spec: ModalitySpec, override: dict[str, Any] | None = None) -> SpectrogramParams:
@@ -80,7 +82,9 @@ def params_for(meta: DatasetMeta, spec: ModalitySpec, override: dict[str, Any] |
     ``DATASET_SAMPLE_RATES[meta.name]``, else 100 Hz.
     """
     if spec.kind != "series":
-        raise ModalbenchError(f"modality {spec.name!r}: spectrogram front end needs a 'series' modality, got {spec.kind!r}")
+        raise ModalbenchError(
+            f"modality {spec.name!r}: spectrogram front end needs a 'series' modality, got {spec.kind!r}"
+        )
     base = DATASET_PARAMS.get(meta.name)
     if base is None:
         rate = meta.extra.get("sample_rate", DATASET_SAMPLE_RATES.get(meta.name, 100))
@@ -88,8 +92,10 @@ def params_for(meta: DatasetMeta, spec: ModalitySpec, override: dict[str, Any] |
     if override:
         unknown = set(override) - set(base.to_dict())
         if unknown:
-            raise ModalbenchError(f"modality {spec.name!r}: unknown spectrogram parameter(s) {sorted(unknown)}; "
-                                  f"expected some of {sorted(base.to_dict())}")
+            raise ModalbenchError(
+                f"modality {spec.name!r}: unknown spectrogram parameter(s) {sorted(unknown)}; "
+                f"expected some of {sorted(base.to_dict())}"
+            )
         base = SpectrogramParams(**{**base.to_dict(), **override})
     base.check(f"modality {spec.name!r}")
     return base
@@ -109,11 +115,19 @@ class LogMelFrontEnd(nn.Module):
         super().__init__()
         self.params = params
         self.mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=params.sample_rate, n_fft=params.n_fft, hop_length=params.hop_length,
-            f_min=params.f_min, f_max=params.f_max, n_mels=params.n_mels, power=params.power,
-            center=params.center, window_fn=torch.hann_window)
-        self.to_db = torchaudio.transforms.AmplitudeToDB(stype="power" if params.power == 2.0 else "magnitude",
-                                                         top_db=params.top_db)
+            sample_rate=params.sample_rate,
+            n_fft=params.n_fft,
+            hop_length=params.hop_length,
+            f_min=params.f_min,
+            f_max=params.f_max,
+            n_mels=params.n_mels,
+            power=params.power,
+            center=params.center,
+            window_fn=torch.hann_window,
+        )
+        self.to_db = torchaudio.transforms.AmplitudeToDB(
+            stype="power" if params.power == 2.0 else "magnitude", top_db=params.top_db
+        )
 
     def output_shape(self, spec: ModalitySpec) -> tuple[int, int, int]:
         """``(C, n_mels, frames)`` for a series modality of shape ``(T, C)``."""

@@ -30,8 +30,9 @@ from .encoders import make_encoder
 from .registry import register_baseline
 
 
-def task_loss(meta: DatasetMeta, logits: torch.Tensor, target: torch.Tensor,
-              mask: torch.Tensor | None = None) -> torch.Tensor:
+def task_loss(
+    meta: DatasetMeta, logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """Mean cross-entropy (BCE-with-logits for multi-label) over the samples where ``mask`` is True.
 
     Returns 0 (with a graph) when no sample is selected.
@@ -60,16 +61,30 @@ class TwoStream(FusionModel):
         Param("encoder", "dict", None, "arguments of every stream encoder", nullable=True),
     )
 
-    def __init__(self, meta: DatasetMeta, emb_dim: int = 64, fuse_on: str = "logits", unimodal_weight: float = 1.0,
-                 dropout: float = 0.0, encoder: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        meta: DatasetMeta,
+        emb_dim: int = 64,
+        fuse_on: str = "logits",
+        unimodal_weight: float = 1.0,
+        dropout: float = 0.0,
+        encoder: dict[str, Any] | None = None,
+    ) -> None:
         if fuse_on not in ("logits", "features"):
             raise ModalbenchError(f"two-stream: fuse_on must be 'logits' or 'features', got {fuse_on!r}")
-        super().__init__(meta, emb_dim=emb_dim, fuse_on=fuse_on, unimodal_weight=unimodal_weight, dropout=dropout,
-                         encoder=dict(encoder or {}))
+        super().__init__(
+            meta,
+            emb_dim=emb_dim,
+            fuse_on=fuse_on,
+            unimodal_weight=unimodal_weight,
+            dropout=dropout,
+            encoder=dict(encoder or {}),
+        )
         c = meta.n_classes
         self.encoders = nn.ModuleDict({m.name: make_encoder(m, emb_dim, **(encoder or {})) for m in meta.modalities})
-        self.classifiers = nn.ModuleDict({m.name: nn.Sequential(nn.Dropout(dropout), nn.Linear(emb_dim, c))
-                                          for m in meta.modalities})
+        self.classifiers = nn.ModuleDict(
+            {m.name: nn.Sequential(nn.Dropout(dropout), nn.Linear(emb_dim, c)) for m in meta.modalities}
+        )
         width = c if fuse_on == "logits" else emb_dim
         self.fusion = nn.Linear(width * meta.n_modalities + meta.n_modalities, c)
 
@@ -80,8 +95,9 @@ class TwoStream(FusionModel):
         """Unimodal logits of every stream (independent of availability)."""
         return {n: self.classifiers[n](features[n]) for n in self.modality_names}
 
-    def _fuse(self, features: dict[str, torch.Tensor], available: torch.Tensor
-              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def _fuse(
+        self, features: dict[str, torch.Tensor], available: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         uni = self.stream_logits(features)
         src = uni if self.hparams["fuse_on"] == "logits" else features
         a = available.to(next(iter(src.values())).dtype)
@@ -94,8 +110,9 @@ class TwoStream(FusionModel):
     def forward(self, inputs: dict[str, torch.Tensor], available: torch.Tensor) -> torch.Tensor:
         return self.fuse(self.encode(inputs), available)
 
-    def training_loss(self, inputs: dict[str, torch.Tensor], available: torch.Tensor, target: torch.Tensor
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    def training_loss(
+        self, inputs: dict[str, torch.Tensor], available: torch.Tensor, target: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         logits, uni = self._fuse(self.encode(inputs), available)
         loss = task_loss(self.meta, logits, target)
         w = float(self.hparams["unimodal_weight"])

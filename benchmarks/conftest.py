@@ -17,8 +17,12 @@ OPPORTUNITY_CHANNELS = [3] * 12 + [9] * 5 + [16] * 2
 
 def opportunity_shaped(length: int, recordings: int = 6, train_step: int = 1) -> dict:
     return {
-        "modalities": 19, "channels": OPPORTUNITY_CHANNELS, "recordings": recordings, "length": length,
-        "classes": 5, "nan_rate": 0.01,
+        "modalities": 19,
+        "channels": OPPORTUNITY_CHANNELS,
+        "recordings": recordings,
+        "length": length,
+        "classes": 5,
+        "nan_rate": 0.01,
         "window.step": {"train": train_step, "val": 8, "test": 8},
     }
 

@@ -42,8 +42,13 @@ def ratio_tables(data: dict) -> list[Table]:
                     vs.append(f"{rate / rates[r['name']]:.2f}× {r['extra_info'].get('reference', r['name'])}")
             extra = {k: v for k, v in b["extra_info"].items() if k not in ("role", "items", "reference")}
             name = b["name"].replace("test_", "") + (f" {extra}" if extra else "")
-            t.add_row(name, b["extra_info"].get("role", ""), f"{b['stats']['mean']:.3f}",
-                      f"{rate:,.0f}" if rate else "-", ", ".join(vs))
+            t.add_row(
+                name,
+                b["extra_info"].get("role", ""),
+                f"{b['stats']['mean']:.3f}",
+                f"{rate:,.0f}" if rate else "-",
+                ", ".join(vs),
+            )
         tables.append(t)
     return tables
 
@@ -55,18 +60,38 @@ def main(argv: list[str] | None = None) -> int:
     targets = [a for a in extra if not a.startswith("-")] or [str(HERE)]
     options = [a for a in extra if a.startswith("-")]
     # a partial run (some files, or -k) gets its own file and never overwrites the full run's results
-    part = "" if targets == [str(HERE)] and not options else "-" + "-".join(
-        Path(t).stem.removeprefix("test_bench_") for t in targets)
+    part = (
+        ""
+        if targets == [str(HERE)] and not options
+        else "-" + "-".join(Path(t).stem.removeprefix("test_bench_") for t in targets)
+    )
     out = out_dir / f"{time.strftime('%Y-%m-%d')}{part}.json"
-    args = [sys.executable, "-m", "pytest", *targets, "-p", "no:cacheprovider", "--benchmark-enable",
-            "--benchmark-only", f"--benchmark-json={out}", "-q", "-o", "addopts=", "-o", "timeout=0", *options]
+    args = [
+        sys.executable,
+        "-m",
+        "pytest",
+        *targets,
+        "-p",
+        "no:cacheprovider",
+        "--benchmark-enable",
+        "--benchmark-only",
+        f"--benchmark-json={out}",
+        "-q",
+        "-o",
+        "addopts=",
+        "-o",
+        "timeout=0",
+        *options,
+    ]
     rc = subprocess.call(args)
     if not out.exists():
         return rc or 1
     data = json.loads(out.read_text())
     console = Console(width=160)
-    console.print(f"machine: {platform.machine()} {data['machine_info'].get('cpu', {}).get('brand_raw', '')}, "
-                  f"python {platform.python_version()}; results: {out}")
+    console.print(
+        f"machine: {platform.machine()} {data['machine_info'].get('cpu', {}).get('brand_raw', '')}, "
+        f"python {platform.python_version()}; results: {out}"
+    )
     for t in ratio_tables(data):
         console.print(t)
     return rc

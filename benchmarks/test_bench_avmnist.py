@@ -25,7 +25,8 @@ SNR = 10.0
 N = 8000
 
 _spec = importlib.util.spec_from_file_location(
-    "avmnist_fixture", Path(__file__).resolve().parents[1] / "tests" / "data" / "avmnist" / "make_fixture.py")
+    "avmnist_fixture", Path(__file__).resolve().parents[1] / "tests" / "data" / "avmnist" / "make_fixture.py"
+)
 fx = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
 _spec.loader.exec_module(fx)  # type: ignore[union-attr]
 
@@ -83,7 +84,7 @@ def test_avmnist_regeneration_python_loop(benchmark, sources):
             y = resample_poly(y, 8000 // g, rate // g).astype(np.float32)
             start = int(offsets[j] * max(0, len(y) - N))
             seg = np.zeros((1, N), np.float32)
-            seg[0, : len(y[start:start + N])] = y[start:start + N]
+            seg[0, : len(y[start : start + N])] = y[start : start + N]
             spec = log_spectrogram(mix(s, power, seg, SNR), SPEC)
             n += len(spec)
         return n

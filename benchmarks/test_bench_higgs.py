@@ -56,8 +56,10 @@ def higgs_file(tmp_path_factory):
     path = raw / "HIGGS.csv.gz"
     blocks = [higgs_text(make_rows(BLOCK_ROWS, seed=s)) for s in range(4)]
     written = 0
-    with open(path, "wb") as fh, gzip.GzipFile(filename="HIGGS.csv", mode="wb", fileobj=fh, mtime=0,
-                                               compresslevel=6) as gz:
+    with (
+        open(path, "wb") as fh,
+        gzip.GzipFile(filename="HIGGS.csv", mode="wb", fileobj=fh, mtime=0, compresslevel=6) as gz,
+    ):
         k = 0
         while written < TEXT_BYTES:
             gz.write(blocks[k % 4])
@@ -74,17 +76,27 @@ def _run(code: str, *args: str) -> dict:
 def test_higgs_prepare_modalbench(benchmark, higgs_file, tmp_path):
     raw, _, text_mb = higgs_file
     benchmark.group = "prepare-higgs"
-    result = benchmark.pedantic(lambda: _run(MODALBENCH_CHILD, str(raw), str(tmp_path / "root")), rounds=1,
-                                iterations=1)
-    benchmark.extra_info.update(role="modalbench", text_mb=round(text_mb, 1),
-                                mb_per_s=round(text_mb / result["seconds"], 2),
-                                peak_rss_mb=round(result["peak_rss_mb"]), items=text_mb)
+    result = benchmark.pedantic(
+        lambda: _run(MODALBENCH_CHILD, str(raw), str(tmp_path / "root")), rounds=1, iterations=1
+    )
+    benchmark.extra_info.update(
+        role="modalbench",
+        text_mb=round(text_mb, 1),
+        mb_per_s=round(text_mb / result["seconds"], 2),
+        peak_rss_mb=round(result["peak_rss_mb"]),
+        items=text_mb,
+    )
 
 
 def test_higgs_prepare_reference_pandas(benchmark, higgs_file, tmp_path):
     _, path, text_mb = higgs_file
     benchmark.group = "prepare-higgs"
     result = benchmark.pedantic(lambda: _run(REFERENCE_CHILD, str(path), str(tmp_path)), rounds=1, iterations=1)
-    benchmark.extra_info.update(role="reference", reference="pandas.read_csv+np.save", text_mb=round(text_mb, 1),
-                                mb_per_s=round(text_mb / result["seconds"], 2),
-                                peak_rss_mb=round(result["peak_rss_mb"]), items=text_mb)
+    benchmark.extra_info.update(
+        role="reference",
+        reference="pandas.read_csv+np.save",
+        text_mb=round(text_mb, 1),
+        mb_per_s=round(text_mb / result["seconds"], 2),
+        peak_rss_mb=round(result["peak_rss_mb"]),
+        items=text_mb,
+    )

@@ -114,8 +114,12 @@ def archive(request, tmp_path_factory):
     path = raw / "OpportunityUCIDataset.zip"
     write_opportunity_zip(path, SIZES_ROWS[request.param], seed=0)
     with zipfile.ZipFile(path) as zf:
-        used = sum(i.file_size for i in zf.infolist() if i.filename.endswith(".dat")
-                   and challenge_split(int(i.filename.rsplit("/", 1)[1][1]), i.filename.rsplit("-", 1)[1][:-4]))
+        used = sum(
+            i.file_size
+            for i in zf.infolist()
+            if i.filename.endswith(".dat")
+            and challenge_split(int(i.filename.rsplit("/", 1)[1][1]), i.filename.rsplit("-", 1)[1][:-4])
+        )
     return request.param, raw, path, used / 1e6
 
 
@@ -130,21 +134,32 @@ def test_prepare_modalbench(benchmark, archive, workers, tmp_path):
     (the 1-process cluster is the reference of the scaling ratio)."""
     size, raw, _, used_mb = archive
     benchmark.group = f"prepare-{size}"
-    result = benchmark.pedantic(lambda: _run(MODALBENCH_CHILD, str(raw), str(tmp_path / "root"), str(workers)),
-                                rounds=1, iterations=1)
+    result = benchmark.pedantic(
+        lambda: _run(MODALBENCH_CHILD, str(raw), str(tmp_path / "root"), str(workers)), rounds=1, iterations=1
+    )
     role = {"role": "reference", "reference": "1-worker-cluster"} if workers == 1 else {"role": "modalbench"}
-    benchmark.extra_info.update(**role, workers=workers or "local-threads", raw_mb=round(used_mb, 1),
-                                mb_per_s=round(used_mb / result["seconds"], 2), peak_rss_mb=round(result["peak_rss_mb"]),
-                                items=used_mb)
+    benchmark.extra_info.update(
+        **role,
+        workers=workers or "local-threads",
+        raw_mb=round(used_mb, 1),
+        mb_per_s=round(used_mb / result["seconds"], 2),
+        peak_rss_mb=round(result["peak_rss_mb"]),
+        items=used_mb,
+    )
 
 
 def test_prepare_reference_loadtxt(benchmark, archive, tmp_path):
     size, _, path, used_mb = archive
     benchmark.group = f"prepare-{size}"
     result = benchmark.pedantic(lambda: _run(REFERENCE_CHILD, str(path), str(tmp_path)), rounds=1, iterations=1)
-    benchmark.extra_info.update(role="reference", reference="loadtxt+numpy", raw_mb=round(used_mb, 1),
-                                mb_per_s=round(used_mb / result["seconds"], 2),
-                                peak_rss_mb=round(result["peak_rss_mb"]), items=used_mb)
+    benchmark.extra_info.update(
+        role="reference",
+        reference="loadtxt+numpy",
+        raw_mb=round(used_mb, 1),
+        mb_per_s=round(used_mb / result["seconds"], 2),
+        peak_rss_mb=round(result["peak_rss_mb"]),
+        items=used_mb,
+    )
 
 
 def test_prepare_decode_floor(benchmark, archive):
@@ -152,5 +167,6 @@ def test_prepare_decode_floor(benchmark, archive):
     size, _, path, used_mb = archive
     benchmark.group = f"prepare-{size}"
     result = benchmark.pedantic(lambda: _run(FLOOR_CHILD, str(path)), rounds=1, iterations=1)
-    benchmark.extra_info.update(role="bound", raw_mb=round(used_mb, 1), mb_per_s=round(used_mb / result["seconds"], 2),
-                                items=used_mb)
+    benchmark.extra_info.update(
+        role="bound", raw_mb=round(used_mb, 1), mb_per_s=round(used_mb / result["seconds"], 2), items=used_mb
+    )

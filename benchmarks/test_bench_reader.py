@@ -105,8 +105,12 @@ def test_reader_worker_handover_bound(benchmark, store):
     reader = open_reader(root, name, "train")
     group = ChunkBatches(reader, batch_size=BATCH).group_for_workers()
     batch = reader.read(0, BATCH * group)
-    loader = BatchLoader(_ReadyBatches(batch, len(reader) // BATCH, group), batch_size=None, num_workers=2,
-                         persistent_workers=True, multiprocessing_context="fork")  # as the loader's workers
+    loader = BatchLoader(
+        _ReadyBatches(batch, len(reader) // BATCH, group),
+        batch_size=None,
+        num_workers=2,
+        persistent_workers=True,
+        multiprocessing_context="fork",
+    )  # as the loader's workers
     benchmark.extra_info.update(role="bound", workers=2, batches_per_message=group)
-    benchmark.extra_info["items"] = benchmark.pedantic(lambda: _epoch(loader), rounds=3, iterations=1,
-                                                       warmup_rounds=1)
+    benchmark.extra_info["items"] = benchmark.pedantic(lambda: _epoch(loader), rounds=3, iterations=1, warmup_rounds=1)

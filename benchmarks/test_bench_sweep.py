@@ -27,8 +27,15 @@ PLAIN_CONDITIONS = 24
 @pytest.fixture(scope="module")
 def sweep_data(bench_root):
     # test split: one recording of 78,400 steps → (78,400 − 15) // 8 + 1 ≈ 9,800 windows (step 8, as OPPORTUNITY)
-    params = {"modalities": 19, "channels": OPPORTUNITY_CHANNELS, "recordings": 3, "split_ratios": [1, 1, 1],
-              "length": 78_400, "classes": 5, "window.step": {"train": 64, "val": 64, "test": 8}}
+    params = {
+        "modalities": 19,
+        "channels": OPPORTUNITY_CHANNELS,
+        "recordings": 3,
+        "split_ratios": [1, 1, 1],
+        "length": 78_400,
+        "classes": 5,
+        "window.step": {"train": 64, "val": 64, "test": 8},
+    }
     root = bench_root / "sweep"
     prepare("synthetic", root=root, overrides=params, progress=False)
     generate_scenarios(root, "synthetic", ["missing-modalities@v1"], seed=0)

@@ -22,8 +22,7 @@ def _roles(benchmark, setting: str) -> None:
     if setting == "default_threads":
         benchmark.extra_info.update(role="modalbench", threads=threads)
     else:
-        benchmark.extra_info.update(role="reference", reference=f"torch default ({threads} threads)",
-                                    threads=threads)
+        benchmark.extra_info.update(role="reference", reference=f"torch default ({threads} threads)", threads=threads)
 
 
 @pytest.fixture(autouse=True)
@@ -43,8 +42,19 @@ def digits_batches(digits_store):
 def digits_checkpoint(digits_store, tmp_path_factory):
     out = tmp_path_factory.mktemp("threads") / "embracenet"
     torch.set_num_threads(1)
-    run_training(TrainSpec(baseline="embracenet", dataset="digits", root=str(digits_store), epochs=2, seed=0,
-                           out=out, hparams={"adj_pre": True}, progress=False, device="cpu"))
+    run_training(
+        TrainSpec(
+            baseline="embracenet",
+            dataset="digits",
+            root=str(digits_store),
+            epochs=2,
+            seed=0,
+            out=out,
+            hparams={"adj_pre": True},
+            progress=False,
+            device="cpu",
+        )
+    )
     return out
 
 

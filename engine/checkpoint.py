@@ -49,16 +49,27 @@ def write_jsonl_atomic(path: Path, records: Iterable[dict[str, Any]]) -> None:
     write_bytes_atomic(Path(path), text.encode())
 
 
-def save_checkpoint(model: nn.Module, out_dir: str | Path, *, state_dict: dict[str, torch.Tensor] | None = None,
-                    extra: dict[str, Any] | None = None, log: Iterable[dict[str, Any]] | None = None) -> Path:
+def save_checkpoint(
+    model: nn.Module,
+    out_dir: str | Path,
+    *,
+    state_dict: dict[str, torch.Tensor] | None = None,
+    extra: dict[str, Any] | None = None,
+    log: Iterable[dict[str, Any]] | None = None,
+) -> Path:
     """Write ``model.pt``, ``config.json`` (and ``train_log.jsonl`` when ``log`` is given) into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_state_dict_atomic(state_dict if state_dict is not None else model.state_dict(), out / MODEL_FILE)
     if log is not None:
         write_jsonl_atomic(out / LOG_FILE, log)
-    config = {"checkpoint_format": CHECKPOINT_FORMAT, "model": model.config(), "regime": model.regime,
-              "parameter_count": parameter_count(model), **(extra or {})}
+    config = {
+        "checkpoint_format": CHECKPOINT_FORMAT,
+        "model": model.config(),
+        "regime": model.regime,
+        "parameter_count": parameter_count(model),
+        **(extra or {}),
+    }
     write_json_atomic(out / CONFIG_FILE, config)
     return out
 
@@ -102,6 +113,8 @@ def load_checkpoint(ckpt_dir: str | Path, build: ModelBuilder, device: str | tor
     except RuntimeError as exc:
         raise ModalbenchError(f"{weights}: does not match model {cfg['model']['name']!r}: {exc}") from None
     if "regime" in cfg and cfg["regime"] != model.regime:
-        raise ModalbenchError(f"{Path(ckpt_dir) / CONFIG_FILE}: regime {cfg['regime']!r} disagrees with the "
-                              f"rebuilt model's {model.regime!r}")
+        raise ModalbenchError(
+            f"{Path(ckpt_dir) / CONFIG_FILE}: regime {cfg['regime']!r} disagrees with the "
+            f"rebuilt model's {model.regime!r}"
+        )
     return model.to(device).eval()

@@ -120,8 +120,9 @@ class ConditionAccumulator:
 
     def result(self) -> dict[str, np.ndarray]:
         if self.multilabel:
-            return multilabel_from_counts(self.tp.numpy(), self.fp.numpy(), self.fn.numpy(),
-                                          self.samples_f1.numpy(), self.n.numpy())
+            return multilabel_from_counts(
+                self.tp.numpy(), self.fp.numpy(), self.fn.numpy(), self.samples_f1.numpy(), self.n.numpy()
+            )
         return multiclass_from_confusion(self.conf.numpy())
 
 
@@ -135,8 +136,10 @@ def check_batch(batch: Any, names: list[str], where: str) -> Batch:
     if missing:
         raise ModalbenchError(f"{where}: inputs lack modalities {missing} (expected {names})")
     if available.dtype != torch.bool or available.dim() != 2 or available.shape[1] != len(names):
-        raise ModalbenchError(f"{where}: available must be a bool tensor [B, {len(names)}], "
-                              f"got {available.dtype} {tuple(available.shape)}")
+        raise ModalbenchError(
+            f"{where}: available must be a bool tensor [B, {len(names)}], "
+            f"got {available.dtype} {tuple(available.shape)}"
+        )
     return inputs, available, target
 
 
@@ -144,10 +147,18 @@ def _to(inputs: dict[str, torch.Tensor], device: torch.device) -> dict[str, torc
     return {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
 
 
-def evaluate_condition_batches(model: nn.Module, batches: Iterable[Batch], conditions: torch.Tensor, *,
-                               fill: FillFn | None = None, use_fast_path: bool = True, max_rows: int = 8192,
-                               device: torch.device | str | None = None, eligible: torch.Tensor | None = None,
-                               return_counts: bool = False) -> Any:
+def evaluate_condition_batches(
+    model: nn.Module,
+    batches: Iterable[Batch],
+    conditions: torch.Tensor,
+    *,
+    fill: FillFn | None = None,
+    use_fast_path: bool = True,
+    max_rows: int = 8192,
+    device: torch.device | str | None = None,
+    eligible: torch.Tensor | None = None,
+    return_counts: bool = False,
+) -> Any:
     """Metrics ``{name: array[K]}`` of ``model`` on ``batches`` under each row of ``conditions [K, M]``.
 
     Rows with no available modality under a condition are not scored; ``eligible`` ``[N]`` bool (rows of all
@@ -157,8 +168,9 @@ def evaluate_condition_batches(model: nn.Module, batches: Iterable[Batch], condi
     names = meta.modality_names
     conditions = torch.as_tensor(conditions)
     if conditions.dtype != torch.bool or conditions.dim() != 2 or conditions.shape[1] != len(names):
-        raise ModalbenchError(f"conditions must be a bool tensor [K, {len(names)}], "
-                              f"got {conditions.dtype} {tuple(conditions.shape)}")
+        raise ModalbenchError(
+            f"conditions must be a bool tensor [K, {len(names)}], got {conditions.dtype} {tuple(conditions.shape)}"
+        )
     dev = torch.device(device) if device is not None else model_device(model)
     n_cond = conditions.shape[0]
     multilabel = meta.task_type == "multilabel"
@@ -173,8 +185,11 @@ def evaluate_condition_batches(model: nn.Module, batches: Iterable[Batch], condi
             inputs, natural = _to(inputs, dev), natural.to(dev)
             b = natural.shape[0]
             keys = torch.arange(offset, offset + b, device=dev)
-            ok = eligible[offset : offset + b].to(dev) if eligible is not None else torch.ones(b, dtype=torch.bool,
-                                                                                               device=dev)
+            ok = (
+                eligible[offset : offset + b].to(dev)
+                if eligible is not None
+                else torch.ones(b, dtype=torch.bool, device=dev)
+            )
             if ok.shape[0] != b:
                 raise ModalbenchError(f"eligible has {eligible.shape[0]} rows, fewer than the batches")  # type: ignore
             if fast:
@@ -221,11 +236,21 @@ def _slices(n: int, batch_size: int) -> Iterator[slice]:
         yield slice(s, min(n, s + batch_size))
 
 
-def evaluate_conditions(model: nn.Module, inputs: dict[str, torch.Tensor], natural_available: torch.Tensor,
-                        labels: torch.Tensor, conditions: torch.Tensor, *, batch_size: int = 512,
-                        fill: FillFn | None = None, use_fast_path: bool = True, max_rows: int = 8192,
-                        device: torch.device | str | None = None, eligible: torch.Tensor | None = None,
-                        return_counts: bool = False) -> Any:
+def evaluate_conditions(
+    model: nn.Module,
+    inputs: dict[str, torch.Tensor],
+    natural_available: torch.Tensor,
+    labels: torch.Tensor,
+    conditions: torch.Tensor,
+    *,
+    batch_size: int = 512,
+    fill: FillFn | None = None,
+    use_fast_path: bool = True,
+    max_rows: int = 8192,
+    device: torch.device | str | None = None,
+    eligible: torch.Tensor | None = None,
+    return_counts: bool = False,
+) -> Any:
     """Metrics arrays ``[K]`` for in-memory test tensors (``inputs[m]: [N, *shape]``, ``natural [N, M]``).
 
     ``eligible`` and ``return_counts``: see :func:`evaluate_condition_batches`.
@@ -233,30 +258,58 @@ def evaluate_conditions(model: nn.Module, inputs: dict[str, torch.Tensor], natur
     n = natural_available.shape[0]
     bad = [k for k, v in inputs.items() if v.shape[0] != n]
     if bad or labels.shape[0] != n:
-        raise ModalbenchError(f"evaluate_conditions: {n} availability rows but inputs {bad} / labels "
-                              f"({labels.shape[0]}) have a different sample count")
-    batches = (({k: v[s] for k, v in inputs.items()}, natural_available[s], labels[s])
-               for s in _slices(n, batch_size))
-    return evaluate_condition_batches(model, batches, conditions, fill=fill, use_fast_path=use_fast_path,
-                                      max_rows=max_rows, device=device, eligible=eligible,
-                                      return_counts=return_counts)
+        raise ModalbenchError(
+            f"evaluate_conditions: {n} availability rows but inputs {bad} / labels "
+            f"({labels.shape[0]}) have a different sample count"
+        )
+    batches = (({k: v[s] for k, v in inputs.items()}, natural_available[s], labels[s]) for s in _slices(n, batch_size))
+    return evaluate_condition_batches(
+        model,
+        batches,
+        conditions,
+        fill=fill,
+        use_fast_path=use_fast_path,
+        max_rows=max_rows,
+        device=device,
+        eligible=eligible,
+        return_counts=return_counts,
+    )
 
 
-def evaluate_batches(model: nn.Module, batches: Iterable[Batch], *, fill: FillFn | None = None,
-                     device: torch.device | str | None = None, return_counts: bool = False) -> Any:
+def evaluate_batches(
+    model: nn.Module,
+    batches: Iterable[Batch],
+    *,
+    fill: FillFn | None = None,
+    device: torch.device | str | None = None,
+    return_counts: bool = False,
+) -> Any:
     """Metrics of ``model`` on batches whose availability already differs per sample (random/block missing).
 
     Samples without any available modality are not scored; ``return_counts=True`` returns ``(metrics, n_scored)``.
     """
     m = model.meta.n_modalities
-    out, n_scored = evaluate_condition_batches(model, batches, torch.ones(1, m, dtype=torch.bool), fill=fill,
-                                               use_fast_path=False, device=device, return_counts=True)
+    out, n_scored = evaluate_condition_batches(
+        model,
+        batches,
+        torch.ones(1, m, dtype=torch.bool),
+        fill=fill,
+        use_fast_path=False,
+        device=device,
+        return_counts=True,
+    )
     metrics = {k: float(v[0]) for k, v in out.items()}
     return (metrics, int(n_scored[0])) if return_counts else metrics
 
 
-def per_modality_scores(model: nn.Module, batches: Iterable[Batch], *, fill: FillFn | None = None,
-                        metric: str | None = None, device: torch.device | str | None = None) -> list[float]:
+def per_modality_scores(
+    model: nn.Module,
+    batches: Iterable[Batch],
+    *,
+    fill: FillFn | None = None,
+    metric: str | None = None,
+    device: torch.device | str | None = None,
+) -> list[float]:
     """Each modality's score when it is the only one available (late fusion / EmbraceNet adj_post calibration)."""
     from .metrics import main_metric
 

@@ -78,15 +78,18 @@ def multilabel_counts(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, np.nd
     fp_s = (~t & p).sum(axis=-1)
     fn_s = (t & ~p).sum(axis=-1)
     return {
-        "tp": (t & p).sum(axis=-2), "fp": (~t & p).sum(axis=-2), "fn": (t & ~p).sum(axis=-2),
+        "tp": (t & p).sum(axis=-2),
+        "fp": (~t & p).sum(axis=-2),
+        "fn": (t & ~p).sum(axis=-2),
         "support": t.sum(axis=-2),
         "samples_f1_sum": _div(2 * tp_s, 2 * tp_s + fp_s + fn_s).sum(axis=-1),
         "n": np.full(t.shape[:-2], t.shape[-2], dtype=np.int64),
     }
 
 
-def multilabel_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, samples_f1_sum: np.ndarray,
-                           n: np.ndarray) -> dict[str, np.ndarray]:
+def multilabel_from_counts(
+    tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, samples_f1_sum: np.ndarray, n: np.ndarray
+) -> dict[str, np.ndarray]:
     """Micro, macro, weighted and samples F1 from counts (``tp/fp/fn`` ``[..., L]``; vectorised)."""
     tp, fp, fn = (np.asarray(a, dtype=np.float64) for a in (tp, fp, fn))
     f1 = _div(2 * tp, 2 * tp + fp + fn)
@@ -195,7 +198,8 @@ class BinaryScoreAccumulator:
         """Metrics ``{name: array[K]}`` (:data:`BINARY_METRICS`)."""
         y = np.concatenate(self._targets) if self._targets else np.empty(0, np.int64)
         if (self._seen != y.size).any():
-            raise ModalbenchError(f"binary scores: conditions saw {sorted(set(self._seen.tolist()))} samples, "
-                                  f"targets {y.size}")
+            raise ModalbenchError(
+                f"binary scores: conditions saw {sorted(set(self._seen.tolist()))} samples, targets {y.size}"
+            )
         scores = np.stack([np.concatenate(s) for s in self._scores]) if y.size else np.empty((self.k, 0))
         return binary_from_scores(y, scores)

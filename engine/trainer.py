@@ -63,8 +63,9 @@ class TrainResult:
 NEAR_CHANCE_FACTOR = 1.5
 
 
-def training_warnings(val_scores: list[float], best_epoch: int, n_classes: int, task_type: str,
-                      stopped_early: bool = False) -> list[str]:
+def training_warnings(
+    val_scores: list[float], best_epoch: int, n_classes: int, task_type: str, stopped_early: bool = False
+) -> list[str]:
     """Warnings about a finished training run (one line each).
 
     * the best epoch is the last one of several (the validation score was still improving: train longer);
@@ -75,15 +76,19 @@ def training_warnings(val_scores: list[float], best_epoch: int, n_classes: int, 
     """
     found = []
     if len(val_scores) > 1 and best_epoch == len(val_scores) and not stopped_early:
-        found.append(f"the best validation epoch is the last one ({best_epoch}): the model was still improving; "
-                     "train longer (--epochs) or with a larger --lr")
+        found.append(
+            f"the best validation epoch is the last one ({best_epoch}): the model was still improving; "
+            "train longer (--epochs) or with a larger --lr"
+        )
     best = max(val_scores) if val_scores else float("nan")
     if task_type == "multiclass" and n_classes >= 2 and math.isfinite(best):
         chance = 1.0 / n_classes
         if best < NEAR_CHANCE_FACTOR * chance:
-            found.append(f"the best validation score {best:.3f} is near chance (< {NEAR_CHANCE_FACTOR} x 1/"
-                         f"{n_classes} = {NEAR_CHANCE_FACTOR * chance:.3f}): the model has learnt little; check "
-                         "--lr and --epochs")
+            found.append(
+                f"the best validation score {best:.3f} is near chance (< {NEAR_CHANCE_FACTOR} x 1/"
+                f"{n_classes} = {NEAR_CHANCE_FACTOR * chance:.3f}): the model has learnt little; check "
+                "--lr and --epochs"
+            )
     return found
 
 
@@ -116,8 +121,11 @@ def _resolve_amp(amp: str | bool, dev: torch.device) -> bool:
 
 def _to_device(batch: Any, dev: torch.device, names: list[str], where: str) -> Batch:
     inputs, available, target = check_batch(batch, names, where)
-    return ({n: inputs[n].to(dev, non_blocking=True) for n in names}, available.to(dev, non_blocking=True),
-            target.to(dev, non_blocking=True))
+    return (
+        {n: inputs[n].to(dev, non_blocking=True) for n in names},
+        available.to(dev, non_blocking=True),
+        target.to(dev, non_blocking=True),
+    )
 
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -140,8 +148,9 @@ def make_optimizer(params: list[nn.Parameter], lr: float, recipe: dict[str, Any]
 class _Stepper:
     """Optimiser step with optional AMP; accumulates the loss on the device (no per-step sync)."""
 
-    def __init__(self, params: list[nn.Parameter], lr: float, recipe: dict[str, Any], amp: bool,
-                 dev: torch.device) -> None:
+    def __init__(
+        self, params: list[nn.Parameter], lr: float, recipe: dict[str, Any], amp: bool, dev: torch.device
+    ) -> None:
         self.opt = make_optimizer(params, lr, recipe)
         self.amp = amp
         self.dev = dev
@@ -163,8 +172,16 @@ class _Stepper:
             self.opt.step()
 
 
-def _run_epoch(model: nn.Module, batches: Iterable[Batch], stepper: _Stepper, loss_fn: Callable[..., torch.Tensor],
-               names: list[str], where: str, on_progress: Callable[[float], None], log_every: int) -> float:
+def _run_epoch(
+    model: nn.Module,
+    batches: Iterable[Batch],
+    stepper: _Stepper,
+    loss_fn: Callable[..., torch.Tensor],
+    names: list[str],
+    where: str,
+    on_progress: Callable[[float], None],
+    log_every: int,
+) -> float:
     model.train()
     total = torch.zeros((), device=stepper.dev, dtype=torch.float64)
     steps = 0
@@ -188,11 +205,26 @@ def _run_epoch(model: nn.Module, batches: Iterable[Batch], stepper: _Stepper, lo
     return value
 
 
-def fit(model: nn.Module, train_batches: Callable[[int], Iterable[Batch]], val_batches: Callable[[], Iterable[Batch]],
-        *, epochs: int, lr: float = 1e-3, eps: float = 1e-2, weight_decay: float = 0.0, patience: int | None = None,
-        seed: int, device: str | torch.device = "cpu", out_dir: str | Path | None = None, progress: bool = True,
-        amp: str | bool = "auto", fill: FillFn | None = None, log_every: int = 50,
-        extra_config: dict[str, Any] | None = None, optimizer: dict[str, Any] | None = None) -> TrainResult:
+def fit(
+    model: nn.Module,
+    train_batches: Callable[[int], Iterable[Batch]],
+    val_batches: Callable[[], Iterable[Batch]],
+    *,
+    epochs: int,
+    lr: float = 1e-3,
+    eps: float = 1e-2,
+    weight_decay: float = 0.0,
+    patience: int | None = None,
+    seed: int,
+    device: str | torch.device = "cpu",
+    out_dir: str | Path | None = None,
+    progress: bool = True,
+    amp: str | bool = "auto",
+    fill: FillFn | None = None,
+    log_every: int = 50,
+    extra_config: dict[str, Any] | None = None,
+    optimizer: dict[str, Any] | None = None,
+) -> TrainResult:
     """Train ``model``, keep the best validation epoch, calibrate, and (with ``out_dir``) save the checkpoint.
 
     ``train_batches(epoch)`` yields ``(inputs, available, label)`` batches (the reader reshuffles per epoch);
@@ -207,7 +239,9 @@ def fit(model: nn.Module, train_batches: Callable[[int], Iterable[Batch]], val_b
         raise ModalbenchError(f"need lr > 0, eps > 0, weight_decay >= 0 (got {lr}, {eps}, {weight_decay})")
     if patience is not None and int(patience) < 1:
         raise ModalbenchError(f"patience must be >= 1 or None, got {patience!r}")
-    recipe = dict(optimizer) if optimizer is not None else {"optimizer": "adam", "eps": eps, "weight_decay": weight_decay}
+    recipe = (
+        dict(optimizer) if optimizer is not None else {"optimizer": "adam", "eps": eps, "weight_decay": weight_decay}
+    )
     dev = resolve_device(device)
     use_amp = _resolve_amp(amp, dev)
     meta = model.meta
@@ -239,13 +273,27 @@ def fit(model: nn.Module, train_batches: Callable[[int], Iterable[Batch]], val_b
                 stepper = _Stepper(list(model.parameters()), lr, recipe, use_amp, dev)
                 for e in range(pre_epochs):
                     where = f"pretrain epoch {e + 1}"
-                    loss = _run_epoch(model, train_batches(e), stepper,
-                                      lambda x, a, t: model.pretrain_loss(x, a), names, where,
-                                      lambda v, e=e: bar.update(task, description=f"{name} pretrain {e + 1}/{pre_epochs} "
-                                                                                  f"loss {v:.4f}"), log_every)
+                    loss = _run_epoch(
+                        model,
+                        train_batches(e),
+                        stepper,
+                        lambda x, a, t: model.pretrain_loss(x, a),
+                        names,
+                        where,
+                        lambda v, e=e: bar.update(
+                            task, description=f"{name} pretrain {e + 1}/{pre_epochs} loss {v:.4f}"
+                        ),
+                        log_every,
+                    )
                     pretrain_losses.append(loss)
-                    log.append({"stage": "pretrain", "epoch": e + 1, "loss": loss,
-                                "elapsed_s": round(time.monotonic() - t0, 3)})
+                    log.append(
+                        {
+                            "stage": "pretrain",
+                            "epoch": e + 1,
+                            "loss": loss,
+                            "elapsed_s": round(time.monotonic() - t0, 3),
+                        }
+                    )
                     bar.update(task, advance=1, description=f"{name} pretrain {e + 1}/{pre_epochs} loss {loss:.4f}")
                     flush_log()
 
@@ -261,9 +309,16 @@ def fit(model: nn.Module, train_batches: Callable[[int], Iterable[Batch]], val_b
                 def show(v: float, e: int = e, best: float = max(best_score, 0.0)) -> None:
                     bar.update(task, description=f"{name} {e + 1}/{epochs} loss {v:.4f} val {metric} {best:.4f}")
 
-                loss = _run_epoch(model, train_batches(pre_epochs + e), stepper,
-                                  lambda x, a, t: model.training_loss(x, a, t)[0], names,
-                                  where, show, log_every)
+                loss = _run_epoch(
+                    model,
+                    train_batches(pre_epochs + e),
+                    stepper,
+                    lambda x, a, t: model.training_loss(x, a, t)[0],
+                    names,
+                    where,
+                    show,
+                    log_every,
+                )
                 val = evaluate_batches(model, val_batches(), device=dev)
                 score = val[metric]
                 train_losses.append(loss)
@@ -272,10 +327,22 @@ def fit(model: nn.Module, train_batches: Callable[[int], Iterable[Batch]], val_b
                 if improved:
                     best_score, best_epoch = score, e + 1
                     best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-                log.append({"stage": "train", "epoch": e + 1, "loss": loss, "val": val, "best": improved,
-                            "elapsed_s": round(time.monotonic() - t0, 3)})
-                bar.update(task, advance=1, description=f"{name} {e + 1}/{epochs} loss {loss:.4f} "
-                                                        f"val {metric} {score:.4f} (best {best_score:.4f})")
+                log.append(
+                    {
+                        "stage": "train",
+                        "epoch": e + 1,
+                        "loss": loss,
+                        "val": val,
+                        "best": improved,
+                        "elapsed_s": round(time.monotonic() - t0, 3),
+                    }
+                )
+                bar.update(
+                    task,
+                    advance=1,
+                    description=f"{name} {e + 1}/{epochs} loss {loss:.4f} "
+                    f"val {metric} {score:.4f} (best {best_score:.4f})",
+                )
                 flush_log()
                 if patience is not None and (e + 1) - best_epoch >= int(patience):
                     stopped_early = e + 1 < int(epochs)
@@ -289,28 +356,59 @@ def fit(model: nn.Module, train_batches: Callable[[int], Iterable[Batch]], val_b
             model.calibrate(calibration)
             log.append({"stage": "calibrate", "per_modality_val": calibration})
         final_val = evaluate_batches(model, val_batches(), device=dev)
-        log.append({"stage": "final", "val": final_val, "best_epoch": best_epoch,
-                    "elapsed_s": round(time.monotonic() - t0, 3)})
+        log.append(
+            {"stage": "final", "val": final_val, "best_epoch": best_epoch, "elapsed_s": round(time.monotonic() - t0, 3)}
+        )
         warnings = training_warnings(val_scores, best_epoch, meta.n_classes, meta.task_type, stopped_early)
         for message in warnings:
             sys.stderr.write(f"warning: {name}: {message}\n")
             log.append({"stage": "warning", "message": message})
         model.eval()
         if out is not None:
-            training = {"epochs": int(epochs), "lr": lr, "optimizer": recipe, "patience": patience,
-                        "device": str(dev), "amp": use_amp, "pretrain_epochs": pre_epochs}
-            extra = {"training": training, "seed": int(seed), "val_metric": metric, "best_epoch": best_epoch,
-                     "best_val_score": best_score, "val_scores": val_scores, "train_losses": train_losses,
-                     "epochs_run": len(val_scores), "stopped_early": stopped_early, "final_val": final_val,
-                     "calibration": calibration, "warnings": warnings, **(extra_config or {})}
+            training = {
+                "epochs": int(epochs),
+                "lr": lr,
+                "optimizer": recipe,
+                "patience": patience,
+                "device": str(dev),
+                "amp": use_amp,
+                "pretrain_epochs": pre_epochs,
+            }
+            extra = {
+                "training": training,
+                "seed": int(seed),
+                "val_metric": metric,
+                "best_epoch": best_epoch,
+                "best_val_score": best_score,
+                "val_scores": val_scores,
+                "train_losses": train_losses,
+                "epochs_run": len(val_scores),
+                "stopped_early": stopped_early,
+                "final_val": final_val,
+                "calibration": calibration,
+                "warnings": warnings,
+                **(extra_config or {}),
+            }
             save_checkpoint(model, out, extra=_jsonable(extra), log=log)
     finally:
         torch.use_deterministic_algorithms(prev_det, warn_only=prev_warn)
 
-    return TrainResult(model=model, metric=metric, best_epoch=best_epoch, best_score=best_score,
-                       train_losses=train_losses, val_scores=val_scores, epochs_run=len(val_scores),
-                       stopped_early=stopped_early, final_val=final_val, calibration=calibration,
-                       pretrain_losses=pretrain_losses, out_dir=out, log=log, warnings=warnings)
+    return TrainResult(
+        model=model,
+        metric=metric,
+        best_epoch=best_epoch,
+        best_score=best_score,
+        train_losses=train_losses,
+        val_scores=val_scores,
+        epochs_run=len(val_scores),
+        stopped_early=stopped_early,
+        final_val=final_val,
+        calibration=calibration,
+        pretrain_losses=pretrain_losses,
+        out_dir=out,
+        log=log,
+        warnings=warnings,
+    )
 
 
 def _jsonable(obj: Any) -> Any:

@@ -1,8 +1,8 @@
 """Your own fusion model, evaluated by modalbench without touching its code. From this folder:
 
-    modalbench prepare digits && modalbench scenarios digits
-    modalbench evaluate --dataset digits --model my_model:make_model --seeds 0,1,2 --name my-mlp --out my.json
-    modalbench submit my.json && modalbench leaderboard --dataset digits
+modalbench prepare digits && modalbench scenarios digits
+modalbench evaluate --dataset digits --model my_model:make_model --seeds 0,1,2 --name my-mlp --out my.json
+modalbench submit my.json && modalbench leaderboard --dataset digits
 """
 
 import torch

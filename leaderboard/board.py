@@ -74,9 +74,16 @@ def entry_key(dataset: str, task: str, model: str, regime: str) -> str:
 
 def submission_path(leaderboard_dir: Path, dataset: str, task: str, model: str, regime: str) -> Path:
     """Where an accepted submission lives; raises ModalbenchError for unsafe names."""
-    problems = [p for p in (path_component_problem(dataset, "dataset.name"), path_component_problem(task, "task"),
-                            path_component_problem(model, "model.name"), path_component_problem(regime, "regime"))
-                if p]
+    problems = [
+        p
+        for p in (
+            path_component_problem(dataset, "dataset.name"),
+            path_component_problem(task, "task"),
+            path_component_problem(model, "model.name"),
+            path_component_problem(regime, "regime"),
+        )
+        if p
+    ]
     if problems:
         raise ModalbenchError("unsafe names for a submission file:\n" + "\n".join(problems))
     return Path(leaderboard_dir) / SUBMISSIONS / dataset / task / f"{model}--{regime}.json"
@@ -124,27 +131,42 @@ def _entry(leaderboard_dir: Path, path: Path, result: dict[str, Any]) -> dict[st
         scenarios = {}
         for sc in result["scenarios"]:
             agg = result["aggregates"][sc["id"]]
-            scenarios[sc["id"]] = {"seed": sc["seed"], "sha256": sc["sha256"], "fill": sc["fill"],
-                                   "group": ranking_group(sc["id"], sc["fill"], result["regime"]),
-                                   "n_conditions": len(sc["conditions"]), "metrics": agg["metrics"],
-                                   "n_scored": agg.get("n_scored"), "n_excluded": agg.get("n_excluded"),
-                                   "by_n_available": agg["by_n_available"],
-                                   "by_missing_rate": agg["by_missing_rate"], "rank": None}
+            scenarios[sc["id"]] = {
+                "seed": sc["seed"],
+                "sha256": sc["sha256"],
+                "fill": sc["fill"],
+                "group": ranking_group(sc["id"], sc["fill"], result["regime"]),
+                "n_conditions": len(sc["conditions"]),
+                "metrics": agg["metrics"],
+                "n_scored": agg.get("n_scored"),
+                "n_excluded": agg.get("n_excluded"),
+                "by_n_available": agg["by_n_available"],
+                "by_missing_rate": agg["by_missing_rate"],
+                "rank": None,
+            }
         reasons = ranking_problems(result)
     except (KeyError, TypeError) as exc:
         raise ModalbenchError(f"{path}: not a valid result file (missing {exc}); run the CI check") from None
     return {
         "key": key,
         "file": path.relative_to(leaderboard_dir).as_posix(),
-        "dataset": ds["name"], "dataset_version": ds["version"], "fingerprint": ds["fingerprint"],
+        "dataset": ds["name"],
+        "dataset_version": ds["version"],
+        "fingerprint": ds["fingerprint"],
         "task": result["task"],
-        "model": {k: model.get(k) for k in ("name", "description", "code_url", "paper", "parameter_count",
-                                            "external_data", "official")},
+        "model": {
+            k: model.get(k)
+            for k in ("name", "description", "code_url", "paper", "parameter_count", "external_data", "official")
+        },
         "regime": result["regime"],
         "schema_version": result.get("schema_version"),
         "handles_missing": model.get("handles_missing"),
-        "seeds": seeds, "n_seeds": len(seeds), "ranked": not reasons, "unranked_reasons": reasons,
-        "modalbench_version": result.get("modalbench_version"), "date": result.get("date"),
+        "seeds": seeds,
+        "n_seeds": len(seeds),
+        "ranked": not reasons,
+        "unranked_reasons": reasons,
+        "modalbench_version": result.get("modalbench_version"),
+        "date": result.get("date"),
         "scenarios": scenarios,
     }
 
@@ -180,8 +202,9 @@ def _assign_ranks(entries: list[dict[str, Any]]) -> None:
             e["scenarios"][sid]["rank"] = rank
 
 
-def build_leaderboard(leaderboard_dir: str | os.PathLike[str] | None = None,
-                      extra: tuple[Path, dict[str, Any]] | None = None) -> dict[str, Any]:
+def build_leaderboard(
+    leaderboard_dir: str | os.PathLike[str] | None = None, extra: tuple[Path, dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """The index of a leaderboard directory: reproduced entries (ranked) and reported rows (never ranked).
 
     ``extra`` = ``(path, result)`` adds or replaces one submission in memory (used by ``submit`` to build the

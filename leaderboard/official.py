@@ -49,7 +49,11 @@ def official_problems(obj: Any) -> list[str]:
     if problems:
         return problems
     for dkey, rec in obj["datasets"].items():
-        if not isinstance(rec, dict) or not isinstance(rec.get("fingerprint"), str) or not _SHA256.match(rec["fingerprint"]):
+        if (
+            not isinstance(rec, dict)
+            or not isinstance(rec.get("fingerprint"), str)
+            or not _SHA256.match(rec["fingerprint"])
+        ):
             problems.append(f"datasets.{dkey}.fingerprint: expected a 64-digit lowercase hex sha256")
     for dkey, scen in obj["scenarios"].items():
         if dkey not in obj["datasets"]:
@@ -99,8 +103,9 @@ def _scenario_record(sid: str, value: ScenarioValue) -> dict[str, Any]:
     return rec
 
 
-def register_official(dataset: str, version: str, fingerprint: str,
-                      scenarios: Mapping[str, ScenarioValue], path: str | Path | None = None) -> Path:
+def register_official(
+    dataset: str, version: str, fingerprint: str, scenarios: Mapping[str, ScenarioValue], path: str | Path | None = None
+) -> Path:
     """Record a dataset's fingerprint and its scenarios' ``(seed, sha256, n_conditions)``; atomic write.
 
     Existing scenarios of the dataset not named in ``scenarios`` are kept; a changed fingerprint drops them
@@ -144,8 +149,10 @@ def register_manifests(manifests: Iterable[Mapping[str, Any]], path: str | Path 
             continue
         old_fp, scen = by_dataset.setdefault(key, (fp, {}))
         if old_fp != fp:
-            problems.append(f"manifest {i} ({sid}): fingerprint {fp} differs from {old_fp} of another manifest "
-                            f"of {dataset_key(*key)}")
+            problems.append(
+                f"manifest {i} ({sid}): fingerprint {fp} differs from {old_fp} of another manifest "
+                f"of {dataset_key(*key)}"
+            )
             continue
         scen[sid] = value
     if problems:

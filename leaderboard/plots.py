@@ -36,12 +36,16 @@ _DASHES = ("-", "--", ":", "-.")
 
 def line_style(i: int) -> dict[str, Any]:
     """Colour, dash pattern and marker of the ``i``-th line: distinct (colour, dash) pairs for the first 40."""
-    return {"color": f"C{i % 10}", "linestyle": _DASHES[(i // 10) % len(_DASHES)],
-            "marker": _LINE_MARKERS[i % len(_LINE_MARKERS)]}
+    return {
+        "color": f"C{i % 10}",
+        "linestyle": _DASHES[(i // 10) % len(_DASHES)],
+        "marker": _LINE_MARKERS[i % len(_LINE_MARKERS)],
+    }
 
 
-def curve_series(board: dict[str, Any], dataset: str, task: str, field: str) -> tuple[list[dict[str, Any]],
-                                                                                       list[dict[str, Any]]]:
+def curve_series(
+    board: dict[str, Any], dataset: str, task: str, field: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """``(lines, points)`` for one plot: reproduced curves and reported points along ``field``."""
     key, _ = CURVES[field]
     main = board.get("main_metric", MAIN_METRIC)
@@ -50,24 +54,34 @@ def curve_series(board: dict[str, Any], dataset: str, task: str, field: str) -> 
         if e["dataset"] != dataset or e["task"] != task:
             continue
         # the rate plot leaves out modality-subset scenarios (their missing_rate is just 1 - n_available / M)
-        with_curve = [(sid, sc) for sid, sc in sorted(e["scenarios"].items())
-                      if [p for p in sc.get(key) or [] if main in p["metrics"]]
-                      and (field == "n_available" or not sc.get("by_n_available"))]
+        with_curve = [
+            (sid, sc)
+            for sid, sc in sorted(e["scenarios"].items())
+            if [p for p in sc.get(key) or [] if main in p["metrics"]]
+            and (field == "n_available" or not sc.get("by_n_available"))
+        ]
         if field == "n_available" and with_curve:  # one line per entry: the scenario with the most points
             with_curve = [max(with_curve, key=lambda item: (len(item[1][key]), item[0]))]
         for sid, sc in with_curve:
             pts = [p for p in sc[key] if main in p["metrics"]]
-            label = (f"{e['model']['name']} ({e['regime']}, fill {sc.get('fill', '?')})"
-                     + (f" [{sid.split('@')[0]}]" if len(with_curve) > 1 else ""))
-            lines.append({"label": label, "x": [p[field] for p in pts],
-                          "y": [p["metrics"][main]["mean"] for p in pts],
-                          "std": [p["metrics"][main]["std"] for p in pts]})
+            label = f"{e['model']['name']} ({e['regime']}, fill {sc.get('fill', '?')})" + (
+                f" [{sid.split('@')[0]}]" if len(with_curve) > 1 else ""
+            )
+            lines.append(
+                {
+                    "label": label,
+                    "x": [p[field] for p in pts],
+                    "y": [p["metrics"][main]["mean"] for p in pts],
+                    "std": [p["metrics"][main]["std"] for p in pts],
+                }
+            )
     points = []
     aliases = REPORTED_ALIASES.get(main, (main,))
     for r in board.get("reported", {}).get("rows", []):
         if r["dataset"] == dataset and r["task"] == task and r["metric"] in aliases and r.get(field) is not None:
-            points.append({"label": f"reported: {r['method']} ({r['paper']} T{r['table']})",
-                           "x": r[field], "y": r["value"]})
+            points.append(
+                {"label": f"reported: {r['method']} ({r['paper']} T{r['table']})", "x": r[field], "y": r["value"]}
+            )
     return lines, points
 
 
@@ -83,15 +97,24 @@ def render_curve(board: dict[str, Any], dataset: str, task: str, field: str, out
         try:
             for i, line in enumerate(lines):
                 yerr = [s if s is not None else 0.0 for s in line["std"]]
-                bars = ax.errorbar(line["x"], line["y"], yerr=yerr, capsize=3, label=line["label"], markersize=5,
-                                   **line_style(i))
+                bars = ax.errorbar(
+                    line["x"], line["y"], yerr=yerr, capsize=3, label=line["label"], markersize=5, **line_style(i)
+                )
                 bars.lines[0].set_gid(f"curve-{i}")  # the SVG names each entry's line (the site test counts them)
             by_label: dict[str, list[dict[str, Any]]] = {}
             for p in points:
                 by_label.setdefault(p["label"], []).append(p)
             for i, (label, pts) in enumerate(sorted(by_label.items())):
-                ax.scatter([p["x"] for p in pts], [p["y"] for p in pts], marker=_MARKERS[i % len(_MARKERS)],
-                           s=50, edgecolors="black", linewidths=0.5, zorder=3, label=label)
+                ax.scatter(
+                    [p["x"] for p in pts],
+                    [p["y"] for p in pts],
+                    marker=_MARKERS[i % len(_MARKERS)],
+                    s=50,
+                    edgecolors="black",
+                    linewidths=0.5,
+                    zorder=3,
+                    label=label,
+                )
             ax.set_xlabel(xlabel)
             ax.set_ylabel(main)
             ax.set_ylim(0.0, 1.02)
@@ -103,8 +126,13 @@ def render_curve(board: dict[str, Any], dataset: str, task: str, field: str, out
             ax.grid(True, alpha=0.3)
             n_items = len(lines) + len({p["label"] for p in points})
             # outside the axes, right of them; the saved figure grows to hold it (bbox_inches="tight")
-            legend = ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
-                               ncol=1 if n_items <= 20 else 2)
+            legend = ax.legend(
+                fontsize="x-small",
+                loc="upper left",
+                bbox_to_anchor=(1.02, 1.0),
+                borderaxespad=0.0,
+                ncol=1 if n_items <= 20 else 2,
+            )
             legend.set_gid("legend")
             ax.patch.set_gid("axes-area")
             fig.tight_layout()

@@ -86,11 +86,13 @@ def page_name(dataset: str) -> str:
 
 
 def _page(title: str, body: str) -> str:
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-            "<link rel=\"icon\" href=\"data:,\">\n"
-            f"<title>{_e(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{body}\n"
-            f"<script>{SORT_JS}</script>\n</body>\n</html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        '<link rel="icon" href="data:,">\n'
+        f"<title>{_e(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{body}\n"
+        f"<script>{SORT_JS}</script>\n</body>\n</html>\n"
+    )
 
 
 def _cell(text: str, sort: Any, num: bool = False) -> str:
@@ -113,35 +115,67 @@ def implementation(row: dict[str, Any]) -> str:
 
 def _reproduced_table(rows: list[dict[str, Any]], main: str, table_id: str) -> str:
     with_links = any(_link(r["link"]) for r in rows)  # the column only when some row has a code link
-    head = "".join(f"<th>{h}</th>" for h in ("Rank", "Model", "Regime", _e(main), "Fill", "Group", "Excluded",
-                                               "Seeds", "Params", "Implementation", *(["Code"] if with_links else [])))
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in (
+            "Rank",
+            "Model",
+            "Regime",
+            _e(main),
+            "Fill",
+            "Group",
+            "Excluded",
+            "Seeds",
+            "Params",
+            "Implementation",
+            *(["Code"] if with_links else []),
+        )
+    )
     body = []
     for r in rows:
         rank = str(r["rank"]) if r["rank"] is not None else "unranked"
         excluded = r.get("n_excluded")
-        body.append(f'<tr data-group="{_e(r["group"])}">' + "".join([
-            _cell(_e(rank), r["rank"] if r["rank"] is not None else "", num=True),
-            _cell(_e(r["model"]), r["model"]), _cell(_e(r["regime"]), r["regime"]),
-            _cell(_e(format_score(r["mean"], r["std"], r["metric"], main)), r["mean"], num=True),
-            _cell(_e(r["fill"]), r["fill"]), _cell(_e(r["group"]), r["group"]),
-            _cell(_e("—" if excluded is None else f"{excluded:,}"), "" if excluded is None else excluded, num=True),
-            _cell(_e(r["n_seeds"]), r["n_seeds"], num=True),
-            _cell(_e(f"{r['parameter_count']:,}" if isinstance(r["parameter_count"], int) else "—"),
-                  r["parameter_count"] if r["parameter_count"] is not None else "", num=True),
-            _cell(_e(implementation(r)), implementation(r)),
-            *([_cell(_link(r["link"]) or "—", r["link"] or "")] if with_links else []),
-        ]) + "</tr>")
+        body.append(
+            f'<tr data-group="{_e(r["group"])}">'
+            + "".join(
+                [
+                    _cell(_e(rank), r["rank"] if r["rank"] is not None else "", num=True),
+                    _cell(_e(r["model"]), r["model"]),
+                    _cell(_e(r["regime"]), r["regime"]),
+                    _cell(_e(format_score(r["mean"], r["std"], r["metric"], main)), r["mean"], num=True),
+                    _cell(_e(r["fill"]), r["fill"]),
+                    _cell(_e(r["group"]), r["group"]),
+                    _cell(
+                        _e("—" if excluded is None else f"{excluded:,}"), "" if excluded is None else excluded, num=True
+                    ),
+                    _cell(_e(r["n_seeds"]), r["n_seeds"], num=True),
+                    _cell(
+                        _e(f"{r['parameter_count']:,}" if isinstance(r["parameter_count"], int) else "—"),
+                        r["parameter_count"] if r["parameter_count"] is not None else "",
+                        num=True,
+                    ),
+                    _cell(_e(implementation(r)), implementation(r)),
+                    *([_cell(_link(r["link"]) or "—", r["link"] or "")] if with_links else []),
+                ]
+            )
+            + "</tr>"
+        )
     groups: dict[str, int] = {}
     for r in rows:
         groups[r["group"]] = groups.get(r["group"], 0) + (r["rank"] is not None)
     start = max(sorted(groups), key=lambda g: groups[g]) if groups else ""
-    options = "".join(f'<option value="{_e(g)}"{" selected" if g == start else ""}>{_e(g)}</option>'
-                      for g in sorted(groups))
-    select = (f'<p><label>Ranking group (scenario version · fill · regime): <select class="group-filter" '
-              f'data-table="{_e(table_id)}"><option value="">all groups (ranks are per group)</option>{options}'
-              "</select></label></p>")
-    return (f'{select}<table class="sortable" id="{_e(table_id)}"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table>")
+    options = "".join(
+        f'<option value="{_e(g)}"{" selected" if g == start else ""}>{_e(g)}</option>' for g in sorted(groups)
+    )
+    select = (
+        f'<p><label>Ranking group (scenario version · fill · regime): <select class="group-filter" '
+        f'data-table="{_e(table_id)}"><option value="">all groups (ranks are per group)</option>{options}'
+        "</select></label></p>"
+    )
+    return (
+        f'{select}<table class="sortable" id="{_e(table_id)}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
 
 
 def _reported_table(rows: list[dict[str, Any]], table_id: str, papers: dict[str, str]) -> str:
@@ -150,14 +184,24 @@ def _reported_table(rows: list[dict[str, Any]], table_id: str, papers: dict[str,
     for r in rows:
         paper = r["citation"].split(" Table ")[0]
         cite = f'<abbr title="{_e(papers.get(paper, ""))}">{_e(r["citation"])}</abbr>'
-        body.append('<tr class="reported">' + "".join([
-            _cell(_e(r["model"]), r["model"]), _cell(_e(r["scenario"]), r["scenario"]),
-            _cell(_e(r["metric"]), r["metric"]), _cell(_e(format_score(r["mean"], None, r["metric"], r["metric"])), r["mean"], num=True),
-            _cell(_e("" if r["std"] is None else r["std"]), "" if r["std"] is None else r["std"], num=True),
-            _cell(cite, r["citation"]),
-        ]) + "</tr>")
-    return (f'<table class="sortable reported" id="{_e(table_id)}"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table>")
+        body.append(
+            '<tr class="reported">'
+            + "".join(
+                [
+                    _cell(_e(r["model"]), r["model"]),
+                    _cell(_e(r["scenario"]), r["scenario"]),
+                    _cell(_e(r["metric"]), r["metric"]),
+                    _cell(_e(format_score(r["mean"], None, r["metric"], r["metric"])), r["mean"], num=True),
+                    _cell(_e("" if r["std"] is None else r["std"]), "" if r["std"] is None else r["std"], num=True),
+                    _cell(cite, r["citation"]),
+                ]
+            )
+            + "</tr>"
+        )
+    return (
+        f'<table class="sortable reported" id="{_e(table_id)}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
 
 
 def _dataset_page(board: dict[str, Any], dataset: str, tasks: list[str], plot_dir: Path) -> str:
@@ -171,8 +215,10 @@ def _dataset_page(board: dict[str, Any], dataset: str, tasks: list[str], plot_di
         for field in CURVES:
             out = render_curve(board, dataset, task, field, plot_dir / f"{slug}--{field}.svg")
             if out is not None:
-                imgs.append(f'<img src="plots/{_e(out.name)}" alt="{_e(main)} against {_e(CURVES[field][1])} '
-                            f'for {_e(dataset)} / {_e(task)}">')
+                imgs.append(
+                    f'<img src="plots/{_e(out.name)}" alt="{_e(main)} against {_e(CURVES[field][1])} '
+                    f'for {_e(dataset)} / {_e(task)}">'
+                )
         if imgs:
             parts.append(f'<div class="plots">{"".join(imgs)}</div>')
         rows = table_rows(board, dataset=dataset, task=task)
@@ -186,9 +232,11 @@ def _dataset_page(board: dict[str, Any], dataset: str, tasks: list[str], plot_di
             parts.append("<h3>Reported in the papers (not ranked)</h3>")
             parts.append(_reported_table(reported, re.sub(r"[^A-Za-z0-9_-]", "_", f"r-{slug}"), papers))
         parts.append("</section>")
-    parts.append(f'<p class="note">Ranked entries have at least {board.get("min_ranked_seeds", 3)} seeds; '
-                 f"{_e(main)} is the mean over seeds of the condition-mean (± unbiased std). "
-                 "Reported numbers are transcribed from the papers and were not measured on modalbench scenarios.</p>")
+    parts.append(
+        f'<p class="note">Ranked entries have at least {board.get("min_ranked_seeds", 3)} seeds; '
+        f"{_e(main)} is the mean over seeds of the condition-mean (± unbiased std). "
+        "Reported numbers are transcribed from the papers and were not measured on modalbench scenarios.</p>"
+    )
     return _page(f"modalbench leaderboard: {dataset}", "\n".join(parts))
 
 
@@ -201,13 +249,24 @@ def _index_page(board: dict[str, Any], tasks_by_dataset: dict[str, list[str]]) -
         for task in tasks:
             n_rep = sum(1 for e in entries if e["dataset"] == ds and e["task"] == task)
             n_pap = sum(1 for r in reported if r["dataset"] == ds and r["task"] == task)
-            body.append("<tr>" + "".join([
-                _cell(f'<a href="{_e(page_name(ds))}">{_e(ds)}</a>', ds), _cell(_e(task), task),
-                _cell(str(n_rep), n_rep, num=True), _cell(str(n_pap), n_pap, num=True)]) + "</tr>")
-    body_html = ("<h1>modalbench leaderboard</h1>\n<p>Multimodal fusion under missing modalities and missing blocks "
-                 "of data. One page per dataset.</p>\n"
-                 f'<table class="sortable" id="datasets"><thead><tr>{head}</tr></thead>'
-                 f"<tbody>{''.join(body)}</tbody></table>")
+            body.append(
+                "<tr>"
+                + "".join(
+                    [
+                        _cell(f'<a href="{_e(page_name(ds))}">{_e(ds)}</a>', ds),
+                        _cell(_e(task), task),
+                        _cell(str(n_rep), n_rep, num=True),
+                        _cell(str(n_pap), n_pap, num=True),
+                    ]
+                )
+                + "</tr>"
+            )
+    body_html = (
+        "<h1>modalbench leaderboard</h1>\n<p>Multimodal fusion under missing modalities and missing blocks "
+        "of data. One page per dataset.</p>\n"
+        f'<table class="sortable" id="datasets"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
     return _page("modalbench leaderboard", body_html)
 
 
@@ -219,7 +278,9 @@ def build_site(leaderboard_dir: str | os.PathLike[str] | None, out_dir: str | os
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / SITE_MARKER).exists())):
-        raise ModalbenchError(f"{out_dir}: exists and is not an earlier leaderboard site; choose an empty or new directory")
+        raise ModalbenchError(
+            f"{out_dir}: exists and is not an earlier leaderboard site; choose an empty or new directory"
+        )
     board = load_leaderboard(resolve_dir(leaderboard_dir))
     pairs = {(e["dataset"], e["task"]) for e in board.get("entries", [])}
     pairs |= {(r["dataset"], r["task"]) for r in board.get("reported", {}).get("rows", [])}
@@ -233,4 +294,3 @@ def build_site(leaderboard_dir: str | os.PathLike[str] | None, out_dir: str | os
         (tmp / SITE_MARKER).write_text("built by modalbench leaderboard build\n", encoding="utf-8")
         (tmp / "index.html").write_text(_index_page(board, tasks_by_dataset), encoding="utf-8")
     return out_dir / "index.html"
-

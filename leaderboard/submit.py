@@ -68,8 +68,9 @@ def _d(obj: Any, key: str) -> Any:
     return obj.get(key) if isinstance(obj, dict) else None
 
 
-def _check_conditions(sc: dict[str, Any], where: str, n_seeds: int | None,
-                      metric_sets: dict[tuple[str, ...], str]) -> tuple[list[str], bool]:
+def _check_conditions(
+    sc: dict[str, Any], where: str, n_seeds: int | None, metric_sets: dict[tuple[str, ...], str]
+) -> tuple[list[str], bool]:
     """Problems of one scenario's conditions and whether they are complete enough to aggregate."""
     problems: list[str] = []
     conditions = _d(sc, "conditions")
@@ -120,8 +121,10 @@ def _check_conditions(sc: dict[str, Any], where: str, n_seeds: int | None,
     if len(wrong_length) <= 3:
         problems += [f"{w} (one value per seed, in the order of 'seeds')" for w in wrong_length]
     else:
-        problems.append(f"{where}.conditions: {len(wrong_length)} metric lists do not have one value per seed "
-                        f"(in the order of 'seeds'), e.g. {wrong_length[0]}")
+        problems.append(
+            f"{where}.conditions: {len(wrong_length)} metric lists do not have one value per seed "
+            f"(in the order of 'seeds'), e.g. {wrong_length[0]}"
+        )
     if len(local_sets) > 1:
         usable = False  # reported once for the whole file by check_submission
     return problems, usable
@@ -139,14 +142,21 @@ def _provenance_problems(result: dict[str, Any], seeds: Any) -> list[str]:
     if _d(model, "handles_missing") is False and isinstance(result.get("scenarios"), list):
         for i, sc in enumerate(result["scenarios"]):
             if _d(sc, "fill") == "none":
-                problems.append(f"scenarios[{i}].fill: 'none' with a model that does not handle missing data "
-                                "(model.handles_missing is false): the masked values were still in its inputs")
+                problems.append(
+                    f"scenarios[{i}].fill: 'none' with a model that does not handle missing data "
+                    "(model.handles_missing is false): the masked values were still in its inputs"
+                )
     return problems
 
 
-def check_submission(result: Any, leaderboard_dir: str | os.PathLike[str] | None = None,
-                     official: dict[str, Any] | str | os.PathLike[str] | None = None, *,
-                     replace: bool = False, own_path: Path | None = None) -> Verdict:
+def check_submission(
+    result: Any,
+    leaderboard_dir: str | os.PathLike[str] | None = None,
+    official: dict[str, Any] | str | os.PathLike[str] | None = None,
+    *,
+    replace: bool = False,
+    own_path: Path | None = None,
+) -> Verdict:
     """Every schema and semantic problem of ``result`` (a parsed result file); never raises on any JSON value.
 
     ``official`` is the loaded official.json dict, a path to one, or None for the leaderboard directory's.
@@ -168,14 +178,15 @@ def check_submission(result: Any, leaderboard_dir: str | os.PathLike[str] | None
     verdict.ranked = n_seeds is not None and not verdict.unranked_reasons
     declared = result.get("schema_version")
     if declared != RESULT_SCHEMA_VERSION and not any(p.startswith("$.schema_version") for p in problems):
-        problems.append(f"schema_version: {declared!r} files are no longer accepted (they lack exclusion counts, the "
-                        f"fill actually used and per-seed provenance); re-run `modalbench evaluate` to get version "
-                        f"{RESULT_SCHEMA_VERSION}")
+        problems.append(
+            f"schema_version: {declared!r} files are no longer accepted (they lack exclusion counts, the "
+            f"fill actually used and per-seed provenance); re-run `modalbench evaluate` to get version "
+            f"{RESULT_SCHEMA_VERSION}"
+        )
     problems += _provenance_problems(result, seeds)
 
     # names used in file paths
-    for value, fname in ((name, "dataset.name"), (task, "task"), (_d(model, "name"), "model.name"),
-                         (regime, "regime")):
+    for value, fname in ((name, "dataset.name"), (task, "task"), (_d(model, "name"), "model.name"), (regime, "regime")):
         p = path_component_problem(value, fname)
         if p and p not in problems and isinstance(value, str):
             problems.append(p)
@@ -194,8 +205,10 @@ def check_submission(result: Any, leaderboard_dir: str | os.PathLike[str] | None
             fp = _d(dataset, "fingerprint")
             want = official["datasets"][dkey]["fingerprint"]
             if fp != want:
-                problems.append(f"dataset.fingerprint: {fp!r} does not match the official fingerprint {want!r} "
-                                f"of {dkey} (evaluate on a store prepared with the default parameters)")
+                problems.append(
+                    f"dataset.fingerprint: {fp!r} does not match the official fingerprint {want!r} "
+                    f"of {dkey} (evaluate on a store prepared with the default parameters)"
+                )
 
     # scenarios
     scenarios = result.get("scenarios")
@@ -216,18 +229,23 @@ def check_submission(result: Any, leaderboard_dir: str | os.PathLike[str] | None
             rec = registered.get(sid)
             if dataset_registered and rec is None:
                 known = ", ".join(sorted(registered)) or "none"
-                problems.append(f"{where}.id: scenario {sid!r} has no official values for "
-                                f"{dataset_key(name, version)} (registered: {known})")
+                problems.append(
+                    f"{where}.id: scenario {sid!r} has no official values for "
+                    f"{dataset_key(name, version)} (registered: {known})"
+                )
             if rec is not None:
                 if _d(sc, "seed") != rec["seed"]:
                     problems.append(f"{where}.seed: {_d(sc, 'seed')!r} is not the official scenario seed {rec['seed']}")
                 if _d(sc, "sha256") != rec["sha256"]:
-                    problems.append(f"{where}.sha256: {_d(sc, 'sha256')!r} does not match the official {sid} "
-                                    f"hash {rec['sha256']!r}")
+                    problems.append(
+                        f"{where}.sha256: {_d(sc, 'sha256')!r} does not match the official {sid} hash {rec['sha256']!r}"
+                    )
                 conds = _d(sc, "conditions")
                 if isinstance(conds, list) and len(conds) != rec["n_conditions"]:
-                    problems.append(f"{where}.conditions: {len(conds)} conditions, the official {sid} has "
-                                    f"{rec['n_conditions']} (every condition must be evaluated)")
+                    problems.append(
+                        f"{where}.conditions: {len(conds)} conditions, the official {sid} has "
+                        f"{rec['n_conditions']} (every condition must be evaluated)"
+                    )
             cprob, usable = _check_conditions(sc, where, n_seeds, metric_sets)
             problems += cprob
             if usable and isinstance(_d(sc, "conditions"), list) and _d(sc, "conditions"):
@@ -245,8 +263,10 @@ def check_submission(result: Any, leaderboard_dir: str | os.PathLike[str] | None
     if len(metric_sets) > 1:
         (first, fwhere), *rest = metric_sets.items()
         for names, other in rest:
-            problems.append(f"{other}.metrics: metric set {list(names)} differs from {list(first)} at {fwhere} "
-                            "(every condition reports the same metrics)")
+            problems.append(
+                f"{other}.metrics: metric set {list(names)} differs from {list(first)} at {fwhere} "
+                "(every condition reports the same metrics)"
+            )
 
     # key and existing entry
     if all(isinstance(v, str) for v in (name, task, _d(model, "name"), regime)):
@@ -274,8 +294,9 @@ def _remove_incomplete(path: Path) -> None:
 LOCK_FILE = ".lock"
 
 
-def submit(path: str | os.PathLike[str], leaderboard_dir: str | os.PathLike[str] | None = None,
-           replace: bool = False) -> Path:
+def submit(
+    path: str | os.PathLike[str], leaderboard_dir: str | os.PathLike[str] | None = None, replace: bool = False
+) -> Path:
     """Check ``path`` and, when it passes, write it to ``submissions/<dataset>/<task>/<model>--<regime>.json``
     and rebuild ``leaderboard.json``; returns the submission path.
 

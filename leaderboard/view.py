@@ -43,11 +43,14 @@ def _check_filter(value: str | None, known: set[str], what: str) -> None:
         known = known | registered
     close = difflib.get_close_matches(value, sorted(known), n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    raise ModalbenchError(f"unknown {what} {value!r} in the leaderboard{hint} (known: {', '.join(sorted(known)) or 'none'})")
+    raise ModalbenchError(
+        f"unknown {what} {value!r} in the leaderboard{hint} (known: {', '.join(sorted(known)) or 'none'})"
+    )
 
 
-def table_rows(board: dict[str, Any], dataset: str | None = None, task: str | None = None,
-               scenario: str | None = None) -> list[dict[str, Any]]:
+def table_rows(
+    board: dict[str, Any], dataset: str | None = None, task: str | None = None, scenario: str | None = None
+) -> list[dict[str, Any]]:
     """The rows of the view as plain dicts (what ``--json`` prints), in display order."""
     entries = board.get("entries", [])
     reported = board.get("reported", {}).get("rows", [])
@@ -55,8 +58,10 @@ def table_rows(board: dict[str, Any], dataset: str | None = None, task: str | No
     _check_filter(task, {e["task"] for e in entries} | {r["task"] for r in reported}, "task")
     known_scenarios = {s for e in entries for s in e["scenarios"]}
     if scenario is not None and "@" not in scenario:  # a family name means its newest version on the board
-        versions = sorted((s for s in known_scenarios if s.split("@", 1)[0] == scenario),
-                          key=lambda s: int(s.rsplit("@v", 1)[-1]) if s.rsplit("@v", 1)[-1].isdigit() else 0)
+        versions = sorted(
+            (s for s in known_scenarios if s.split("@", 1)[0] == scenario),
+            key=lambda s: int(s.rsplit("@v", 1)[-1]) if s.rsplit("@v", 1)[-1].isdigit() else 0,
+        )
         scenario = versions[-1] if versions else scenario
     _check_filter(scenario, known_scenarios, "scenario")
     main = board.get("main_metric", MAIN_METRIC)
@@ -68,30 +73,74 @@ def table_rows(board: dict[str, Any], dataset: str | None = None, task: str | No
             if scenario and sid != scenario:
                 continue
             summary = sc["metrics"].get(main, {})
-            rows.append({
-                "dataset": e["dataset"], "dataset_version": e["dataset_version"], "task": e["task"],
-                "scenario": sid, "fill": sc.get("fill"), "group": sc.get("group") or f"{sid} · fill {sc.get('fill')}",
-                "n_scored": sc.get("n_scored"), "n_excluded": sc.get("n_excluded"),
-                "rank": sc.get("rank"), "ranked": e["ranked"], "model": e["model"]["name"],
-                "regime": e["regime"], "metric": main, "mean": summary.get("mean"), "std": summary.get("std"),
-                "n_seeds": e["n_seeds"], "parameter_count": e["model"].get("parameter_count"),
-                "official": e["model"].get("official"), "source": "reproduced", "link": e["model"].get("code_url"),
-                "citation": e["model"].get("paper"), "key": e["key"],
-            })
-    rows.sort(key=lambda r: (r["dataset"], r["task"], r["scenario"], r["group"], r["rank"] is None, r["rank"] or 0,
-                             -(r["mean"] or 0.0), r["key"]))
+            rows.append(
+                {
+                    "dataset": e["dataset"],
+                    "dataset_version": e["dataset_version"],
+                    "task": e["task"],
+                    "scenario": sid,
+                    "fill": sc.get("fill"),
+                    "group": sc.get("group") or f"{sid} · fill {sc.get('fill')}",
+                    "n_scored": sc.get("n_scored"),
+                    "n_excluded": sc.get("n_excluded"),
+                    "rank": sc.get("rank"),
+                    "ranked": e["ranked"],
+                    "model": e["model"]["name"],
+                    "regime": e["regime"],
+                    "metric": main,
+                    "mean": summary.get("mean"),
+                    "std": summary.get("std"),
+                    "n_seeds": e["n_seeds"],
+                    "parameter_count": e["model"].get("parameter_count"),
+                    "official": e["model"].get("official"),
+                    "source": "reproduced",
+                    "link": e["model"].get("code_url"),
+                    "citation": e["model"].get("paper"),
+                    "key": e["key"],
+                }
+            )
+    rows.sort(
+        key=lambda r: (
+            r["dataset"],
+            r["task"],
+            r["scenario"],
+            r["group"],
+            r["rank"] is None,
+            r["rank"] or 0,
+            -(r["mean"] or 0.0),
+            r["key"],
+        )
+    )
     if scenario is None:
         for r in reported:
             if (dataset and r["dataset"] != dataset) or (task and r["task"] != task):
                 continue
-            rows.append({
-                "dataset": r["dataset"], "dataset_version": None, "task": r["task"], "scenario": r["condition"],
-                "fill": None, "group": None, "n_scored": None, "n_excluded": None,
-                "rank": None, "ranked": False, "model": r["method"], "regime": None, "metric": r["metric"],
-                "mean": r["value"], "std": r["std"], "n_seeds": None, "parameter_count": None, "official": None,
-                "source": "reported", "link": None, "citation": f"{r['paper']} Table {r['table']}",
-                "key": f"reported:{r['paper']}:{r['table']}:{r['dataset']}:{r['method']}:{r['condition']}:{r['metric']}",
-            })
+            rows.append(
+                {
+                    "dataset": r["dataset"],
+                    "dataset_version": None,
+                    "task": r["task"],
+                    "scenario": r["condition"],
+                    "fill": None,
+                    "group": None,
+                    "n_scored": None,
+                    "n_excluded": None,
+                    "rank": None,
+                    "ranked": False,
+                    "model": r["method"],
+                    "regime": None,
+                    "metric": r["metric"],
+                    "mean": r["value"],
+                    "std": r["std"],
+                    "n_seeds": None,
+                    "parameter_count": None,
+                    "official": None,
+                    "source": "reported",
+                    "link": None,
+                    "citation": f"{r['paper']} Table {r['table']}",
+                    "key": f"reported:{r['paper']}:{r['table']}:{r['dataset']}:{r['method']}:{r['condition']}:{r['metric']}",
+                }
+            )
     return rows
 
 
@@ -105,8 +154,15 @@ def format_score(mean: float | None, std: float | None, metric: str, main: str =
 
 
 #: short names of the metrics in terminal tables (the JSON keeps the full ones)
-METRIC_LABELS = {"f1_weighted": "weighted F1", "weighted_f1": "weighted F1", "macro_f1": "macro F1",
-                 "error_pct": "error", "accuracy_pct": "accuracy", "auc_pct": "AUC", "accuracy": "accuracy"}
+METRIC_LABELS = {
+    "f1_weighted": "weighted F1",
+    "weighted_f1": "weighted F1",
+    "macro_f1": "macro F1",
+    "error_pct": "error",
+    "accuracy_pct": "accuracy",
+    "auc_pct": "AUC",
+    "accuracy": "accuracy",
+}
 
 
 def format_percent(mean: float | None, std: float | None = None, metric: str = MAIN_METRIC) -> str:
@@ -129,8 +185,9 @@ def compact_count(n: Any) -> str:
     return str(n)
 
 
-def render_table(board: dict[str, Any], dataset: str | None = None, task: str | None = None,
-                 scenario: str | None = None) -> Group:
+def render_table(
+    board: dict[str, Any], dataset: str | None = None, task: str | None = None, scenario: str | None = None
+) -> Group:
     """Terminal tables that fit 80 columns: one per ranking group (dataset, task, scenario version, fill, regime) of
     reproduced entries — results measured differently are never ranked in one table — then one per paper table of
     the reported rows. Scores in % with one decimal; ``--json`` carries every field.
@@ -158,14 +215,18 @@ def render_table(board: dict[str, Any], dataset: str | None = None, task: str | 
         if show_link:
             t.add_column("Code", overflow="fold")
         for r in group:
-            cells = [str(r["rank"]) if r["rank"] is not None else "–", r["model"],
-                     format_percent(r["mean"], r["std"], r["metric"]), _excluded(r), str(r["n_seeds"]),
-                     compact_count(r["parameter_count"])]
+            cells = [
+                str(r["rank"]) if r["rank"] is not None else "–",
+                r["model"],
+                format_percent(r["mean"], r["std"], r["metric"]),
+                _excluded(r),
+                str(r["n_seeds"]),
+                compact_count(r["parameter_count"]),
+            ]
             t.add_row(*cells, *([r["link"] or ""] if show_link else []))
         parts.append(t)
     for (ds, tk, citation), group in reported.items():  # one table per paper table: the source is its title
-        t = Table(title=f"{ds} · {tk} · reported in {citation} (not ranked)", box=box.SIMPLE_HEAD,
-                  title_justify="left")
+        t = Table(title=f"{ds} · {tk} · reported in {citation} (not ranked)", box=box.SIMPLE_HEAD, title_justify="left")
         metrics = {r["metric"] for r in group}
         one_metric = METRIC_LABELS.get(next(iter(metrics)), "") if len(metrics) == 1 else ""
         t.add_column("Method", overflow="fold")
@@ -179,10 +240,15 @@ def render_table(board: dict[str, Any], dataset: str | None = None, task: str | 
         parts.append(t)
     if not parts:
         parts.append(Text("no entries" + "".join(f" · {v}" for v in (dataset, task, scenario) if v)))
-    parts.append(Text(f"{label} %: mean ± std over seeds of the condition-mean; tables are ranking groups "
-                      "(scenario version · fill · regime); – = unranked (see `--json` for why); Excl. = "
-                      "sample-conditions left out of scoring; reported rows are numbers from the papers, never "
-                      "ranked; every field: --json", style="dim"))
+    parts.append(
+        Text(
+            f"{label} %: mean ± std over seeds of the condition-mean; tables are ranking groups "
+            "(scenario version · fill · regime); – = unranked (see `--json` for why); Excl. = "
+            "sample-conditions left out of scoring; reported rows are numbers from the papers, never "
+            "ranked; every field: --json",
+            style="dim",
+        )
+    )
     return Group(*parts)
 
 
@@ -193,7 +259,8 @@ def _excluded(row: dict[str, Any]) -> str:
     return compact_count(int(row["n_excluded"]))
 
 
-def render_json(board: dict[str, Any], dataset: str | None = None, task: str | None = None,
-                scenario: str | None = None) -> str:
+def render_json(
+    board: dict[str, Any], dataset: str | None = None, task: str | None = None, scenario: str | None = None
+) -> str:
     """The JSON form of the view (a list of row objects, sorted keys)."""
     return json.dumps(table_rows(board, dataset, task, scenario), indent=2, sort_keys=True, ensure_ascii=False)

@@ -176,15 +176,16 @@ def member_sizes(archive: Path, pattern: str | None = None) -> dict[str, int]:
     archive = Path(archive)
     if archive_kind(archive) == "zip":
         zf = _cached_zip(archive)
-        return {i.filename: i.file_size for i in zf.infolist()
-                if _zip_is_regular(i) and _matches(i.filename, pattern)}
+        return {i.filename: i.file_size for i in zf.infolist() if _zip_is_regular(i) and _matches(i.filename, pattern)}
     with _open_tar(archive) as tf:
         return {m.name: m.size for m in tf if m.isreg() and _matches(m.name, pattern)}
 
 
 def _too_large(archive: Path, member: str, declared: int, limit: int) -> ModalbenchError:
-    return ModalbenchError(f"archive {archive}: member {member!r} declares {declared} bytes uncompressed, more than "
-                           f"the {limit} expected; the archive is not the expected one (or a decompression bomb)")
+    return ModalbenchError(
+        f"archive {archive}: member {member!r} declares {declared} bytes uncompressed, more than "
+        f"the {limit} expected; the archive is not the expected one (or a decompression bomb)"
+    )
 
 
 class _MemberStream(io.BufferedIOBase):
@@ -195,8 +196,14 @@ class _MemberStream(io.BufferedIOBase):
     Errors of a corrupt compressed stream (bad CRC, truncated data) become one-line errors as well.
     """
 
-    def __init__(self, inner: BinaryIO, owner: tarfile.TarFile | None, name: str, archive: Path | None = None,
-                 limit: int | None = None) -> None:
+    def __init__(
+        self,
+        inner: BinaryIO,
+        owner: tarfile.TarFile | None,
+        name: str,
+        archive: Path | None = None,
+        limit: int | None = None,
+    ) -> None:
         super().__init__()
         self._inner = inner
         self._owner = owner
@@ -218,8 +225,10 @@ class _MemberStream(io.BufferedIOBase):
             raise ModalbenchError(f"archive {self._archive}: cannot read member {self.name!r}: {exc}") from exc
         self._produced += len(data)
         if self._limit is not None and self._produced > self._limit:
-            raise ModalbenchError(f"archive {self._archive}: member {self.name!r} inflates past {self._limit} bytes "
-                                  f"(its declared or expected size); the archive is corrupt or a decompression bomb")
+            raise ModalbenchError(
+                f"archive {self._archive}: member {self.name!r} inflates past {self._limit} bytes "
+                f"(its declared or expected size); the archive is corrupt or a decompression bomb"
+            )
         return data
 
     def read(self, size: int | None = -1) -> bytes:
@@ -450,19 +459,27 @@ def _check_limits(archive: Path, sizes: list[tuple[str, int, int | None]], limit
     """Refuse before writing: ``sizes`` is (member, declared uncompressed size, compressed size or None)."""
     total = sum(size for _, size, _ in sizes)
     if limits.total is not None and total > limits.total:
-        raise ModalbenchError(f"refusing to extract {archive}: its members declare {total} bytes uncompressed, more "
-                              f"than the limit of {limits.total} (max_total_bytes)")
+        raise ModalbenchError(
+            f"refusing to extract {archive}: its members declare {total} bytes uncompressed, more "
+            f"than the limit of {limits.total} (max_total_bytes)"
+        )
     if limits.ratio is None:
         return
     for member, size, packed in sizes:
         if packed is not None and size >= RATIO_MIN_BYTES and size > limits.ratio * max(packed, 1):
-            raise _reject(archive, member, f"it inflates {size} bytes from {packed} (ratio {size / max(packed, 1):.0f}"
-                                           f", limit {limits.ratio:g}, max_ratio); a decompression bomb?")
+            raise _reject(
+                archive,
+                member,
+                f"it inflates {size} bytes from {packed} (ratio {size / max(packed, 1):.0f}"
+                f", limit {limits.ratio:g}, max_ratio); a decompression bomb?",
+            )
     on_disk = max(archive.stat().st_size, 1)
     if total >= RATIO_MIN_BYTES and total > limits.ratio * on_disk:
-        raise ModalbenchError(f"refusing to extract {archive}: {total} bytes uncompressed from {on_disk} on disk "
-                              f"(ratio {total / on_disk:.0f}, limit {limits.ratio:g}, max_ratio); "
-                              f"a decompression bomb?")
+        raise ModalbenchError(
+            f"refusing to extract {archive}: {total} bytes uncompressed from {on_disk} on disk "
+            f"(ratio {total / on_disk:.0f}, limit {limits.ratio:g}, max_ratio); "
+            f"a decompression bomb?"
+        )
 
 
 def _budget(limits: _Limits, used: int) -> int | None:
@@ -490,8 +507,9 @@ def _extract_zip(archive: Path, writer: _Writer, members: Iterable[str] | None, 
             else:
                 raise _reject(archive, info.filename, "device file, FIFO or socket")
             plan.append((info, parts, kind, link))
-        _check_limits(archive, [(i.filename, i.file_size, i.compress_size) for i, _, k, _ in plan if k == "file"],
-                      limits)
+        _check_limits(
+            archive, [(i.filename, i.file_size, i.compress_size) for i, _, k, _ in plan if k == "file"], limits
+        )
         used = 0
         for info, parts, kind, link in plan:
             if kind == "dir":
@@ -533,8 +551,15 @@ def _extract_tar(archive: Path, writer: _Writer, members: Iterable[str] | None, 
                 raise _reject(archive, info.name, "device file, FIFO or other special member")
             plan.append((info, parts))
         sizes = {m.name: m.size for m in infos if m.isreg()}
-        _check_limits(archive, [(i.name, i.size if i.isreg() else sizes.get(i.linkname, 0), None)
-                                for i, _ in plan if i.isreg() or i.islnk()], limits)
+        _check_limits(
+            archive,
+            [
+                (i.name, i.size if i.isreg() else sizes.get(i.linkname, 0), None)
+                for i, _ in plan
+                if i.isreg() or i.islnk()
+            ],
+            limits,
+        )
         used = 0
         for info, parts in plan:
             if info.isdir():
@@ -552,9 +577,14 @@ def _extract_tar(archive: Path, writer: _Writer, members: Iterable[str] | None, 
     return written
 
 
-def safe_extract(archive: Path, dest: Path, members: Iterable[str] | None = None, *,
-                 max_total_bytes: int | None = MAX_EXTRACT_BYTES,
-                 max_ratio: float | None = MAX_COMPRESSION_RATIO) -> list[Path]:
+def safe_extract(
+    archive: Path,
+    dest: Path,
+    members: Iterable[str] | None = None,
+    *,
+    max_total_bytes: int | None = MAX_EXTRACT_BYTES,
+    max_ratio: float | None = MAX_COMPRESSION_RATIO,
+) -> list[Path]:
     """Extract ``members`` (default: all) of a zip or tar archive into ``dest``; returns the written paths.
 
     Every member is validated before anything is written. Rejections (absolute paths, ``..``

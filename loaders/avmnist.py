@@ -53,8 +53,14 @@ from modalbench.preprocess.types import SampleSplit
 from .mnist_halves import MnistHalves
 
 ARCHIVE = "avmnist.tar.gz"
-CANONICAL_MEMBERS = ("image/train_data.npy", "image/test_data.npy", "audio/train_data.npy", "audio/test_data.npy",
-                     "train_labels.npy", "test_labels.npy")
+CANONICAL_MEMBERS = (
+    "image/train_data.npy",
+    "image/test_data.npy",
+    "audio/train_data.npy",
+    "audio/test_data.npy",
+    "train_labels.npy",
+    "test_labels.npy",
+)
 SOURCES = ("auto", "canonical", "regenerate")
 FSDD_RE = re.compile(r"^(?P<digit>\d)_(?P<speaker>[A-Za-z]+)_(?P<index>\d+)\.wav$")
 SAMPLE_RATE = 8000
@@ -134,18 +140,29 @@ def log_spectrogram(audio: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
     import torch
     import torchaudio
 
-    transform = torchaudio.transforms.Spectrogram(n_fft=int(spec["n_fft"]), hop_length=int(spec["hop_length"]),
-                                                  win_length=int(spec["n_fft"]), power=2.0, center=True,
-                                                  window_fn=torch.hann_window)
+    transform = torchaudio.transforms.Spectrogram(
+        n_fft=int(spec["n_fft"]),
+        hop_length=int(spec["hop_length"]),
+        win_length=int(spec["n_fft"]),
+        power=2.0,
+        center=True,
+        window_fn=torch.hann_window,
+    )
     with torch.no_grad():
         power = transform(torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)))
         out = 10.0 * torch.log10(torch.clamp(power, min=float(spec["floor"])))
     return out.numpy().astype(np.float32)[:, None]
 
 
-def spectrogram_block(speech: np.ndarray, speech_power: np.ndarray, noise: np.ndarray | None,
-                      speech_idx: np.ndarray, noise_idx: np.ndarray | None, snr_db: float,
-                      spec: dict[str, Any]) -> np.ndarray:
+def spectrogram_block(
+    speech: np.ndarray,
+    speech_power: np.ndarray,
+    noise: np.ndarray | None,
+    speech_idx: np.ndarray,
+    noise_idx: np.ndarray | None,
+    snr_db: float,
+    spec: dict[str, Any],
+) -> np.ndarray:
     """The audio modality of one block of pairs: pick, mix, spectrogram."""
     s = speech[speech_idx]
     n = None if noise is None or noise_idx is None else noise[noise_idx]
@@ -183,12 +200,16 @@ def pca_reconstruct(images: np.ndarray, mean: np.ndarray, basis: np.ndarray) -> 
 class AVMnist(DatasetBuilder):
     name = "avmnist"
     version = "v1"
-    description = ("Audio-visual MNIST (MFAS protocol): 28x28 digit images with 75% of the energy removed + 112x112 "
-                   "spectrograms of spoken digits (FSDD) in ESC-50 noise")
+    description = (
+        "Audio-visual MNIST (MFAS protocol): 28x28 digit images with 75% of the energy removed + 112x112 "
+        "spectrograms of spoken digits (FSDD) in ESC-50 noise"
+    )
     license = "MNIST CC BY-SA 3.0; FSDD CC BY-SA 4.0; ESC-50 CC BY-NC 3.0"
     homepage = "https://github.com/slyviacassell/_MFAS/tree/master/models"
-    citation = ("J.-M. Pérez-Rúa, V. Vielzeuf, S. Pateux, M. Baccouche, F. Jurie. MFAS: Multimodal Fusion "
-                "Architecture Search. CVPR 2019.")
+    citation = (
+        "J.-M. Pérez-Rúa, V. Vielzeuf, S. Pateux, M. Baccouche, F. Jurie. MFAS: Multimodal Fusion "
+        "Architecture Search. CVPR 2019."
+    )
     structure = "samples"
     #: samples per spectrogram task
     block = 2048
@@ -201,26 +222,44 @@ class AVMnist(DatasetBuilder):
             "source": "auto",
             "split": {"val_size": 5000, "val_from": "end of train"},
             "image": {"pca_energy": 0.25, "pca_fit": "train split"},
-            "audio": {"speakers": {"train": ["jackson", "nicolas", "theo"], "test": ["yweweler"]},
-                      "duration_s": 1.0, "crop": "start, zero-padded", "noise": "esc50",
-                      "noise_folds": {"train": [1, 2, 3, 4], "test": [5]}, "snr_db": 10.0,
-                      "spectrogram": {"n_fft": 222, "hop_length": 72, "window": "hann", "power": 2.0,
-                                      "center": True, "log": "10*log10(max(power, floor))", "floor": 1e-10}},
+            "audio": {
+                "speakers": {"train": ["jackson", "nicolas", "theo"], "test": ["yweweler"]},
+                "duration_s": 1.0,
+                "crop": "start, zero-padded",
+                "noise": "esc50",
+                "noise_folds": {"train": [1, 2, 3, 4], "test": [5]},
+                "snr_db": 10.0,
+                "spectrogram": {
+                    "n_fft": 222,
+                    "hop_length": 72,
+                    "window": "hann",
+                    "power": 2.0,
+                    "center": True,
+                    "log": "10*log10(max(power, floor))",
+                    "floor": 1e-10,
+                },
+            },
             "pairing": {"seed": 0, "rule": "same class, uniform with replacement"},
             "scaling": {"method": "minmax", "range": [0.0, 1.0], "clip": False},
         }
 
     def modalities(self, params: dict[str, Any]) -> list[ModalitySpec]:
-        return [ModalitySpec("image", "image", (1, 28, 28), ("grey",)),
-                ModalitySpec("audio", "spectrogram", (1, SPEC, SPEC), ("log-power",))]
+        return [
+            ModalitySpec("image", "image", (1, 28, 28), ("grey",)),
+            ModalitySpec("audio", "spectrogram", (1, SPEC, SPEC), ("log-power",)),
+        ]
 
     def tasks(self, params: dict[str, Any]) -> list[TaskInfo]:
         return [TaskInfo("digit", "multiclass", tuple(str(d) for d in range(10)))]
 
     def source_info(self) -> dict[str, Any]:
         info = super().source_info()
-        info["urls"] = [self.homepage, "https://github.com/Jakobovski/free-spoken-digit-dataset",
-                        "https://github.com/karolpiczak/ESC-50", *MnistHalves.mirrors]
+        info["urls"] = [
+            self.homepage,
+            "https://github.com/Jakobovski/free-spoken-digit-dataset",
+            "https://github.com/karolpiczak/ESC-50",
+            *MnistHalves.mirrors,
+        ]
         return info
 
     # -------------------------------------------------------------- which source
@@ -259,15 +298,23 @@ class AVMnist(DatasetBuilder):
         where = self.canonical_location(ctx.raw_dir) or self.canonical_location(download)
         if where is None:
             d = ctx.raw_dir or download
-            raise ModalbenchError(f"avmnist source=canonical: put {ARCHIVE} (members image/, audio/, *_labels.npy) "
-                                  f"or its extracted folder avmnist/ in {d} and pass --raw {d}")
+            raise ModalbenchError(
+                f"avmnist source=canonical: put {ARCHIVE} (members image/, audio/, *_labels.npy) "
+                f"or its extracted folder avmnist/ in {d} and pass --raw {d}"
+            )
         folder = self._extract(where, download) if where.is_file() else where
         arrays = {m: self._open_npy(folder, m) for m in CANONICAL_MEMBERS}
-        ctx.provenance["files"] = [{"name": m, "shape": list(a.shape), "dtype": str(a.dtype)} for m, a in arrays.items()]
+        ctx.provenance["files"] = [
+            {"name": m, "shape": list(a.shape), "dtype": str(a.dtype)} for m, a in arrays.items()
+        ]
         val = int(params["split"]["val_size"])
         out = []
         for part in ("train", "test"):
-            img, aud, lab = arrays[f"image/{part}_data.npy"], arrays[f"audio/{part}_data.npy"], arrays[f"{part}_labels.npy"]
+            img, aud, lab = (
+                arrays[f"image/{part}_data.npy"],
+                arrays[f"audio/{part}_data.npy"],
+                arrays[f"{part}_labels.npy"],
+            )
             n = len(lab)
             if len(img) != n or len(aud) != n:
                 raise ModalbenchError(f"{folder}: {part} has {len(img)} images, {len(aud)} spectrograms, {n} labels")
@@ -330,17 +377,22 @@ class AVMnist(DatasetBuilder):
         val = int(params["split"]["val_size"])
         # images: MNIST from DIR/mnist/ (or downloaded), 75 % of the energy removed
         mnist = MnistHalves()
-        mctx = PrepareContext(root=ctx.root, raw_dir=raw / "mnist" if raw is not None else None,
-                              download_dir=local_raw_dir(resolve_root(ctx.root), mnist.name),
-                              verification=ctx.verification, progress=ctx.progress)
+        mctx = PrepareContext(
+            root=ctx.root,
+            raw_dir=raw / "mnist" if raw is not None else None,
+            download_dir=local_raw_dir(resolve_root(ctx.root), mnist.name),
+            verification=ctx.verification,
+            progress=ctx.progress,
+        )
         record: list[dict[str, Any]] = []
         train_x, train_y = mnist.read_pair("train_images", "train_labels", mctx, record)
         test_x, test_y = mnist.read_pair("test_images", "test_labels", mctx, record)
         if not 0 < val < len(train_x):
             raise ModalbenchError(f"avmnist: parameter split.val_size must be in 1..{len(train_x) - 1} (got {val})")
         mean, basis, kept = pca_basis(train_x[:-val], float(params["image"]["pca_energy"]))
-        ctx.provenance.update({"mnist_files": record, "pca": {"components": int(basis.shape[1]),
-                                                              "energy_kept": round(kept, 6)}})
+        ctx.provenance.update(
+            {"mnist_files": record, "pca": {"components": int(basis.shape[1]), "energy_kept": round(kept, 6)}}
+        )
         # audio sources
         speech_files, speech_meta = self._fsdd_files(raw, ap)
         noise_files = self._esc50_files(raw, ap) if ap["noise"] == "esc50" else None
@@ -365,8 +417,10 @@ class AVMnist(DatasetBuilder):
         out = []
         for part, (x, y) in (("train", (train_x, train_y)), ("test", (test_x, test_y))):
             speakers = set(ap["speakers"][part])
-            pools = {k: np.flatnonzero([m["digit"] == k and m["speaker"] in speakers for m in speech_meta])
-                     for k in range(10)}
+            pools = {
+                k: np.flatnonzero([m["digit"] == k and m["speaker"] in speakers for m in speech_meta])
+                for k in range(10)
+            }
             for k, pool in pools.items():
                 if not len(pool):
                     raise ModalbenchError(f"avmnist: no FSDD recording of digit {k} by {sorted(speakers)} ({part})")
@@ -382,36 +436,52 @@ class AVMnist(DatasetBuilder):
                 out.append(SampleSplit("test", {"image": image, "audio": audio}, {"digit": y}))
         return out
 
-    def _audio_array(self, speech: Any, power: Any, noise: Any, s_idx: np.ndarray, n_idx: np.ndarray | None,
-                     snr: float, spec: dict[str, Any]) -> da.Array:
+    def _audio_array(
+        self,
+        speech: Any,
+        power: Any,
+        noise: Any,
+        s_idx: np.ndarray,
+        n_idx: np.ndarray | None,
+        snr: float,
+        spec: dict[str, Any],
+    ) -> da.Array:
         blocks = []
         for a in range(0, len(s_idx), self.block):
             b = min(len(s_idx), a + self.block)
             task = dask.delayed(spectrogram_block, pure=True)(
-                speech, power, noise, s_idx[a:b], None if n_idx is None else n_idx[a:b], snr, spec)
+                speech, power, noise, s_idx[a:b], None if n_idx is None else n_idx[a:b], snr, spec
+            )
             blocks.append(da.from_delayed(task, shape=(b - a, 1, SPEC, SPEC), dtype=np.float32))
         return da.concatenate(blocks, axis=0)
 
     def _decoded_speech(self, paths: list[str], n: int) -> tuple[Any, Any]:
-        parts = [dask.delayed(decode_speech, pure=True, nout=2)(paths[a:a + self.decode_batch], n)
-                 for a in range(0, len(paths), self.decode_batch)]
+        parts = [
+            dask.delayed(decode_speech, pure=True, nout=2)(paths[a : a + self.decode_batch], n)
+            for a in range(0, len(paths), self.decode_batch)
+        ]
         both = dask.delayed(_concat_pairs, pure=True, nout=2)(parts)
         return both[0], both[1]
 
     def _decoded_noise(self, paths: list[str], offsets: list[float], n: int) -> Any:
-        parts = [dask.delayed(decode_noise, pure=True)(paths[a:a + self.decode_batch],
-                                                      offsets[a:a + self.decode_batch], n)
-                 for a in range(0, len(paths), self.decode_batch)]
+        parts = [
+            dask.delayed(decode_noise, pure=True)(
+                paths[a : a + self.decode_batch], offsets[a : a + self.decode_batch], n
+            )
+            for a in range(0, len(paths), self.decode_batch)
+        ]
         return dask.delayed(np.concatenate, pure=True)(parts)
 
     @staticmethod
     def _fsdd_files(raw: Path | None, ap: dict[str, Any]) -> tuple[list[Path], list[dict[str, Any]]]:
         folder = raw / "fsdd" / "recordings" if raw is not None else None
         if folder is None or not folder.is_dir():
-            raise ModalbenchError(f"avmnist source=regenerate needs the Free Spoken Digit Dataset recordings in "
-                                  f"{'DIR' if raw is None else raw}/fsdd/recordings/ "
-                                  f"({{digit}}_{{speaker}}_{{index}}.wav, github.com/Jakobovski/free-spoken-digit-dataset)"
-                                  f"; pass --raw DIR (or place {ARCHIVE} there for source=canonical)")
+            raise ModalbenchError(
+                f"avmnist source=regenerate needs the Free Spoken Digit Dataset recordings in "
+                f"{'DIR' if raw is None else raw}/fsdd/recordings/ "
+                f"({{digit}}_{{speaker}}_{{index}}.wav, github.com/Jakobovski/free-spoken-digit-dataset)"
+                f"; pass --raw DIR (or place {ARCHIVE} there for source=canonical)"
+            )
         files, meta = [], []
         for p in sorted(folder.iterdir()):
             m = FSDD_RE.match(p.name)
@@ -427,9 +497,11 @@ class AVMnist(DatasetBuilder):
         base = raw / "esc50" if raw is not None else None
         table = base / "meta" / "esc50.csv" if base is not None else None
         if table is None or not table.is_file():
-            raise ModalbenchError(f"avmnist source=regenerate needs ESC-50 in {'DIR' if raw is None else raw}/esc50/ "
-                                  f"(audio/*.wav and meta/esc50.csv, github.com/karolpiczak/ESC-50), or "
-                                  f"--set audio.noise=none")
+            raise ModalbenchError(
+                f"avmnist source=regenerate needs ESC-50 in {'DIR' if raw is None else raw}/esc50/ "
+                f"(audio/*.wav and meta/esc50.csv, github.com/karolpiczak/ESC-50), or "
+                f"--set audio.noise=none"
+            )
         out = []
         with open(table, newline="") as fh:
             reader = csv.DictReader(fh)

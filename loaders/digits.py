@@ -57,7 +57,10 @@ class Digits(DatasetBuilder):
         }
 
     def modalities(self, params: dict[str, Any]) -> list[ModalitySpec]:
-        return [ModalitySpec("left", "image", (1, 8, 4), ("grey",)), ModalitySpec("right", "image", (1, 8, 4), ("grey",))]
+        return [
+            ModalitySpec("left", "image", (1, 8, 4), ("grey",)),
+            ModalitySpec("right", "image", (1, 8, 4), ("grey",)),
+        ]
 
     def tasks(self, params: dict[str, Any]) -> list[TaskInfo]:
         return [TaskInfo("digit", "multiclass", tuple(str(d) for d in range(10)))]
@@ -65,15 +68,24 @@ class Digits(DatasetBuilder):
     def training_defaults(self) -> TrainingDefaults:
         """The settings of the committed leaderboard rows: 30 epochs at lr 1e-2 reach ~0.98 weighted F1; at
         EmbraceNet's lr 1e-3, 20 epochs stop far from convergence (0.2-0.4) on these 1,078 training images."""
-        return TrainingDefaults(epochs=30, lr=1e-2, batch_size=64,
-                                reason="the committed leaderboard rows (digits is tiny: lr 1e-2, 30 epochs)")
+        return TrainingDefaults(
+            epochs=30,
+            lr=1e-2,
+            batch_size=64,
+            reason="the committed leaderboard rows (digits is tiny: lr 1e-2, 30 epochs)",
+        )
 
     def source_info(self) -> dict[str, Any]:
         """The embedded data file and its sha256 (the data itself; the scikit-learn version is provenance only)."""
         data = _digits_file()
         info = super().source_info()
-        info["files"] = [{"name": "sklearn/datasets/data/digits.csv.gz", "size": len(data),
-                          "sha256": hashlib.sha256(data).hexdigest()}]
+        info["files"] = [
+            {
+                "name": "sklearn/datasets/data/digits.csv.gz",
+                "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+        ]
         info["verification"] = "embedded"
         return info
 

@@ -101,9 +101,7 @@ class RemoteFile:
         for url in urls:
             scheme = urllib.parse.urlsplit(url).scheme.lower()
             if scheme not in _SCHEMES:
-                raise ModalbenchError(
-                    f"RemoteFile {name}: URL {url!r} must start with http://, https:// or file://"
-                )
+                raise ModalbenchError(f"RemoteFile {name}: URL {url!r} must start with http://, https:// or file://")
         for field, length in (("sha256", 64), ("md5", 32)):
             value = getattr(self, field)
             if value is None:
@@ -313,16 +311,25 @@ class _Clock:
 
     def check(self, received: int) -> None:
         if self.remaining() <= 0:
-            raise _DeadlineExceeded(f"no complete transfer within the deadline of {self.limit:g} s "
-                                    f"({received} bytes received)")
+            raise _DeadlineExceeded(
+                f"no complete transfer within the deadline of {self.limit:g} s ({received} bytes received)"
+            )
 
 
 class _DeadlineExceeded(Exception):
     """This source used up its overall deadline: go to the next source."""
 
 
-def _stream(src: BinaryIO, tmp: Path, append: bool, digests: _Digests, advance: Callable[[int], None],
-            clock: _Clock, cap: int | None = None, offset: int = 0) -> int:
+def _stream(
+    src: BinaryIO,
+    tmp: Path,
+    append: bool,
+    digests: _Digests,
+    advance: Callable[[int], None],
+    clock: _Clock,
+    cap: int | None = None,
+    offset: int = 0,
+) -> int:
     """Copy ``src`` into ``tmp`` (appending or from scratch), hashing as it goes; returns bytes copied.
 
     Reads return as soon as some bytes arrived (``read1``), so ``clock``'s deadline is checked between small
@@ -373,8 +380,9 @@ def _size_cap(file: RemoteFile, mode: str) -> int | None:
     return file.size if mode == "strict" else None
 
 
-def _transfer_http(url: str, tmp: Path, file: RemoteFile, mode: str, progress: bool, timeout: float,
-                   clock: _Clock) -> _Digests:
+def _transfer_http(
+    url: str, tmp: Path, file: RemoteFile, mode: str, progress: bool, timeout: float, clock: _Clock
+) -> _Digests:
     md5 = file.md5 is not None and mode != "off"
     offset = _partial(tmp, file)
     if offset and offset == file.size:
@@ -447,8 +455,9 @@ def _transfer_file(url: str, tmp: Path, file: RemoteFile, mode: str, progress: b
     return digests
 
 
-def _transfer(url: str, tmp: Path, file: RemoteFile, mode: str, progress: bool, timeout: float,
-              clock: _Clock) -> _Digests:
+def _transfer(
+    url: str, tmp: Path, file: RemoteFile, mode: str, progress: bool, timeout: float, clock: _Clock
+) -> _Digests:
     if urllib.parse.urlsplit(url).scheme.lower() == "file":
         return _transfer_file(url, tmp, file, mode, progress, clock)
     return _transfer_http(url, tmp, file, mode, progress, timeout, clock)
@@ -588,8 +597,10 @@ def _discard_unverifiable_partial(tmp: Path, file: RemoteFile, mode: str) -> Non
     if not tmp.is_file() or (mode != "off" and (file.sha256 is not None or file.md5 is not None)):
         return
     why = "verification is off" if mode == "off" else f"{file.name} has no published checksum"
-    _notice(f"discarding the {tmp.stat().st_size} bytes of an earlier partial download {tmp}: {why}, so they "
-            f"cannot be checked; downloading from the start")
+    _notice(
+        f"discarding the {tmp.stat().st_size} bytes of an earlier partial download {tmp}: {why}, so they "
+        f"cannot be checked; downloading from the start"
+    )
     tmp.unlink()
 
 
@@ -664,8 +675,10 @@ def fetch(
                 except _TRANSIENT_ERRORS as exc:
                     delay = min(backoff * 2**attempt, max(clock.remaining(), 0.0))
                     if attempt < retries and clock.remaining() > delay:
-                        _notice(f"{file.name}: {url}: {_describe(exc)}; retrying in {delay:.1f} s "
-                                f"(attempt {attempt + 2} of {retries + 1})")
+                        _notice(
+                            f"{file.name}: {url}: {_describe(exc)}; retrying in {delay:.1f} s "
+                            f"(attempt {attempt + 2} of {retries + 1})"
+                        )
                         time.sleep(delay)
                         continue
                     late = "" if attempt >= retries else f", deadline of {clock.limit:g} s reached"

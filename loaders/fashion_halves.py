@@ -20,10 +20,11 @@ class FashionHalves(IdxHalves):
     description = "Fashion-MNIST clothing images as two 28x14 image halves (EmbraceNet bimodal Fashion-MNIST)"
     license = "MIT (Zalando SE)"
     homepage = "https://github.com/zalandoresearch/fashion-mnist"
-    citation = ("H. Xiao, K. Rasul, R. Vollgraf. Fashion-MNIST: a Novel Image Dataset for Benchmarking Machine "
-                "Learning Algorithms. arXiv:1708.07747, 2017.")
-    classes = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-               "Ankle boot")
+    citation = (
+        "H. Xiao, K. Rasul, R. Vollgraf. Fashion-MNIST: a Novel Image Dataset for Benchmarking Machine "
+        "Learning Algorithms. arXiv:1708.07747, 2017."
+    )
+    classes = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
     task_name = "item"
     files = {
         "train_images": ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),

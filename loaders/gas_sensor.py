@@ -82,8 +82,10 @@ def parse_member_name(member: str) -> dict[str, Any] | None:
         return None
     gas = m["gas"]
     if gas not in GASES or m["fgas"] != gas or m["fppm"] != m["ppm"]:
-        raise ModalbenchError(f"{member}: folder {m['folder']!r} and file name ({m['fgas']}_{m['fppm']}ppm) disagree "
-                              f"or name an unknown gas (known: {', '.join(GASES)})")
+        raise ModalbenchError(
+            f"{member}: folder {m['folder']!r} and file name ({m['fgas']}_{m['fppm']}ppm) disagree "
+            f"or name an unknown gas (known: {', '.join(GASES)})"
+        )
     fan = int(m["fan"])
     return {
         "gas": gas,
@@ -133,15 +135,15 @@ def parse_gas_file(stream: BinaryIO, *, where: str, reopen: Any = None) -> tuple
     return table[:, TIME_COLUMN], table[:, SENSOR_COLUMNS]
 
 
-def load_gas_file(stream: BinaryIO, *, where: str, duration_s: float, rate_hz: float,
-                  reopen: Any = None) -> np.ndarray:
+def load_gas_file(stream: BinaryIO, *, where: str, duration_s: float, rate_hz: float, reopen: Any = None) -> np.ndarray:
     """Parse and resample one file to ``(T, 8·9)`` float32, type-major (columns ``s·9 + b``)."""
     t, sensors = parse_gas_file(stream, where=where, reopen=reopen)
     return resample_bins(t, sensors.reshape(len(t), -1), duration_s, rate_hz)
 
 
-def _parse_batch(archive: str, members: tuple[str, ...], duration_s: float, rate_hz: float,
-                 cache_dir: str | None = None) -> np.ndarray:
+def _parse_batch(
+    archive: str, members: tuple[str, ...], duration_s: float, rate_hz: float, cache_dir: str | None = None
+) -> np.ndarray:
     """``(B, T, 72)`` for a batch of members (the zip's central directory is parsed once per process).
 
     With ``cache_dir`` the resampled batch is kept as ``.npy`` (atomic write), keyed by the archive's size and
@@ -151,8 +153,11 @@ def _parse_batch(archive: str, members: tuple[str, ...], duration_s: float, rate
     cache = None
     if cache_dir is not None:
         st = Path(archive).stat()
-        key = hashlib.sha256(json.dumps([Path(archive).name, st.st_size, st.st_mtime_ns, members, duration_s,
-                                         rate_hz, CACHE_VERSION]).encode()).hexdigest()[:32]
+        key = hashlib.sha256(
+            json.dumps(
+                [Path(archive).name, st.st_size, st.st_mtime_ns, members, duration_s, rate_hz, CACHE_VERSION]
+            ).encode()
+        ).hexdigest()[:32]
         cache = Path(cache_dir) / f"{key}.npy"
         if cache.is_file():
             try:
@@ -165,8 +170,15 @@ def _parse_batch(archive: str, members: tuple[str, ...], duration_s: float, rate
     name = Path(archive).name
     for m in members:  # open_member keeps the zip's parsed central directory per process, and caps each member
         with open_member(Path(archive), m) as fh:
-            out.append(load_gas_file(fh, where=f"{name}:{m}", duration_s=duration_s, rate_hz=rate_hz,
-                                     reopen=lambda m=m: open_member(Path(archive), m)))
+            out.append(
+                load_gas_file(
+                    fh,
+                    where=f"{name}:{m}",
+                    duration_s=duration_s,
+                    rate_hz=rate_hz,
+                    reopen=lambda m=m: open_member(Path(archive), m),
+                )
+            )
     arr = np.stack(out)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -201,13 +213,17 @@ def _split_block(block: Any, n: int, steps: int) -> list[dict[str, da.Array]]:
 class GasSensor(UCIArchiveBuilder):
     name = "gas-sensor"
     version = "v1"
-    description = ("Gas sensor arrays in open sampling settings (UCI 251): 8 sensor types x 9 boards, 10 gases, "
-                   "wind tunnel, split by location (EmbraceNet §6.1.1)")
+    description = (
+        "Gas sensor arrays in open sampling settings (UCI 251): 8 sensor types x 9 boards, 10 gases, "
+        "wind tunnel, split by location (EmbraceNet §6.1.1)"
+    )
     license = "CC BY 4.0 (UCI ML repository)"
     homepage = "https://archive.ics.uci.edu/dataset/251/gas+sensor+arrays+in+open+sampling+settings"
-    citation = ("A. Vergara, J. Fonollosa, J. Mahiques, M. Trincavelli, N. Rulkov, R. Huerta. On the performance of "
-                "gas sensor arrays in open sampling systems using Inhibitory Support Vector Machines. Sensors and "
-                "Actuators B: Chemical 185:462-477, 2013.")
+    citation = (
+        "A. Vergara, J. Fonollosa, J. Mahiques, M. Trincavelli, N. Rulkov, R. Huerta. On the performance of "
+        "gas sensor arrays in open sampling systems using Inhibitory Support Vector Machines. Sensors and "
+        "Actuators B: Chemical 185:462-477, 2013."
+    )
     structure = "windowed"
     canonical_url, legacy_url = CANONICAL_URL, LEGACY_URL
     archive_name, legacy_name = ARCHIVE_NAME, LEGACY_NAME
@@ -277,9 +293,17 @@ class GasSensor(UCIArchiveBuilder):
         self.member_limits(archive, [m["member"] for m in metas], ctx.verification)  # declared sizes, before reading
         assign_trials(metas)
         metas.sort(key=lambda m: m["member"])
-        ctx.provenance.update({"archive": fetched, "members": {
-            "files": len(metas), "skipped": len(skipped), "skipped_examples": skipped[:10],
-            "verification": "archive only (UCI publishes no per-file checksums)"}})
+        ctx.provenance.update(
+            {
+                "archive": fetched,
+                "members": {
+                    "files": len(metas),
+                    "skipped": len(skipped),
+                    "skipped_examples": skipped[:10],
+                    "verification": "archive only (UCI publishes no per-file checksums)",
+                },
+            }
+        )
 
         cache_dir = str(dest / f"{archive.name}.cache") if self.cache else None
         chosen = [m for m in metas if m["location"] in loc_split]
@@ -290,16 +314,19 @@ class GasSensor(UCIArchiveBuilder):
         for key in sorted(by_dir):
             group = by_dir[key]
             for start in range(0, len(group), self.batch):
-                part = group[start:start + self.batch]
-                block = dask.delayed(_parse_batch, pure=True)(str(archive), tuple(m["member"] for m in part),
-                                                              duration, rate, cache_dir)
+                part = group[start : start + self.batch]
+                block = dask.delayed(_parse_batch, pure=True)(
+                    str(archive), tuple(m["member"] for m in part), duration, rate, cache_dir
+                )
                 for m, streams in zip(part, _split_block(block, len(part), steps), strict=True):
                     meta = {k: v for k, v in m.items() if k != "member"}
-                    recs.append(Recording(
-                        id=m["member"].split("WTD_upload/", 1)[-1],
-                        split=loc_split[m["location"]],
-                        streams=streams,
-                        labels={"gas": np.full(steps, GASES.index(m["gas"]), dtype=np.int64)},
-                        meta=meta,
-                    ))
+                    recs.append(
+                        Recording(
+                            id=m["member"].split("WTD_upload/", 1)[-1],
+                            split=loc_split[m["location"]],
+                            streams=streams,
+                            labels={"gas": np.full(steps, GASES.index(m["gas"]), dtype=np.int64)},
+                            meta=meta,
+                        )
+                    )
         return recs

@@ -61,8 +61,14 @@ MEMBER_NAME = "HIGGS.csv.gz"
 N_FIELDS = 29
 LOW = slice(1, 22)
 HIGH = slice(22, 29)
-LOW_FEATURES = ("lepton_pT", "lepton_eta", "lepton_phi", "missing_energy_magnitude", "missing_energy_phi",
-                *(f"jet_{j}_{f}" for j in range(1, 5) for f in ("pt", "eta", "phi", "b_tag")))
+LOW_FEATURES = (
+    "lepton_pT",
+    "lepton_eta",
+    "lepton_phi",
+    "missing_energy_magnitude",
+    "missing_energy_phi",
+    *(f"jet_{j}_{f}" for j in range(1, 5) for f in ("pt", "eta", "phi", "b_tag")),
+)
 HIGH_FEATURES = ("m_jj", "m_jjj", "m_lv", "m_jlv", "m_bb", "m_wbb", "m_wwbb")
 CLASSES = ("background", "signal")
 HIGGS_FORMAT = TableFormat(n_fields=N_FIELDS, sep=",", na_tokens=())
@@ -103,8 +109,13 @@ def parse_block(text: bytes, *, where: str, first_line: int = 1) -> np.ndarray:
             pa.py_buffer(text),
             read_options=pacsv.ReadOptions(column_names=names, use_threads=False, block_size=1 << 22),
             parse_options=pacsv.ParseOptions(delimiter=",", quote_char=False, ignore_empty_lines=False),
-            convert_options=pacsv.ConvertOptions(column_types={n: pa.float32() for n in names}, null_values=[],
-                                                 strings_can_be_null=False, quoted_strings_can_be_null=False))
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.float32() for n in names},
+                null_values=[],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise _locate(text, where, first_line, f"could not parse ({exc})") from None
     out = np.empty((table.num_rows, N_FIELDS), dtype=np.float32)
@@ -136,8 +147,7 @@ def _locate(text: bytes, where: str, first_line: int, reason: str) -> Modalbench
     return LineError(where, first_line + int(parts[1]) - 1, f"{(' ' + tail) if tail else ''}: {rest}")
 
 
-def iter_line_blocks(stream: BinaryIO, block_bytes: int = BLOCK_BYTES,
-                     read_bytes: int = 4 << 20) -> Iterator[bytes]:
+def iter_line_blocks(stream: BinaryIO, block_bytes: int = BLOCK_BYTES, read_bytes: int = 4 << 20) -> Iterator[bytes]:
     """Consecutive blocks of whole lines (about ``block_bytes`` each) read from ``stream``; a missing final newline
     is added."""
     parts: list[bytes] = []
@@ -246,8 +256,9 @@ def parse_to_blocks(path: Path, out: Path, *, threads: int = 2, block_bytes: int
                 except LineError as exc:
                     raise exc.shifted(sum(rows)) from None
     except (EOFError, zlib.error, gzip.BadGzipFile, isal_zlib.error) as exc:
-        raise ModalbenchError(f"{where}: the compressed data is truncated or corrupt ({exc}); delete the file and "
-                              f"download it again") from None
+        raise ModalbenchError(
+            f"{where}: the compressed data is truncated or corrupt ({exc}); delete the file and download it again"
+        ) from None
     if not futures:
         raise ModalbenchError(f"{where}: empty file, expected rows of {N_FIELDS} comma-separated numbers")
     blocks = [{"file": f"block-{k:05d}.npy", "rows": n, "first_line": 1 + sum(rows[:k])} for k, n in enumerate(rows)]
@@ -299,12 +310,16 @@ def split_codes(n_rows: int, *, test_rows: int, val_fraction: float, seed: int, 
 class Higgs(UCIArchiveBuilder):
     name = "higgs"
     version = "v1"
-    description = ("HIGGS (UCI 280): 11 M collision events, 21 low-level + 7 high-level features, signal vs "
-                   "background (Mul §6.1.2)")
+    description = (
+        "HIGGS (UCI 280): 11 M collision events, 21 low-level + 7 high-level features, signal vs "
+        "background (Mul §6.1.2)"
+    )
     license = "CC BY 4.0 (UCI ML repository)"
     homepage = "https://archive.ics.uci.edu/dataset/280/higgs"
-    citation = ("P. Baldi, P. Sadowski, D. Whiteson. Searching for exotic particles in high-energy physics with deep "
-                "learning. Nature Communications 5:4308, 2014.")
+    citation = (
+        "P. Baldi, P. Sadowski, D. Whiteson. Searching for exotic particles in high-energy physics with deep "
+        "learning. Nature Communications 5:4308, 2014."
+    )
     structure = "samples"
     canonical_url = CANONICAL_URL
     legacy_url = LEGACY_URL
@@ -322,8 +337,10 @@ class Higgs(UCIArchiveBuilder):
         }
 
     def modalities(self, params: dict[str, Any]) -> list[ModalitySpec]:
-        return [ModalitySpec("low", "vector", (len(LOW_FEATURES),), LOW_FEATURES),
-                ModalitySpec("high", "vector", (len(HIGH_FEATURES),), HIGH_FEATURES)]
+        return [
+            ModalitySpec("low", "vector", (len(LOW_FEATURES),), LOW_FEATURES),
+            ModalitySpec("high", "vector", (len(HIGH_FEATURES),), HIGH_FEATURES),
+        ]
 
     def tasks(self, params: dict[str, Any]) -> list[TaskInfo]:
         return [TaskInfo("signal", "multiclass", CLASSES, primary_metric="roc_auc")]
@@ -333,10 +350,19 @@ class Higgs(UCIArchiveBuilder):
         dest = self.download_directory(ctx)
         index = parse_to_blocks(path, dest / f"{path.name}.parsed", threads=self.threads)
         sp = params["split"]
-        codes = split_codes(int(index["rows"]), test_rows=int(sp["test_rows"]), val_fraction=float(sp["val_fraction"]),
-                            seed=int(sp["seed"]), subset=str(params["subset"]))
-        ctx.provenance.update({"archive": fetched, "parsed": {
-            "rows": index["rows"], "blocks": len(index["blocks"]), "text_bytes": index["text_bytes"]}})
+        codes = split_codes(
+            int(index["rows"]),
+            test_rows=int(sp["test_rows"]),
+            val_fraction=float(sp["val_fraction"]),
+            seed=int(sp["seed"]),
+            subset=str(params["subset"]),
+        )
+        ctx.provenance.update(
+            {
+                "archive": fetched,
+                "parsed": {"rows": index["rows"], "blocks": len(index["blocks"]), "text_bytes": index["text_bytes"]},
+            }
+        )
         out = []
         parsed = dest / f"{path.name}.parsed"
         for code, split in enumerate(SPLITS):
@@ -351,6 +377,11 @@ class Higgs(UCIArchiveBuilder):
                 block = dask.delayed(_select_rows, pure=True)(parsed / b["file"], mask)
                 parts.append(da.from_delayed(block, shape=(n, N_FIELDS), dtype=np.float32))
             table = da.concatenate(parts, axis=0) if parts else da.zeros((0, N_FIELDS), dtype=np.float32)
-            out.append(SampleSplit(split=split, inputs={"low": table[:, LOW], "high": table[:, HIGH]},
-                                   labels={"signal": table[:, 0].astype(np.int64)}))
+            out.append(
+                SampleSplit(
+                    split=split,
+                    inputs={"low": table[:, LOW], "high": table[:, HIGH]},
+                    labels={"signal": table[:, 0].astype(np.int64)},
+                )
+            )
         return out

@@ -34,6 +34,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 #: the pixel type of MNIST-format image files
 UINT8 = np.dtype(np.uint8)
 
+
 def read_idx_bytes(path: Path) -> bytes:
     """The idx bytes of ``path`` (decompressed when it is gzip); a truncated or corrupt gzip is a clear error."""
     path = Path(path)
@@ -46,13 +47,14 @@ def read_idx_bytes(path: Path) -> bytes:
     try:
         return gzip.decompress(raw)
     except EOFError as exc:
-        raise ModalbenchError(f"{path}: truncated gzip stream (the download was cut short?); delete it and retry") from exc
+        raise ModalbenchError(
+            f"{path}: truncated gzip stream (the download was cut short?); delete it and retry"
+        ) from exc
     except (gzip.BadGzipFile, zlib.error) as exc:
         raise ModalbenchError(f"{path}: corrupt gzip stream ({exc})") from exc
 
 
-def parse_idx(data: bytes, where: str, *, dtype: np.dtype | None = UINT8,
-              ndim: int | None = None) -> np.ndarray:
+def parse_idx(data: bytes, where: str, *, dtype: np.dtype | None = UINT8, ndim: int | None = None) -> np.ndarray:
     """Parse idx bytes into a native-endian array; ``dtype``/``ndim`` (when given) are checked against the header."""
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in IDX_TYPES:
         got = data[:4].hex(" ") if data else "an empty file"
@@ -82,8 +84,7 @@ def read_idx(path: Path, *, dtype: np.dtype | None = UINT8, ndim: int | None = N
     return parse_idx(read_idx_bytes(path), str(path), dtype=dtype, ndim=ndim)
 
 
-def read_idx_hashed(path: Path, *, dtype: np.dtype | None = UINT8,
-                    ndim: int | None = None) -> tuple[np.ndarray, str]:
+def read_idx_hashed(path: Path, *, dtype: np.dtype | None = UINT8, ndim: int | None = None) -> tuple[np.ndarray, str]:
     """Like :func:`read_idx`, plus the sha256 of the decompressed idx bytes (the same for any gzip of it)."""
     data = read_idx_bytes(path)
     return parse_idx(data, str(path), dtype=dtype, ndim=ndim), hashlib.sha256(data).hexdigest()

@@ -76,8 +76,11 @@ class IdxHalves(DatasetBuilder):
         return {
             "cut": "vertical",
             "subset": "auto",
-            "split": {"val_size": 5000, "val_from": "end of train",
-                      "test_only": {"ratios": [0.6, 0.2, 0.2], "seed": 0, "stratified": True}},
+            "split": {
+                "val_size": 5000,
+                "val_from": "end of train",
+                "test_only": {"ratios": [0.6, 0.2, 0.2], "seed": 0, "stratified": True},
+            },
             "storage": {"dtype": "uint8"},
             "scaling": {"method": "minmax", "range": [0.0, 1.0], "clip": False},
         }
@@ -103,10 +106,14 @@ class IdxHalves(DatasetBuilder):
 
     def remote_files(self) -> dict[str, RemoteFile]:
         """Every raw file with its mirrors (canonical first) and published md5."""
-        manual = (f"download the four files from {self.mirrors[0]} (or a mirror: {', '.join(self.mirrors[1:])}) "
-                  f"and pass the folder with --raw")
-        return {key: RemoteFile(name=name, urls=tuple(m + name for m in self.mirrors), md5=md5, manual=manual)
-                for key, (name, md5) in self.files.items()}
+        manual = (
+            f"download the four files from {self.mirrors[0]} (or a mirror: {', '.join(self.mirrors[1:])}) "
+            f"and pass the folder with --raw"
+        )
+        return {
+            key: RemoteFile(name=name, urls=tuple(m + name for m in self.mirrors), md5=md5, manual=manual)
+            for key, (name, md5) in self.files.items()
+        }
 
     def resolve_params(self, params: dict[str, Any], raw_dir: Path | None, download_dir: Path) -> dict[str, Any]:
         """``subset=auto`` → ``test-only`` when ``raw_dir`` has the test files but no training images, else ``full``."""
@@ -121,9 +128,12 @@ class IdxHalves(DatasetBuilder):
             if not have["train_images"] and all(have[k] for k in TEST_KEYS):
                 resolved = "test-only"
                 missing = ", ".join(self.files[k][0] for k in FILE_KEYS if not have[k])
-                print(f"modalbench: warning: {self.name}: {missing} not in {raw_dir}; preparing the PARTIAL set "
-                      f"subset=test-only (train/val/test cut from the {self.n_test:,} test images). It has its own "
-                      f"fingerprint and is never ranked with the full set.", file=sys.stderr)
+                print(
+                    f"modalbench: warning: {self.name}: {missing} not in {raw_dir}; preparing the PARTIAL set "
+                    f"subset=test-only (train/val/test cut from the {self.n_test:,} test images). It has its own "
+                    f"fingerprint and is never ranked with the full set.",
+                    file=sys.stderr,
+                )
         return {**params, "subset": resolved}
 
     # -------------------------------------------------------------- raw files
@@ -133,8 +143,16 @@ class IdxHalves(DatasetBuilder):
         rf = self.remote_files()[key]
         dest = ctx.download_dir if ctx.download_dir is not None else Path(ctx.root) / self.name / "raw"
         try:
-            return Path(fetch(rf, dest, verification=ctx.verification, raw_dir=ctx.raw_dir, progress=ctx.progress,
-                              **self.fetch_options).path)
+            return Path(
+                fetch(
+                    rf,
+                    dest,
+                    verification=ctx.verification,
+                    raw_dir=ctx.raw_dir,
+                    progress=ctx.progress,
+                    **self.fetch_options,
+                ).path
+            )
         except ModalbenchError:
             known = self.content_sha256.get(rf.name)
             candidate = Path(ctx.raw_dir) / rf.name if ctx.raw_dir is not None else None
@@ -148,12 +166,16 @@ class IdxHalves(DatasetBuilder):
                 same = False
             if not same:
                 raise
-            print(f"modalbench: {candidate}: gzip bytes differ from the published file, decompressed idx content "
-                  f"verified by sha256", file=sys.stderr)
+            print(
+                f"modalbench: {candidate}: gzip bytes differ from the published file, decompressed idx content "
+                f"verified by sha256",
+                file=sys.stderr,
+            )
             return candidate
 
-    def read_pair(self, images_key: str, labels_key: str, ctx: PrepareContext,
-                  record: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    def read_pair(
+        self, images_key: str, labels_key: str, ctx: PrepareContext, record: list[dict[str, Any]]
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Images ``(N, 28, 28)`` uint8 and labels ``(N,)`` int64 of one pair of files, checked against each other."""
         ipath, lpath = self.fetch_file(images_key, ctx), self.fetch_file(labels_key, ctx)
         images, isha = read_idx_hashed(ipath, ndim=3)
@@ -164,8 +186,10 @@ class IdxHalves(DatasetBuilder):
             raise ModalbenchError(f"{lpath}: {len(labels)} labels for {len(images)} images in {ipath.name}")
         if len(labels) and int(labels.max()) >= len(self.classes):
             raise ModalbenchError(f"{lpath}: label {int(labels.max())} out of range 0..{len(self.classes) - 1}")
-        record += [{"name": ipath.name, "idx_sha256": isha, "n": int(len(images))},
-                   {"name": lpath.name, "idx_sha256": lsha, "n": int(len(labels))}]
+        record += [
+            {"name": ipath.name, "idx_sha256": isha, "n": int(len(images))},
+            {"name": lpath.name, "idx_sha256": lsha, "n": int(len(labels))},
+        ]
         return images, labels.astype(np.int64)
 
     # -------------------------------------------------------------- load
@@ -180,24 +204,34 @@ class IdxHalves(DatasetBuilder):
             train_x, train_y = self.read_pair("train_images", "train_labels", ctx, record)
             val_size = int(params["split"]["val_size"])
             if not 0 < val_size < len(train_x):
-                raise ModalbenchError(f"{self.name}: parameter split.val_size must be in 1..{len(train_x) - 1} "
-                                      f"(got {val_size})")
-            parts = {"train": (train_x[:-val_size], train_y[:-val_size]),
-                     "val": (train_x[-val_size:], train_y[-val_size:]), "test": (test_x, test_y)}
+                raise ModalbenchError(
+                    f"{self.name}: parameter split.val_size must be in 1..{len(train_x) - 1} (got {val_size})"
+                )
+            parts = {
+                "train": (train_x[:-val_size], train_y[:-val_size]),
+                "val": (train_x[-val_size:], train_y[-val_size:]),
+                "test": (test_x, test_y),
+            }
         else:
             to = params["split"]["test_only"]
             codes = stratified_split(test_y, tuple(to["ratios"]), int(to["seed"]))
-            parts = {split: (test_x[codes == code], test_y[codes == code])
-                     for code, split in enumerate(("train", "val", "test"))}
+            parts = {
+                split: (test_x[codes == code], test_y[codes == code])
+                for code, split in enumerate(("train", "val", "test"))
+            }
         ctx.provenance.update({"subset": subset, "files": record})
         names = CUTS[params["cut"]]
         to_float = params["storage"]["dtype"] == "float32"
         out = []
         for split, (x, y) in parts.items():
             a, b = cut_halves(x.astype(np.float32) if to_float else x, params["cut"])
-            out.append(SampleSplit(split=split, inputs={names[0]: np.ascontiguousarray(a),
-                                                        names[1]: np.ascontiguousarray(b)},
-                                   labels={self.task_name: y}))
+            out.append(
+                SampleSplit(
+                    split=split,
+                    inputs={names[0]: np.ascontiguousarray(a), names[1]: np.ascontiguousarray(b)},
+                    labels={self.task_name: y},
+                )
+            )
         return out
 
 
@@ -208,8 +242,10 @@ class MnistHalves(IdxHalves):
     description = "MNIST handwritten digits as two 28x14 image halves (EmbraceNet bimodal MNIST); uint8 pixels"
     license = "CC BY-SA 3.0 (Y. LeCun, C. Cortes, C. J. C. Burges)"
     homepage = "http://yann.lecun.com/exdb/mnist/"
-    citation = ("Y. LeCun, L. Bottou, Y. Bengio, P. Haffner. Gradient-based learning applied to document "
-                "recognition. Proceedings of the IEEE 86(11):2278-2324, 1998.")
+    citation = (
+        "Y. LeCun, L. Bottou, Y. Bengio, P. Haffner. Gradient-based learning applied to document "
+        "recognition. Proceedings of the IEEE 86(11):2278-2324, 1998."
+    )
     #: md5 as published (torchvision.datasets.MNIST.resources)
     files = {
         "train_images": ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),

@@ -97,9 +97,15 @@ def listing_files(listing: dict[str, Any], *, where: str = LISTING_NAME) -> list
         if not url:
             url = f"{RECORD_URL}/files/{urllib.parse.quote(key)}?download=1"
         size = f.get("size")
-        out.append(RemoteFile(name=key.rsplit("/", 1)[-1], urls=(url,), md5=md5,
-                              size=int(size) if isinstance(size, int) else None,
-                              manual=f"download {key} from {RECORD_URL} and pass --raw DIR"))
+        out.append(
+            RemoteFile(
+                name=key.rsplit("/", 1)[-1],
+                urls=(url,),
+                md5=md5,
+                size=int(size) if isinstance(size, int) else None,
+                manual=f"download {key} from {RECORD_URL} and pass --raw DIR",
+            )
+        )
     if not out:
         raise ModalbenchError(f"{where}: the record lists no archive ({', '.join(ARCHIVE_SUFFIXES)})")
     return out
@@ -123,12 +129,15 @@ def parse_label_csv(text: str, *, where: str) -> dict[str, int]:
         if not ID_RE.match(sid):
             raise ModalbenchError(f"{where} line {lineno} field id: {sid!r} is not T<tool>R<run>B<block>")
         if image_label not in CLASSES:
-            raise ModalbenchError(f"{where} line {lineno} field image_label: {image_label!r} is not one of "
-                                  f"{', '.join(CLASSES)}")
+            raise ModalbenchError(
+                f"{where} line {lineno} field image_label: {image_label!r} is not one of {', '.join(CLASSES)}"
+            )
         cls = CLASSES.index(image_label)
         if tool_label != str(cls + 1):
-            raise ModalbenchError(f"{where} line {lineno} field tool_label: {tool_label!r} does not match "
-                                  f"image_label {image_label} (expected {cls + 1})")
+            raise ModalbenchError(
+                f"{where} line {lineno} field tool_label: {tool_label!r} does not match "
+                f"image_label {image_label} (expected {cls + 1})"
+            )
         if out.get(sid, cls) != cls:
             raise ModalbenchError(f"{where} line {lineno}: {sid} is labelled twice with different classes")
         out[sid] = cls
@@ -213,12 +222,16 @@ def _decode_batch(sources: tuple[tuple[str, str] | None, ...], size: tuple[int, 
 class Mudestreda(DatasetBuilder):
     name = "mudestreda"
     version = "tool-v1"
-    description = ("Mudestreda (Zenodo 8238653): milling-tool wear, 512 samples, tool microscope image + 3 force "
-                   "spectrograms, 3 classes (Minape, ICONIP 2023)")
+    description = (
+        "Mudestreda (Zenodo 8238653): milling-tool wear, 512 samples, tool microscope image + 3 force "
+        "spectrograms, 3 classes (Minape, ICONIP 2023)"
+    )
     license = "CC BY 4.0 (Zenodo)"
     homepage = RECORD_URL
-    citation = ("H. Truchan, E. Naumov, R. Abedin, G. Palmer, Z. Ahmadi. Multimodal Isotropic Neural Architecture "
-                "with Patch Embedding. ICONIP 2023, LNCS 14447, pp. 173-187.")
+    citation = (
+        "H. Truchan, E. Naumov, R. Abedin, G. Palmer, Z. Ahmadi. Multimodal Isotropic Neural Architecture "
+        "with Patch Embedding. ICONIP 2023, LNCS 14447, pp. 173-187."
+    )
     structure = "samples"
     #: the split distribution this dataset name stands for (``mudestreda-random`` is the other one)
     split: ClassVar[str] = "tool"
@@ -264,9 +277,12 @@ class Mudestreda(DatasetBuilder):
     def remote_files(self, ctx: PrepareContext) -> tuple[list[RemoteFile], dict[str, Any]]:
         """The record's archives from its Zenodo listing (from ``--raw``, the download folder, or the API)."""
         dest = raw_dir(resolve_root(ctx.root), RAW_FOLDER)
-        listing_file = RemoteFile(LISTING_NAME, (self.listing_url,),
-                                  manual=f"save {LISTING_URL} as {LISTING_NAME}, or place the record's archives "
-                                         f"from {RECORD_URL} in --raw DIR")
+        listing_file = RemoteFile(
+            LISTING_NAME,
+            (self.listing_url,),
+            manual=f"save {LISTING_URL} as {LISTING_NAME}, or place the record's archives "
+            f"from {RECORD_URL} in --raw DIR",
+        )
         placed = Path(ctx.raw_dir) / LISTING_NAME if ctx.raw_dir is not None else None
         if placed is not None and placed.is_file():
             path = placed
@@ -276,8 +292,9 @@ class Mudestreda(DatasetBuilder):
             except ModalbenchError:
                 if ctx.raw_dir is None:
                     raise
-                return self._placed_archives(Path(ctx.raw_dir)), {"listing": "unavailable (offline); archives "
-                                                                  "under --raw used unverified"}
+                return self._placed_archives(Path(ctx.raw_dir)), {
+                    "listing": "unavailable (offline); archives under --raw used unverified"
+                }
         try:
             listing = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -289,8 +306,10 @@ class Mudestreda(DatasetBuilder):
             raise ModalbenchError(f"--raw directory {raw} does not exist (it should hold the archives of {RECORD_URL})")
         found = sorted(p.name for p in raw.iterdir() if p.is_file() and p.name.lower().endswith(ARCHIVE_SUFFIXES))
         if not found:
-            raise ModalbenchError(f"no archive of {RECORD_URL} in --raw directory {raw} (and its listing "
-                                  f"{LISTING_URL} could not be fetched)")
+            raise ModalbenchError(
+                f"no archive of {RECORD_URL} in --raw directory {raw} (and its listing "
+                f"{LISTING_URL} could not be fetched)"
+            )
         return [RemoteFile(name, ()) for name in found]
 
     def fetch_archives(self, ctx: PrepareContext) -> tuple[list[Path], dict[str, Any]]:
@@ -302,11 +321,18 @@ class Mudestreda(DatasetBuilder):
             if not f.urls and ctx.raw_dir is not None:
                 res = verify_file(Path(ctx.raw_dir) / f.name, f, "off")
             else:
-                res = fetch(f, dest, verification=ctx.verification, raw_dir=ctx.raw_dir, progress=ctx.progress,
-                            **self.fetch_options)
+                res = fetch(
+                    f,
+                    dest,
+                    verification=ctx.verification,
+                    raw_dir=ctx.raw_dir,
+                    progress=ctx.progress,
+                    **self.fetch_options,
+                )
             paths.append(Path(res.path))
-            fetched.append({"name": f.name, "md5": f.md5, "size": f.size, "sha256": res.sha256,
-                            "verification": res.verification})
+            fetched.append(
+                {"name": f.name, "md5": f.md5, "size": f.size, "sha256": res.sha256, "verification": res.verification}
+            )
         return paths, {**record, "files": fetched}
 
     # -------------------------------------------------------------- load
@@ -325,8 +351,9 @@ class Mudestreda(DatasetBuilder):
                     modality = folder_to_modality[m.group(1).lower()]
                     prev = images[m.group(2)].get(modality)
                     if prev is not None:
-                        raise ModalbenchError(f"{archive.name}: two {modality} images for {m.group(2)}: "
-                                              f"{prev[1]!r} and {member!r}")
+                        raise ModalbenchError(
+                            f"{archive.name}: two {modality} images for {m.group(2)}: {prev[1]!r} and {member!r}"
+                        )
                     images[m.group(2)][modality] = (str(archive), member)
                 elif member.lower().endswith(".csv"):
                     with open_member(archive, member) as fh:
@@ -336,8 +363,10 @@ class Mudestreda(DatasetBuilder):
                     where = f"{archive.name}:{member}"
                     for sid, cls in parse_label_csv(text, where=where).items():
                         if labels.get(sid, cls) != cls:
-                            raise ModalbenchError(f"{where}: {sid} is {CLASSES[cls]} here but "
-                                                  f"{CLASSES[labels[sid]]} in another label file")
+                            raise ModalbenchError(
+                                f"{where}: {sid} is {CLASSES[cls]} here but "
+                                f"{CLASSES[labels[sid]]} in another label file"
+                            )
                         labels[sid] = cls
         return dict(images), labels
 
@@ -348,24 +377,35 @@ class Mudestreda(DatasetBuilder):
             raise ModalbenchError(f"{', '.join(a.name for a in archives)}: no label CSV (id,image_label,tool_label)")
         ids = sorted((i for i in labels if i in images), key=id_order)
         if not ids:
-            raise ModalbenchError(f"{', '.join(a.name for a in archives)}: no labelled sample has an image "
-                                  f"(expected <folder>/T<t>R<r>B<b>.png|jpg in {', '.join(FOLDERS.values())})")
+            raise ModalbenchError(
+                f"{', '.join(a.name for a in archives)}: no labelled sample has an image "
+                f"(expected <folder>/T<t>R<r>B<b>.png|jpg in {', '.join(FOLDERS.values())})"
+            )
         y = np.array([labels[i] for i in ids], dtype=np.int64)
         split = params["split"]
         if split != self.split:
             other = {"tool": "mudestreda", "random": "mudestreda-random"}.get(split)
             hint = f"; prepare `{other}` for the {split} split" if other else ""
-            raise ModalbenchError(f"{self.name}: split {split!r} is not supported (this dataset is the {self.split} "
-                                  f"split){hint}")
+            raise ModalbenchError(
+                f"{self.name}: split {split!r} is not supported (this dataset is the {self.split} split){hint}"
+            )
         if split == "tool":
             codes = tool_split_codes(ids, params["tool_split"])
         else:
-            codes = random_split_codes(y, fold=int(params["fold"]), repeat=int(params["repeat"]),
-                                       seed=int(params["cv_seed"]))
-        ctx.provenance.update({"archives": fetched, "samples": {
-            "used": len(ids), "labels_without_images": sorted(set(labels) - set(images))[:20],
-            "images_without_labels": sorted(set(images) - set(labels))[:20],
-            "incomplete": {i: sorted(set(MODALITIES) - set(images[i])) for i in ids if len(images[i]) < 4}}})
+            codes = random_split_codes(
+                y, fold=int(params["fold"]), repeat=int(params["repeat"]), seed=int(params["cv_seed"])
+            )
+        ctx.provenance.update(
+            {
+                "archives": fetched,
+                "samples": {
+                    "used": len(ids),
+                    "labels_without_images": sorted(set(labels) - set(images))[:20],
+                    "images_without_labels": sorted(set(images) - set(labels))[:20],
+                    "incomplete": {i: sorted(set(MODALITIES) - set(images[i])) for i in ids if len(images[i]) < 4},
+                },
+            }
+        )
         out = []
         for code, name in enumerate(("train", "val", "test")):
             idx = np.flatnonzero(codes == code)
@@ -379,11 +419,16 @@ class Mudestreda(DatasetBuilder):
                     sources = tuple(images[i].get(modality) for i in part)
                     block = dask.delayed(_decode_batch, pure=True)(sources, size)
                     parts.append(da.from_delayed(block, shape=(len(part), 3, *size), dtype=np.float32))
-                inputs[modality] = (da.concatenate(parts, axis=0) if parts
-                                    else da.zeros((0, 3, *size), dtype=np.float32))
+                inputs[modality] = da.concatenate(parts, axis=0) if parts else da.zeros((0, 3, *size), dtype=np.float32)
             available = np.array([[m in images[i] for m in MODALITIES] for i in split_ids], dtype=bool)
-            out.append(SampleSplit(split=name, inputs=inputs, labels={"wear": y[idx]},
-                                   available=available.reshape(len(split_ids), len(MODALITIES))))
+            out.append(
+                SampleSplit(
+                    split=name,
+                    inputs=inputs,
+                    labels={"wear": y[idx]},
+                    available=available.reshape(len(split_ids), len(MODALITIES)),
+                )
+            )
         return out
 
 
@@ -398,5 +443,7 @@ class MudestredaRandom(Mudestreda):
     name = "mudestreda-random"
     version = "random-v1"
     split = "random"
-    description = ("Mudestreda, random distribution (80/10/10, ten-fold CV x 5 repetitions; leaks same-run siblings "
-                   "between train and test, as in the Minape paper)")
+    description = (
+        "Mudestreda, random distribution (80/10/10, ten-fold CV x 5 repetitions; leaks same-run siblings "
+        "between train and test, as in the Minape paper)"
+    )

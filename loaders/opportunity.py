@@ -127,8 +127,10 @@ def map_labels(raw: np.ndarray, table: tuple[np.ndarray, np.ndarray], *, where: 
     unknown = ids[pos] != r
     if unknown.any():
         i = int(np.flatnonzero(unknown)[0])
-        raise ModalbenchError(f"{where} line {i + 1} column {column}: unknown label id {int(r[i])} "
-                              f"(expected one of {sorted(int(v) for v in ids)})")
+        raise ModalbenchError(
+            f"{where} line {i + 1} column {column}: unknown label id {int(r[i])} "
+            f"(expected one of {sorted(int(v) for v in ids)})"
+        )
     return classes[pos]
 
 
@@ -173,9 +175,17 @@ def locate_bad_line(stream: BinaryIO, fmt: TableFormat, where: str) -> Modalbenc
     return None
 
 
-def read_numeric_table(stream: BinaryIO, fmt: TableFormat, *, where: str, rows: int | None = None,
-                       reopen: Callable[[], BinaryIO] | None = None, dtype: Any = np.float32,
-                       chunk_rows: int = CHUNK_ROWS, columns: Sequence[int] | None = None) -> np.ndarray:
+def read_numeric_table(
+    stream: BinaryIO,
+    fmt: TableFormat,
+    *,
+    where: str,
+    rows: int | None = None,
+    reopen: Callable[[], BinaryIO] | None = None,
+    dtype: Any = np.float32,
+    chunk_rows: int = CHUNK_ROWS,
+    columns: Sequence[int] | None = None,
+) -> np.ndarray:
     """Parse a headerless numeric table into ``(rows, n_fields)`` (or ``(rows, len(columns))``: those fields).
 
     Single-space separated tables go through pyarrow's CSV reader first (every row's field count is still checked;
@@ -201,8 +211,9 @@ def _rewound(stream: BinaryIO, reopen: Callable[[], BinaryIO] | None) -> BinaryI
     return reopen()
 
 
-def _read_single_space(stream: BinaryIO, fmt: TableFormat, *, rows: int | None, dtype: Any,
-                       columns: Sequence[int] | None) -> np.ndarray | None:
+def _read_single_space(
+    stream: BinaryIO, fmt: TableFormat, *, rows: int | None, dtype: Any, columns: Sequence[int] | None
+) -> np.ndarray | None:
     """pyarrow's reader for tables whose fields are separated by exactly one space; None: not such a table (or
     not a valid one), so the caller parses it with the general path, which also locates any error."""
     import pyarrow as pa
@@ -222,10 +233,14 @@ def _read_single_space(stream: BinaryIO, fmt: TableFormat, *, rows: int | None, 
             pa.py_buffer(data),
             read_options=pacsv.ReadOptions(column_names=names, use_threads=False, block_size=1 << 22),
             parse_options=pacsv.ParseOptions(delimiter=" ", quote_char=False, ignore_empty_lines=True),
-            convert_options=pacsv.ConvertOptions(column_types={names[c]: ptype for c in cols},
-                                                 include_columns=[names[c] for c in cols],
-                                                 null_values=list(fmt.na_tokens), strings_can_be_null=False,
-                                                 quoted_strings_can_be_null=False))
+            convert_options=pacsv.ConvertOptions(
+                column_types={names[c]: ptype for c in cols},
+                include_columns=[names[c] for c in cols],
+                null_values=list(fmt.na_tokens),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
     if rows is not None and table.num_rows != rows:
@@ -249,8 +264,16 @@ def _only_numeric_characters(data: bytes, na_tokens: Sequence[str]) -> bool:
     return not rest
 
 
-def _read_with_pandas(stream: BinaryIO, fmt: TableFormat, *, where: str, rows: int | None,
-                      reopen: Callable[[], BinaryIO] | None, dtype: Any, chunk_rows: int) -> np.ndarray:
+def _read_with_pandas(
+    stream: BinaryIO,
+    fmt: TableFormat,
+    *,
+    where: str,
+    rows: int | None,
+    reopen: Callable[[], BinaryIO] | None,
+    dtype: Any,
+    chunk_rows: int,
+) -> np.ndarray:
     """pandas' C parser, chunk by chunk (any whitespace or a given separator); errors are located."""
     import pandas as pd
 
@@ -271,9 +294,17 @@ def _read_with_pandas(stream: BinaryIO, fmt: TableFormat, *, where: str, rows: i
         return ModalbenchError(f"{where}: {reason}")
 
     try:
-        reader = pd.read_csv(stream, sep=fmt.sep if fmt.sep else r"\s+", header=None, engine="c", dtype=dtype,
-                             keep_default_na=False, na_values=na_values, chunksize=chunk_rows,
-                             skip_blank_lines=True)
+        reader = pd.read_csv(
+            stream,
+            sep=fmt.sep if fmt.sep else r"\s+",
+            header=None,
+            engine="c",
+            dtype=dtype,
+            keep_default_na=False,
+            na_values=na_values,
+            chunksize=chunk_rows,
+            skip_blank_lines=True,
+        )
         with reader:
             for chunk in reader:
                 a = chunk.to_numpy(dtype=dtype, copy=False)
@@ -288,7 +319,7 @@ def _read_with_pandas(stream: BinaryIO, fmt: TableFormat, *, where: str, rows: i
                 if out is not None:
                     if n + len(a) > rows:  # type: ignore[operator]
                         raise fail(f"more than the {rows} rows counted before parsing")
-                    out[n:n + len(a)] = a
+                    out[n : n + len(a)] = a
                 else:
                     parts.append(np.array(a, dtype=dtype))
                 n += len(a)
@@ -323,7 +354,7 @@ def scan_stream(stream: BinaryIO, *, hash_it: bool = True, block: int = 1 << 20)
         stripped = buf.rstrip(b" \t\r\n")
         if stripped:
             content = True
-            trailing_nl = buf[len(stripped):].count(b"\n")
+            trailing_nl = buf[len(stripped) :].count(b"\n")
         else:
             trailing_nl += buf.count(b"\n")
     rows = newlines - trailing_nl + 1 if content else 0
@@ -366,8 +397,9 @@ def _cached_members(path: Path | None, key: dict[str, Any]) -> dict[str, Any]:
     return data.get("members", {}) if data.get("key") == key else {}
 
 
-def scan_members(archive: Path, members: list[str], *, hash_it: bool, cache: Path | None = None,
-                 limits: dict[str, int] | None = None) -> dict[str, MemberScan]:
+def scan_members(
+    archive: Path, members: list[str], *, hash_it: bool, cache: Path | None = None, limits: dict[str, int] | None = None
+) -> dict[str, MemberScan]:
     """Hash and count the rows of ``members`` (in parallel with dask); ``cache`` holds results per archive.
 
     ``limits``: the most bytes each member may inflate to (see :func:`.archive.open_member` ``max_bytes``).
@@ -388,8 +420,15 @@ def scan_members(archive: Path, members: list[str], *, hash_it: bool, cache: Pat
         for r in results:
             out[r.member] = r
         if cache is not None:
-            write_json_atomic(cache, {"key": key, "members": {
-                m: {"sha256": s.sha256, "size": s.size, "rows": s.rows} for m, s in sorted(out.items())}})
+            write_json_atomic(
+                cache,
+                {
+                    "key": key,
+                    "members": {
+                        m: {"sha256": s.sha256, "size": s.size, "rows": s.rows} for m, s in sorted(out.items())
+                    },
+                },
+            )
     return out
 
 
@@ -408,8 +447,9 @@ def _parse_and_keep(archive: str, member: str, hash_it: bool, out: Any, max_byte
     with open_member(Path(archive), member, max_bytes=max_bytes) as fh:
         data = fh.read()
     digest, size, rows = scan_stream(io.BytesIO(data), hash_it=hash_it)
-    x, y = parse_dat(io.BytesIO(data), where=f"{Path(archive).name}:{member}", rows=rows,
-                     reopen=lambda d=data: io.BytesIO(d))
+    x, y = parse_dat(
+        io.BytesIO(data), where=f"{Path(archive).name}:{member}", rows=rows, reopen=lambda d=data: io.BytesIO(d)
+    )
     del data
     base = _base(member)
     for suffix, arr in (("x", x), ("y", y)):
@@ -429,8 +469,9 @@ def load_parsed(path: Any) -> np.ndarray:
         return np.load(fh, allow_pickle=False)
 
 
-def parse_members(archive: Path, members: list[str], *, hash_it: bool, out: Path,
-                  limits: dict[str, int] | None = None) -> dict[str, MemberScan]:
+def parse_members(
+    archive: Path, members: list[str], *, hash_it: bool, out: Path, limits: dict[str, int] | None = None
+) -> dict[str, MemberScan]:
     """Parse ``members`` once (in parallel with dask), hashing and counting them in the same read.
 
     ``limits``: the most bytes each member may inflate to (see :func:`.archive.open_member` ``max_bytes``).
@@ -453,8 +494,12 @@ def parse_members(archive: Path, members: list[str], *, hash_it: bool, out: Path
             todo.append(m)
     if todo:
         out.mkdir(parents=True, exist_ok=True)
-        done = dask.compute(*[dask.delayed(_parse_and_keep, pure=True)(str(archive), m, hash_it, out,
-                                                                       (limits or {}).get(m)) for m in todo])
+        done = dask.compute(
+            *[
+                dask.delayed(_parse_and_keep, pure=True)(str(archive), m, hash_it, out, (limits or {}).get(m))
+                for m in todo
+            ]
+        )
         result.update({r.member: r for r in done})
         keep = {m: c for m, c in cached.items() if m not in result}
         keep.update({m: {"sha256": s.sha256, "size": s.size, "rows": s.rows} for m, s in result.items()})
@@ -462,14 +507,18 @@ def parse_members(archive: Path, members: list[str], *, hash_it: bool, out: Path
     return result
 
 
-def verify_members(scans: dict[str, MemberScan], expected: dict[str, tuple[str, int]], mode: str,
-                   archive: Path) -> dict[str, Any]:
+def verify_members(
+    scans: dict[str, MemberScan], expected: dict[str, tuple[str, int]], mode: str, archive: Path
+) -> dict[str, Any]:
     """Compare member sha256/size with ``expected`` (keyed by base name); strict → error, warn → warning.
 
     Returns the provenance record ``{mode, members: {name: {sha256, size, expected_sha256, status}}}``.
     """
-    record: dict[str, Any] = {"mode": mode, "source": "lfs_pointers_dat.txt (third-party copy of the UCI zip)",
-                              "members": {}}
+    record: dict[str, Any] = {
+        "mode": mode,
+        "source": "lfs_pointers_dat.txt (third-party copy of the UCI zip)",
+        "members": {},
+    }
     bad = []
     for member, s in sorted(scans.items()):
         base = member.rsplit("/", 1)[-1]
@@ -487,11 +536,14 @@ def verify_members(scans: dict[str, MemberScan], expected: dict[str, tuple[str, 
                 bad.append(f"  {member}: sha256 {s.sha256} ({s.size} bytes), expected {exp[0]} ({exp[1]} bytes)")
         record["members"][base] = entry
     if bad:
-        msg = (f"{len(bad)} member(s) of {archive} do not match the published checksums:\n" + "\n".join(bad[:6])
-               + ("\n  ..." if len(bad) > 6 else "")
-               + "\nThe expected values come from a third-party copy of the UCI archive, not from UCI itself. "
-                 "If you trust this archive, rerun with `--verification warn` (the mismatch is then recorded in the "
-                 "store's provenance); otherwise delete it and download it again.")
+        msg = (
+            f"{len(bad)} member(s) of {archive} do not match the published checksums:\n"
+            + "\n".join(bad[:6])
+            + ("\n  ..." if len(bad) > 6 else "")
+            + "\nThe expected values come from a third-party copy of the UCI archive, not from UCI itself. "
+            "If you trust this archive, rerun with `--verification warn` (the mismatch is then recorded in the "
+            "store's provenance); otherwise delete it and download it again."
+        )
         if mode == "strict":
             raise ModalbenchError(msg)
         warnings.warn(msg, stacklevel=3)
@@ -504,17 +556,21 @@ def verify_members(scans: dict[str, MemberScan], expected: dict[str, tuple[str, 
 DAT_FORMAT = TableFormat(n_fields=oc.N_COLUMNS, sep=None, na_tokens=("NaN",))
 
 
-def parse_dat(stream: BinaryIO, *, where: str, rows: int | None = None,
-              reopen: Callable[[], BinaryIO] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def parse_dat(
+    stream: BinaryIO, *, where: str, rows: int | None = None, reopen: Callable[[], BinaryIO] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """One ``.dat`` file → ``(T, 113)`` float32 channels (NaN kept), ``(T, 2)`` int64 classes (locomotion, gestures)."""
     used = [*CHANNEL_COLUMNS, LOCOMOTION_COLUMN, GESTURE_COLUMN]  # every field is still checked, these converted
     table = read_numeric_table(stream, DAT_FORMAT, where=where, rows=rows, reopen=reopen, columns=used)
     n = len(CHANNEL_COLUMNS)
     x = np.ascontiguousarray(table[:, :n])
-    labels = np.stack([
-        map_labels(table[:, n], _LOCO, where=where, column=LOCOMOTION_COLUMN + 1),
-        map_labels(table[:, n + 1], _GEST, where=where, column=GESTURE_COLUMN + 1),
-    ], axis=1)
+    labels = np.stack(
+        [
+            map_labels(table[:, n], _LOCO, where=where, column=LOCOMOTION_COLUMN + 1),
+            map_labels(table[:, n + 1], _GEST, where=where, column=GESTURE_COLUMN + 1),
+        ],
+        axis=1,
+    )
     return x, labels
 
 
@@ -534,13 +590,17 @@ def modality_slices() -> dict[str, slice]:
 class Opportunity(UCIArchiveBuilder):
     name = "opportunity"
     version = "v1"
-    description = ("OPPORTUNITY activity recognition (UCI 226): 19 body-worn sensors / 113 channels at 30 Hz, "
-                   "locomotion and mid-level gestures, challenge split (EmbraceNet §6.1.2)")
+    description = (
+        "OPPORTUNITY activity recognition (UCI 226): 19 body-worn sensors / 113 channels at 30 Hz, "
+        "locomotion and mid-level gestures, challenge split (EmbraceNet §6.1.2)"
+    )
     license = "CC BY 4.0 (UCI ML repository)"
     homepage = "https://archive.ics.uci.edu/dataset/226/opportunity+activity+recognition"
-    citation = ("R. Chavarriaga, H. Sagha, A. Calatroni, S. Digumarti, G. Tröster, J. del R. Millán, D. Roggen. "
-                "The Opportunity challenge: A benchmark database for on-body sensor-based activity recognition. "
-                "Pattern Recognition Letters 34(15):2033-2042, 2013.")
+    citation = (
+        "R. Chavarriaga, H. Sagha, A. Calatroni, S. Digumarti, G. Tröster, J. del R. Millán, D. Roggen. "
+        "The Opportunity challenge: A benchmark database for on-body sensor-based activity recognition. "
+        "Pattern Recognition Letters 34(15):2033-2042, 2013."
+    )
     structure = "windowed"
     canonical_url, legacy_url = CANONICAL_URL, LEGACY_URL
     archive_name, legacy_name = ARCHIVE_NAME, LEGACY_NAME
@@ -567,8 +627,10 @@ class Opportunity(UCIArchiveBuilder):
 
     def tasks(self, params: dict[str, Any]) -> list[TaskInfo]:
         excluded = self.val_excluded_classes(params)
-        return [TaskInfo("locomotion", "multiclass", oc.LOCOMOTION_CLASSES, excluded.get("locomotion", ())),
-                TaskInfo("gestures", "multiclass", oc.GESTURE_CLASSES, excluded.get("gestures", ()))]
+        return [
+            TaskInfo("locomotion", "multiclass", oc.LOCOMOTION_CLASSES, excluded.get("locomotion", ())),
+            TaskInfo("gestures", "multiclass", oc.GESTURE_CLASSES, excluded.get("gestures", ())),
+        ]
 
     def val_excluded_classes(self, params: dict[str, Any]) -> dict[str, tuple[int, ...]]:
         """Per task, the class indices to leave out of validation (gestures: null, when ``exclude_null_val``)."""
@@ -605,8 +667,10 @@ class Opportunity(UCIArchiveBuilder):
         wanted = {(s, sess): challenge_split(s, sess, include_s4) for s in (1, 2, 3, 4) for sess in SESSIONS}
         missing = [f"{MEMBER_DIR}S{s}-{sess}.dat" for (s, sess), sp in wanted.items() if sp and (s, sess) not in by_key]
         if missing:
-            raise ModalbenchError(f"{archive}: missing member(s) {', '.join(missing)}; the archive is incomplete or "
-                                  f"not the OPPORTUNITY UCI archive")
+            raise ModalbenchError(
+                f"{archive}: missing member(s) {', '.join(missing)}; the archive is incomplete or "
+                f"not the OPPORTUNITY UCI archive"
+            )
         hash_it = ctx.verification != "off"
         used = sorted(by_key[k] for k, sp in wanted.items() if sp is not None)
         # declared sizes are checked before any member is inflated; reads stop at these limits
@@ -614,8 +678,15 @@ class Opportunity(UCIArchiveBuilder):
         # the used members are read once: hashed, counted and parsed together; the others only hashed
         scans = parse_members(archive, used, hash_it=hash_it, out=dest / f"{archive.name}.parsed", limits=limits)
         if hash_it:
-            scans.update(scan_members(archive, sorted(set(by_key.values()) - set(used)), hash_it=True,
-                                      cache=dest / f"{archive.name}.members.json", limits=limits))
+            scans.update(
+                scan_members(
+                    archive,
+                    sorted(set(by_key.values()) - set(used)),
+                    hash_it=True,
+                    cache=dest / f"{archive.name}.members.json",
+                    limits=limits,
+                )
+            )
         record = verify_members(scans, self.member_checksums, ctx.verification, archive)
         ctx.provenance.update({"archive": fetched, "members": record})
 
@@ -628,16 +699,27 @@ class Opportunity(UCIArchiveBuilder):
             member = by_key[(subject, session)]
             rows = scans[member].rows
             base = _base(member)
-            x = da.from_delayed(dask.delayed(load_parsed, pure=True)(kept / f"{base}.x.npy"),
-                                shape=(rows, len(CHANNEL_COLUMNS)), dtype=np.float32)
-            y = da.from_delayed(dask.delayed(load_parsed, pure=True)(kept / f"{base}.y.npy"), shape=(rows, 2),
-                                dtype=np.int64)
-            recs.append(Recording(
-                id=f"S{subject}-{session}",
-                split=split,
-                streams={name: x[:, sl] for name, sl in slices.items()},
-                labels={"locomotion": y[:, 0], "gestures": y[:, 1]},
-                meta={"subject": f"S{subject}", "session": session, "member": member, "rows": rows,
-                      "sha256": scans[member].sha256},
-            ))
+            x = da.from_delayed(
+                dask.delayed(load_parsed, pure=True)(kept / f"{base}.x.npy"),
+                shape=(rows, len(CHANNEL_COLUMNS)),
+                dtype=np.float32,
+            )
+            y = da.from_delayed(
+                dask.delayed(load_parsed, pure=True)(kept / f"{base}.y.npy"), shape=(rows, 2), dtype=np.int64
+            )
+            recs.append(
+                Recording(
+                    id=f"S{subject}-{session}",
+                    split=split,
+                    streams={name: x[:, sl] for name, sl in slices.items()},
+                    labels={"locomotion": y[:, 0], "gestures": y[:, 1]},
+                    meta={
+                        "subject": f"S{subject}",
+                        "session": session,
+                        "member": member,
+                        "rows": rows,
+                        "sha256": scans[member].sha256,
+                    },
+                )
+            )
         return recs

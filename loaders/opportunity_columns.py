@@ -114,8 +114,14 @@ def derive_modalities(columns: list[Column]) -> tuple[SensorGroup, ...]:
         groups.setdefault((w[0], w[1]), []).append(c)
     out = []
     for (kind, loc), cs in groups.items():
-        out.append(SensorGroup(_modality_name(_SENSOR_KINDS[kind], loc), f"{kind} {loc}",
-                               tuple(c.index for c in cs), tuple(c.words[-1] for c in cs)))
+        out.append(
+            SensorGroup(
+                _modality_name(_SENSOR_KINDS[kind], loc),
+                f"{kind} {loc}",
+                tuple(c.index for c in cs),
+                tuple(c.words[-1] for c in cs),
+            )
+        )
     names = [g.name for g in out]
     if len(set(names)) != len(names):
         raise ModalbenchError(f"column_names.txt: modality names are not unique: {names}")
@@ -146,10 +152,15 @@ def check_column_names(text: str, *, where: str = "column_names.txt") -> None:
     cols = parse_column_names(text, where=where)
     got = derive_modalities(cols)
     if got != MODALITY_COLUMNS:
-        diff = [f"{a.name}{list(a.columns)} vs {b.name}{list(b.columns)}"
-                for a, b in zip(got, MODALITY_COLUMNS, strict=False) if a != b]
-        raise ModalbenchError(f"{where}: body-worn column mapping differs from the one modalbench was built for "
-                              f"({len(got)} vs {len(MODALITY_COLUMNS)} sensors; first differences: {diff[:3]})")
+        diff = [
+            f"{a.name}{list(a.columns)} vs {b.name}{list(b.columns)}"
+            for a, b in zip(got, MODALITY_COLUMNS, strict=False)
+            if a != b
+        ]
+        raise ModalbenchError(
+            f"{where}: body-worn column mapping differs from the one modalbench was built for "
+            f"({len(got)} vs {len(MODALITY_COLUMNS)} sensors; first differences: {diff[:3]})"
+        )
     labels = derive_label_columns(cols)
     if labels != LABEL_COLUMNS:
         raise ModalbenchError(f"{where}: label columns {labels} differ from the expected {LABEL_COLUMNS}")
@@ -176,103 +187,147 @@ def render_python(groups: tuple[SensorGroup, ...], label_columns: dict[str, int]
 # ---------------------------------------------------------------- committed tables (generated; see module docstring)
 
 MODALITY_COLUMNS: tuple[SensorGroup, ...] = (
-    SensorGroup('acc_rkn_upper', 'Accelerometer RKN^',
-                (2, 3, 4),
-                ('accX', 'accY', 'accZ')),
-    SensorGroup('acc_hip', 'Accelerometer HIP',
-                (5, 6, 7),
-                ('accX', 'accY', 'accZ')),
-    SensorGroup('acc_lua_upper', 'Accelerometer LUA^',
-                (8, 9, 10),
-                ('accX', 'accY', 'accZ')),
-    SensorGroup('acc_rua_lower', 'Accelerometer RUA_',
-                (11, 12, 13),
-                ('accX', 'accY', 'accZ')),
-    SensorGroup('acc_lh', 'Accelerometer LH',
-                (14, 15, 16),
-                ('accX', 'accY', 'accZ')),
-    SensorGroup('acc_back', 'Accelerometer BACK',
-                (17, 18, 19),
-                ('accX', 'accY', 'accZ')),
-    SensorGroup('acc_rkn_lower', 'Accelerometer RKN_',
-                (20, 21, 22),
-                ('accX', 'accY', 'accZ')),
-    SensorGroup('acc_rwr', 'Accelerometer RWR',
-                (23, 24, 25),
-                ('accX', 'accY', 'accZ')),
-    SensorGroup('acc_rua_upper', 'Accelerometer RUA^',
-                (26, 27, 28),
-                ('accX', 'accY', 'accZ')),
-    SensorGroup('acc_lua_lower', 'Accelerometer LUA_',
-                (29, 30, 31),
-                ('accX', 'accY', 'accZ')),
-    SensorGroup('acc_lwr', 'Accelerometer LWR',
-                (32, 33, 34),
-                ('accX', 'accY', 'accZ')),
-    SensorGroup('acc_rh', 'Accelerometer RH',
-                (35, 36, 37),
-                ('accX', 'accY', 'accZ')),
-    SensorGroup('imu_back', 'InertialMeasurementUnit BACK',
-                (38, 39, 40, 41, 42, 43, 44, 45, 46),
-                ('accX', 'accY', 'accZ', 'gyroX', 'gyroY', 'gyroZ', 'magneticX', 'magneticY', 'magneticZ')),
-    SensorGroup('imu_rua', 'InertialMeasurementUnit RUA',
-                (51, 52, 53, 54, 55, 56, 57, 58, 59),
-                ('accX', 'accY', 'accZ', 'gyroX', 'gyroY', 'gyroZ', 'magneticX', 'magneticY', 'magneticZ')),
-    SensorGroup('imu_rla', 'InertialMeasurementUnit RLA',
-                (64, 65, 66, 67, 68, 69, 70, 71, 72),
-                ('accX', 'accY', 'accZ', 'gyroX', 'gyroY', 'gyroZ', 'magneticX', 'magneticY', 'magneticZ')),
-    SensorGroup('imu_lua', 'InertialMeasurementUnit LUA',
-                (77, 78, 79, 80, 81, 82, 83, 84, 85),
-                ('accX', 'accY', 'accZ', 'gyroX', 'gyroY', 'gyroZ', 'magneticX', 'magneticY', 'magneticZ')),
-    SensorGroup('imu_lla', 'InertialMeasurementUnit LLA',
-                (90, 91, 92, 93, 94, 95, 96, 97, 98),
-                ('accX', 'accY', 'accZ', 'gyroX', 'gyroY', 'gyroZ', 'magneticX', 'magneticY', 'magneticZ')),
-    SensorGroup('imu_l_shoe', 'InertialMeasurementUnit L-SHOE',
-                (103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116, 117, 118),
-                ('EuX', 'EuY', 'EuZ', 'Nav_Ax', 'Nav_Ay', 'Nav_Az', 'Body_Ax', 'Body_Ay', 'Body_Az',
-                 'AngVelBodyFrameX', 'AngVelBodyFrameY', 'AngVelBodyFrameZ', 'AngVelNavFrameX',
-                 'AngVelNavFrameY', 'AngVelNavFrameZ', 'Compass')),
-    SensorGroup('imu_r_shoe', 'InertialMeasurementUnit R-SHOE',
-                (119, 120, 121, 122, 123, 124, 125, 126, 127, 128, 129, 130, 131, 132, 133, 134),
-                ('EuX', 'EuY', 'EuZ', 'Nav_Ax', 'Nav_Ay', 'Nav_Az', 'Body_Ax', 'Body_Ay', 'Body_Az',
-                 'AngVelBodyFrameX', 'AngVelBodyFrameY', 'AngVelBodyFrameZ', 'AngVelNavFrameX',
-                 'AngVelNavFrameY', 'AngVelNavFrameZ', 'Compass')),
+    SensorGroup("acc_rkn_upper", "Accelerometer RKN^", (2, 3, 4), ("accX", "accY", "accZ")),
+    SensorGroup("acc_hip", "Accelerometer HIP", (5, 6, 7), ("accX", "accY", "accZ")),
+    SensorGroup("acc_lua_upper", "Accelerometer LUA^", (8, 9, 10), ("accX", "accY", "accZ")),
+    SensorGroup("acc_rua_lower", "Accelerometer RUA_", (11, 12, 13), ("accX", "accY", "accZ")),
+    SensorGroup("acc_lh", "Accelerometer LH", (14, 15, 16), ("accX", "accY", "accZ")),
+    SensorGroup("acc_back", "Accelerometer BACK", (17, 18, 19), ("accX", "accY", "accZ")),
+    SensorGroup("acc_rkn_lower", "Accelerometer RKN_", (20, 21, 22), ("accX", "accY", "accZ")),
+    SensorGroup("acc_rwr", "Accelerometer RWR", (23, 24, 25), ("accX", "accY", "accZ")),
+    SensorGroup("acc_rua_upper", "Accelerometer RUA^", (26, 27, 28), ("accX", "accY", "accZ")),
+    SensorGroup("acc_lua_lower", "Accelerometer LUA_", (29, 30, 31), ("accX", "accY", "accZ")),
+    SensorGroup("acc_lwr", "Accelerometer LWR", (32, 33, 34), ("accX", "accY", "accZ")),
+    SensorGroup("acc_rh", "Accelerometer RH", (35, 36, 37), ("accX", "accY", "accZ")),
+    SensorGroup(
+        "imu_back",
+        "InertialMeasurementUnit BACK",
+        (38, 39, 40, 41, 42, 43, 44, 45, 46),
+        ("accX", "accY", "accZ", "gyroX", "gyroY", "gyroZ", "magneticX", "magneticY", "magneticZ"),
+    ),
+    SensorGroup(
+        "imu_rua",
+        "InertialMeasurementUnit RUA",
+        (51, 52, 53, 54, 55, 56, 57, 58, 59),
+        ("accX", "accY", "accZ", "gyroX", "gyroY", "gyroZ", "magneticX", "magneticY", "magneticZ"),
+    ),
+    SensorGroup(
+        "imu_rla",
+        "InertialMeasurementUnit RLA",
+        (64, 65, 66, 67, 68, 69, 70, 71, 72),
+        ("accX", "accY", "accZ", "gyroX", "gyroY", "gyroZ", "magneticX", "magneticY", "magneticZ"),
+    ),
+    SensorGroup(
+        "imu_lua",
+        "InertialMeasurementUnit LUA",
+        (77, 78, 79, 80, 81, 82, 83, 84, 85),
+        ("accX", "accY", "accZ", "gyroX", "gyroY", "gyroZ", "magneticX", "magneticY", "magneticZ"),
+    ),
+    SensorGroup(
+        "imu_lla",
+        "InertialMeasurementUnit LLA",
+        (90, 91, 92, 93, 94, 95, 96, 97, 98),
+        ("accX", "accY", "accZ", "gyroX", "gyroY", "gyroZ", "magneticX", "magneticY", "magneticZ"),
+    ),
+    SensorGroup(
+        "imu_l_shoe",
+        "InertialMeasurementUnit L-SHOE",
+        (103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116, 117, 118),
+        (
+            "EuX",
+            "EuY",
+            "EuZ",
+            "Nav_Ax",
+            "Nav_Ay",
+            "Nav_Az",
+            "Body_Ax",
+            "Body_Ay",
+            "Body_Az",
+            "AngVelBodyFrameX",
+            "AngVelBodyFrameY",
+            "AngVelBodyFrameZ",
+            "AngVelNavFrameX",
+            "AngVelNavFrameY",
+            "AngVelNavFrameZ",
+            "Compass",
+        ),
+    ),
+    SensorGroup(
+        "imu_r_shoe",
+        "InertialMeasurementUnit R-SHOE",
+        (119, 120, 121, 122, 123, 124, 125, 126, 127, 128, 129, 130, 131, 132, 133, 134),
+        (
+            "EuX",
+            "EuY",
+            "EuZ",
+            "Nav_Ax",
+            "Nav_Ay",
+            "Nav_Az",
+            "Body_Ax",
+            "Body_Ay",
+            "Body_Az",
+            "AngVelBodyFrameX",
+            "AngVelBodyFrameY",
+            "AngVelBodyFrameZ",
+            "AngVelNavFrameX",
+            "AngVelNavFrameY",
+            "AngVelNavFrameZ",
+            "Compass",
+        ),
+    ),
 )
 LABEL_COLUMNS: dict[str, int] = {
-    'Locomotion': 244,
-    'HL_Activity': 245,
-    'LL_Left_Arm': 246,
-    'LL_Left_Arm_Object': 247,
-    'LL_Right_Arm': 248,
-    'LL_Right_Arm_Object': 249,
-    'ML_Both_Arms': 250,
+    "Locomotion": 244,
+    "HL_Activity": 245,
+    "LL_Left_Arm": 246,
+    "LL_Left_Arm_Object": 247,
+    "LL_Right_Arm": 248,
+    "LL_Right_Arm_Object": 249,
+    "ML_Both_Arms": 250,
 }
 
 # Locomotion: raw ids 1, 2, 4, 5 → classes 1..4 (0 = null); names from label_legend.txt (track "Locomotion").
 LOCOMOTION_IDS: tuple[int, ...] = (1, 2, 4, 5)
-LOCOMOTION_CLASSES: tuple[str, ...] = ('null', 'Stand', 'Walk', 'Sit', 'Lie')
+LOCOMOTION_CLASSES: tuple[str, ...] = ("null", "Stand", "Walk", "Sit", "Lie")
 # Mid-level gestures (track "ML_Both_Arms"): raw ids in the order of the challenge → classes 1..17 (0 = null).
-GESTURE_IDS: tuple[int, ...] = (406516, 406517, 404516, 404517, 406520, 404520, 406505, 404505, 406519, 404519,
-                                406511, 404511, 406508, 404508, 408512, 407521, 405506)
+GESTURE_IDS: tuple[int, ...] = (
+    406516,
+    406517,
+    404516,
+    404517,
+    406520,
+    404520,
+    406505,
+    404505,
+    406519,
+    404519,
+    406511,
+    404511,
+    406508,
+    404508,
+    408512,
+    407521,
+    405506,
+)
 GESTURE_CLASSES: tuple[str, ...] = (
-    'null',
-    'Open Door 1',
-    'Open Door 2',
-    'Close Door 1',
-    'Close Door 2',
-    'Open Fridge',
-    'Close Fridge',
-    'Open Dishwasher',
-    'Close Dishwasher',
-    'Open Drawer 1',
-    'Close Drawer 1',
-    'Open Drawer 2',
-    'Close Drawer 2',
-    'Open Drawer 3',
-    'Close Drawer 3',
-    'Clean Table',
-    'Drink from Cup',
-    'Toggle Switch',
+    "null",
+    "Open Door 1",
+    "Open Door 2",
+    "Close Door 1",
+    "Close Door 2",
+    "Open Fridge",
+    "Close Fridge",
+    "Open Dishwasher",
+    "Close Dishwasher",
+    "Open Drawer 1",
+    "Close Drawer 1",
+    "Open Drawer 2",
+    "Close Drawer 2",
+    "Open Drawer 3",
+    "Close Drawer 3",
+    "Clean Table",
+    "Drink from Cup",
+    "Toggle Switch",
 )
 
 

@@ -73,7 +73,9 @@ def generate_recording(params: dict[str, Any], index: int) -> dict[str, np.ndarr
     z = np.cumsum(rng.normal(0, 0.3, size=length))
     z = (z - z.mean()) / (z.std() + 1e-9)
     time = np.arange(length) / rate
-    x = (mu[labels] + amp[labels] * np.sin(2 * np.pi * freq[labels][:, None] * time[:, None] + phase)).astype(np.float32)
+    x = (mu[labels] + amp[labels] * np.sin(2 * np.pi * freq[labels][:, None] * time[:, None] + phase)).astype(
+        np.float32
+    )
     x += (rho * z[:, None] + np.sqrt(1 - rho**2) * rng.normal(size=(length, total_c))).astype(np.float32)
 
     out: dict[str, np.ndarray] = {"__labels__": labels}

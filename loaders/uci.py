@@ -31,13 +31,24 @@ MAX_MEMBER_BYTES = 2**30
 MEMBER_SIZE_SLACK = 1.5
 
 
-def uci_remote_files(canonical_url: str, archive_name: str, legacy_url: str, legacy_name: str, *,
-                     sha256: str | None = None, size: int | None = None) -> list[RemoteFile]:
+def uci_remote_files(
+    canonical_url: str,
+    archive_name: str,
+    legacy_url: str,
+    legacy_name: str,
+    *,
+    sha256: str | None = None,
+    size: int | None = None,
+) -> list[RemoteFile]:
     """The archive under its canonical name (legacy URL as mirror), then the legacy file name."""
-    manual = (f"download {canonical_url} in a browser (no registration needed) and save it as "
-              f"{archive_name}; the older UCI file {legacy_name} ({legacy_url}) is accepted too")
-    return [RemoteFile(name=archive_name, urls=(canonical_url, legacy_url), sha256=sha256, size=size, manual=manual),
-            RemoteFile(name=legacy_name, urls=(legacy_url,), manual=manual)]
+    manual = (
+        f"download {canonical_url} in a browser (no registration needed) and save it as "
+        f"{archive_name}; the older UCI file {legacy_name} ({legacy_url}) is accepted too"
+    )
+    return [
+        RemoteFile(name=archive_name, urls=(canonical_url, legacy_url), sha256=sha256, size=size, manual=manual),
+        RemoteFile(name=legacy_name, urls=(legacy_url,), manual=manual),
+    ]
 
 
 def unwrap_nested_zip(archive: Path, wanted: re.Pattern[str], dest_dir: Path) -> Path:
@@ -64,8 +75,9 @@ def unwrap_nested_zip(archive: Path, wanted: re.Pattern[str], dest_dir: Path) ->
             os.replace(tmp, target)
         if archive_kind(target) == "zip" and any(wanted.search(n) for n in iter_members(target)):
             return target
-    raise ModalbenchError(f"{archive}: no member matches {wanted.pattern!r} (and no inner zip holds one); "
-                          f"is this the right archive?")
+    raise ModalbenchError(
+        f"{archive}: no member matches {wanted.pattern!r} (and no inner zip holds one); is this the right archive?"
+    )
 
 
 class UCIArchiveBuilder(DatasetBuilder):
@@ -98,14 +110,22 @@ class UCIArchiveBuilder(DatasetBuilder):
         info = super().source_info()
         info["urls"] = [self.canonical_url, self.legacy_url]
         info["files"] = [{"name": self.archive_name, "sha256": self.archive_sha256, "note": self.archive_note}]
-        info["files"] += [{"name": self.member_dir + k, "sha256": sha, "size": size}
-                          for k, (sha, size) in sorted(self.member_checksums.items())]
+        info["files"] += [
+            {"name": self.member_dir + k, "sha256": sha, "size": size}
+            for k, (sha, size) in sorted(self.member_checksums.items())
+        ]
         return info
 
     def remote_files(self) -> list[RemoteFile]:
         """The archive under its canonical name (with the legacy UCI URL as mirror) and the legacy file name."""
-        return uci_remote_files(self.canonical_url, self.archive_name, self.legacy_url, self.legacy_name,
-                                sha256=self.archive_sha256, size=self.archive_size)
+        return uci_remote_files(
+            self.canonical_url,
+            self.archive_name,
+            self.legacy_url,
+            self.legacy_name,
+            sha256=self.archive_sha256,
+            size=self.archive_size,
+        )
 
     def download_directory(self, ctx: PrepareContext) -> Path:
         """The one local directory for downloaded archives and what is derived from them (always local)."""
@@ -125,8 +145,16 @@ class UCIArchiveBuilder(DatasetBuilder):
             if d is not None and not (Path(d) / primary.name).is_file() and (Path(d) / legacy.name).is_file():
                 chosen = legacy
                 break
-        res = fetch(chosen, dest, verification=ctx.verification, raw_dir=ctx.raw_dir, progress=ctx.progress,
-                    mirrors=tuple(ctx.mirrors), dataset=self.name, **self.fetch_options)
+        res = fetch(
+            chosen,
+            dest,
+            verification=ctx.verification,
+            raw_dir=ctx.raw_dir,
+            progress=ctx.progress,
+            mirrors=tuple(ctx.mirrors),
+            dataset=self.name,
+            **self.fetch_options,
+        )
         return Path(res.path), {"name": chosen.name, "sha256": res.sha256, "verification": res.verification}
 
     def open_archive(self, ctx: PrepareContext) -> tuple[Path, dict[str, Any], Path]:
@@ -139,7 +167,8 @@ class UCIArchiveBuilder(DatasetBuilder):
         if kind != self.archive_format:
             raise ModalbenchError(
                 f"{archive} is a {kind} archive, expected a {self.archive_format} archive (the UCI download "
-                f"{self.archive_name} or {self.legacy_name}); replace it with the file from {self.canonical_url}")
+                f"{self.archive_name} or {self.legacy_name}); replace it with the file from {self.canonical_url}"
+            )
         dest = self.download_directory(ctx)
         return unwrap_nested_zip(archive, self.data_members, dest), fetched, dest
 
@@ -168,6 +197,7 @@ class UCIArchiveBuilder(DatasetBuilder):
                 raise ModalbenchError(
                     f"archive {archive}: member {member!r} declares {size} bytes uncompressed, more than the {limit} "
                     f"allowed ({what}); refused before reading: not the {self.name} archive, or a decompression "
-                    f"bomb.{hint}")
+                    f"bomb.{hint}"
+                )
             limits[member] = min(limit, size) if verification == "strict" else size
         return limits

@@ -68,7 +68,7 @@ def _walk(directory: Path) -> list[str]:
                 out.append(f if rel == "." else f"{rel}/{f}".replace(os.sep, "/"))
         return sorted(out)
     fs, root = directory.fs, directory.path.rstrip("/")
-    return sorted(p[len(root) + 1:] for p in fs.find(root))
+    return sorted(p[len(root) + 1 :] for p in fs.find(root))
 
 
 def _hash_many(base: Path, keys: list[str], threads: int = 4) -> dict[str, tuple[int, str]]:
@@ -89,8 +89,11 @@ def write_checksums(version_dir: Path) -> str:
     if (version_dir / "attrs.json").exists():
         keys.append("attrs.json")
     digests = _hash_many(version_dir, keys)
-    doc = {"format": CHECKSUMS_FORMAT, "algorithm": ALGORITHM,
-           "files": {k: {"size": s, ALGORITHM: d} for k, (s, d) in sorted(digests.items())}}
+    doc = {
+        "format": CHECKSUMS_FORMAT,
+        "algorithm": ALGORITHM,
+        "files": {k: {"size": s, ALGORITHM: d} for k, (s, d) in sorted(digests.items())},
+    }
     data = canonical_json(doc) + b"\n"
     write_bytes_atomic(version_dir / CHECKSUMS, data)
     return hashlib.sha256(data).hexdigest()
@@ -118,14 +121,24 @@ class VerifyReport:
     def raise_for_problems(self) -> None:
         """Raise :class:`StoreIntegrityError` with the first problem (and how many more) as one line."""
         if self.problems:
-            more = f" (and {len(self.problems) - 1} more problem(s); run: modalbench verify for all)" \
-                if len(self.problems) > 1 else ""
+            more = (
+                f" (and {len(self.problems) - 1} more problem(s); run: modalbench verify for all)"
+                if len(self.problems) > 1
+                else ""
+            )
             raise StoreIntegrityError(self.problems[0] + more)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": str(self.path), "ok": self.ok, "problems": list(self.problems), "scope": self.scope,
-                "checked_files": self.checked_files, "checked_bytes": self.checked_bytes,
-                "seconds": round(self.seconds, 4), "checksums_recorded": self.checksums_recorded}
+        return {
+            "path": str(self.path),
+            "ok": self.ok,
+            "problems": list(self.problems),
+            "scope": self.scope,
+            "checked_files": self.checked_files,
+            "checked_bytes": self.checked_bytes,
+            "seconds": round(self.seconds, 4),
+            "checksums_recorded": self.checksums_recorded,
+        }
 
 
 class _Array:
@@ -174,8 +187,14 @@ class _Array:
         return f"{dim} rows [{lo}, {hi})"
 
 
-def verify_store(root: str | Path | None, name: str, version: str | None = None, *,
-                 variables: Iterable[str] | None = None, split: str | None = None) -> VerifyReport:
+def verify_store(
+    root: str | Path | None,
+    name: str,
+    version: str | None = None,
+    *,
+    variables: Iterable[str] | None = None,
+    split: str | None = None,
+) -> VerifyReport:
     """Check a prepared store's stored bytes against the checksums recorded when it was prepared.
 
     ``variables``: store variables or modality names (a windowed store's virtual window variable ``m`` checks
@@ -215,8 +234,11 @@ def verify_store(root: str | Path | None, name: str, version: str | None = None,
         """Hash ``keys`` (relative to the version dir) against ``recorded``; ``what`` names each key's content."""
         if recorded is None:
             return
-        present = [k for k in keys if (vdir / k).is_file()] if not is_local(vdir) else \
-            [k for k in keys if os.path.isfile(vdir / k)]
+        present = (
+            [k for k in keys if (vdir / k).is_file()]
+            if not is_local(vdir)
+            else [k for k in keys if os.path.isfile(vdir / k)]
+        )
         got = _hash_many(vdir, present)
         for k in keys:
             rec = recorded.get(k)
@@ -228,11 +250,14 @@ def verify_store(root: str | Path | None, name: str, version: str | None = None,
             report.checked_files += 1
             report.checked_bytes += size
             if rec is None:
-                report.problems.append(f"{store}: {what.get(k, k)}: unexpected file {k} (not written by prepare); "
-                                       f"{fix}")
+                report.problems.append(
+                    f"{store}: {what.get(k, k)}: unexpected file {k} (not written by prepare); {fix}"
+                )
             elif rec.get(ALGORITHM) != digest:
-                report.problems.append(f"{store}: {what.get(k, k)}: content checksum mismatch in {k} (the stored "
-                                       f"bytes changed since prepare); {fix}")
+                report.problems.append(
+                    f"{store}: {what.get(k, k)}: content checksum mismatch in {k} (the stored "
+                    f"bytes changed since prepare); {fix}"
+                )
 
     # 1. metadata: the root zarr.json (attributes) and attrs.json
     root_key = f"{STORE_DIR}/zarr.json"
@@ -245,8 +270,10 @@ def verify_store(root: str | Path | None, name: str, version: str | None = None,
         report.seconds = time.perf_counter() - t0
         return report
     if attrs.get("fingerprint") != fingerprint(attrs) or attrs.get("fingerprint") != marker.get("fingerprint"):
-        report.problems.append(f"{store / 'zarr.json'}: store attributes do not match their fingerprint "
-                               f"(attributes edited since prepare); {fix}")
+        report.problems.append(
+            f"{store / 'zarr.json'}: store attributes do not match their fingerprint "
+            f"(attributes edited since prepare); {fix}"
+        )
 
     # 2. which arrays, which rows
     arrays = _array_names(store, recorded)
@@ -264,6 +291,7 @@ def verify_store(root: str | Path | None, name: str, version: str | None = None,
             metas[v] = _Array(v, loads_json(meta_path.read_bytes(), source=str(meta_path)))
         except (OSError, ModalbenchError, KeyError, TypeError, ValueError) as exc:
             report.problems.append(f"{store / v / 'zarr.json'}: unreadable array metadata ({exc}); {fix}")
+
     def whole(names: list[str]) -> bool:
         """Check arrays ``names`` completely (metadata and every chunk); True when they are intact."""
         before = len(report.problems)
@@ -275,8 +303,10 @@ def verify_store(root: str | Path | None, name: str, version: str | None = None,
             except (OSError, ModalbenchError, KeyError, TypeError, ValueError) as exc:
                 report.problems.append(f"{store / n / 'zarr.json'}: unreadable array metadata ({exc}); {fix}")
                 continue
-            ks = {f"{STORE_DIR}/{n}/{k}": f"variable {n!r} chunk {'.'.join(map(str, i)) or '0'}"
-                  for i, k in arr.keys(None)}
+            ks = {
+                f"{STORE_DIR}/{n}/{k}": f"variable {n!r} chunk {'.'.join(map(str, i)) or '0'}"
+                for i, k in arr.keys(None)
+            }
             check(list(ks), ks)
         return len(report.problems) == before
 
@@ -312,10 +342,13 @@ def verify_store(root: str | Path | None, name: str, version: str | None = None,
 
 def _array_names(store: Path, recorded: dict[str, Any] | None) -> list[str]:
     if recorded is not None:
-        names = {k[len(STORE_DIR) + 1:-len("/zarr.json")] for k in recorded
-                 if k.startswith(f"{STORE_DIR}/") and k.endswith("/zarr.json") and k.count("/") == 2}
+        names = {
+            k[len(STORE_DIR) + 1 : -len("/zarr.json")]
+            for k in recorded
+            if k.startswith(f"{STORE_DIR}/") and k.endswith("/zarr.json") and k.count("/") == 2
+        }
         return sorted(names)
-    return sorted(k[:-len("/zarr.json")] for k in _walk(store) if k.endswith("/zarr.json") and k.count("/") == 1)
+    return sorted(k[: -len("/zarr.json")] for k in _walk(store) if k.endswith("/zarr.json") and k.count("/") == 1)
 
 
 def _expand(variables: Iterable[str] | None, attrs: dict[str, Any], arrays: list[str]) -> list[str]:
@@ -333,8 +366,9 @@ def _expand(variables: Iterable[str] | None, attrs: dict[str, Any], arrays: list
     return out
 
 
-def _split_rows(store: Path, attrs: dict[str, Any], split: str, report: VerifyReport,
-                whole: Any) -> dict[str, tuple[int, int]]:
+def _split_rows(
+    store: Path, attrs: dict[str, Any], split: str, report: VerifyReport, whole: Any
+) -> dict[str, tuple[int, int]]:
     """Row range per dimension that ``split`` needs: ``sample`` from split_ranges, ``step`` from its recordings
     (windowed stores; the small per-recording arrays are verified whole before they are read)."""
     ranges = attrs.get("split_ranges") or {}
@@ -367,8 +401,9 @@ def _walk_names(store: Path) -> set[str]:
     return {p.name for p in store.iterdir()}
 
 
-def _decode_check(store: Path, metas: dict[str, _Array], rows: dict[str, tuple[int, int]], report: VerifyReport,
-                  fix: str) -> None:
+def _decode_check(
+    store: Path, metas: dict[str, _Array], rows: dict[str, tuple[int, int]], report: VerifyReport, fix: str
+) -> None:
     """Without recorded checksums: decode every chunk in scope; an undecodable one is one problem line."""
     from .paths import open_zarr_group
 
@@ -389,9 +424,11 @@ def _decode_check(store: Path, metas: dict[str, _Array], rows: dict[str, tuple[i
             try:
                 block = z.get_block_selection(index) if index else z[...]
             except Exception as exc:  # noqa: BLE001 - codec errors come in many types
-                report.problems.append(f"{store}: variable {v!r} chunk {'.'.join(map(str, index)) or '0'} "
-                                       f"({arr.describe(index)}) cannot be decoded ({type(exc).__name__}: {exc}); "
-                                       f"{fix}")
+                report.problems.append(
+                    f"{store}: variable {v!r} chunk {'.'.join(map(str, index)) or '0'} "
+                    f"({arr.describe(index)}) cannot be decoded ({type(exc).__name__}: {exc}); "
+                    f"{fix}"
+                )
                 continue
             report.checked_files += 1
             report.checked_bytes += int(np.asarray(block).nbytes)

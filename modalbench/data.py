@@ -155,8 +155,9 @@ class StoreReader:
             per_row = sum(int(self.array(f"stream_{m}").shape[1]) * 4 for m in self.meta.modality_names)
             return rows * per_row + n * (self.meta.n_modalities + 8)
         arrays = {m: self.array(m) for m in self.meta.modality_names}
-        per_sample = sum(int(np.prod(x.shape[1:])) * (4 if m in self.reader_scale else x.dtype.itemsize)
-                         for m, x in arrays.items())
+        per_sample = sum(
+            int(np.prod(x.shape[1:])) * (4 if m in self.reader_scale else x.dtype.itemsize) for m, x in arrays.items()
+        )
         return n * (per_sample + self.meta.n_modalities + 8)
 
     def input_bytes_per_sample(self) -> int:
@@ -199,8 +200,11 @@ def read_ranges(parts: list[tuple[Any, int, int]]) -> list[np.ndarray]:
 
 def to_torch(batch: NumpyBatch) -> Batch:
     inputs, avail, label = batch
-    return ({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in inputs.items()},
-            torch.from_numpy(np.ascontiguousarray(avail)), torch.from_numpy(np.ascontiguousarray(label)))
+    return (
+        {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in inputs.items()},
+        torch.from_numpy(np.ascontiguousarray(avail)),
+        torch.from_numpy(np.ascontiguousarray(label)),
+    )
 
 
 def to_torch_packed(batch: NumpyBatch) -> Batch:
@@ -226,8 +230,11 @@ def _select(batch: NumpyBatch, idx: Any) -> NumpyBatch:
 
 
 def _concat_batches(batches: list[NumpyBatch]) -> NumpyBatch:
-    return (concat_all([b[0] for b in batches]), np.concatenate([b[1] for b in batches]),
-            np.concatenate([b[2] for b in batches]))
+    return (
+        concat_all([b[0] for b in batches]),
+        np.concatenate([b[1] for b in batches]),
+        np.concatenate([b[2] for b in batches]),
+    )
 
 
 class ChunkBatches(IterableDataset):
@@ -238,10 +245,18 @@ class ChunkBatches(IterableDataset):
     takes every n-th chunk.
     """
 
-    def __init__(self, reader: StoreReader, *, batch_size: int = 256, shuffle: bool = True, seed: int = 0,
-                 buffer_chunks: int = 4, drop_last: bool = False,
-                 transform: Callable[[NumpyBatch], NumpyBatch] | None = None,
-                 cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+    def __init__(
+        self,
+        reader: StoreReader,
+        *,
+        batch_size: int = 256,
+        shuffle: bool = True,
+        seed: int = 0,
+        buffer_chunks: int = 4,
+        drop_last: bool = False,
+        transform: Callable[[NumpyBatch], NumpyBatch] | None = None,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+    ) -> None:
         super().__init__()
         if batch_size < 1:
             raise ModalbenchError(f"batch size must be >= 1 (got {batch_size})")
@@ -372,8 +387,13 @@ class ChunkBatches(IterableDataset):
             for k in views:
                 if out[k] is not views[k]:
                     np.copyto(views[k], out[k])
-        return self._message((tensors, torch.from_numpy(np.ascontiguousarray(batch[1])),
-                              torch.from_numpy(np.ascontiguousarray(batch[2]))))
+        return self._message(
+            (
+                tensors,
+                torch.from_numpy(np.ascontiguousarray(batch[1])),
+                torch.from_numpy(np.ascontiguousarray(batch[2])),
+            )
+        )
 
     def _message(self, batch: Batch) -> Batch | dict[str, Any]:
         return batch if self._group() == 1 else {GROUPED: self.batch_size, "batch": batch}
@@ -392,7 +412,7 @@ def packed_like(specs: dict[str, tuple[tuple[int, ...], Any]]) -> dict[str, torc
         buf = torch.from_numpy(np.empty(sum(sizes), dtype=dtype))
         offset = 0
         for k, size in zip(names, sizes):
-            out[k] = buf[offset:offset + size].view(specs[k][0])
+            out[k] = buf[offset : offset + size].view(specs[k][0])
             offset += size
     return {k: out[k] for k in specs}
 
@@ -424,7 +444,11 @@ class SampleDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         inputs, avail, label = self.reader.read(i, i + 1)
-        return {k: torch.from_numpy(v[0]) for k, v in inputs.items()}, torch.from_numpy(avail[0]), torch.as_tensor(label[0])
+        return (
+            {k: torch.from_numpy(v[0]) for k, v in inputs.items()},
+            torch.from_numpy(avail[0]),
+            torch.as_tensor(label[0]),
+        )
 
 
 def open_reader(root: str | Path | None, name: str, split: str = "train", task: str | None = None) -> StoreReader:
@@ -463,8 +487,14 @@ def batch_loader(ds: ChunkBatches, num_workers: int) -> Iterable[Batch]:
     ds._cached()  # read a small split once in the parent; forked workers share it
     ds.group_batches = ds.group_for_workers()
     ds.share_epoch()  # workers persist across epochs (no fork per epoch) and follow set_epoch
-    return BatchLoader(ds, batch_size=None, num_workers=num_workers, persistent_workers=True,
-                       multiprocessing_context="fork", worker_init_fn=_freeze_inherited_objects)
+    return BatchLoader(
+        ds,
+        batch_size=None,
+        num_workers=num_workers,
+        persistent_workers=True,
+        multiprocessing_context="fork",
+        worker_init_fn=_freeze_inherited_objects,
+    )
 
 
 def _freeze_inherited_objects(worker_id: int) -> None:
@@ -475,17 +505,34 @@ def _freeze_inherited_objects(worker_id: int) -> None:
     gc.freeze()
 
 
-def make_loader(root: str | Path | None, name: str, split: str = "train", *, batch_size: int = 256,
-                shuffle: bool | None = None, seed: int = 0, num_workers: int = 0, buffer_chunks: int = 4,
-                drop_last: bool = False, task: str | None = None,
-                transform: Callable[[NumpyBatch], NumpyBatch] | None = None,
-                cache_bytes: int = DEFAULT_CACHE_BYTES) -> DataLoader:
+def make_loader(
+    root: str | Path | None,
+    name: str,
+    split: str = "train",
+    *,
+    batch_size: int = 256,
+    shuffle: bool | None = None,
+    seed: int = 0,
+    num_workers: int = 0,
+    buffer_chunks: int = 4,
+    drop_last: bool = False,
+    task: str | None = None,
+    transform: Callable[[NumpyBatch], NumpyBatch] | None = None,
+    cache_bytes: int = DEFAULT_CACHE_BYTES,
+) -> DataLoader:
     """A DataLoader of whole batches over one split; shuffles by default only for ``train``.
 
     Splits up to ``cache_bytes`` are held in RAM (per process); ``cache_bytes=0`` forces chunk-aware reading.
     """
     reader = open_reader(root, name, split, task)
-    ds = ChunkBatches(reader, batch_size=batch_size, shuffle=(split == "train") if shuffle is None else shuffle,
-                      seed=seed, buffer_chunks=buffer_chunks, drop_last=drop_last, transform=transform,
-                      cache_bytes=cache_bytes)
+    ds = ChunkBatches(
+        reader,
+        batch_size=batch_size,
+        shuffle=(split == "train") if shuffle is None else shuffle,
+        seed=seed,
+        buffer_chunks=buffer_chunks,
+        drop_last=drop_last,
+        transform=transform,
+        cache_bytes=cache_bytes,
+    )
     return batch_loader(ds, num_workers) if num_workers else DataLoader(ds, batch_size=None)

@@ -86,8 +86,12 @@ class DatasetBuilder:
 
     def source_info(self) -> dict[str, Any]:
         """URLs, files and checksums (recorded in the store's ``source`` attribute)."""
-        return {"urls": [self.homepage] if self.homepage else [], "files": [], "license": self.license,
-                "citation": self.citation}
+        return {
+            "urls": [self.homepage] if self.homepage else [],
+            "files": [],
+            "license": self.license,
+            "citation": self.citation,
+        }
 
     def resolve_params(self, params: dict[str, Any], raw_dir: Path | None, download_dir: Path) -> dict[str, Any]:
         """Parameters whose value depends on the raw files at hand (e.g. ``subset=auto``), resolved before prepare

@@ -54,8 +54,9 @@ def loads_json(text: str | bytes, source: str = "<string>", *, allow_nan: bool =
     try:
         return json.loads(text, object_pairs_hook=_unique_object, parse_constant=None if allow_nan else _no_constant)
     except _DuplicateKey as exc:
-        raise ModalbenchError(f"{source}: duplicate key {exc.key!r} in one JSON object (which value is meant "
-                              f"is ambiguous)") from None
+        raise ModalbenchError(
+            f"{source}: duplicate key {exc.key!r} in one JSON object (which value is meant is ambiguous)"
+        ) from None
     except json.JSONDecodeError as exc:
         raise ModalbenchError(f"{source}: line {exc.lineno} column {exc.colno}: invalid JSON ({exc.msg})") from None
     except ValueError as exc:  # parse_constant: NaN / Infinity

@@ -21,13 +21,16 @@ from .paths import is_local, lock_path
 
 def remote_lock_note(root: Path, name: str, version: str) -> str:
     """What a prepare on a non-local root reports instead of locking."""
-    return (f"note: {root} is not a local file system, so prepare of {name} {version} takes no lock; "
-            f"do not run two prepares of it at once (docs/reliability.md, Concurrency)")
+    return (
+        f"note: {root} is not a local file system, so prepare of {name} {version} takes no lock; "
+        f"do not run two prepares of it at once (docs/reliability.md, Concurrency)"
+    )
 
 
 @contextmanager
-def dataset_lock(root: Path, name: str, version: str, *, timeout: float | None = None,
-                 on_wait: Callable[[str], None] | None = None) -> Iterator[str | None]:
+def dataset_lock(
+    root: Path, name: str, version: str, *, timeout: float | None = None, on_wait: Callable[[str], None] | None = None
+) -> Iterator[str | None]:
     """Hold the lock of ``<name> <version>`` under ``root`` for the body; yields None, or a note when skipped.
 
     When another process holds it, ``on_wait`` gets one message and the call waits (``timeout`` seconds, None =
@@ -51,9 +54,10 @@ def dataset_lock(root: Path, name: str, version: str, *, timeout: float | None =
         try:
             lock.acquire(timeout=-1 if timeout is None else timeout)
         except Timeout:
-            raise StoreError(f"another prepare of {name} {version} still holds {path} after "
-                             f"{time.monotonic() - t0:.0f} s; wait for it to finish, then run the command again"
-                             ) from None
+            raise StoreError(
+                f"another prepare of {name} {version} still holds {path} after "
+                f"{time.monotonic() - t0:.0f} s; wait for it to finish, then run the command again"
+            ) from None
     except OSError as exc:
         raise StoreError(f"cannot take the lock {path}: {_describe(exc)}") from exc
     try:

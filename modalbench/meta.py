@@ -67,8 +67,13 @@ class ModalitySpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModalitySpec:
-        return cls(d["name"], d["kind"], tuple(int(s) for s in d["shape"]), tuple(d.get("channels", ())),
-                   d.get("storage_dtype", "float32"))
+        return cls(
+            d["name"],
+            d["kind"],
+            tuple(int(s) for s in d["shape"]),
+            tuple(d.get("channels", ())),
+            d.get("storage_dtype", "float32"),
+        )
 
 
 @dataclass(frozen=True)

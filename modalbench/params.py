@@ -77,8 +77,11 @@ class Param:
     def parse(self, value: Any, owner: str) -> Any:
         """The typed, range-checked value of ``value`` (a string from the command line or a typed value)."""
         where = f"{owner}: parameter {self.name!r}"
-        if value is None or (isinstance(value, str) and value.strip().lower() in NULL_WORDS
-                             and (self.nullable or self.type not in ("str", "choice"))):
+        if value is None or (
+            isinstance(value, str)
+            and value.strip().lower() in NULL_WORDS
+            and (self.nullable or self.type not in ("str", "choice"))
+        ):
             if self.nullable or self.type == "object":
                 return None
             raise ModalbenchError(f"{where}: expected {self._expected()}, got {value!r} (no value)")
@@ -94,8 +97,10 @@ class Param:
         if self.type == "choice":
             v = _scalar(value, _choice_type(self.choices), where, self._expected())
             if v not in self.choices:
-                raise ModalbenchError(f"{where}: expected {self.range_text()}, got {value!r}"
-                                      f"{did_you_mean(str(value), [str(c) for c in self.choices])}")
+                raise ModalbenchError(
+                    f"{where}: expected {self.range_text()}, got {value!r}"
+                    f"{did_you_mean(str(value), [str(c) for c in self.choices])}"
+                )
             return v
         v = _scalar(value, self.type, where, self._expected())
         self._check_range(v, where, value)
@@ -103,8 +108,15 @@ class Param:
 
     def _expected(self) -> str:
         rng = self.range_text()
-        kind = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
-                "choice": "a value", "list": "a list", "dict": "a JSON object"}.get(self.type, self.type)
+        kind = {
+            "int": "an integer",
+            "float": "a number",
+            "bool": "true or false",
+            "str": "a string",
+            "choice": "a value",
+            "list": "a list",
+            "dict": "a JSON object",
+        }.get(self.type, self.type)
         text = f"{kind} {rng}".strip() if self.type not in ("choice",) else rng
         return text + (" or none" if self.nullable else "")
 
@@ -112,8 +124,9 @@ class Param:
         if not isinstance(v, (int, float)) or isinstance(v, bool):
             return
         lo, hi = self.min, self.max
-        bad = (lo is not None and (v < lo or (self.min_open and v == lo))) or \
-              (hi is not None and (v > hi or (self.max_open and v == hi)))
+        bad = (lo is not None and (v < lo or (self.min_open and v == lo))) or (
+            hi is not None and (v > hi or (self.max_open and v == hi))
+        )
         if bad or (isinstance(v, float) and math.isnan(v)):
             raise ModalbenchError(f"{where}: expected {expected or self._expected()}, got {raw!r}")
 
@@ -171,6 +184,7 @@ def _json_if_str(value: Any) -> Any:
 
 def _scalar(value: Any, kind: str, where: str, expected: str) -> Any:
     """``value`` as a Python scalar of ``kind`` (int, float, bool, str); strings are parsed."""
+
     def fail() -> ModalbenchError:
         return ModalbenchError(f"{where}: expected {expected}, got {value!r}")
 
@@ -217,8 +231,9 @@ def _scalar(value: Any, kind: str, where: str, expected: str) -> Any:
     return value
 
 
-def parse_params(decls: Iterable[Param], raw: Mapping[str, Any], *, owner: str = "embracenet",
-                 fill_defaults: bool = True) -> dict[str, Any]:
+def parse_params(
+    decls: Iterable[Param], raw: Mapping[str, Any], *, owner: str = "embracenet", fill_defaults: bool = True
+) -> dict[str, Any]:
     """Typed values for ``raw`` (strings or typed values) checked against ``decls``.
 
     Unknown keys raise with a "did you mean" suggestion; wrong types and out-of-range values raise naming the
@@ -230,8 +245,9 @@ def parse_params(decls: Iterable[Param], raw: Mapping[str, Any], *, owner: str =
     if unknown:
         k = unknown[0]
         known = ", ".join(by_name) or "none"
-        raise ModalbenchError(f"{owner}: unknown parameter {k!r}{did_you_mean(str(k), list(by_name))} "
-                              f"(parameters: {known})")
+        raise ModalbenchError(
+            f"{owner}: unknown parameter {k!r}{did_you_mean(str(k), list(by_name))} (parameters: {known})"
+        )
     out: dict[str, Any] = {}
     for name, d in by_name.items():
         if name in raw:
@@ -245,7 +261,15 @@ def describe_params(decls: Iterable[Param]) -> list[dict[str, Any]]:
     """One JSON-able row per parameter (name, type, default, range, help) for ``train METHOD --help``."""
     rows = []
     for d in decls:
-        rows.append({"name": d.name, "type": d.type if d.type != "list" else f"list[{d.item}]",
-                     "default": d.default, "range": d.range_text(), "nullable": d.nullable, "help": d.help,
-                     "settable": d.type != "object"})
+        rows.append(
+            {
+                "name": d.name,
+                "type": d.type if d.type != "list" else f"list[{d.item}]",
+                "default": d.default,
+                "range": d.range_text(),
+                "nullable": d.nullable,
+                "help": d.help,
+                "settable": d.type != "object",
+            }
+        )
     return rows

@@ -20,7 +20,7 @@ def resolve_root(root: str | os.PathLike[str] | None = None) -> Path:
         root = os.environ.get(ENV_HOME) or platformdirs.user_cache_dir("modalbench", appauthor=False)
     if isinstance(root, Path) or is_local_path(root):
         text = str(root)
-        return Path(text[len("file://"):] if text.startswith("file://") else text).expanduser()
+        return Path(text[len("file://") :] if text.startswith("file://") else text).expanduser()
     from upath import UPath
 
     return UPath(str(root))  # type: ignore[return-value]

@@ -49,8 +49,9 @@ def load_plugins(group: str) -> None:
             try:
                 ep.load()
             except ImportError as exc:
-                raise ModalbenchError(f"plug-in {ep.name!r} ({ep.value}, entry point group {group}) cannot be "
-                                      f"imported: {exc}") from None
+                raise ModalbenchError(
+                    f"plug-in {ep.name!r} ({ep.value}, entry point group {group}) cannot be imported: {exc}"
+                ) from None
     env = os.environ.get(ENV_VAR, "")
     if env:
         import_modules(env.split(","), origin=ENV_VAR)

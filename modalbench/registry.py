@@ -78,8 +78,9 @@ class Registry(Generic[T]):
         if name in self._aliases:
             return self._aliases[name]
         known = ", ".join(sorted(self._items)) or "none"
-        raise UnknownNameError(f"unknown {self.kind} {name!r}{did_you_mean(name, self._all_names())} "
-                               f"(registered: {known})")
+        raise UnknownNameError(
+            f"unknown {self.kind} {name!r}{did_you_mean(name, self._all_names())} (registered: {known})"
+        )
 
     def aliases(self, name: str) -> list[str]:
         """The aliases declared for the registered ``name``."""

@@ -55,15 +55,18 @@ def _summaries(conditions: Sequence[Mapping[str, Any]], metric_names: Iterable[s
     return out
 
 
-def _curve(conditions: Sequence[Mapping[str, Any]], field: str, metric_names: Sequence[str],
-           n_seeds: int) -> list[dict[str, Any]]:
+def _curve(
+    conditions: Sequence[Mapping[str, Any]], field: str, metric_names: Sequence[str], n_seeds: int
+) -> list[dict[str, Any]]:
     groups: dict[Any, list[Mapping[str, Any]]] = {}
     for c in conditions:
         x = c.get(field)
         if x is not None:
             groups.setdefault(x, []).append(c)
-    return [{field: x, "n_conditions": len(groups[x]), "metrics": _summaries(groups[x], metric_names, n_seeds)}
-            for x in sorted(groups)]
+    return [
+        {field: x, "n_conditions": len(groups[x]), "metrics": _summaries(groups[x], metric_names, n_seeds)}
+        for x in sorted(groups)
+    ]
 
 
 def scenario_aggregate(scenario: Mapping[str, Any], n_seeds: int) -> dict[str, Any]:
@@ -111,8 +114,11 @@ def compare_aggregates(given: Any, expected: Any, where: str, tol: float = TOLER
         return problems
     if expected is None:
         return [] if given is None else [f"{where}: expected null (a single seed has no std), found {_short(given)}"]
-    if isinstance(given, bool) or not isinstance(given, (int, float)) or (
-            isinstance(given, float) and not math.isfinite(given)):
+    if (
+        isinstance(given, bool)
+        or not isinstance(given, (int, float))
+        or (isinstance(given, float) and not math.isfinite(given))
+    ):
         return [f"{where}: expected {expected!r}, found {_short(given)}"]
     try:
         value = float(given)
@@ -206,15 +212,38 @@ class ResultDocument:
     command: str
 
     @classmethod
-    def build(cls, *, modalbench_version: str, dataset: DatasetRef, task: str, model: ModelInfo, regime: str,
-              trained_models: list[TrainedModel], scenarios: list[ScenarioResult], hardware: dict[str, Any],
-              date: str, command: str) -> ResultDocument:
+    def build(
+        cls,
+        *,
+        modalbench_version: str,
+        dataset: DatasetRef,
+        task: str,
+        model: ModelInfo,
+        regime: str,
+        trained_models: list[TrainedModel],
+        scenarios: list[ScenarioResult],
+        hardware: dict[str, Any],
+        date: str,
+        command: str,
+    ) -> ResultDocument:
         """A document of the current schema version with its aggregates computed from the per-seed values."""
         seeds = [t.seed for t in trained_models]
         aggregates = compute_aggregates([asdict(s) for s in scenarios], seeds)
-        return cls(schema_version=RESULT_SCHEMA_VERSION, modalbench_version=modalbench_version, dataset=dataset,
-                   task=task, model=model, regime=regime, seeds=seeds, trained_models=trained_models,
-                   scenarios=scenarios, aggregates=aggregates, hardware=hardware, date=date, command=command)
+        return cls(
+            schema_version=RESULT_SCHEMA_VERSION,
+            modalbench_version=modalbench_version,
+            dataset=dataset,
+            task=task,
+            model=model,
+            regime=regime,
+            seeds=seeds,
+            trained_models=trained_models,
+            scenarios=scenarios,
+            aggregates=aggregates,
+            hardware=hardware,
+            date=date,
+            command=command,
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object (plain dicts and lists) written as ``results.json``."""
@@ -230,8 +259,10 @@ def ranking_problems(result: Mapping[str, Any]) -> list[str]:
     """
     reasons: list[str] = []
     if result.get("schema_version") != RESULT_SCHEMA_VERSION:
-        reasons.append(f"schema_version {result.get('schema_version')!r}: only version {RESULT_SCHEMA_VERSION} "
-                       "results (with exclusion counts and per-seed provenance) are ranked")
+        reasons.append(
+            f"schema_version {result.get('schema_version')!r}: only version {RESULT_SCHEMA_VERSION} "
+            "results (with exclusion counts and per-seed provenance) are ranked"
+        )
     seeds = result.get("seeds") if isinstance(result.get("seeds"), list) else []
     if len(seeds) < MIN_RANKED_SEEDS:
         reasons.append(f"seeds: {len(seeds)} seed(s), ranking needs at least {MIN_RANKED_SEEDS}")
@@ -241,9 +272,12 @@ def ranking_problems(result: Mapping[str, Any]) -> list[str]:
         tseeds = [t.get("training_seed") for t in trained if isinstance(t, Mapping)]
         tseeds = [repr(x) if x is not None else None for x in tseeds]  # any JSON value, hashable
         if len(set(shas)) != len(shas):
-            reasons.append(f"trained_models: {len(shas)} seeds but only {len(set(shas))} distinct weight files "
-                           "(a replayed checkpoint is one model)")
+            reasons.append(
+                f"trained_models: {len(shas)} seeds but only {len(set(shas))} distinct weight files "
+                "(a replayed checkpoint is one model)"
+            )
         if None in tseeds or len(set(tseeds)) != len(tseeds):
-            reasons.append("trained_models: training seeds are unknown or repeated (each seed must be its own "
-                           "trained model)")
+            reasons.append(
+                "trained_models: training seeds are unknown or repeated (each seed must be its own trained model)"
+            )
     return reasons

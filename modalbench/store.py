@@ -43,22 +43,37 @@ def read_marker(root: Path, name: str, version: str) -> dict[str, Any] | None:
     except ModalbenchError as exc:
         raise StoreError(f"{exc}; rebuild it: modalbench prepare {name} --force") from None
     if not isinstance(marker, dict) or not isinstance(marker.get("fingerprint"), str):
-        raise StoreError(f"{path}: not a completion marker (expected an object with 'fingerprint'); "
-                         f"rebuild it: modalbench prepare {name} --force")
+        raise StoreError(
+            f"{path}: not a completion marker (expected an object with 'fingerprint'); "
+            f"rebuild it: modalbench prepare {name} --force"
+        )
     return marker
 
 
-def write_marker(directory: Path, *, dataset: str, version: str, fingerprint: str, params: dict[str, Any],
-                 checksums_sha256: str | None, run_id: str) -> dict[str, Any]:
+def write_marker(
+    directory: Path,
+    *,
+    dataset: str,
+    version: str,
+    fingerprint: str,
+    params: dict[str, Any],
+    checksums_sha256: str | None,
+    run_id: str,
+) -> dict[str, Any]:
     """Write the ``COMPLETE`` marker into ``directory`` (a version directory or its ``.incomplete`` twin), last.
 
     Only the run that wrote every file of the store calls this (the prepare holds the dataset-version lock);
     ``run_id`` says which run that was, ``checksums_sha256`` pins ``checksums.json``.
     """
     record = {
-        "dataset": dataset, "version": version, "fingerprint": fingerprint, "params": params,
-        "checksums_sha256": checksums_sha256, "run_id": run_id,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "modalbench_version": __version__,
+        "dataset": dataset,
+        "version": version,
+        "fingerprint": fingerprint,
+        "params": params,
+        "checksums_sha256": checksums_sha256,
+        "run_id": run_id,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "modalbench_version": __version__,
     }
     write_json_atomic(directory / MARKER, record)
     return record
@@ -88,14 +103,20 @@ def locate(root: str | Path | None, name: str, version: str | None = None) -> tu
     marker = read_marker(root_p, name, version)
     path = store_path(root_p, name, version)
     if marker is None:
-        state = "is incomplete (an interrupted prepare?)" if version_dir(root_p, name, version).with_name(
-            f"{version}.incomplete").exists() or path.exists() else "is not prepared"
-        raise StoreError(f"dataset {name!r} {version} {state} under {root_p}; run: modalbench prepare {name} --root {root_p}")
+        state = (
+            "is incomplete (an interrupted prepare?)"
+            if version_dir(root_p, name, version).with_name(f"{version}.incomplete").exists() or path.exists()
+            else "is not prepared"
+        )
+        raise StoreError(
+            f"dataset {name!r} {version} {state} under {root_p}; run: modalbench prepare {name} --root {root_p}"
+        )
     return path, marker
 
 
-def open_store(name: str, *legacy: Any, root: str | Path | None = None, version: str | None = None,
-               chunks: Any = None) -> xr.Dataset:
+def open_store(
+    name: str, *legacy: Any, root: str | Path | None = None, version: str | None = None, chunks: Any = None
+) -> xr.Dataset:
     """Open the complete store of dataset ``name`` under ``root`` (default: ``$MODALBENCH_HOME``) with xarray.
 
     ``chunks=None``: plain lazy zarr, no dask — safe in DataLoader workers. The ``modality`` coordinate holds the
@@ -106,15 +127,20 @@ def open_store(name: str, *legacy: Any, root: str | Path | None = None, version:
     if legacy:
         if len(legacy) > 2:
             raise TypeError("open_store(name, *, root=None, version=None, chunks=None)")
-        warnings.warn("open_store(root, name[, version]) is deprecated; use open_store(name, root=root, "
-                      "version=version)", DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "open_store(root, name[, version]) is deprecated; use open_store(name, root=root, version=version)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         root, name = name, legacy[0]
         version = legacy[1] if len(legacy) > 1 else version
     path, marker = locate(root, name, version)
     url, options = zarr_location(path)
     ds = xr.open_zarr(url, chunks=chunks, consolidated=False, zarr_format=3, storage_options=options)
     if ds.attrs.get("fingerprint") != marker.get("fingerprint"):
-        raise StoreError(f"{path}: fingerprint does not match its completion marker; run: modalbench prepare {name} --force")
+        raise StoreError(
+            f"{path}: fingerprint does not match its completion marker; run: modalbench prepare {name} --force"
+        )
     check_store_format(ds.attrs, path)
     names = [m["name"] for m in ds.attrs.get("modalities", [])]
     if names and ds.sizes.get("modality") == len(names) and ds["modality"].dtype.kind in "iu":
@@ -130,8 +156,10 @@ def check_store_format(attrs: dict[str, Any], where: Any) -> None:
     have, want = int(attrs["store_format"]), STORE_FORMATS[structure]
     if have != want:
         name = attrs.get("dataset", "NAME")
-        raise StoreError(f"{where}: store format {have} of a {structure} store; this modalbench reads format {want} "
-                         f"(see docs/store-format.md). Rebuild it: modalbench prepare {name} --force")
+        raise StoreError(
+            f"{where}: store format {have} of a {structure} store; this modalbench reads format {want} "
+            f"(see docs/store-format.md). Rebuild it: modalbench prepare {name} --force"
+        )
 
 
 def with_window_variables(ds: xr.Dataset, chunks: Any = None) -> xr.Dataset:
@@ -149,8 +177,11 @@ def with_window_variables(ds: xr.Dataset, chunks: Any = None) -> xr.Dataset:
             continue
         stream = ds[f"stream_{name}"].variable
         backend = _VirtualWindows(stream, starts, int(m["shape"][0]), int(ds.sizes["sample"]))
-        var = xr.Variable(("sample", "time", f"{name}_channel"), indexing.LazilyIndexedArray(backend),
-                          attrs={"virtual": f"windows of stream_{name}"})
+        var = xr.Variable(
+            ("sample", "time", f"{name}_channel"),
+            indexing.LazilyIndexedArray(backend),
+            attrs={"virtual": f"windows of stream_{name}"},
+        )
         if chunks is not None:
             rows = max(1, (2 << 20) // max(1, 4 * int(np.prod(backend.shape[1:]))))
             var = var.chunk({"sample": rows})

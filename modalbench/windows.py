@@ -19,8 +19,9 @@ from .errors import StoreError
 
 def global_starts(recording: np.ndarray, offset: np.ndarray, recording_start: np.ndarray) -> np.ndarray:
     """First stream row of each window: ``recording_start[recording] + offset`` (int64)."""
-    return np.asarray(recording_start, dtype=np.int64)[np.asarray(recording, dtype=np.int64)] \
-        + np.asarray(offset, dtype=np.int64)
+    return np.asarray(recording_start, dtype=np.int64)[np.asarray(recording, dtype=np.int64)] + np.asarray(
+        offset, dtype=np.int64
+    )
 
 
 def window_rows(starts: np.ndarray, length: int) -> np.ndarray:
@@ -30,11 +31,14 @@ def window_rows(starts: np.ndarray, length: int) -> np.ndarray:
 
 def _check_rows(starts: np.ndarray, length: int, rows: int) -> None:
     if starts.size and (starts.min() < 0 or starts.max() + length > rows):
-        raise StoreError(f"window rows [{starts.min()}, {starts.max() + length}) lie outside the {rows} stream rows read")
+        raise StoreError(
+            f"window rows [{starts.min()}, {starts.max() + length}) lie outside the {rows} stream rows read"
+        )
 
 
-def cut_windows(block: np.ndarray, starts: np.ndarray, length: int, out: np.ndarray | None = None,
-                rows: np.ndarray | None = None) -> np.ndarray:
+def cut_windows(
+    block: np.ndarray, starts: np.ndarray, length: int, out: np.ndarray | None = None, rows: np.ndarray | None = None
+) -> np.ndarray:
     """``(n, length, C)`` windows of a ``(R, C)`` block at ``starts`` (rows of the block), in one copy.
 
     ``out`` (C-contiguous) receives them without an intermediate array; ``rows`` is :func:`window_rows` of

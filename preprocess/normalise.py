@@ -105,8 +105,11 @@ def partial_stats(x: np.ndarray) -> dict[str, np.ndarray]:
     mean = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
     m2 = np.where(valid, (x - mean) ** 2, 0.0).sum(axis=0)
     return {
-        "count": count, "sum": total, "m2": m2,
-        "min": np.fmin.reduce(x, axis=0, initial=np.inf), "max": np.fmax.reduce(x, axis=0, initial=-np.inf),
+        "count": count,
+        "sum": total,
+        "m2": m2,
+        "min": np.fmin.reduce(x, axis=0, initial=np.inf),
+        "max": np.fmax.reduce(x, axis=0, initial=-np.inf),
     }
 
 
@@ -120,8 +123,11 @@ def merge_partials(a: dict[str, np.ndarray] | None, b: dict[str, np.ndarray]) ->
     mean_b = np.divide(b["sum"], nb, out=np.zeros_like(nb), where=nb > 0)
     corr = np.divide((mean_b - mean_a) ** 2 * na * nb, n, out=np.zeros_like(n), where=n > 0)
     return {
-        "count": a["count"] + b["count"], "sum": a["sum"] + b["sum"], "m2": a["m2"] + b["m2"] + corr,
-        "min": np.fmin(a["min"], b["min"]), "max": np.fmax(a["max"], b["max"]),
+        "count": a["count"] + b["count"],
+        "sum": a["sum"] + b["sum"],
+        "m2": a["m2"] + b["m2"] + corr,
+        "min": np.fmin(a["min"], b["min"]),
+        "max": np.fmax(a["max"], b["max"]),
     }
 
 
@@ -133,8 +139,11 @@ def raw_stats(p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     mean = np.divide(p["sum"], n, out=np.full_like(n, np.nan), where=ok)
     var = np.divide(p["m2"], n, out=np.full_like(n, np.nan), where=ok)
     return {
-        "min": np.where(ok, p["min"], np.nan), "max": np.where(ok, p["max"], np.nan),
-        "mean": mean, "std": np.sqrt(np.maximum(var, 0.0)), "count": count,
+        "min": np.where(ok, p["min"], np.nan),
+        "max": np.where(ok, p["max"], np.nan),
+        "mean": mean,
+        "std": np.sqrt(np.maximum(var, 0.0)),
+        "count": count,
     }
 
 
@@ -146,8 +155,9 @@ def scale_block(x: np.ndarray, a: np.ndarray, b: np.ndarray, clip: tuple[float, 
     return y
 
 
-def scaling_terms(stats: dict[str, Any], scaling: dict[str, Any]) -> tuple[np.ndarray, np.ndarray,
-                                                                          tuple[float, float] | None]:
+def scaling_terms(
+    stats: dict[str, Any], scaling: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray, tuple[float, float] | None]:
     """``(a, b, clip)`` for :func:`scale_block`, the same terms :func:`apply_scaling` uses."""
     a, b = affine(stats, scaling)
     clip = None

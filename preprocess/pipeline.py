@@ -123,7 +123,9 @@ def stats_graph(builder: DatasetBuilder, params: dict[str, Any], items: list[Any
         return grouped_stats_graph(builder, params, items)
     graph: dict[str, Any] = {"stats": {}}
     for spec in specs:
-        graph["stats"][spec.name] = stat_graph([s.inputs[spec.name] for s in train], channel_axis=1 + channel_axis(spec))
+        graph["stats"][spec.name] = stat_graph(
+            [s.inputs[spec.name] for s in train], channel_axis=1 + channel_axis(spec)
+        )
     return graph
 
 
@@ -135,8 +137,10 @@ def compute_stats(builder: DatasetBuilder, params: dict[str, Any], items: list[A
     """
     (computed,) = dask.compute(stats_graph(builder, params, items))
     scales = reader_scales(builder.modalities(params))
-    computed["stats"] = {m: reader_scaled_stats(s, scales[m]) if m in scales else finalize_stats(s, params["scaling"])
-                         for m, s in computed["stats"].items()}
+    computed["stats"] = {
+        m: reader_scaled_stats(s, scales[m]) if m in scales else finalize_stats(s, params["scaling"])
+        for m, s in computed["stats"].items()
+    }
     return computed
 
 
@@ -190,12 +194,14 @@ def _checked_length(builder: DatasetBuilder, rec: Recording, specs: list[Modalit
         shape = tuple(getattr(s, "shape", ()))
         if len(shape) != 2 or shape[1] != spec.shape[1] or shape[0] != T:
             raise ModalbenchError(
-                f"{builder.name}: recording {rec.id} modality {spec.name} has shape {shape}, expected ({T}, {spec.shape[1]})")
+                f"{builder.name}: recording {rec.id} modality {spec.name} has shape {shape}, expected ({T}, {spec.shape[1]})"
+            )
     return T
 
 
-def plan_window_groups(builder: DatasetBuilder, params: dict[str, Any], items: list[Recording],
-                       order: list[int], budget: int | None = None) -> list[list[Piece]]:
+def plan_window_groups(
+    builder: DatasetBuilder, params: dict[str, Any], items: list[Recording], order: list[int], budget: int | None = None
+) -> list[list[Piece]]:
     """Groups of pieces (split order) for the scale+window tasks; a piece's windows never cross its recording."""
     budget = int(budget or GROUP_BYTES)
     specs = builder.modalities(params)
@@ -225,8 +231,9 @@ def plan_window_groups(builder: DatasetBuilder, params: dict[str, Any], items: l
     return _pack(pieces, costs, budget)
 
 
-def plan_row_groups(items: list[Recording], order: list[int], row_bytes: int,
-                    budget: int | None = None) -> list[list[Piece]]:
+def plan_row_groups(
+    items: list[Recording], order: list[int], row_bytes: int, budget: int | None = None
+) -> list[list[Piece]]:
     """Groups of row ranges (whole recordings, long ones cut) for the statistics / label-stream tasks."""
     budget = int(budget or GROUP_BYTES)
     rows = max(1, budget // max(1, row_bytes))
@@ -241,8 +248,9 @@ def plan_row_groups(items: list[Recording], order: list[int], row_bytes: int,
     return _pack(pieces, costs, budget)
 
 
-def _group_refs(group: list[Any], arrays_of: Callable[[int], dict[str, Any]], keys: list[str],
-                deps: list[da.Array]) -> list[list[Any]]:
+def _group_refs(
+    group: list[Any], arrays_of: Callable[[int], dict[str, Any]], keys: list[str], deps: list[da.Array]
+) -> list[list[Any]]:
     """Row-range references ``[piece][key]`` of one task group's pieces; their dask inputs go to ``deps``."""
     refs = []
     for p in group:
@@ -284,8 +292,13 @@ def _lone_getitem(x: da.Array) -> tuple[Any, Any] | None:
         task = graph[key]
     except KeyError:
         return None
-    if type(task) is tuple and len(task) == 3 and task[0] is operator.getitem and isinstance(task[2], tuple) \
-            and all(isinstance(i, (int, slice)) for i in task[2]):
+    if (
+        type(task) is tuple
+        and len(task) == 3
+        and task[0] is operator.getitem
+        and isinstance(task[2], tuple)
+        and all(isinstance(i, (int, slice)) for i in task[2])
+    ):
         try:
             if task[1] in graph:
                 return task[1], task[2]
@@ -335,11 +348,14 @@ def _graph_layer(name: str, dsk: dict[Any, Any], deps: list[da.Array]) -> HighLe
                 seen.add(lname)
                 flat.update(layer)
     inputs = f"{name}-inputs"
-    return HighLevelGraph({inputs: MaterializedLayer(flat), name: MaterializedLayer(dsk)}, {inputs: set(), name: {inputs}})
+    return HighLevelGraph(
+        {inputs: MaterializedLayer(flat), name: MaterializedLayer(dsk)}, {inputs: set(), name: {inputs}}
+    )
 
 
-def _child_array(graph: HighLevelGraph, parent: str, name: str, dsk: dict[Any, Any], chunks: tuple[tuple[int, ...], ...],
-                 dtype: Any) -> da.Array:
+def _child_array(
+    graph: HighLevelGraph, parent: str, name: str, dsk: dict[Any, Any], chunks: tuple[tuple[int, ...], ...], dtype: Any
+) -> da.Array:
     layers = dict(graph.layers)
     deps = dict(graph.dependencies)
     layers[name] = MaterializedLayer(dsk)
@@ -379,7 +395,7 @@ def _labels_combine(plan: _Const, *groups: list[dict[str, np.ndarray]]) -> list[
     out: list[dict[str, np.ndarray] | None] = [None] * (max(items) + 1 if items else 0)
     pos = 0
     for item, k in zip(items, pieces_per_item, strict=True):
-        parts = flat[pos:pos + k]
+        parts = flat[pos : pos + k]
         pos += k
         out[item] = {t: np.concatenate([p[t] for p in parts]) if k > 1 else parts[0][t] for t in parts[0]}
     return out
@@ -398,8 +414,11 @@ def grouped_stats_graph(builder: DatasetBuilder, params: dict[str, Any], items: 
     deps: list[da.Array] = []
     dsk: dict[Any, Any] = {}
     stat_groups = plan_row_groups(items, train, row_bytes)
-    token = tokenize([[(p.item, p.lo, p.hi) for p in g] for g in stat_groups],
-                     [[_dep_name(items[i].streams[n]) for n in names] for i in train], names)
+    token = tokenize(
+        [[(p.item, p.lo, p.hi) for p in g] for g in stat_groups],
+        [[_dep_name(items[i].streams[n]) for n in names] for i in train],
+        names,
+    )
     sname = f"mb-train-stats-{token}"
     for g, group in enumerate(stat_groups):
         dsk[(sname, g)] = (_stats_task, _group_refs(group, lambda i: items[i].streams, names, deps))
@@ -457,8 +476,13 @@ def _group_indices(group: list[Piece]) -> tuple[np.ndarray, np.ndarray | None]:
     return np.concatenate(win).astype(np.int64), None if whole else np.concatenate(rows)
 
 
-def grouped_windows(builder: DatasetBuilder, params: dict[str, Any], items: list[Recording], groups: list[list[Piece]],
-                    stats: dict[str, Any]) -> tuple[list[da.Array], da.Array]:
+def grouped_windows(
+    builder: DatasetBuilder,
+    params: dict[str, Any],
+    items: list[Recording],
+    groups: list[list[Piece]],
+    stats: dict[str, Any],
+) -> tuple[list[da.Array], da.Array]:
     """Lazy ``(scaled streams per modality, per-window availability)``: one task per group.
 
     Chunks follow the groups (exact sizes known from the plan); callers rechunk to the store's chunking.
@@ -467,10 +491,17 @@ def grouped_windows(builder: DatasetBuilder, params: dict[str, Any], items: list
     names = [s.name for s in specs]
     length = int(params["window"]["length"])
     terms = [scaling_terms(stats[n], params["scaling"]) for n in names]
-    summary = [[(p.item, p.lo, p.hi, p.s0, p.s1, len(p.offsets), int(p.offsets[0]) if len(p.offsets) else -1)
-                for p in g] for g in groups]
-    token = tokenize(summary, [[_dep_name(items[p.item].streams[n]) for n in names] for g in groups for p in g],
-                     [(a, b, c) for a, b, c in terms], length, params["window"])
+    summary = [
+        [(p.item, p.lo, p.hi, p.s0, p.s1, len(p.offsets), int(p.offsets[0]) if len(p.offsets) else -1) for p in g]
+        for g in groups
+    ]
+    token = tokenize(
+        summary,
+        [[_dep_name(items[p.item].streams[n]) for n in names] for g in groups for p in g],
+        [(a, b, c) for a, b, c in terms],
+        length,
+        params["window"],
+    )
     gname = f"mb-window-groups-{token}"
     deps: list[da.Array] = []
     dsk: dict[Any, Any] = {}
@@ -515,8 +546,9 @@ def order_items(items: list[Any]) -> list[Any]:
     return sorted(items, key=lambda it: SPLIT_CODES[it.split])
 
 
-def build_dataset(builder: DatasetBuilder, params: dict[str, Any], items: list[Any], computed: dict[str, Any],
-                  ctx: PrepareContext) -> xr.Dataset:
+def build_dataset(
+    builder: DatasetBuilder, params: dict[str, Any], items: list[Any], computed: dict[str, Any], ctx: PrepareContext
+) -> xr.Dataset:
     """Assemble the lazy xarray Dataset of the store (no compute happens here)."""
     if builder.structure == "windowed":
         ds = _assemble_windowed(builder, params, items, computed)
@@ -557,15 +589,20 @@ def _assemble_samples(builder, params, items: list[SampleSplit], computed) -> xr
         parts = [da.asarray(s.inputs[spec.name]) for s in items]
         for s, p in zip(items, parts):
             if tuple(p.shape[1:]) != spec.shape:
-                raise ModalbenchError(f"{builder.name}: {s.split} {spec.name} has shape {p.shape[1:]}, expected {spec.shape}")
+                raise ModalbenchError(
+                    f"{builder.name}: {s.split} {spec.name} has shape {p.shape[1:]}, expected {spec.shape}"
+                )
             if spec.name in scales and p.dtype != np.uint8:
-                raise ModalbenchError(f"{builder.name}: {s.split} {spec.name} has dtype {p.dtype}; a modality with "
-                                      f"storage_dtype uint8 must be loaded as uint8")
+                raise ModalbenchError(
+                    f"{builder.name}: {s.split} {spec.name} has dtype {p.dtype}; a modality with "
+                    f"storage_dtype uint8 must be loaded as uint8"
+                )
         if spec.name in scales:  # stored as loaded; the reader applies attrs["reader_scale"]
             x = da.concatenate(parts, axis=0)
         else:
-            x = apply_scaling(da.concatenate(parts, axis=0), computed["stats"][spec.name], params["scaling"],
-                              1 + channel_axis(spec))
+            x = apply_scaling(
+                da.concatenate(parts, axis=0), computed["stats"][spec.name], params["scaling"], 1 + channel_axis(spec)
+            )
         data_vars[spec.name] = (("sample", *spec.dims), x.rechunk((rows, *spec.shape)))
     for task, var in _task_label_vars(builder, params).items():
         lab = da.concatenate([da.asarray(s.labels[task]) for s in items], axis=0)
@@ -650,8 +687,9 @@ def _with_int_coords(ds: xr.Dataset) -> xr.Dataset:
     return ds.assign_coords({d: np.arange(n, dtype=np.int64) for d, n in ds.sizes.items()})
 
 
-def make_attrs(builder: DatasetBuilder, params: dict[str, Any], ds: xr.Dataset, stats: dict[str, Any],
-               ctx: PrepareContext) -> dict[str, Any]:
+def make_attrs(
+    builder: DatasetBuilder, params: dict[str, Any], ds: xr.Dataset, stats: dict[str, Any], ctx: PrepareContext
+) -> dict[str, Any]:
     """All store attributes, ending with the fingerprint."""
     tasks = builder.tasks(params)
     label_vars = _task_label_vars(builder, params)
@@ -669,10 +707,16 @@ def make_attrs(builder: DatasetBuilder, params: dict[str, Any], ds: xr.Dataset, 
         "task": tasks[0].name,
         "task_type": tasks[0].task_type,
         "classes": list(tasks[0].classes),
-        "tasks": {t.name: {"variable": label_vars[t.name], "task_type": t.task_type, "classes": list(t.classes),
-                           **({"val_excluded_classes": list(t.val_excluded)} if t.val_excluded else {}),
-                           **({"primary_metric": t.primary_metric} if t.primary_metric else {})}
-                  for t in tasks},
+        "tasks": {
+            t.name: {
+                "variable": label_vars[t.name],
+                "task_type": t.task_type,
+                "classes": list(t.classes),
+                **({"val_excluded_classes": list(t.val_excluded)} if t.val_excluded else {}),
+                **({"primary_metric": t.primary_metric} if t.primary_metric else {}),
+            }
+            for t in tasks
+        },
         "modalities": [m.to_dict() for m in builder.modalities(params)],
         "source": source,
         "params": params,
@@ -731,8 +775,15 @@ def write_store(ds: xr.Dataset, path: Path, *, progress: bool = True) -> None:
     with DaskProgress("writing store", enabled=progress), warnings.catch_warnings():
         # consolidated metadata (so a plain xr.open_zarr is quiet) are not in the zarr v3 spec yet: zarr says so
         warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
-        ds.to_zarr(url, mode="w-", zarr_format=3, consolidated=True, encoding=encoding_for(ds), compute=True,
-                   storage_options=options)
+        ds.to_zarr(
+            url,
+            mode="w-",
+            zarr_format=3,
+            consolidated=True,
+            encoding=encoding_for(ds),
+            compute=True,
+            storage_options=options,
+        )
 
 
 @dataclass
@@ -764,8 +815,10 @@ def scheduler(workers: int | None = None, address: str | None = None) -> Iterato
         finally:
             client.close()
         return
-    with LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None) as cl, \
-            Client(cl) as client:
+    with (
+        LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None) as cl,
+        Client(cl) as client,
+    ):
         yield client
 
 
@@ -778,11 +831,21 @@ def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
     return [] if canonical_json(a) == canonical_json(b) else [f"{prefix[:-1]}: {a!r} -> {b!r}"]
 
 
-def prepare(name: str, *, root: str | Path | None = None, overrides: dict[str, Any] | None = None,
-            force: bool = False, raw: Path | None = None, verification: str = "strict",
-            workers: int | None = None, address: str | None = None, progress: bool = True,
-            lock_timeout: float | None = None, on_message: Callable[[str], None] | None = None,
-            mirrors: Sequence[str] = ()) -> PrepareResult:
+def prepare(
+    name: str,
+    *,
+    root: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    force: bool = False,
+    raw: Path | None = None,
+    verification: str = "strict",
+    workers: int | None = None,
+    address: str | None = None,
+    progress: bool = True,
+    lock_timeout: float | None = None,
+    on_message: Callable[[str], None] | None = None,
+    mirrors: Sequence[str] = (),
+) -> PrepareResult:
     """Prepare dataset ``name`` under ``root``; a no-op when an identical store exists.
 
     Runs under the dataset version's lock (:func:`modalbench.locks.dataset_lock`): a second concurrent prepare
@@ -805,8 +868,18 @@ def prepare(name: str, *, root: str | Path | None = None, overrides: dict[str, A
         with dataset_lock(root_p, builder.name, builder.version, timeout=lock_timeout, on_wait=say) as note:
             if note:
                 say(note)
-            result = _prepare_locked(builder, params, root_p, force=force, raw=raw, verification=verification,
-                                     workers=workers, address=address, progress=progress, mirrors=mirrors)
+            result = _prepare_locked(
+                builder,
+                params,
+                root_p,
+                force=force,
+                raw=raw,
+                verification=verification,
+                workers=workers,
+                address=address,
+                progress=progress,
+                mirrors=mirrors,
+            )
     except OSError as exc:
         raise _write_error(exc, builder, root_p) from exc
     if note:
@@ -825,8 +898,10 @@ def _write_error(exc: OSError, builder: DatasetBuilder, root: Path) -> StoreErro
     where = exc.filename or root
     what = exc.strerror or str(exc)
     code = errno.errorcode.get(exc.errno or 0, "")
-    return StoreError(f"prepare {builder.name} failed: {where}: {what}{f' ({code})' if code else ''}; "
-                      f"no partial store was left under {version_dir(root, builder.name, builder.version)}")
+    return StoreError(
+        f"prepare {builder.name} failed: {where}: {what}{f' ({code})' if code else ''}; "
+        f"no partial store was left under {version_dir(root, builder.name, builder.version)}"
+    )
 
 
 def scenario_artifacts(directory: Path) -> list[str]:
@@ -834,13 +909,26 @@ def scenario_artifacts(directory: Path) -> list[str]:
     base = directory / "scenarios"
     if not base.is_dir():
         return []
-    return sorted(f"{d.parent.name}/{d.name}" for d in base.glob("*/seed-*")
-                  if d.is_dir() and not d.name.endswith((".incomplete", ".old")))
+    return sorted(
+        f"{d.parent.name}/{d.name}"
+        for d in base.glob("*/seed-*")
+        if d.is_dir() and not d.name.endswith((".incomplete", ".old"))
+    )
 
 
-def _prepare_locked(builder: DatasetBuilder, params: dict[str, Any], root_p: Path, *, force: bool,
-                    raw: Path | None, verification: str, workers: int | None, address: str | None,
-                    progress: bool, mirrors: Sequence[str] = ()) -> PrepareResult:
+def _prepare_locked(
+    builder: DatasetBuilder,
+    params: dict[str, Any],
+    root_p: Path,
+    *,
+    force: bool,
+    raw: Path | None,
+    verification: str,
+    workers: int | None,
+    address: str | None,
+    progress: bool,
+    mirrors: Sequence[str] = (),
+) -> PrepareResult:
     final = version_dir(root_p, builder.name, builder.version)
     path = store_path(root_p, builder.name, builder.version)
     try:
@@ -857,9 +945,14 @@ def _prepare_locked(builder: DatasetBuilder, params: dict[str, Any], root_p: Pat
         raise StoreError(f"{final} was prepared with different parameters ({changes}); pass --force to rebuild it")
     if raw is not None and not Path(raw).is_dir():
         raise ModalbenchError(f"--raw {raw}: not a directory")
-    ctx = PrepareContext(root=str(root_p), raw_dir=Path(raw) if raw else None, verification=verification,
-                         progress=progress, download_dir=local_raw_dir(root_p, builder.name),
-                         mirrors=tuple(mirrors))
+    ctx = PrepareContext(
+        root=str(root_p),
+        raw_dir=Path(raw) if raw else None,
+        verification=verification,
+        progress=progress,
+        download_dir=local_raw_dir(root_p, builder.name),
+        mirrors=tuple(mirrors),
+    )
     ctx.download_dir.mkdir(parents=True, exist_ok=True)
     run_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
     with scheduler(workers, address):
@@ -872,7 +965,20 @@ def _prepare_locked(builder: DatasetBuilder, params: dict[str, Any], root_p: Pat
             write_store(ds, tmp / "store.zarr", progress=progress)
             write_json_atomic(tmp / "attrs.json", ds.attrs)
             digest = write_checksums(tmp)
-            write_marker(tmp, dataset=builder.name, version=builder.version, fingerprint=ds.attrs["fingerprint"],
-                         params=params, checksums_sha256=digest, run_id=run_id)
-    return PrepareResult(path, dict(ds.attrs), False, 0.0, removed_scenarios=[] if keep else existing,
-                         kept_scenarios=existing if keep else [])
+            write_marker(
+                tmp,
+                dataset=builder.name,
+                version=builder.version,
+                fingerprint=ds.attrs["fingerprint"],
+                params=params,
+                checksums_sha256=digest,
+                run_id=run_id,
+            )
+    return PrepareResult(
+        path,
+        dict(ds.attrs),
+        False,
+        0.0,
+        removed_scenarios=[] if keep else existing,
+        kept_scenarios=existing if keep else [],
+    )

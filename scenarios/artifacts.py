@@ -58,7 +58,10 @@ def write_masks(path: Path, arrays: dict[str, np.ndarray]) -> None:
     for name, a in arrays.items():
         a = np.ascontiguousarray(a)
         arr = group.create_array(
-            name, shape=a.shape, dtype=a.dtype, chunks=_chunks(a.shape, a.dtype.itemsize) or None,
+            name,
+            shape=a.shape,
+            dtype=a.dtype,
+            chunks=_chunks(a.shape, a.dtype.itemsize) or None,
             compressors=[BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle")],
         )
         if a.size:
@@ -71,8 +74,11 @@ class ScenarioIntegrityError(ModalbenchError):
 
 def regenerate_command(name: str, family: str, seed: int = 0, split: str = "test") -> str:
     """The command that regenerates one scenario artifact."""
-    return (f"modalbench scenarios {name} --family {family}" + (f" --seed {seed}" if seed else "")
-            + (f" --split {split}" if split != "test" else ""))
+    return (
+        f"modalbench scenarios {name} --family {family}"
+        + (f" --seed {seed}" if seed else "")
+        + (f" --split {split}" if split != "test" else "")
+    )
 
 
 def _fix(directory: Path, manifest: dict[str, Any] | None = None) -> str:
@@ -105,8 +111,9 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     return manifest
 
 
-def read_verified(directory: Path, manifest: dict[str, Any] | None = None) -> tuple[dict[str, Any],
-                                                                                    dict[str, np.ndarray]]:
+def read_verified(
+    directory: Path, manifest: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The manifest and every mask array of an artifact, checked against the manifest's sha256 (one home for the
     verified read: :class:`~.reader.ScenarioReader` and :func:`ensure_scenario` use it).
 
@@ -117,31 +124,38 @@ def read_verified(directory: Path, manifest: dict[str, Any] | None = None) -> tu
     fix = _fix(directory, manifest)
     fmt = manifest.get("manifest_format")
     if fmt != MANIFEST_FORMAT:
-        raise ScenarioIntegrityError(f"{directory / MANIFEST}: manifest format {fmt!r}, this modalbench reads "
-                                     f"{MANIFEST_FORMAT} (written by another version); {fix}")
+        raise ScenarioIntegrityError(
+            f"{directory / MANIFEST}: manifest format {fmt!r}, this modalbench reads "
+            f"{MANIFEST_FORMAT} (written by another version); {fix}"
+        )
     headers = manifest.get("arrays")
-    if not isinstance(headers, list) or not all(isinstance(a, dict) and isinstance(a.get("name"), str)
-                                                for a in headers):
+    if not isinstance(headers, list) or not all(
+        isinstance(a, dict) and isinstance(a.get("name"), str) for a in headers
+    ):
         raise ScenarioIntegrityError(f"{directory / MANIFEST}: 'arrays' is not a list of named arrays; {fix}")
     arrays: dict[str, np.ndarray] = {}
     masks = directory / MASKS
     try:
         group = open_zarr_group(masks, mode="r")
     except Exception as exc:  # noqa: BLE001 - a missing or damaged group is one line whatever zarr raises
-        raise ScenarioIntegrityError(f"{masks}: scenario masks missing or unreadable ({type(exc).__name__}); "
-                                     f"{fix}") from None
+        raise ScenarioIntegrityError(
+            f"{masks}: scenario masks missing or unreadable ({type(exc).__name__}); {fix}"
+        ) from None
     for a in headers:
         try:
             arrays[a["name"]] = np.asarray(group[a["name"]][...])
         except KeyError:
             raise ScenarioIntegrityError(f"{masks}: mask array {a['name']!r} is missing; {fix}") from None
         except Exception as exc:  # noqa: BLE001 - codec errors come in many types
-            raise ScenarioIntegrityError(f"{masks}: mask array {a['name']!r} cannot be decoded "
-                                         f"({type(exc).__name__}: {exc}); {fix}") from None
+            raise ScenarioIntegrityError(
+                f"{masks}: mask array {a['name']!r} cannot be decoded ({type(exc).__name__}: {exc}); {fix}"
+            ) from None
     got = scenario_sha256(manifest, arrays)
     if got != manifest.get("sha256"):
-        raise ScenarioIntegrityError(f"{directory}: scenario does not match its sha256 (masks or manifest changed "
-                                     f"since generation: expected {manifest.get('sha256')}, got {got}); {fix}")
+        raise ScenarioIntegrityError(
+            f"{directory}: scenario does not match its sha256 (masks or manifest changed "
+            f"since generation: expected {manifest.get('sha256')}, got {got}); {fix}"
+        )
     return manifest, arrays
 
 
@@ -226,8 +240,17 @@ class GenerateResult(ManifestView):
 ON_CORRUPT = ("refuse", "regenerate")
 
 
-def ensure_scenario(ds: xr.Dataset, root: Path | str | None, scenario: str, *, seed: int = 0, split: str = "test",
-                    verify: bool = True, on_corrupt: str = "refuse", **params: Any) -> GenerateResult:
+def ensure_scenario(
+    ds: xr.Dataset,
+    root: Path | str | None,
+    scenario: str,
+    *,
+    seed: int = 0,
+    split: str = "test",
+    verify: bool = True,
+    on_corrupt: str = "refuse",
+    **params: Any,
+) -> GenerateResult:
     """Generate and store one scenario for the opened store ``ds`` unless an identical artifact exists.
 
     A stored artifact for other parameters or another store fingerprint is regenerated. One for the same request
@@ -265,12 +288,17 @@ def ensure_scenario(ds: xr.Dataset, root: Path | str | None, scenario: str, *, s
     return GenerateResult(manifest, directory, status, reason)
 
 
-def _same(manifest: dict[str, Any], scenario_id: str, params: dict[str, Any], seed: int, split: str,
-          fingerprint: str) -> bool:
-    return (manifest.get("manifest_format") == MANIFEST_FORMAT and manifest.get("scenario") == scenario_id
-            and manifest.get("params") == json.loads(json.dumps(params))
-            and manifest.get("seed") == seed and manifest.get("split") == split
-            and (manifest.get("dataset") or {}).get("fingerprint") == fingerprint)
+def _same(
+    manifest: dict[str, Any], scenario_id: str, params: dict[str, Any], seed: int, split: str, fingerprint: str
+) -> bool:
+    return (
+        manifest.get("manifest_format") == MANIFEST_FORMAT
+        and manifest.get("scenario") == scenario_id
+        and manifest.get("params") == json.loads(json.dumps(params))
+        and manifest.get("seed") == seed
+        and manifest.get("split") == split
+        and (manifest.get("dataset") or {}).get("fingerprint") == fingerprint
+    )
 
 
 def list_artifacts(root: Path | str | None, name: str, version: str) -> list[dict[str, Any]]:
@@ -287,7 +315,15 @@ def list_artifacts(root: Path | str | None, name: str, version: str) -> list[dic
         except ModalbenchError as exc:
             out.append({"path": str(path.parent), "error": str(exc)})
             continue
-        out.append({"scenario": man.get("scenario"), "seed": man.get("seed"), "split": man.get("split"),
-                    "n_conditions": man.get("n_conditions"), "sha256": man.get("sha256"),
-                    "fingerprint": (man.get("dataset") or {}).get("fingerprint"), "path": str(path.parent)})
+        out.append(
+            {
+                "scenario": man.get("scenario"),
+                "seed": man.get("seed"),
+                "split": man.get("split"),
+                "n_conditions": man.get("n_conditions"),
+                "sha256": man.get("sha256"),
+                "fingerprint": (man.get("dataset") or {}).get("fingerprint"),
+                "path": str(path.parent),
+            }
+        )
     return out

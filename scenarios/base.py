@@ -136,8 +136,12 @@ class Scenario:
             **self.extra,
         }
         body = json.loads(canonical_json(body))  # plain JSON types, as written and read back
-        return {**body, "sha256": scenario_sha256(body, self.arrays), "sha256_definition": SHA256_DEFINITION,
-                "modalbench_version": __version__}
+        return {
+            **body,
+            "sha256": scenario_sha256(body, self.arrays),
+            "sha256_definition": SHA256_DEFINITION,
+            "modalbench_version": __version__,
+        }
 
 
 class ScenarioFamily:
@@ -202,12 +206,29 @@ class ScenarioFamily:
     def _generate(self, view: SplitView, *, seed: int, params: dict[str, Any]) -> Scenario:
         raise NotImplementedError
 
-    def _scenario(self, view: SplitView, *, seed: int, params: dict[str, Any], conditions: list[dict[str, Any]],
-                  arrays: dict[str, np.ndarray], extra: dict[str, Any] | None = None) -> Scenario:
+    def _scenario(
+        self,
+        view: SplitView,
+        *,
+        seed: int,
+        params: dict[str, Any],
+        conditions: list[dict[str, Any]],
+        arrays: dict[str, np.ndarray],
+        extra: dict[str, Any] | None = None,
+    ) -> Scenario:
         return Scenario(
-            family=self.family, version=self.version, kind=self.kind, params=params, seed=seed, split=view.split,
-            dataset=view.dataset_info, modalities=list(view.modalities), sample_range=view.sample_range,
-            conditions=conditions, arrays=arrays, extra=extra or {},
+            family=self.family,
+            version=self.version,
+            kind=self.kind,
+            params=params,
+            seed=seed,
+            split=view.split,
+            dataset=view.dataset_info,
+            modalities=list(view.modalities),
+            sample_range=view.sample_range,
+            conditions=conditions,
+            arrays=arrays,
+            extra=extra or {},
         )
 
 
@@ -260,20 +281,24 @@ class SplitView:
                 raise ModalbenchError(f"store variable {var!r} is missing (see docs/store-format.md)")
         codes = np.asarray(ds["split"].isel(sample=slice(start, stop)).values)
         if codes.shape[0] != stop - start or not np.all(codes == SPLIT_CODES[split]):
-            raise ModalbenchError(
-                f"store variable 'split' disagrees with split_ranges[{split!r}] = [{start}, {stop})"
-            )
+            raise ModalbenchError(f"store variable 'split' disagrees with split_ranges[{split!r}] = [{start}, {stop})")
         avail = np.asarray(ds["available"].isel(sample=slice(start, stop)).values).astype(bool)
         if avail.shape != (stop - start, len(mods)):
             raise ModalbenchError(
                 f"store variable 'available' has shape {avail.shape}, expected {(stop - start, len(mods))}"
             )
         return cls(
-            ds=ds, split=split,
-            dataset_info={"name": attrs["dataset"], "version": attrs.get("version", ""),
-                          "fingerprint": attrs["fingerprint"]},
-            modalities=[m["name"] for m in mods], modality_kinds=[m["kind"] for m in mods],
-            sample_range=(start, stop), natural_available=np.ascontiguousarray(avail),
+            ds=ds,
+            split=split,
+            dataset_info={
+                "name": attrs["dataset"],
+                "version": attrs.get("version", ""),
+                "fingerprint": attrs["fingerprint"],
+            },
+            modalities=[m["name"] for m in mods],
+            modality_kinds=[m["kind"] for m in mods],
+            sample_range=(start, stop),
+            natural_available=np.ascontiguousarray(avail),
         )
 
 

@@ -48,8 +48,16 @@ def block_lengths_from_attrs(ds: xr.Dataset) -> tuple[int | None, int | None]:
     return bm.get("min"), bm.get("max")
 
 
-def draw_block_masks(lengths: np.ndarray, n_modalities: int, rate: float, *, min_length: int, max_length: int,
-                     tolerance: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def draw_block_masks(
+    lengths: np.ndarray,
+    n_modalities: int,
+    rate: float,
+    *,
+    min_length: int,
+    max_length: int,
+    tolerance: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
     """Remove blocks until the missing rate is in ``[rate, rate + tolerance]``.
 
     ``lengths`` are the recording lengths of the concatenated stream. Returns the ``(M, T)`` present mask
@@ -74,8 +82,10 @@ def draw_block_masks(lengths: np.ndarray, n_modalities: int, rate: float, *, min
         length = np.minimum(length, lengths[rec])
         start = integers(rng, BATCH, lengths[rec] - length + 1)
         pos = (starts[rec] + start).tolist()
-        for _j, (mj, lj, rj, sj, pj) in enumerate(zip(mod.tolist(), length.tolist(), rec.tolist(), start.tolist(), pos)):
-            seg = present[mj, pj:pj + lj]
+        for _j, (mj, lj, rj, sj, pj) in enumerate(
+            zip(mod.tolist(), length.tolist(), rec.tolist(), start.tolist(), pos)
+        ):
+            seg = present[mj, pj : pj + lj]
             new = int(np.count_nonzero(seg))
             if new == 0 or removed + new > hi:  # nothing new removed, or overshoot: draw again
                 skips += 1
@@ -124,8 +134,8 @@ class BlockMissing(ScenarioFamily):
         lmin, lmax = params["min_length"], params["max_length"]
         if lmin is None or lmax is None:
             raise ModalbenchError(
-                "block-missing needs block lengths: store attribute params.block_missing = {\"min\": L_min, "
-                "\"max\": L_max} is missing; pass min_length and max_length"
+                'block-missing needs block lengths: store attribute params.block_missing = {"min": L_min, '
+                '"max": L_max} is missing; pass min_length and max_length'
             )
         for key, v in (("min_length", lmin), ("max_length", lmax)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -157,12 +167,16 @@ class BlockMissing(ScenarioFamily):
         local = np.clip(local, 0, rec_ids.size - 1)
         if np.any(rec_ids[local] != sample_rec):
             bad = int(np.flatnonzero(rec_ids[local] != sample_rec)[0]) + s0
-            raise ModalbenchError(f"store: {view.split} sample {bad} belongs to recording {sample_rec[bad - s0]}, "
-                                  f"which is not a {view.split} recording")
+            raise ModalbenchError(
+                f"store: {view.split} sample {bad} belongs to recording {sample_rec[bad - s0]}, "
+                f"which is not a {view.split} recording"
+            )
         if np.any(sample_off < 0) or np.any(sample_off + window > rec_len[local]):
             bad = int(np.flatnonzero((sample_off < 0) | (sample_off + window > rec_len[local]))[0]) + s0
-            raise ModalbenchError(f"store: window of sample {bad} (offset {sample_off[bad - s0]}, length {window}) "
-                                  f"does not fit in its recording")
+            raise ModalbenchError(
+                f"store: window of sample {bad} (offset {sample_off[bad - s0]}, length {window}) "
+                f"does not fit in its recording"
+            )
         window_starts = rec_local_start[local] + sample_off
 
         rates = params["rates"]
@@ -172,16 +186,29 @@ class BlockMissing(ScenarioFamily):
         conds = []
         for ri, r in enumerate(rates):
             present, blocks = draw_block_masks(
-                rec_len, m, r, min_length=params["min_length"], max_length=params["max_length"],
-                tolerance=params["tolerance"], rng=make_rng(seed, _STREAM_TAG, ri))
+                rec_len,
+                m,
+                r,
+                min_length=params["min_length"],
+                max_length=params["max_length"],
+                tolerance=params["tolerance"],
+                rng=make_rng(seed, _STREAM_TAG, ri),
+            )
             stream_masks[ri] = present.T
             all_blocks.append(np.column_stack([np.full(len(blocks), ri, dtype=np.int64), blocks]))
             achieved = 1.0 - present.sum() / present.size
             clipped = int(np.sum(blocks[:, 3] < params["min_length"])) if len(blocks) else 0
-            conds.append({"id": f"rate-{r:.2f}", "description": f"random blocks removed until {r:.0%} of the "
-                          f"{view.split} modality-timesteps are missing", "missing_rate": r,
-                          "achieved_rate": round(float(achieved), 6), "n_blocks": int(len(blocks)),
-                          "n_clipped_blocks": clipped})
+            conds.append(
+                {
+                    "id": f"rate-{r:.2f}",
+                    "description": f"random blocks removed until {r:.0%} of the "
+                    f"{view.split} modality-timesteps are missing",
+                    "missing_rate": r,
+                    "achieved_rate": round(float(achieved), 6),
+                    "n_blocks": int(len(blocks)),
+                    "n_clipped_blocks": clipped,
+                }
+            )
         blocks_arr = np.concatenate(all_blocks, axis=0) if all_blocks else np.zeros((0, 5), np.int64)
         arrays = {
             "stream_masks": stream_masks,
@@ -193,9 +220,14 @@ class BlockMissing(ScenarioFamily):
             "window_starts": window_starts.astype(np.int64),
             "blocks": blocks_arr,
         }
-        return self._scenario(view, seed=seed, params=params, conditions=conds, arrays=arrays,
-                              extra={"window_length": window, "block_columns": BLOCK_COLUMNS,
-                                     "stream_steps": t_total})
+        return self._scenario(
+            view,
+            seed=seed,
+            params=params,
+            conditions=conds,
+            arrays=arrays,
+            extra={"window_length": window, "block_columns": BLOCK_COLUMNS, "stream_steps": t_total},
+        )
 
 
 def _window_length(ds: xr.Dataset) -> int:

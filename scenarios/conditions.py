@@ -38,6 +38,12 @@ def condition_dicts(table: np.ndarray, names: list[str], prefix: str | None) -> 
         k = int(sizes[i])
         within = within + 1 if i and int(sizes[i - 1]) == k else 0
         cid = prefix or f"k{k:02d}-{within:04d}"
-        out.append({"id": cid, "description": describe_subset(row, names), "n_available": k,
-                    "missing_rate": round(1.0 - k / len(names), 6)})
+        out.append(
+            {
+                "id": cid,
+                "description": describe_subset(row, names),
+                "n_available": k,
+                "missing_rate": round(1.0 - k / len(names), 6),
+            }
+        )
     return out

@@ -98,8 +98,10 @@ def _channel_shape(kind: str, ndim: int, n: int) -> tuple[int, ...]:
 
 def _means_for(name: str, kind: str, x: Any, means: Mapping[str, Any] | None) -> Any:
     if means is None or name not in means:
-        raise ModalbenchError(f"fill: strategy needs the training means of {name!r} (means[{name!r}], the store's "
-                              f"normalisation[{name!r}]['scaled_mean'])")
+        raise ModalbenchError(
+            f"fill: strategy needs the training means of {name!r} (means[{name!r}], the store's "
+            f"normalisation[{name!r}]['scaled_mean'])"
+        )
     mu = np.asarray(means[name], dtype=np.float64).reshape(-1)
     axis = len(x.shape) - 1 if kind == "series" else 1
     if mu.size != x.shape[axis]:
@@ -147,9 +149,17 @@ def ffill_series(x: Any, missing: Any, fallback: Any) -> Any:
     return _where(idx >= 0, got, fallback)
 
 
-def fill(inputs: Mapping[str, Any], available: Any, strategy: str, *, means: Mapping[str, Any] | None = None,
-         timestep_mask: Any = None, history: Mapping[str, Any] | None = None,
-         modalities: Sequence[str] | None = None, kinds: Mapping[str, str] | None = None) -> dict[str, Any]:
+def fill(
+    inputs: Mapping[str, Any],
+    available: Any,
+    strategy: str,
+    *,
+    means: Mapping[str, Any] | None = None,
+    timestep_mask: Any = None,
+    history: Mapping[str, Any] | None = None,
+    modalities: Sequence[str] | None = None,
+    kinds: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """Fill the missing values of a batch.
 
     ``inputs``: modality -> batch array. ``available``: ``(B, M)`` bool, columns in the order of
@@ -183,7 +193,9 @@ def fill(inputs: Mapping[str, Any], available: Any, strategy: str, *, means: Map
         tsm = None
         if timestep_mask is not None and kind == "series":
             if timestep_mask.shape[1] != x.shape[1]:
-                raise ModalbenchError(f"fill: timestep_mask has {timestep_mask.shape[1]} steps, {name!r} has {x.shape[1]}")
+                raise ModalbenchError(
+                    f"fill: timestep_mask has {timestep_mask.shape[1]} steps, {name!r} has {x.shape[1]}"
+                )
             tsm = timestep_mask[:, :, j]
         miss = missing_mask(x, available[:, j], kind, tsm)
         if strategy == "zero":
@@ -214,7 +226,9 @@ def ffill_stream(stream: np.ndarray, present: np.ndarray, lengths: np.ndarray, *
     lengths = np.asarray(lengths, dtype=np.int64)
     steps, channels = stream.shape
     if int(lengths.sum()) != steps:
-        raise ModalbenchError(f"ffill_stream: recording lengths sum to {int(lengths.sum())}, the stream has {steps} steps")
+        raise ModalbenchError(
+            f"ffill_stream: recording lengths sum to {int(lengths.sum())}, the stream has {steps} steps"
+        )
     present = np.asarray(present, dtype=bool)
     if present.ndim == 1:
         present = present[:, None]
@@ -226,8 +240,15 @@ def ffill_stream(stream: np.ndarray, present: np.ndarray, lengths: np.ndarray, *
     return np.where(idx >= rec_start, got, mu)
 
 
-def ffill_streams(streams: Mapping[str, np.ndarray], stream_mask: np.ndarray, lengths: np.ndarray,
-                  modalities: Sequence[str], means: Mapping[str, Any]) -> dict[str, np.ndarray]:
+def ffill_streams(
+    streams: Mapping[str, np.ndarray],
+    stream_mask: np.ndarray,
+    lengths: np.ndarray,
+    modalities: Sequence[str],
+    means: Mapping[str, Any],
+) -> dict[str, np.ndarray]:
     """:func:`ffill_stream` for every modality; ``stream_mask`` is ``(T, M)`` with columns in ``modalities`` order."""
-    return {m: ffill_stream(streams[m], stream_mask[:, j], lengths, mean=np.asarray(means[m]))
-            for j, m in enumerate(modalities)}
+    return {
+        m: ffill_stream(streams[m], stream_mask[:, j], lengths, mean=np.asarray(means[m]))
+        for j, m in enumerate(modalities)
+    }

@@ -23,5 +23,10 @@ class Full(ScenarioFamily):
     def _generate(self, view: SplitView, *, seed: int, params: dict[str, Any]) -> Scenario:
         table = np.ones((1, len(view.modalities)), dtype=bool)
         conds = condition_dicts(table, view.modalities, prefix="full")
-        return self._scenario(view, seed=seed, params=params, conditions=conds,
-                              arrays={"condition_table": table, "natural_available": view.natural_available})
+        return self._scenario(
+            view,
+            seed=seed,
+            params=params,
+            conditions=conds,
+            arrays={"condition_table": table, "natural_available": view.natural_available},
+        )

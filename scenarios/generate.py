@@ -20,9 +20,16 @@ class Skipped:
     reason: str
 
 
-def generate_scenarios(root: str | Path | None, name: str, families: list[str] | None = None, *, seed: int = 0,
-                       split: str = "test", version: str | None = None,
-                       on_corrupt: str = "refuse") -> list[GenerateResult | Skipped]:
+def generate_scenarios(
+    root: str | Path | None,
+    name: str,
+    families: list[str] | None = None,
+    *,
+    seed: int = 0,
+    split: str = "test",
+    version: str | None = None,
+    on_corrupt: str = "refuse",
+) -> list[GenerateResult | Skipped]:
     """Generate (or reuse) scenarios of dataset ``name``.
 
     ``families=None`` means every standard family; families that do not apply are returned as
@@ -34,7 +41,7 @@ def generate_scenarios(root: str | Path | None, name: str, families: list[str] |
     ds = open_store(name, root=root, version=version)
     explicit = families is not None
     ids: list[str] = []
-    for fam_name in (families if explicit else list(STANDARD_FAMILIES)):
+    for fam_name in families if explicit else list(STANDARD_FAMILIES):
         fam_id = get_scenario(fam_name).id
         if fam_id not in ids:
             ids.append(fam_id)

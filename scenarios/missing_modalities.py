@@ -56,9 +56,14 @@ class MissingModalities(ScenarioFamily):
         table = subset_table(m, params["cap"], make_rng(seed))
         conds = condition_dicts(table, view.modalities, prefix=None)
         sampled = [k for k in range(1, m + 1) if math.comb(m, k) > params["cap"]]
-        return self._scenario(view, seed=seed, params=params, conditions=conds,
-                              arrays={"condition_table": table, "natural_available": view.natural_available},
-                              extra={"sampled_sizes": sampled})
+        return self._scenario(
+            view,
+            seed=seed,
+            params=params,
+            conditions=conds,
+            arrays={"condition_table": table, "natural_available": view.natural_available},
+            extra={"sampled_sizes": sampled},
+        )
 
 
 @register_scenario
@@ -66,8 +71,10 @@ class MissingModalitiesV2(MissingModalities):
     """v2: test samples with natural gaps are excluded (EmbraceNet §6.4.1), so k-modality conditions score k."""
 
     version = "v2"
-    description = ("every non-empty modality subset per size k (at most `cap` per size, drawn uniformly); test "
-                   "samples with any natural gap are excluded")
+    description = (
+        "every non-empty modality subset per size k (at most `cap` per size, drawn uniformly); test "
+        "samples with any natural gap are excluded"
+    )
     excludes_natural_gaps = True
 
     def _generate(self, view: SplitView, *, seed: int, params: dict[str, Any]) -> Scenario:
@@ -79,8 +86,15 @@ class MissingModalitiesV2(MissingModalities):
         for c in conds:
             c.update(n_scored=n_scored, n_excluded=view.n_samples - n_scored)
         sampled = [k for k in range(1, m + 1) if math.comb(m, k) > params["cap"]]
-        return self._scenario(view, seed=seed, params=params, conditions=conds,
-                              arrays={"condition_table": table, "natural_available": view.natural_available,
-                                      "scored_samples": scored},
-                              extra={"sampled_sizes": sampled, "excluded_rule": "samples with any natural gap",
-                                     "n_excluded_natural_gaps": view.n_samples - n_scored})
+        return self._scenario(
+            view,
+            seed=seed,
+            params=params,
+            conditions=conds,
+            arrays={"condition_table": table, "natural_available": view.natural_available, "scored_samples": scored},
+            extra={
+                "sampled_sizes": sampled,
+                "excluded_rule": "samples with any natural gap",
+                "n_excluded_natural_gaps": view.n_samples - n_scored,
+            },
+        )

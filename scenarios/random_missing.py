@@ -98,11 +98,17 @@ class RandomMissing(ScenarioFamily):
                 name = view.modalities[j]
                 cid, desc = f"drop-{name}-{rate_label(p)}", f"only {name} missing, with p={p}"
                 denom = n
-            conds.append({
-                "id": cid, "description": desc + " (at least one modality kept)", "missing_rate": p,
-                "modality": None if j is None else view.modalities[j],
-                "achieved_rate": round(dropped / denom, 6) if denom else 0.0,
-                "n_restored": restored, "n_dropped_before_restore": dropped_before,
-            })
-        return self._scenario(view, seed=seed, params=params, conditions=conds,
-                              arrays={"masks": masks, "natural_available": natural})
+            conds.append(
+                {
+                    "id": cid,
+                    "description": desc + " (at least one modality kept)",
+                    "missing_rate": p,
+                    "modality": None if j is None else view.modalities[j],
+                    "achieved_rate": round(dropped / denom, 6) if denom else 0.0,
+                    "n_restored": restored,
+                    "n_dropped_before_restore": dropped_before,
+                }
+            )
+        return self._scenario(
+            view, seed=seed, params=params, conditions=conds, arrays={"masks": masks, "natural_available": natural}
+        )

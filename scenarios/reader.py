@@ -53,12 +53,15 @@ class ScenarioReader(ManifestView):
             group = open_zarr_group(self.path / MASKS, mode="r")
             self._arrays = {n: group[n] for n in names}
         except (FileNotFoundError, KeyError) as exc:
-            raise ScenarioIntegrityError(f"{self.path / MASKS}: scenario masks missing or incomplete ({exc}); "
-                                         f"run: {self.regenerate_command()}") from None
+            raise ScenarioIntegrityError(
+                f"{self.path / MASKS}: scenario masks missing or incomplete ({exc}); run: {self.regenerate_command()}"
+            ) from None
 
     def __repr__(self) -> str:
-        return (f"ScenarioReader({self.scenario_id}, {self.manifest['dataset']['name']}, seed={self.manifest['seed']}, "
-                f"split={self.split}, conditions={self.n_conditions})")
+        return (
+            f"ScenarioReader({self.scenario_id}, {self.manifest['dataset']['name']}, seed={self.manifest['seed']}, "
+            f"split={self.split}, conditions={self.n_conditions})"
+        )
 
     def regenerate_command(self) -> str:
         """The command that regenerates this artifact."""
@@ -103,14 +106,17 @@ class ScenarioReader(ManifestView):
         idx = np.asarray(sample_index, dtype=np.int64).reshape(-1)
         start, stop = self.sample_range
         if idx.size and (int(idx.min()) < start or int(idx.max()) >= stop):
-            raise ModalbenchError(f"sample indices must lie in the {self.split} range [{start}, {stop}) of "
-                                  f"scenario {self.scenario_id}; got [{int(idx.min())}, {int(idx.max())}]")
+            raise ModalbenchError(
+                f"sample indices must lie in the {self.split} range [{start}, {stop}) of "
+                f"scenario {self.scenario_id}; got [{int(idx.min())}, {int(idx.max())}]"
+            )
         return idx - start
 
     def _condition(self, c: int) -> int:
         if not isinstance(c, (int, np.integer)) or not 0 <= int(c) < self.n_conditions:
-            raise ModalbenchError(f"condition index {c!r} out of range [0, {self.n_conditions}) "
-                                  f"for scenario {self.scenario_id}")
+            raise ModalbenchError(
+                f"condition index {c!r} out of range [0, {self.n_conditions}) for scenario {self.scenario_id}"
+            )
         return int(c)
 
     def _per_condition(self, c: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -147,7 +153,9 @@ class ScenarioReader(ManifestView):
             out = out & self.natural_available[loc]
         return out
 
-    def timestep_mask(self, condition_index: int, sample_index: np.ndarray | int, *, natural: bool = True) -> np.ndarray:
+    def timestep_mask(
+        self, condition_index: int, sample_index: np.ndarray | int, *, natural: bool = True
+    ) -> np.ndarray:
         """``(B, L, M)`` bool per-timestep presence of block-missing windows (True = present)."""
         if self.kind != "stream":
             raise ModalbenchError(f"per-timestep masks exist only for block-missing scenarios, not {self.scenario_id}")
@@ -181,8 +189,16 @@ class ScenarioReader(ManifestView):
         return self._get("window_starts")[self._local(sample_index)]
 
 
-def load_scenario(root: str | Path | None, name: str, scenario_id: str, seed: int = 0, *, version: str | None = None,
-                  split: str = "test", verify: bool = True) -> ScenarioReader:
+def load_scenario(
+    root: str | Path | None,
+    name: str,
+    scenario_id: str,
+    seed: int = 0,
+    *,
+    version: str | None = None,
+    split: str = "test",
+    verify: bool = True,
+) -> ScenarioReader:
     """Open the stored scenario ``scenario_id`` (``family@v`` or bare family = newest) of dataset ``name``.
 
     ``version`` defaults to the version this modalbench prepares (:func:`modalbench.store.store_version`).
@@ -195,7 +211,9 @@ def load_scenario(root: str | Path | None, name: str, scenario_id: str, seed: in
     version = version or store_version(name)
     directory = artifact_dir(root_p, name, version, fam.id, seed, split)
     if not (directory / "manifest.json").exists():
-        raise ModalbenchError(f"scenario {fam.id} seed {seed} ({split}) of {name} {version} is not generated "
-                              f"under {root_p}; run: {regenerate_command(name, fam.family, seed, split)} "
-                              f"--root {root_p}")
+        raise ModalbenchError(
+            f"scenario {fam.id} seed {seed} ({split}) of {name} {version} is not generated "
+            f"under {root_p}; run: {regenerate_command(name, fam.family, seed, split)} "
+            f"--root {root_p}"
+        )
     return ScenarioReader(directory, verify=verify)

@@ -117,8 +117,11 @@ def layering_problems(repo: Path) -> list[str]:
                 continue
             elif src == "core" and folder != "core":
                 problems.append(f"{where}: the core imports the stage {folder!r} ({name})")
-            elif src in STAGES and folder in STAGES and not any(
-                    src == a and dotted.startswith(b) for a, b in ALLOWED_STAGE_EDGES):
+            elif (
+                src in STAGES
+                and folder in STAGES
+                and not any(src == a and dotted.startswith(b) for a, b in ALLOWED_STAGE_EDGES)
+            ):
                 problems.append(f"{where}: stage {src!r} imports stage {folder!r} ({name})")
             elif in_function and src != "app" and folder != "core":
                 problems.append(f"{where}: function-level import across folders ({name})")

@@ -21,12 +21,33 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: (method, extra train arguments): the rows on the leaderboard; EmbraceNet with modality dropout (adj_pre)
 ROWS: list[tuple[str, list[str]]] = [
-    ("early", []), ("late", []), ("intermediate", []), ("cmp", []), ("mae", []),
-    ("embracenet", ["--set", "adj_pre=true"]), ("mul", []), ("two-stream", []), ("gmu", []),
-    ("centralnet", []), ("dmf", []),
+    ("early", []),
+    ("late", []),
+    ("intermediate", []),
+    ("cmp", []),
+    ("mae", []),
+    ("embracenet", ["--set", "adj_pre=true"]),
+    ("mul", []),
+    ("two-stream", []),
+    ("gmu", []),
+    ("centralnet", []),
+    ("dmf", []),
 ]
-TRAIN = ["--dataset", "digits", "--seeds", "0,1,2", "--threads", "1", "--preset", "paper", "--epochs", "30", "--lr", "1e-2",
-         "--quiet"]
+TRAIN = [
+    "--dataset",
+    "digits",
+    "--seeds",
+    "0,1,2",
+    "--threads",
+    "1",
+    "--preset",
+    "paper",
+    "--epochs",
+    "30",
+    "--lr",
+    "1e-2",
+    "--quiet",
+]
 
 
 def _run(argv: list[str], root: Path) -> None:
@@ -40,8 +61,23 @@ def train_and_evaluate(method: str, extra: list[str], root: Path) -> Path:
     runs = root / "runs" / method
     results = root / f"{method}.results.json"
     _run(["train", method, *TRAIN, *extra, "--out", str(runs), "--root", str(root)], root)
-    _run(["evaluate", "--dataset", "digits", "--checkpoint", str(runs), "--threads", "1", "--quiet",
-          "--out", str(results), "--root", str(root)], root)
+    _run(
+        [
+            "evaluate",
+            "--dataset",
+            "digits",
+            "--checkpoint",
+            str(runs),
+            "--threads",
+            "1",
+            "--quiet",
+            "--out",
+            str(results),
+            "--root",
+            str(root),
+        ],
+        root,
+    )
     return results
 
 

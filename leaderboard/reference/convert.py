@@ -34,10 +34,17 @@ COLUMNS = ["paper", "table", "dataset", "task", "method", "condition", "metric",
 #: Modality counts stated in the papers (used only for ``full``/``all``/``missing-modalities`` conditions).
 MODALITY_COUNTS = {
     "opportunity": 19,  # EmbraceNet §6.1 and reference-papers.md note
-    "bimodal-mnist": 2, "bimodal-fashion-mnist": 2,  # left/right image halves
-    "av-mnist": 2, "mm-imdb": 2, "ntu-rgbd": 2, "avletters2": 2, "mudestreda": 2,
-    "higgs-small": 2, "higgs-full": 2,  # low-level and high-level features (Mul 2018 §5)
-    "cifar100-resnet32": 3, "cifar100-resnet110": 3,  # three ResNet stages as modalities
+    "bimodal-mnist": 2,
+    "bimodal-fashion-mnist": 2,  # left/right image halves
+    "av-mnist": 2,
+    "mm-imdb": 2,
+    "ntu-rgbd": 2,
+    "avletters2": 2,
+    "mudestreda": 2,
+    "higgs-small": 2,
+    "higgs-full": 2,  # low-level and high-level features (Mul 2018 §5)
+    "cifar100-resnet32": 3,
+    "cifar100-resnet110": 3,  # three ResNet stages as modalities
 }
 
 
@@ -86,15 +93,30 @@ def convert(csv_path: Path, papers_path: Path) -> dict[str, Any]:
             if rec["paper"] not in papers:
                 raise SystemExit(f"{csv_path}:{lineno}: paper {rec['paper']!r} not in {papers_path}")
             n_available, missing_rate = derive(rec["dataset"], rec["condition"])
-            rows.append({
-                "paper": rec["paper"], "table": int(rec["table"]), "dataset": rec["dataset"], "task": rec["task"],
-                "method": rec["method"], "condition": rec["condition"], "metric": rec["metric"],
-                "value": float(rec["value"]), "std": float(rec["std"]) if rec["std"] else None,
-                "note": rec["note"] or None, "citation": papers[rec["paper"]],
-                "n_available": n_available, "missing_rate": missing_rate,
-            })
-    return {"source": "reference-results.csv + reference-papers.md (transcribed from the papers' tables)",
-            "columns": COLUMNS, "papers": papers, "notes": notes, "rows": rows}
+            rows.append(
+                {
+                    "paper": rec["paper"],
+                    "table": int(rec["table"]),
+                    "dataset": rec["dataset"],
+                    "task": rec["task"],
+                    "method": rec["method"],
+                    "condition": rec["condition"],
+                    "metric": rec["metric"],
+                    "value": float(rec["value"]),
+                    "std": float(rec["std"]) if rec["std"] else None,
+                    "note": rec["note"] or None,
+                    "citation": papers[rec["paper"]],
+                    "n_available": n_available,
+                    "missing_rate": missing_rate,
+                }
+            )
+    return {
+        "source": "reference-results.csv + reference-papers.md (transcribed from the papers' tables)",
+        "columns": COLUMNS,
+        "papers": papers,
+        "notes": notes,
+        "rows": rows,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

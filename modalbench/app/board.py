@@ -68,8 +68,12 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     """The leaderboard as a terminal table, or JSON."""
     where = leaderboard_dir(args)
     board = load_leaderboard(where)
-    err.print(f"leaderboard: {where}" + ("" if args.leaderboard else " (yours; the project's: --leaderboard DIR)"),
-              soft_wrap=True, markup=False, highlight=False)
+    err.print(
+        f"leaderboard: {where}" + ("" if args.leaderboard else " (yours; the project's: --leaderboard DIR)"),
+        soft_wrap=True,
+        markup=False,
+        highlight=False,
+    )
     if args.json:
         print(render_json(board, args.dataset, args.task, args.scenario))
     else:

@@ -32,13 +32,22 @@ def _parent(*adders: Callable[[argparse.ArgumentParser], None]) -> argparse.Argu
 
 
 def _root(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--root", default=None, metavar="DIR",
-                   help="data root: a directory or an fsspec URL (default: $MODALBENCH_HOME or ~/.cache/modalbench)")
+    p.add_argument(
+        "--root",
+        default=None,
+        metavar="DIR",
+        help="data root: a directory or an fsspec URL (default: $MODALBENCH_HOME or ~/.cache/modalbench)",
+    )
 
 
 def _threads(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=_positive_int, default=None, metavar="N",
-                   help="torch CPU threads (default: chosen from the CPUs this process may use)")
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="torch CPU threads (default: chosen from the CPUs this process may use)",
+    )
 
 
 def _device(p: argparse.ArgumentParser) -> None:
@@ -50,9 +59,12 @@ def _json(p: argparse.ArgumentParser) -> None:
 
 
 def _leaderboard(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--leaderboard", metavar="DIR", default=None,
-                   help="leaderboard directory (default: your own, <root>/leaderboard; the project's is "
-                        "leaderboard/ in a clone)")
+    p.add_argument(
+        "--leaderboard",
+        metavar="DIR",
+        default=None,
+        help="leaderboard directory (default: your own, <root>/leaderboard; the project's is leaderboard/ in a clone)",
+    )
 
 
 def _int_at_least(minimum: int) -> Callable[[str], int]:
@@ -95,18 +107,29 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (no stage is imported)."""
-    root, threads, device, as_json, board = (_parent(_root), _parent(_threads), _parent(_device), _parent(_json),
-                                             _parent(_leaderboard))
+    root, threads, device, as_json, board = (
+        _parent(_root),
+        _parent(_threads),
+        _parent(_device),
+        _parent(_json),
+        _parent(_leaderboard),
+    )
     parser = _Parser(prog="modalbench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"modalbench {__version__}")
     parser.add_argument("--verbose", action="store_true", help="show tracebacks")
-    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                        help="import a module that registers datasets, methods or scenario families (repeatable; "
-                             "also $MODALBENCH_PLUGINS)")
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import a module that registers datasets, methods or scenario families (repeatable; "
+        "also $MODALBENCH_PLUGINS)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
-    def command(name: str, handler: str, help: str, parents: Sequence[argparse.ArgumentParser] = (),
-                **kw: object) -> argparse.ArgumentParser:
+    def command(
+        name: str, handler: str, help: str, parents: Sequence[argparse.ArgumentParser] = (), **kw: object
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, parents=list(parents), **kw)  # type: ignore[arg-type]
         p.set_defaults(handler=handler)
         return p
@@ -114,17 +137,26 @@ def build_parser() -> argparse.ArgumentParser:
     # ------------------------------------------------------------ data
     command("datasets", "data:cmd_datasets", "list registered datasets", [root, as_json])
 
-    p = command("prepare", "prepare:cmd_prepare", "download, parse, scale, window and write a dataset's zarr store",
-                [root])
+    p = command(
+        "prepare", "prepare:cmd_prepare", "download, parse, scale, window and write a dataset's zarr store", [root]
+    )
     p.add_argument("name")
     p.add_argument("--force", action="store_true", help="rebuild even if a store exists")
-    p.add_argument("--workers", type=_positive_int, default=None,
-                   help="run on a local dask.distributed cluster of N workers")
-    p.add_argument("--scheduler", default=None, metavar="ADDRESS", help="run on an existing dask cluster (tcp://host:port)")
+    p.add_argument(
+        "--workers", type=_positive_int, default=None, help="run on a local dask.distributed cluster of N workers"
+    )
+    p.add_argument(
+        "--scheduler", default=None, metavar="ADDRESS", help="run on an existing dask cluster (tcp://host:port)"
+    )
     p.add_argument("--raw", default=None, metavar="DIR", help="use raw archives already in DIR")
-    p.add_argument("--mirror", action="append", default=[], metavar="URL",
-                   help="try URL/<dataset>/<file> (or a local directory) before the canonical sources; repeatable "
-                        "(also $MODALBENCH_MIRROR)")
+    p.add_argument(
+        "--mirror",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="try URL/<dataset>/<file> (or a local directory) before the canonical sources; repeatable "
+        "(also $MODALBENCH_MIRROR)",
+    )
     p.add_argument("--verification", default="strict", choices=VERIFICATION_MODES, help="checksum verification")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a preprocessing parameter")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -132,18 +164,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("info", "data:cmd_info", "summary of a prepared store", [root, as_json])
     p.add_argument("name")
 
-    p = command("verify", "data:cmd_verify", "check a prepared store against the checksums recorded at prepare time",
-                [root, as_json])
+    p = command(
+        "verify",
+        "data:cmd_verify",
+        "check a prepared store against the checksums recorded at prepare time",
+        [root, as_json],
+    )
     p.add_argument("name")
     p.add_argument("--split", default=None, choices=("train", "val", "test"), help="check only what this split reads")
 
-    p = command("scenarios", "scenarios:cmd_scenarios",
-                "generate the seeded, checksummed test scenarios of a prepared dataset", [root, as_json],
-                description="Generate (or, with --list, show) the missing-modality and block-missing scenarios of "
-                            "a prepared dataset; default: every standard family that applies.")
+    p = command(
+        "scenarios",
+        "scenarios:cmd_scenarios",
+        "generate the seeded, checksummed test scenarios of a prepared dataset",
+        [root, as_json],
+        description="Generate (or, with --list, show) the missing-modality and block-missing scenarios of "
+        "a prepared dataset; default: every standard family that applies.",
+    )
     p.add_argument("name", help="dataset name (prepared with `modalbench prepare NAME`)")
-    p.add_argument("--family", action="append", metavar="F", default=None,
-                   help="scenario family, repeatable (family or family@version; default: the standard families)")
+    p.add_argument(
+        "--family",
+        action="append",
+        metavar="F",
+        default=None,
+        help="scenario family, repeatable (family or family@version; default: the standard families)",
+    )
     p.add_argument("--seed", type=_non_negative_int, default=0, help="scenario seed (default 0, the official one)")
     p.add_argument("--split", choices=("test", "val"), default="test", help="evaluation split (default test)")
     p.add_argument("--list", action="store_true", help="list the stored scenarios of the dataset instead")
@@ -153,39 +198,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("baseline", metavar="METHOD")
     p.add_argument("--dataset", required=True)
     p.add_argument("--task", default=None)
-    p.add_argument("--epochs", type=_positive_int, default=None,
-                   help="training epochs (default: the dataset's training defaults, printed)")
-    p.add_argument("--batch-size", type=_positive_int, default=None,
-                   help="batch size (default: the dataset's training defaults)")
-    p.add_argument("--lr", type=_positive_float, default=None,
-                   help="Adam learning rate (default: the dataset's training defaults)")
+    p.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=None,
+        help="training epochs (default: the dataset's training defaults, printed)",
+    )
+    p.add_argument(
+        "--batch-size", type=_positive_int, default=None, help="batch size (default: the dataset's training defaults)"
+    )
+    p.add_argument(
+        "--lr", type=_positive_float, default=None, help="Adam learning rate (default: the dataset's training defaults)"
+    )
     p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument("--seeds", default=None, help="train one model per seed into OUT/seed-<k> (e.g. 0,1,2)")
     p.add_argument("--out", default=None, help="checkpoint directory (default <root>/runs/<dataset>/<method>)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="method hyperparameter")
     p.add_argument("--fill", default="mean", choices=FILLS, help="how natural gaps in the store are filled")
-    p.add_argument("--patience", type=_positive_int, default=None,
-                   help="early-stopping patience in epochs")
+    p.add_argument("--patience", type=_positive_int, default=None, help="early-stopping patience in epochs")
     p.add_argument("--arch", default=None, help="mfas only: architecture file found by `modalbench search mfas`")
-    p.add_argument("--preset", default="default", choices=("default", "paper"),
-                   help="paper: the paper's model and training recipe where it states them (docs/protocols.md)")
+    p.add_argument(
+        "--preset",
+        default="default",
+        choices=("default", "paper"),
+        help="paper: the paper's model and training recipe where it states them (docs/protocols.md)",
+    )
     p.add_argument("--workers", type=_non_negative_int, default=0, help="DataLoader workers")
     p.add_argument("--quiet", action="store_true")
 
-    p = command("search", "models:cmd_search", "architecture search (MFAS) on a prepared dataset",
-                [root, threads, device])
+    p = command(
+        "search", "models:cmd_search", "architecture search (MFAS) on a prepared dataset", [root, threads, device]
+    )
     p.add_argument("method", help="search method (mfas)")
     p.add_argument("--dataset", required=True)
     p.add_argument("--task", default=None)
     p.add_argument("--budget", default="small", choices=("small", "paper"))
     p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument("--batch-size", type=_positive_int, default=64)
-    p.add_argument("--log", default=None,
-                   help="search log (JSONL; default <root>/runs/<dataset>/mfas-search/search.jsonl); "
-                        "re-running with the same log resumes")
+    p.add_argument(
+        "--log",
+        default=None,
+        help="search log (JSONL; default <root>/runs/<dataset>/mfas-search/search.jsonl); "
+        "re-running with the same log resumes",
+    )
 
-    p = command("evaluate", "models:cmd_evaluate", "evaluate a model on the standard scenarios; writes results.json",
-                [root, threads, device])
+    p = command(
+        "evaluate",
+        "models:cmd_evaluate",
+        "evaluate a model on the standard scenarios; writes results.json",
+        [root, threads, device],
+    )
     p.add_argument("--dataset", required=True)
     p.add_argument("--task", default=None)
     p.add_argument("--checkpoint", default=None, help="checkpoint dir (or a dir of seed-<k>/ checkpoints)")
@@ -203,36 +265,62 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
 
     # ------------------------------------------------------------ experiment grids
-    p = command("run", "experiments:cmd_run", "run an experiment file: a resumable grid of train + evaluate jobs",
-                [root, threads, device],
-                description="Expand an experiment file (TOML) into jobs (dataset x method x hyperparameters x seed), "
-                            "run those without results, and merge each model's seeds into one results.json.")
+    p = command(
+        "run",
+        "experiments:cmd_run",
+        "run an experiment file: a resumable grid of train + evaluate jobs",
+        [root, threads, device],
+        description="Expand an experiment file (TOML) into jobs (dataset x method x hyperparameters x seed), "
+        "run those without results, and merge each model's seeds into one results.json.",
+    )
     p.add_argument("experiment", help="experiment file (see examples/experiments/)")
     p.add_argument("--jobs", type=_positive_int, default=1, help="local processes (one torch thread each)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--scheduler", default=None, metavar="ADDRESS", help="run on a dask cluster (tcp://host:8786)")
-    where.add_argument("--workers", type=_positive_int, default=None,
-                       help="run on a local dask.distributed cluster of N worker processes")
+    where.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        help="run on a local dask.distributed cluster of N worker processes",
+    )
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: the file's `output`)")
     p.add_argument("--dry-run", action="store_true", help="print the jobs and a rough compute estimate; run nothing")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    p = command("report", "report:cmd_report", "summary table and robustness plots of results files",
-                description="Method x scenario table (mean ± std over seeds) and PNG robustness plots.")
+    p = command(
+        "report",
+        "report:cmd_report",
+        "summary table and robustness plots of results files",
+        description="Method x scenario table (mean ± std over seeds) and PNG robustness plots.",
+    )
     p.add_argument("results", nargs="+", metavar="RESULTS", help="results.json files or folders holding them")
-    p.add_argument("--out", default=None, metavar="DIR", help="where summary.md and the PNGs go (default: beside "
-                                                                "the first results)")
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="where summary.md and the PNGs go (default: beside the first results)",
+    )
     p.add_argument("--metric", default="f1_weighted", help="metric of the table and plots (default f1_weighted)")
 
     # ------------------------------------------------------------ leaderboard
-    p = command("submit", "board:cmd_submit", "validate a results.json and add it to the leaderboard", [root, board],
-                description="Validate a result file (schema + official hashes + aggregates) and add it to the "
-                            "leaderboard; on failure list every problem and exit 2.")
+    p = command(
+        "submit",
+        "board:cmd_submit",
+        "validate a results.json and add it to the leaderboard",
+        [root, board],
+        description="Validate a result file (schema + official hashes + aggregates) and add it to the "
+        "leaderboard; on failure list every problem and exit 2.",
+    )
     p.add_argument("results", help="results.json written by `modalbench evaluate`")
     p.add_argument("--replace", action="store_true", help="replace an existing entry with the same key")
 
-    p = command("leaderboard", "board:cmd_leaderboard", "show the leaderboard or build the static site", [root, board],
-                description="Show the leaderboard table (main metric: weighted F1) or build the site.")
+    p = command(
+        "leaderboard",
+        "board:cmd_leaderboard",
+        "show the leaderboard or build the static site",
+        [root, board],
+        description="Show the leaderboard table (main metric: weighted F1) or build the site.",
+    )
     p.add_argument("--dataset", default=None)
     p.add_argument("--task", default=None)
     p.add_argument("--scenario", default=None, help="e.g. missing-modalities@v1 (hides reported rows)")
@@ -244,8 +332,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--root", metavar="DIR", default=argparse.SUPPRESS)
     b.set_defaults(handler="board:cmd_build")
 
-    p = command("register-official", "board:cmd_register_official",
-                "(maintainers) register a dataset's official fingerprint and scenario hashes", [root, board])
+    p = command(
+        "register-official",
+        "board:cmd_register_official",
+        "(maintainers) register a dataset's official fingerprint and scenario hashes",
+        [root, board],
+    )
     p.add_argument("name")
 
     p = command("demo", "demo:cmd_demo", "run the main job end to end on the embedded digits dataset", [root])
@@ -256,8 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _handler(spec: str) -> Callable[[argparse.Namespace], int | None]:
     module, _, func = spec.partition(":")
-    handler: Callable[[argparse.Namespace], int | None] = getattr(importlib.import_module(f"modalbench.app.{module}"),
-                                                                  func)
+    handler: Callable[[argparse.Namespace], int | None] = getattr(
+        importlib.import_module(f"modalbench.app.{module}"), func
+    )
     return handler
 
 

@@ -27,20 +27,22 @@ def dataset_rows(root: str | None) -> list[dict[str, Any]]:
         mods = b.modalities(params)
         tasks = b.tasks(params)
         info = b.source_info()
-        rows.append({
-            "name": name,
-            "version": b.version,
-            "modalities": [m.name for m in mods],
-            "n_modalities": len(mods),
-            "kinds": sorted({m.kind for m in mods}),
-            "tasks": {t.name: {"task_type": t.task_type, "n_classes": len(t.classes)} for t in tasks},
-            "n_classes": len(tasks[0].classes),
-            "task_type": tasks[0].task_type,
-            "license": b.license,
-            "source": (info.get("urls") or ["(generated)" if b.synthetic else "(embedded)"])[0],
-            "synthetic": b.synthetic,
-            "prepared": is_prepared(resolve_root(root), name, b.version),
-        })
+        rows.append(
+            {
+                "name": name,
+                "version": b.version,
+                "modalities": [m.name for m in mods],
+                "n_modalities": len(mods),
+                "kinds": sorted({m.kind for m in mods}),
+                "tasks": {t.name: {"task_type": t.task_type, "n_classes": len(t.classes)} for t in tasks},
+                "n_classes": len(tasks[0].classes),
+                "task_type": tasks[0].task_type,
+                "license": b.license,
+                "source": (info.get("urls") or ["(generated)" if b.synthetic else "(embedded)"])[0],
+                "synthetic": b.synthetic,
+                "prepared": is_prepared(resolve_root(root), name, b.version),
+            }
+        )
     return rows
 
 
@@ -49,19 +51,30 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
         return 0
-    t = Table(title="modalbench datasets", box=box.SIMPLE_HEAD,
-              caption="* generated data; licences, tasks and every modality: --json")
+    t = Table(
+        title="modalbench datasets",
+        box=box.SIMPLE_HEAD,
+        caption="* generated data; licences, tasks and every modality: --json",
+    )
     name_width = max([len(r["name"]) + 1 for r in rows] + [4])
     t.add_column("name", no_wrap=True, min_width=name_width)
     # the modality list takes what is left of the line after the other columns and cell padding
-    t.add_column("modalities", overflow="ellipsis", no_wrap=True,
-                 max_width=max(20, out.width - name_width - len("classes multiclass prepared") - 12))
+    t.add_column(
+        "modalities",
+        overflow="ellipsis",
+        no_wrap=True,
+        max_width=max(20, out.width - name_width - len("classes multiclass prepared") - 12),
+    )
     for col in ("classes", "task", "prepared"):
         t.add_column(col, justify="right" if col == "classes" else "left", no_wrap=True, min_width=len(col))
     for r in rows:
-        t.add_row(r["name"] + ("*" if r["synthetic"] else ""),
-                  f"{r['n_modalities']}: {', '.join(r['modalities'])}", str(r["n_classes"]), r["task_type"],
-                  "yes" if r["prepared"] else "no")
+        t.add_row(
+            r["name"] + ("*" if r["synthetic"] else ""),
+            f"{r['n_modalities']}: {', '.join(r['modalities'])}",
+            str(r["n_classes"]),
+            r["task_type"],
+            "yes" if r["prepared"] else "no",
+        )
     out.print(t)
     # sources in full, one per line (a URL cut or folded in a table cell cannot be copied)
     width = max(len(r["name"]) for r in rows) if rows else 0
@@ -80,16 +93,30 @@ def print_info(name: str, root: str | None) -> None:
     out.print(f"[bold]{s['dataset']}[/bold] {s['version']}  {s['description']}")
     out.print(f"path:        {s['path']}")
     out.print(f"fingerprint: {s['fingerprint']}")
-    out.print("samples:     " + ", ".join(f"{k} {s['n_samples'][k]}" for k in SPLITS)
-              + f"  (total {s['n_samples_total']})" + (f", {s['n_recordings']} recordings" if s["n_recordings"] else ""))
-    out.print(f"task:        {s['task']} ({s['task_type']}, {len(s['classes'])} classes: "
-              + ", ".join(s["classes"][:10]) + (" ..." if len(s["classes"]) > 10 else "") + ")")
+    out.print(
+        "samples:     "
+        + ", ".join(f"{k} {s['n_samples'][k]}" for k in SPLITS)
+        + f"  (total {s['n_samples_total']})"
+        + (f", {s['n_recordings']} recordings" if s["n_recordings"] else "")
+    )
+    out.print(
+        f"task:        {s['task']} ({s['task_type']}, {len(s['classes'])} classes: "
+        + ", ".join(s["classes"][:10])
+        + (" ..." if len(s["classes"]) > 10 else "")
+        + ")"
+    )
     t = Table("modality", "kind", "shape", "dtype", "channels", "train min..max", "train mean")
     for m in s["modalities"]:
         st = s["normalisation"][m["name"]]
-        t.add_row(m["name"], m["kind"], "x".join(map(str, m["shape"])), m["dtype"],
-                  str(len(m["channels"]) or m["shape"][0]),
-                  f"{min(st['min']):.3g}..{max(st['max']):.3g}", f"{sum(st['mean']) / len(st['mean']):.3g}")
+        t.add_row(
+            m["name"],
+            m["kind"],
+            "x".join(map(str, m["shape"])),
+            m["dtype"],
+            str(len(m["channels"]) or m["shape"][0]),
+            f"{min(st['min']):.3g}..{max(st['max']):.3g}",
+            f"{sum(st['mean']) / len(st['mean']):.3g}",
+        )
     out.print(t)
     out.print("params:      " + json.dumps(s["params"], sort_keys=True))
 
@@ -111,7 +138,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
         for line in report.problems:
             err.print(f"[red]corrupt:[/red] {line}", soft_wrap=True)
         state = "intact" if report.ok else f"{len(report.problems)} problem(s)"
-        out.print(f"{args.name}: {state} ({report.scope}, {report.checked_files} files, "
-                  f"{report.checked_bytes / 1e6:.1f} MB in {report.seconds:.2f} s)")
+        out.print(
+            f"{args.name}: {state} ({report.scope}, {report.checked_files} files, "
+            f"{report.checked_bytes / 1e6:.1f} MB in {report.seconds:.2f} s)"
+        )
     report.raise_for_problems()
     return 0

@@ -64,13 +64,20 @@ def robustness_table(results: dict[str, dict]) -> Table:
         both = next(v for (n, _), v in by_desc.items() if n == 2)
         left = next(v for (n, d), v in by_desc.items() if n == 1 and "left" in d)
         right = next(v for (n, d), v in by_desc.items() if n == 1 and "right" in d)
-        t.add_row(name, res["regime"], f"{both:.1f}", f"{left:.1f}", f"{right:.1f}",
-                  f"{res['model']['parameter_count']:,}")
+        t.add_row(
+            name, res["regime"], f"{both:.1f}", f"{left:.1f}", f"{right:.1f}", f"{res['model']['parameter_count']:,}"
+        )
     return t
 
 
-def run_demo(root: str | None, *, epochs: int = DEMO_EPOCHS, models: list[tuple[str, dict]] | None = None,
-             progress: bool = True, site: Path | None = None) -> dict[str, dict]:
+def run_demo(
+    root: str | None,
+    *,
+    epochs: int = DEMO_EPOCHS,
+    models: list[tuple[str, dict]] | None = None,
+    progress: bool = True,
+    site: Path | None = None,
+) -> dict[str, dict]:
     t0 = time.perf_counter()
     root_p = resolve_root(root)
     threads = torch.get_num_threads()
@@ -85,27 +92,49 @@ def run_demo(root: str | None, *, epochs: int = DEMO_EPOCHS, models: list[tuple[
             if isinstance(r, Skipped):
                 out.print(f"  {r.scenario_id}: skipped ({r.reason})")
             else:
-                out.print(f"  {r.scenario_id}: {plural(r.manifest['n_conditions'], 'condition')}, "
-                          f"sha256 {r.sha256[:16]}…")
+                out.print(
+                    f"  {r.scenario_id}: {plural(r.manifest['n_conditions'], 'condition')}, sha256 {r.sha256[:16]}…"
+                )
 
         out.rule(f"[bold]3. train {len(models or DEMO_MODELS)} baselines ({epochs} epochs each) and evaluate")
         runs = root_p / "demo" / "runs"
         results: dict[str, dict] = {}
         for name, hp in models or DEMO_MODELS:
             ckpt = runs / name
-            tr = run_training(TrainSpec(baseline=name, dataset="digits", root=str(root_p), epochs=epochs, lr=DEMO_LR,
-                                 seed=0, out=ckpt, hparams=dict(hp), progress=False, device="cpu",
-                                 command=f"modalbench demo ({name})"))
-            result = run_evaluation(EvalSpec(dataset="digits", root=str(root_p), checkpoint=ckpt,
-                                       scenarios=("full", "missing-modalities"), fill="mean", model_name=f"{name}-demo",
-                                       command=f"modalbench evaluate --dataset digits --checkpoint {ckpt} "
-                                               f"--name {name}-demo"))
+            tr = run_training(
+                TrainSpec(
+                    baseline=name,
+                    dataset="digits",
+                    root=str(root_p),
+                    epochs=epochs,
+                    lr=DEMO_LR,
+                    seed=0,
+                    out=ckpt,
+                    hparams=dict(hp),
+                    progress=False,
+                    device="cpu",
+                    command=f"modalbench demo ({name})",
+                )
+            )
+            result = run_evaluation(
+                EvalSpec(
+                    dataset="digits",
+                    root=str(root_p),
+                    checkpoint=ckpt,
+                    scenarios=("full", "missing-modalities"),
+                    fill="mean",
+                    model_name=f"{name}-demo",
+                    command=f"modalbench evaluate --dataset digits --checkpoint {ckpt} --name {name}-demo",
+                )
+            )
             write_json_atomic(runs / f"{name}.results.json", result)
             results[name] = result
             out.print(f"  {name:<13} best epoch {tr.best_epoch:>2}  val weighted F1 {tr.best_score:.3f}")
         out.print(robustness_table(results))
-        out.print("EmbraceNet (adj_pre) is trained with modality dropout, so it keeps more of its accuracy when a "
-                  "half is missing than intermediate integration (EmbraceNet Table 1).")
+        out.print(
+            "EmbraceNet (adj_pre) is trained with modality dropout, so it keeps more of its accuracy when a "
+            "half is missing than intermediate integration (EmbraceNet Table 1)."
+        )
 
         out.rule("[bold]4. leaderboard (a demo copy: your `-demo` rows, one seed → unranked, beside the ranked rows)")
         board_dir = demo_leaderboard(root_p)

@@ -154,8 +154,10 @@ def parse_experiment(doc: dict[str, Any], path: Path, *, output: Path | None = N
         raise ModalbenchError(f"{f}: seeds: expected distinct integers, got {list(seeds)}")
     fams_raw = _require(doc, "scenarios", f)
     if not isinstance(fams_raw, list) or not fams_raw:
-        raise ModalbenchError(f"{f}: scenarios: expected a non-empty array of scenario families like "
-                              f"[\"full\", \"missing-modalities\"], got {fams_raw!r}")
+        raise ModalbenchError(
+            f"{f}: scenarios: expected a non-empty array of scenario families like "
+            f'["full", "missing-modalities"], got {fams_raw!r}'
+        )
     families: list[str] = []
     for i, fam in enumerate(fams_raw):
         fam = _str(fam, f"{f}: scenarios[{i}]")
@@ -175,9 +177,12 @@ def parse_experiment(doc: dict[str, Any], path: Path, *, output: Path | None = N
     lr = tr.get("lr", Training.lr)
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
         raise ModalbenchError(f"{f}: training.lr: expected a positive number, got {lr!r}")
-    training = Training(epochs=_int(tr.get("epochs", Training.epochs), f"{f}: training.epochs", 1), lr=float(lr),
-                        batch_size=_int(tr.get("batch_size", Training.batch_size), f"{f}: training.batch_size", 1),
-                        patience=(_int(tr["patience"], f"{f}: training.patience", 1) if "patience" in tr else None))
+    training = Training(
+        epochs=_int(tr.get("epochs", Training.epochs), f"{f}: training.epochs", 1),
+        lr=float(lr),
+        batch_size=_int(tr.get("batch_size", Training.batch_size), f"{f}: training.batch_size", 1),
+        patience=(_int(tr["patience"], f"{f}: training.patience", 1) if "patience" in tr else None),
+    )
 
     datasets: list[DatasetEntry] = []
     known_datasets = dataset_names()
@@ -203,18 +208,30 @@ def parse_experiment(doc: dict[str, Any], path: Path, *, output: Path | None = N
         hparams = dict(_table(m.get("hparams", {}), f"{where}.hparams"))
         for key, value in hparams.items():
             if isinstance(value, list) and not value:
-                raise ModalbenchError(f"{where}.hparams.{key}: a grid axis needs at least one value (to pass an "
-                                      f"empty list as the value, write [[]])")
+                raise ModalbenchError(
+                    f"{where}.hparams.{key}: a grid axis needs at least one value (to pass an "
+                    f"empty list as the value, write [[]])"
+                )
         label = m.get("label")
-        if label is not None and (not isinstance(label, str) or not label or _SLUG.search(label)
-                                  or label[0] in "._+-"):
+        if label is not None and (not isinstance(label, str) or not label or _SLUG.search(label) or label[0] in "._+-"):
             raise ModalbenchError(f"{where}.label: expected letters, digits, '.', '_', '+', '-', got {label!r}")
         if label is not None and _grid_size(hparams) > 1:
-            raise ModalbenchError(f"{where}.label: a label names one model; this method has a grid of "
-                                  f"{_grid_size(hparams)} hyperparameter combinations")
+            raise ModalbenchError(
+                f"{where}.label: a label names one model; this method has a grid of "
+                f"{_grid_size(hparams)} hyperparameter combinations"
+            )
         methods.append(MethodEntry(mname, hparams, label))
-    return Experiment(path=path, name=name, output=out_value, seeds=seeds, scenarios=tuple(families), fill=fill,
-                      training=training, datasets=tuple(datasets), methods=tuple(methods))
+    return Experiment(
+        path=path,
+        name=name,
+        output=out_value,
+        seeds=seeds,
+        scenarios=tuple(families),
+        fill=fill,
+        training=training,
+        datasets=tuple(datasets),
+        methods=tuple(methods),
+    )
 
 
 def load_experiment(path: str | Path, *, output: str | Path | None = None) -> Experiment:
@@ -291,9 +308,18 @@ class Job:
 
     def identity(self) -> dict[str, Any]:
         """What the job computes (recorded as ``job.json``; results of another identity are never reused)."""
-        return {"dataset": self.dataset, "dataset_params": self.dataset_params, "task": self.task,
-                "method": self.method, "hparams": self.hparams, "name": self.name, "seed": self.seed,
-                "scenarios": list(self.scenarios), "fill": self.fill, "training": asdict(self.training)}
+        return {
+            "dataset": self.dataset,
+            "dataset_params": self.dataset_params,
+            "task": self.task,
+            "method": self.method,
+            "hparams": self.hparams,
+            "name": self.name,
+            "seed": self.seed,
+            "scenarios": list(self.scenarios),
+            "fill": self.fill,
+            "training": asdict(self.training),
+        }
 
 
 @dataclass(frozen=True)
@@ -326,8 +352,9 @@ class Group:
         return {"jobs": [j.identity() for j in self.jobs]}
 
 
-def expand(exp: Experiment, *, root: str | None, threads: int | None = None, device: str = "cpu",
-           plugins: tuple[str, ...] = ()) -> list[Group]:
+def expand(
+    exp: Experiment, *, root: str | None, threads: int | None = None, device: str = "cpu", plugins: tuple[str, ...] = ()
+) -> list[Group]:
     """The experiment's groups (dataset × method × hyperparameter combination), each with one job per seed."""
     groups: list[Group] = []
     for ds in exp.datasets:
@@ -336,15 +363,46 @@ def expand(exp: Experiment, *, root: str | None, threads: int | None = None, dev
                 name = m.label or model_name(m.name, hp)
                 gdir = exp.output / ds.name / name
                 if any(g.dir == str(gdir) for g in groups):
-                    raise ModalbenchError(f"{exp.path}: methods: two entries give the same model {name!r}; give one "
-                                          f"a `label`")
-                jobs = tuple(Job(dataset=ds.name, dataset_params=ds.params, task=ds.task, method=m.name, hparams=hp,
-                                 name=name, seed=s, dir=str(gdir / f"seed-{s}"), root=root, scenarios=exp.scenarios,
-                                 fill=exp.fill, training=exp.training, threads=threads, device=device,
-                                 plugins=plugins) for s in exp.seeds)
-                groups.append(Group(dataset=ds.name, task=ds.task, method=m.name, hparams=hp, name=name,
-                                    dir=str(gdir), root=root, scenarios=exp.scenarios, fill=exp.fill, jobs=jobs,
-                                    threads=threads, device=device, plugins=plugins))
+                    raise ModalbenchError(
+                        f"{exp.path}: methods: two entries give the same model {name!r}; give one a `label`"
+                    )
+                jobs = tuple(
+                    Job(
+                        dataset=ds.name,
+                        dataset_params=ds.params,
+                        task=ds.task,
+                        method=m.name,
+                        hparams=hp,
+                        name=name,
+                        seed=s,
+                        dir=str(gdir / f"seed-{s}"),
+                        root=root,
+                        scenarios=exp.scenarios,
+                        fill=exp.fill,
+                        training=exp.training,
+                        threads=threads,
+                        device=device,
+                        plugins=plugins,
+                    )
+                    for s in exp.seeds
+                )
+                groups.append(
+                    Group(
+                        dataset=ds.name,
+                        task=ds.task,
+                        method=m.name,
+                        hparams=hp,
+                        name=name,
+                        dir=str(gdir),
+                        root=root,
+                        scenarios=exp.scenarios,
+                        fill=exp.fill,
+                        jobs=jobs,
+                        threads=threads,
+                        device=device,
+                        plugins=plugins,
+                    )
+                )
     return groups
 
 
@@ -363,8 +421,9 @@ def job_done(job: Job) -> bool:
     recorded = _read_json(d / JOB_FILE)
     if recorded != json.loads(canonical_json(job.identity())):
         changes = _changes(recorded, job.identity())
-        raise ModalbenchError(f"{d}: holds results of another experiment ({changes}); delete that folder or set "
-                              f"another `output`")
+        raise ModalbenchError(
+            f"{d}: holds results of another experiment ({changes}); delete that folder or set another `output`"
+        )
     return True
 
 
@@ -425,17 +484,46 @@ def run_job(job: Job) -> JobOutcome:
         d.mkdir(parents=True)
         write_json_atomic(d / JOB_FILE, job.identity())
         t = job.training
-        tr = run_training(TrainSpec(baseline=job.method, dataset=job.dataset, root=job.root, task=job.task,
-                                    epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, seed=job.seed,
-                                    device=job.device, out=d, hparams=dict(job.hparams), fill=job.fill,
-                                    patience=t.patience, progress=False,
-                                    command=f"modalbench run ({job.label})"))
-        result = run_evaluation(EvalSpec(dataset=job.dataset, root=job.root, task=job.task, checkpoint=d,
-                                         scenarios=job.scenarios, fill=job.fill, device=job.device,
-                                         model_name=job.name))
+        tr = run_training(
+            TrainSpec(
+                baseline=job.method,
+                dataset=job.dataset,
+                root=job.root,
+                task=job.task,
+                epochs=t.epochs,
+                batch_size=t.batch_size,
+                lr=t.lr,
+                seed=job.seed,
+                device=job.device,
+                out=d,
+                hparams=dict(job.hparams),
+                fill=job.fill,
+                patience=t.patience,
+                progress=False,
+                command=f"modalbench run ({job.label})",
+            )
+        )
+        result = run_evaluation(
+            EvalSpec(
+                dataset=job.dataset,
+                root=job.root,
+                task=job.task,
+                checkpoint=d,
+                scenarios=job.scenarios,
+                fill=job.fill,
+                device=job.device,
+                model_name=job.name,
+            )
+        )
         write_json_atomic(d / RESULTS, result)
-        return JobOutcome(job.label, time.perf_counter() - t0, int(tr.best_epoch), str(tr.metric),
-                          float(tr.best_score), _headline(result))
+        return JobOutcome(
+            job.label,
+            time.perf_counter() - t0,
+            int(tr.best_epoch),
+            str(tr.metric),
+            float(tr.best_score),
+            _headline(result),
+        )
 
 
 def merge_group(group: Group) -> str:
@@ -453,9 +541,19 @@ def merge_group(group: Group) -> str:
         d = Path(group.dir)
         (d / RESULTS).unlink(missing_ok=True)  # a stale merge never survives a new group.json
         write_json_atomic(d / GROUP_FILE, group.identity())
-        result = run_evaluation(EvalSpec(dataset=group.dataset, root=group.root, task=group.task, checkpoint=d,
-                                         scenarios=group.scenarios, fill=group.fill, seeds=group.seeds,
-                                         device=group.device, model_name=group.name))
+        result = run_evaluation(
+            EvalSpec(
+                dataset=group.dataset,
+                root=group.root,
+                task=group.task,
+                checkpoint=d,
+                scenarios=group.scenarios,
+                fill=group.fill,
+                seeds=group.seeds,
+                device=group.device,
+                model_name=group.name,
+            )
+        )
         write_json_atomic(d / RESULTS, result)
         return str(d / RESULTS)
 
@@ -485,8 +583,9 @@ def _executor(jobs: int, workers: int | None, scheduler: str | None) -> Iterator
             finally:
                 client.close()
             return
-        cluster = LocalCluster(n_workers=int(workers or 1), threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=int(workers or 1), threads_per_worker=1, processes=True, dashboard_address=None
+        )
         client = Client(cluster)
         try:
             yield (lambda fn, arg: client.submit(fn, arg, pure=False)), dask_wait
@@ -495,8 +594,10 @@ def _executor(jobs: int, workers: int | None, scheduler: str | None) -> Iterator
             try:  # worker processes that imported torch can be slow to exit; the nanny kills them
                 cluster.close(timeout=120)
             except TimeoutError:
-                err.print("[yellow]warning[/yellow]: the local dask cluster was slow to stop (its workers were "
-                          "killed; every result was already written)")
+                err.print(
+                    "[yellow]warning[/yellow]: the local dask cluster was slow to stop (its workers were "
+                    "killed; every result was already written)"
+                )
         return
     if jobs > 1:
         # forkserver: workers are forked from a clean server process (no inherited torch threads or open stores)
@@ -544,14 +645,25 @@ def prepare_inputs(exp: Experiment, root: str | None, *, progress: bool = True) 
 
 def _line(o: JobOutcome) -> str:
     full = "-" if o.full_f1 is None else f"{o.full_f1:.4f}"
-    return (f"[green]done[/green] {o.label}: best epoch {o.best_epoch}, val {o.val_metric} {o.val_score:.4f}, "
-            f"full weighted F1 {full} ({o.seconds:.1f} s)")
+    return (
+        f"[green]done[/green] {o.label}: best epoch {o.best_epoch}, val {o.val_metric} {o.val_score:.4f}, "
+        f"full weighted F1 {full} ({o.seconds:.1f} s)"
+    )
 
 
-def run_experiment(exp: Experiment, *, root: str | None = None, jobs: int = 1, workers: int | None = None,
-                   scheduler: str | None = None, threads: int | None = None, device: str = "cpu",
-                   plugins: tuple[str, ...] = (), progress: bool = True,
-                   console: Console | None = None) -> RunSummary:
+def run_experiment(
+    exp: Experiment,
+    *,
+    root: str | None = None,
+    jobs: int = 1,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    threads: int | None = None,
+    device: str = "cpu",
+    plugins: tuple[str, ...] = (),
+    progress: bool = True,
+    console: Console | None = None,
+) -> RunSummary:
     """Run every job of ``exp`` whose results do not exist yet, then merge each group over its seeds.
 
     ``jobs`` > 1 runs that many local processes; ``workers`` starts a dask LocalCluster; ``scheduler`` joins an
@@ -564,26 +676,39 @@ def run_experiment(exp: Experiment, *, root: str | None = None, jobs: int = 1, w
         raise ModalbenchError("pass --workers N or --scheduler ADDRESS, not both")
     console = console or err
     remote = bool(workers or scheduler or jobs > 1)
-    groups = expand(exp, root=root, threads=threads if threads or not remote else 1, device=device,
-                    plugins=plugins)
+    groups = expand(exp, root=root, threads=threads if threads or not remote else 1, device=device, plugins=plugins)
     summary = RunSummary(groups)
     todo = [j for g in groups for j in g.jobs if not job_done(j)]
     summary.skipped = [j.label for g in groups for j in g.jobs if j not in todo]
     prepare_inputs(exp, root, progress=progress)
     exp.output.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(exp.output / "experiment.json", {"experiment": str(exp.path), "name": exp.name,
-                                                       "groups": [g.label for g in groups]})
+    write_json_atomic(
+        exp.output / "experiment.json",
+        {"experiment": str(exp.path), "name": exp.name, "groups": [g.label for g in groups]},
+    )
     if summary.skipped:
         console.print(f"{len(summary.skipped)} of {len(summary.skipped) + len(todo)} jobs already done (skipped)")
     ran_groups: set[str] = set()
     remaining = {g.dir: {j.dir for j in g.jobs if j in todo} for g in groups}
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   console=console, disable=not progress, transient=False)
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not progress,
+        transient=False,
+    )
 
     def merge_ready() -> list[Group]:
-        return [g for g in groups if not remaining[g.dir] and g.dir not in merged_or_queued
-                and not any(f[0].startswith(g.label + "/") for f in summary.failed)
-                and (g.dir in ran_groups or not merge_done(g))]
+        return [
+            g
+            for g in groups
+            if not remaining[g.dir]
+            and g.dir not in merged_or_queued
+            and not any(f[0].startswith(g.label + "/") for f in summary.failed)
+            and (g.dir in ran_groups or not merge_done(g))
+        ]
 
     merged_or_queued: set[str] = set()
     with bar, _executor(jobs, workers, scheduler) as ex:
@@ -612,6 +737,7 @@ def run_experiment(exp: Experiment, *, root: str | None = None, jobs: int = 1, w
                 console.print(f"merged {group.label} over seeds {list(group.seeds)} -> {path}")
 
         if ex is None:
+
             def merge_now() -> None:
                 for g in merge_ready():
                     merged_or_queued.add(g.dir)
@@ -653,8 +779,9 @@ def run_experiment(exp: Experiment, *, root: str | None = None, jobs: int = 1, w
     summary.results = [str(Path(g.dir) / RESULTS) for g in groups if (Path(g.dir) / RESULTS).is_file()]
     if summary.failed:
         first, msg = summary.failed[0]
-        raise ModalbenchError(f"{len(summary.failed)} job(s) failed (first: {first}: {msg}); fix it and run again "
-                              f"to resume")
+        raise ModalbenchError(
+            f"{len(summary.failed)} job(s) failed (first: {first}: {msg}); fix it and run again to resume"
+        )
     return summary
 
 
@@ -676,11 +803,19 @@ def dry_run_table(exp: Experiment, root: str | None) -> tuple[Table, list[str]]:
             done = job_done(j)
             todo += not done
             per_dataset[g.dataset] = per_dataset.get(g.dataset, 0) + (not done)
-            t.add_row(str(i), g.dataset, g.name, json.dumps(g.hparams) if g.hparams else "-", str(j.seed),
-                      "done" if done else "to run")
+            t.add_row(
+                str(i),
+                g.dataset,
+                g.name,
+                json.dumps(g.hparams) if g.hparams else "-",
+                str(j.seed),
+                "done" if done else "to run",
+            )
     ep = exp.training.epochs
-    lines = [f"to run: {todo} trainings x {ep} epochs = {todo * ep} epochs, then {todo} evaluations on "
-             f"{', '.join(exp.scenarios)} and {len(groups)} merged evaluations over {len(exp.seeds)} seeds"]
+    lines = [
+        f"to run: {todo} trainings x {ep} epochs = {todo * ep} epochs, then {todo} evaluations on "
+        f"{', '.join(exp.scenarios)} and {len(groups)} merged evaluations over {len(exp.seeds)} seeds"
+    ]
     for ds in exp.datasets:
         n = per_dataset.get(ds.name, 0)
         try:
@@ -688,9 +823,11 @@ def dry_run_table(exp: Experiment, root: str | None) -> tuple[Table, list[str]]:
 
             n_train = len(open_reader(root, ds.name, "train", ds.task))
             n_test = len(open_reader(root, ds.name, "test", ds.task))
-            lines.append(f"{ds.name}: {n} x {ep} epochs x {n_train:,} train samples = {n * ep * n_train:,} "
-                         f"sample-passes (upper bound with early stopping); evaluation on {n_test:,} test samples "
-                         f"per condition")
+            lines.append(
+                f"{ds.name}: {n} x {ep} epochs x {n_train:,} train samples = {n * ep * n_train:,} "
+                f"sample-passes (upper bound with early stopping); evaluation on {n_test:,} test samples "
+                f"per condition"
+            )
         except ModalbenchError:
             lines.append(f"{ds.name}: not prepared yet (`modalbench run` prepares it first)")
     return t, lines
@@ -707,13 +844,23 @@ def cmd_run(args: Any) -> int:
         return 0
     from modalbench.engine.trainer import resolve_device
 
-    summary = run_experiment(exp, root=args.root, jobs=args.jobs, workers=args.workers, scheduler=args.scheduler,
-                             threads=args.threads, device=str(resolve_device(args.device)), plugins=tuple(args.plugin),
-                             progress=not args.quiet)
+    summary = run_experiment(
+        exp,
+        root=args.root,
+        jobs=args.jobs,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        threads=args.threads,
+        device=str(resolve_device(args.device)),
+        plugins=tuple(args.plugin),
+        progress=not args.quiet,
+    )
     from .report import load_results, summary_table
 
     if summary.results:
         out.print(summary_table(load_results([Path(p) for p in summary.results])))
-    out.print(f"{len(summary.ran)} job(s) ran, {len(summary.skipped)} skipped; results: "
-              f"{exp.output} (modalbench report {exp.output})")
+    out.print(
+        f"{len(summary.ran)} job(s) ran, {len(summary.skipped)} skipped; results: "
+        f"{exp.output} (modalbench report {exp.output})"
+    )
     return 0

@@ -32,27 +32,62 @@ def cmd_train(args: argparse.Namespace) -> int:
     threads = set_threads(args.threads)
     seeds = parse_seeds(args.seeds) or (args.seed,)
     base = Path(args.out) if args.out else _runs_dir(args.root) / args.dataset / args.baseline
-    settings = plan_training(TrainSpec(baseline=args.baseline, dataset=args.dataset, root=args.root, task=args.task,
-                                       epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-                                       hparams=parse_set(args.set), preset=args.preset,
-                                       arch=Path(args.arch) if args.arch else None)).settings
+    settings = plan_training(
+        TrainSpec(
+            baseline=args.baseline,
+            dataset=args.dataset,
+            root=args.root,
+            task=args.task,
+            epochs=args.epochs,
+            lr=args.lr,
+            batch_size=args.batch_size,
+            hparams=parse_set(args.set),
+            preset=args.preset,
+            arch=Path(args.arch) if args.arch else None,
+        )
+    ).settings
     taken = ", ".join(k.replace("_", " ") for k in settings["from_dataset"])
     stated = ", ".join(k.replace("_", " ") for k in settings["from_preset"])
-    origin = "".join(f" ({what}: {src})" for what, src in ((stated, f"the {args.preset} preset"),
-                                                           (taken, f"the defaults of {args.dataset}")) if what)
-    err.print(f"training {args.baseline} on {args.dataset}: {plural(settings['epochs'], 'epoch')}, "
-              f"lr {settings['lr']:g}, batch size {settings['batch_size']}, {plural(threads, 'thread')}{origin}",
-              soft_wrap=True, markup=False, highlight=False)
+    origin = "".join(
+        f" ({what}: {src})"
+        for what, src in ((stated, f"the {args.preset} preset"), (taken, f"the defaults of {args.dataset}"))
+        if what
+    )
+    err.print(
+        f"training {args.baseline} on {args.dataset}: {plural(settings['epochs'], 'epoch')}, "
+        f"lr {settings['lr']:g}, batch size {settings['batch_size']}, {plural(threads, 'thread')}{origin}",
+        soft_wrap=True,
+        markup=False,
+        highlight=False,
+    )
     for seed in seeds:
         out_dir = base / f"seed-{seed}" if len(seeds) > 1 else base
-        spec = TrainSpec(baseline=args.baseline, dataset=args.dataset, root=args.root, task=args.task,
-                         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=seed, device=args.device,
-                         out=out_dir, hparams=parse_set(args.set), fill=args.fill, num_workers=args.workers,
-                         patience=args.patience, progress=not args.quiet, command=command_line(),
-                         arch=Path(args.arch) if args.arch else None, preset=args.preset)
+        spec = TrainSpec(
+            baseline=args.baseline,
+            dataset=args.dataset,
+            root=args.root,
+            task=args.task,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            seed=seed,
+            device=args.device,
+            out=out_dir,
+            hparams=parse_set(args.set),
+            fill=args.fill,
+            num_workers=args.workers,
+            patience=args.patience,
+            progress=not args.quiet,
+            command=command_line(),
+            arch=Path(args.arch) if args.arch else None,
+            preset=args.preset,
+        )
         res = run_training(spec)
-        err.print(f"[green]trained[/green] {args.baseline} seed {seed}: best epoch {res.best_epoch}, "
-                  f"val {res.metric} {res.best_score:.4f} -> {out_dir}", soft_wrap=True)
+        err.print(
+            f"[green]trained[/green] {args.baseline} seed {seed}: best epoch {res.best_epoch}, "
+            f"val {res.metric} {res.best_score:.4f} -> {out_dir}",
+            soft_wrap=True,
+        )
     out.print(f"checkpoint: {base}")
     return 0
 
@@ -64,8 +99,16 @@ def cmd_search(args: argparse.Namespace) -> int:
     b = batches_for(args.root, args.dataset, args.task, batch_size=args.batch_size, seed=args.seed)
     log = Path(args.log) if args.log else _runs_dir(args.root) / args.dataset / "mfas-search" / "search.jsonl"
     log.parent.mkdir(parents=True, exist_ok=True)
-    res = search(b.meta, None, b.train, b.val, budget=args.budget, seed=args.seed, log_path=log,
-                 device=str(resolve_device(args.device)))
+    res = search(
+        b.meta,
+        None,
+        b.train,
+        b.val,
+        budget=args.budget,
+        seed=args.seed,
+        log_path=log,
+        device=str(resolve_device(args.device)),
+    )
     t = Table(title=f"MFAS search on {args.dataset}: top {len(res.top_k)} of {len(res.history)} evaluated")
     t.add_column("rank")
     t.add_column("architecture (γ per modality, activation) per layer")
@@ -74,15 +117,18 @@ def cmd_search(args: argparse.Namespace) -> int:
         t.add_row(str(i), json.dumps(arch), f"{score:.4f}")
     out.print(t)
     out.print(f"log: {log}")
-    out.print(f"best architecture: {res.best_path}  (train it: modalbench train mfas --dataset {args.dataset} "
-              f"--arch {res.best_path})")
+    out.print(
+        f"best architecture: {res.best_path}  (train it: modalbench train mfas --dataset {args.dataset} "
+        f"--arch {res.best_path})"
+    )
     return 0
 
 
 def print_results(result: dict) -> None:
-    t = Table(title=f"{result['model']['name']} on {result['dataset']['name']} "
-                    f"({plural(len(result['seeds']), 'seed')})",
-              caption="%, mean ± std over seeds of the condition-mean")
+    t = Table(
+        title=f"{result['model']['name']} on {result['dataset']['name']} ({plural(len(result['seeds']), 'seed')})",
+        caption="%, mean ± std over seeds of the condition-mean",
+    )
     t.add_column("scenario")
     t.add_column("conditions", justify="right")
     for name in ("weighted F1 %", "accuracy %"):
@@ -92,7 +138,9 @@ def print_results(result: dict) -> None:
         cells = []
         for name in ("f1_weighted", "accuracy"):
             m = agg.get(name)
-            cells.append("-" if m is None else f"{100 * m['mean']:.1f}" + (f" ± {100 * m['std']:.1f}" if m["std"] else ""))
+            cells.append(
+                "-" if m is None else f"{100 * m['mean']:.1f}" + (f" ± {100 * m['std']:.1f}" if m["std"] else "")
+            )
         t.add_row(sc["id"], str(len(sc["conditions"])), *cells)
     out.print(t)
     rows = table2_summary(result)
@@ -101,8 +149,9 @@ def print_results(result: dict) -> None:
         for col in ("scenario", "original", "degraded", "relative drop"):
             t2.add_column(col)
         for label, orig, degraded in rows:
-            t2.add_row(label, f"{100 * orig:.1f}", f"{100 * degraded:.1f}",
-                       f"{(orig - degraded) / orig:.1%}" if orig else "-")
+            t2.add_row(
+                label, f"{100 * orig:.1f}", f"{100 * degraded:.1f}", f"{(orig - degraded) / orig:.1%}" if orig else "-"
+            )
         out.print(t2)
 
 
@@ -120,7 +169,9 @@ def table2_summary(result: dict) -> list[tuple[str, float, float]]:
         k = max(1, round(0.2 * n_mod))
         point = next((p for p in mm["by_n_available"] if p["n_available"] == k), None)
         if point and n_mod > 2:
-            rows.append((f"missing modalities: {k} of {n_mod} available (20 %)", orig, point["metrics"]["f1_weighted"]["mean"]))
+            rows.append(
+                (f"missing modalities: {k} of {n_mod} available (20 %)", orig, point["metrics"]["f1_weighted"]["mean"])
+            )
     bm = agg.get("block-missing@v1")
     if bm:
         point = next((p for p in bm["by_missing_rate"] if abs(p["missing_rate"] - 0.8) < 1e-9), None)
@@ -132,11 +183,24 @@ def table2_summary(result: dict) -> list[tuple[str, float, float]]:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     scenarios = tuple(s.strip() for s in args.scenarios.split(",") if s.strip()) if args.scenarios else None
-    spec = EvalSpec(dataset=args.dataset, root=args.root, task=args.task,
-                    checkpoint=Path(args.checkpoint) if args.checkpoint else None, model=args.model,
-                    scenarios=scenarios, fill=args.fill, seeds=parse_seeds(args.seeds), scenario_seed=args.scenario_seed,
-                    split=args.split, batch_size=args.batch_size, device=str(resolve_device(args.device)), regime=args.regime,
-                    model_name=args.name, command=command_line(), use_fast_path=not args.no_fast_path)
+    spec = EvalSpec(
+        dataset=args.dataset,
+        root=args.root,
+        task=args.task,
+        checkpoint=Path(args.checkpoint) if args.checkpoint else None,
+        model=args.model,
+        scenarios=scenarios,
+        fill=args.fill,
+        seeds=parse_seeds(args.seeds),
+        scenario_seed=args.scenario_seed,
+        split=args.split,
+        batch_size=args.batch_size,
+        device=str(resolve_device(args.device)),
+        regime=args.regime,
+        model_name=args.name,
+        command=command_line(),
+        use_fast_path=not args.no_fast_path,
+    )
     result = run_evaluation(spec, progress=None if args.quiet else (lambda msg: err.print(f"evaluating {msg}")))
     write_json_atomic(Path(args.out), result)
     print_results(result)

@@ -13,10 +13,18 @@ from .options import parse_set
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    res = prepare(args.name, root=args.root, overrides=parse_set(args.set), force=args.force,
-                  raw=Path(args.raw) if args.raw else None, verification=args.verification,
-                  workers=args.workers, address=args.scheduler, progress=not args.quiet,
-                  mirrors=args.mirror)
+    res = prepare(
+        args.name,
+        root=args.root,
+        overrides=parse_set(args.set),
+        force=args.force,
+        raw=Path(args.raw) if args.raw else None,
+        verification=args.verification,
+        workers=args.workers,
+        address=args.scheduler,
+        progress=not args.quiet,
+        mirrors=args.mirror,
+    )
     for sid in res.removed_scenarios:
         err.print(f"removed scenario {sid} (generated for the previous data)")
     if res.skipped:

@@ -112,8 +112,9 @@ def summary_markdown(results: list[ResultFile], metric: str = MAIN_METRIC) -> st
     return f"{metric}: mean ± std over seeds\n\n" + "\n".join(lines) + "\n"
 
 
-def _curves(results: list[ResultFile], family: str, field: str,
-            metric: str) -> dict[str, list[tuple[str, list[float], list[float], list[float]]]]:
+def _curves(
+    results: list[ResultFile], family: str, field: str, metric: str
+) -> dict[str, list[tuple[str, list[float], list[float], list[float]]]]:
     """Per dataset: (model, x, mean, std) of the ``by_<field>`` curve of scenario ``family``."""
     out_: dict[str, list[tuple[str, list[float], list[float], list[float]]]] = {}
     for r in results:
@@ -134,8 +135,14 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
 
 
-def _plot(series: list[tuple[str, list[float], list[float], list[float]]], title: str, xlabel: str, metric: str,
-          path: Path, percent_x: bool = False) -> Path:
+def _plot(
+    series: list[tuple[str, list[float], list[float], list[float]]],
+    title: str,
+    xlabel: str,
+    metric: str,
+    path: Path,
+    percent_x: bool = False,
+) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -166,11 +173,26 @@ def robustness_plots(results: list[ResultFile], out_dir: Path, metric: str = MAI
     """PNG plots: metric vs number of available modalities, and vs block-missing rate when present."""
     written = []
     for ds, series in _curves(results, "missing-modalities", "n_available", metric).items():
-        written.append(_plot(series, f"{ds}: missing modalities", "available modalities", metric,
-                             out_dir / f"{_slug(ds)}-{metric}-vs-available-modalities.png"))
+        written.append(
+            _plot(
+                series,
+                f"{ds}: missing modalities",
+                "available modalities",
+                metric,
+                out_dir / f"{_slug(ds)}-{metric}-vs-available-modalities.png",
+            )
+        )
     for ds, series in _curves(results, "block-missing", "missing_rate", metric).items():
-        written.append(_plot(series, f"{ds}: block-missing", "missing rate (%)", metric,
-                             out_dir / f"{_slug(ds)}-{metric}-vs-block-missing-rate.png", percent_x=True))
+        written.append(
+            _plot(
+                series,
+                f"{ds}: block-missing",
+                "missing rate (%)",
+                metric,
+                out_dir / f"{_slug(ds)}-{metric}-vs-block-missing-rate.png",
+                percent_x=True,
+            )
+        )
     return written
 
 

@@ -20,22 +20,35 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     if args.list:
         return _list(args)
     # this command is the repair path: an artifact that fails its sha256 is regenerated, and said so below
-    results = generate_scenarios(args.root, args.name, args.family, seed=args.seed, split=args.split,
-                                 on_corrupt="regenerate")
+    results = generate_scenarios(
+        args.root, args.name, args.family, seed=args.seed, split=args.split, on_corrupt="regenerate"
+    )
     rows: list[dict[str, Any]] = []
     for r in results:
         if isinstance(r, Skipped):
             rows.append({"scenario": r.scenario_id, "skipped": r.reason})
         else:
-            rows.append({"scenario": r.scenario_id, "dataset": r.manifest["dataset"]["name"],
-                         "version": r.manifest["dataset"]["version"], "seed": r.manifest["seed"],
-                         "split": r.manifest["split"], "n_conditions": r.n_conditions, "sha256": r.sha256,
-                         "status": r.status, "path": str(r.path), **({"reason": r.reason} if r.reason else {})})
+            rows.append(
+                {
+                    "scenario": r.scenario_id,
+                    "dataset": r.manifest["dataset"]["name"],
+                    "version": r.manifest["dataset"]["version"],
+                    "seed": r.manifest["seed"],
+                    "split": r.manifest["split"],
+                    "n_conditions": r.n_conditions,
+                    "sha256": r.sha256,
+                    "status": r.status,
+                    "path": str(r.path),
+                    **({"reason": r.reason} if r.reason else {}),
+                }
+            )
     if args.json:
         print_json(rows)
         return 0
-    t = Table(title=f"scenarios of {args.name} (seed {args.seed}, {args.split} split)",
-              caption="full sha256 and paths: --json")
+    t = Table(
+        title=f"scenarios of {args.name} (seed {args.seed}, {args.split} split)",
+        caption="full sha256 and paths: --json",
+    )
     for col in ("scenario", "conditions", "sha256", "status"):
         t.add_column(col, overflow="fold", justify="right" if col == "conditions" else "left")
     for row in rows:
@@ -47,8 +60,10 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
         if "skipped" in row:
             out.print(f"[yellow]skipped[/yellow] {escape(row['scenario'])}: {escape(row['skipped'])}", soft_wrap=True)
         elif row["status"] == "repaired":
-            out.print(f"[bold red]regenerated[/bold red] {escape(row['scenario'])}: the stored artifact failed its "
-                      f"checksum ({escape(row.get('reason', ''))})")
+            out.print(
+                f"[bold red]regenerated[/bold red] {escape(row['scenario'])}: the stored artifact failed its "
+                f"checksum ({escape(row.get('reason', ''))})"
+            )
     return 0
 
 
@@ -80,8 +95,14 @@ def _list(args: argparse.Namespace) -> int:
         if "error" in r:
             t.add_row(escape(r["path"]), "", "", "", escape(r["error"]), "")
             continue
-        t.add_row(str(r["scenario"]), str(r["seed"]), str(r["split"]), str(r["n_conditions"]), short_hash(r["sha256"]),
-                  "yes" if r["current"] else "no (regenerate)")
+        t.add_row(
+            str(r["scenario"]),
+            str(r["seed"]),
+            str(r["split"]),
+            str(r["n_conditions"]),
+            short_hash(r["sha256"]),
+            "yes" if r["current"] else "no (regenerate)",
+        )
     out.print(t)
     if not rows:
         out.print(f"no scenarios stored for {args.name} {version}; run: modalbench scenarios {args.name}")

@@ -81,8 +81,7 @@ def set_threads(threads: int | None) -> int:
 def make_fill(attrs: dict[str, Any], meta: DatasetMeta, strategy: str) -> Callable[..., Any]:
     """The batch-time fill of the store's scenario engine, columns in the meta's modality order."""
     kinds = {m.name: m.kind for m in meta.modalities}
-    return partial(fill, strategy=strategy, means=means_from_attrs(attrs), modalities=meta.modality_names,
-                   kinds=kinds)
+    return partial(fill, strategy=strategy, means=means_from_attrs(attrs), modalities=meta.modality_names, kinds=kinds)
 
 
 def _numpy_fill(fill_fn: Callable[..., Any]) -> Callable[[NumpyBatch], NumpyBatch]:
@@ -93,7 +92,9 @@ def _numpy_fill(fill_fn: Callable[..., Any]) -> Callable[[NumpyBatch], NumpyBatc
     return transform
 
 
-def _drop_classes(transform: Callable[[NumpyBatch], NumpyBatch], excluded: list[int]) -> Callable[[NumpyBatch], NumpyBatch]:
+def _drop_classes(
+    transform: Callable[[NumpyBatch], NumpyBatch], excluded: list[int]
+) -> Callable[[NumpyBatch], NumpyBatch]:
     """``transform``, then drop the rows whose label is one of ``excluded`` (multi-class validation only)."""
     drop = np.asarray(excluded, dtype=np.int64)
 
@@ -141,8 +142,16 @@ class Batches:
     val: Callable[[], Iterable[Any]]
 
 
-def batches_for(root: str | None, dataset: str, task: str | None, *, batch_size: int, seed: int,
-                fill: str = "mean", num_workers: int = 0) -> Batches:
+def batches_for(
+    root: str | None,
+    dataset: str,
+    task: str | None,
+    *,
+    batch_size: int,
+    seed: int,
+    fill: str = "mean",
+    num_workers: int = 0,
+) -> Batches:
     """Chunk-aware shuffled train batches (reshuffled per epoch) and sequential val batches, NaNs filled."""
     train_reader = open_reader(root, dataset, "train", task)
     val_reader = StoreReader(train_reader.path, split="val", task=task, storage_options=train_reader.storage_options)
@@ -179,8 +188,9 @@ def training_settings(spec: TrainSpec, recipe: dict[str, Any] | None = None) -> 
     defaults = get_dataset(spec.dataset).training_defaults().as_dict()
     given = {"epochs": spec.epochs, "lr": spec.lr, "batch_size": spec.batch_size}
     stated = {k: (recipe or {}).get(k) for k in given}
-    settings: dict[str, Any] = {k: v if v is not None else stated[k] if stated[k] is not None else defaults[k]
-                                for k, v in given.items()}
+    settings: dict[str, Any] = {
+        k: v if v is not None else stated[k] if stated[k] is not None else defaults[k] for k, v in given.items()
+    }
     settings["from_preset"] = [k for k, v in given.items() if v is None and stated[k] is not None]
     settings["from_dataset"] = [k for k, v in given.items() if v is None and stated[k] is None]
     return settings
@@ -221,16 +231,40 @@ def run_training(spec: TrainSpec) -> Any:
     """
     plan = plan_training(spec)
     preset, model, recipe, settings = plan.preset, plan.model, plan.recipe, plan.settings
-    b = batches_for(spec.root, spec.dataset, spec.task, batch_size=settings["batch_size"], seed=spec.seed,
-                    fill=spec.fill, num_workers=spec.num_workers)
-    extra = {"dataset": {"name": b.meta.name, "version": b.meta.version, "task": b.meta.task,
-                         "fingerprint": b.fingerprint},
-             "fill": spec.fill, "command": spec.command, "batch_size": settings["batch_size"],
-             "training_settings": settings, "preset": preset.to_dict(), "notes": list(getattr(model, "notes", [])),
-             "hardware": {"threads": torch.get_num_threads()}}
-    return fit(model, b.train, b.val, epochs=settings["epochs"], lr=settings["lr"], seed=spec.seed, device=spec.device,
-               out_dir=spec.out, progress=spec.progress, patience=spec.patience, fill=b.fill, extra_config=extra,
-               optimizer=recipe)
+    b = batches_for(
+        spec.root,
+        spec.dataset,
+        spec.task,
+        batch_size=settings["batch_size"],
+        seed=spec.seed,
+        fill=spec.fill,
+        num_workers=spec.num_workers,
+    )
+    extra = {
+        "dataset": {"name": b.meta.name, "version": b.meta.version, "task": b.meta.task, "fingerprint": b.fingerprint},
+        "fill": spec.fill,
+        "command": spec.command,
+        "batch_size": settings["batch_size"],
+        "training_settings": settings,
+        "preset": preset.to_dict(),
+        "notes": list(getattr(model, "notes", [])),
+        "hardware": {"threads": torch.get_num_threads()},
+    }
+    return fit(
+        model,
+        b.train,
+        b.val,
+        epochs=settings["epochs"],
+        lr=settings["lr"],
+        seed=spec.seed,
+        device=spec.device,
+        out_dir=spec.out,
+        progress=spec.progress,
+        patience=spec.patience,
+        fill=b.fill,
+        extra_config=extra,
+        optimizer=recipe,
+    )
 
 
 def _loader(ds: ChunkBatches, num_workers: int) -> Iterable[Any]:
@@ -271,8 +305,10 @@ def load_factory(spec: str, *, root: str | None = None) -> ModelFactory:
     try:
         module = importlib.import_module(mod_name)
     except ImportError as e:
-        raise ModalbenchError(f"--model {spec!r}: cannot import {mod_name!r} from the current directory {cwd} or "
-                              f"the installed packages ({e})") from None
+        raise ModalbenchError(
+            f"--model {spec!r}: cannot import {mod_name!r} from the current directory {cwd} or "
+            f"the installed packages ({e})"
+        ) from None
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise ModalbenchError(f"--model {spec!r}: {mod_name} has no callable {attr!r}")
@@ -296,19 +332,25 @@ def check_model(model: Any, meta: DatasetMeta, where: str) -> torch.nn.Module:
     with another dataset's modalities is an error. One forward pass on two zero samples checks the output shape.
     """
     if not isinstance(model, torch.nn.Module):
-        raise ModalbenchError(f"{where}: the factory returned {type(model).__name__}, expected a torch.nn.Module "
-                              "with forward(inputs: dict[str, Tensor], available: BoolTensor) -> logits")
+        raise ModalbenchError(
+            f"{where}: the factory returned {type(model).__name__}, expected a torch.nn.Module "
+            "with forward(inputs: dict[str, Tensor], available: BoolTensor) -> logits"
+        )
     own = getattr(model, "meta", None)
     if own is None:
         model.meta = meta
     elif list(getattr(own, "modality_names", [])) != list(meta.modality_names):
-        raise ModalbenchError(f"{where}: the model's .meta has modalities {list(getattr(own, 'modality_names', []))}, "
-                              f"the dataset {meta.name} has {meta.modality_names}")
+        raise ModalbenchError(
+            f"{where}: the model's .meta has modalities {list(getattr(own, 'modality_names', []))}, "
+            f"the dataset {meta.name} has {meta.modality_names}"
+        )
     try:
         inspect.signature(model.forward).bind({}, None)
     except TypeError:
-        raise ModalbenchError(f"{where}: {type(model).__name__}.forward must take (inputs, available): a dict of "
-                              "[B, *shape] tensors per modality and a [B, M] boolean availability") from None
+        raise ModalbenchError(
+            f"{where}: {type(model).__name__}.forward must take (inputs, available): a dict of "
+            "[B, *shape] tensors per modality and a [B, M] boolean availability"
+        ) from None
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     inputs = {m.name: torch.zeros((2, *m.shape), device=device) for m in meta.modalities}
@@ -319,14 +361,18 @@ def check_model(model: Any, meta: DatasetMeta, where: str) -> torch.nn.Module:
         with torch.no_grad():
             logits = model(inputs, available)
     except Exception as exc:  # the user's code: report what failed, in one line
-        raise ModalbenchError(f"{where}: forward on a batch of 2 {meta.name} samples failed: "
-                              f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+        raise ModalbenchError(
+            f"{where}: forward on a batch of 2 {meta.name} samples failed: "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from None
     finally:
         model.train(was_training)
     if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (2, meta.n_classes):
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise ModalbenchError(f"{where}: forward must return logits of shape [B, {meta.n_classes}] "
-                              f"({meta.name} has {meta.n_classes} classes), got {shape}")
+        raise ModalbenchError(
+            f"{where}: forward must return logits of shape [B, {meta.n_classes}] "
+            f"({meta.name} has {meta.n_classes} classes), got {shape}"
+        )
     return model
 
 
@@ -358,8 +404,11 @@ def _batches(inputs: dict[str, Any], avail: np.ndarray, labels: np.ndarray, batc
     n = len(labels)
     for s in range(0, n, batch_size):
         e = min(n, s + batch_size)
-        yield ({k: torch.from_numpy(np.ascontiguousarray(v[s:e])) for k, v in inputs.items()},
-               torch.from_numpy(np.ascontiguousarray(avail[s:e])), torch.from_numpy(labels[s:e]))
+        yield (
+            {k: torch.from_numpy(np.ascontiguousarray(v[s:e])) for k, v in inputs.items()},
+            torch.from_numpy(np.ascontiguousarray(avail[s:e])),
+            torch.from_numpy(labels[s:e]),
+        )
 
 
 @dataclass
@@ -375,8 +424,15 @@ def scenario_excludes_natural_gaps(scenario: Any) -> bool:
     return bool(getattr(get_scenario(scenario.scenario_id), "excludes_natural_gaps", False))
 
 
-def evaluate_scenario(model: torch.nn.Module, test: TestData, scenario: Any, fill_name: str,
-                      *, batch_size: int = 512, use_fast_path: bool = True) -> ScenarioScores:
+def evaluate_scenario(
+    model: torch.nn.Module,
+    test: TestData,
+    scenario: Any,
+    fill_name: str,
+    *,
+    batch_size: int = 512,
+    use_fast_path: bool = True,
+) -> ScenarioScores:
     """Per-condition metrics of ``model`` on one scenario (a :class:`~modalbench.scenarios.ScenarioReader`).
 
     Samples with no available modality under a condition are never scored (in every family); under a family that
@@ -388,14 +444,26 @@ def evaluate_scenario(model: torch.nn.Module, test: TestData, scenario: Any, fil
     names = meta.modality_names
     if scenario.kind == "condition":
         table = torch.from_numpy(np.ascontiguousarray(scenario.condition_table, dtype=bool))
-        eligible = (torch.from_numpy(np.ascontiguousarray(test.natural.all(axis=1)))
-                    if scenario_excludes_natural_gaps(scenario) else None)
-        res, n_scored = evaluate_conditions(model, _torch(test.inputs), torch.from_numpy(test.natural),
-                                            torch.from_numpy(test.labels), table, batch_size=batch_size,
-                                            fill=fill_fn, use_fast_path=use_fast_path, eligible=eligible,
-                                            return_counts=True)
-        return ScenarioScores([{k: float(v[i]) for k, v in res.items()} for i in range(table.shape[0])],
-                              [int(x) for x in n_scored])
+        eligible = (
+            torch.from_numpy(np.ascontiguousarray(test.natural.all(axis=1)))
+            if scenario_excludes_natural_gaps(scenario)
+            else None
+        )
+        res, n_scored = evaluate_conditions(
+            model,
+            _torch(test.inputs),
+            torch.from_numpy(test.natural),
+            torch.from_numpy(test.labels),
+            table,
+            batch_size=batch_size,
+            fill=fill_fn,
+            use_fast_path=use_fast_path,
+            eligible=eligible,
+            return_counts=True,
+        )
+        return ScenarioScores(
+            [{k: float(v[i]) for k, v in res.items()} for i in range(table.shape[0])], [int(x) for x in n_scored]
+        )
     out, counts = [], []
     streams = None
     for c in range(scenario.n_conditions):
@@ -417,8 +485,9 @@ def evaluate_scenario(model: torch.nn.Module, test: TestData, scenario: Any, fil
                 inputs = fill_fn(test.inputs, avail, timestep_mask=tm)
             res, n = evaluate_batches(model, _batches(inputs, avail, test.labels, batch_size), return_counts=True)
         else:
-            res, n = evaluate_batches(model, _batches(inputs, avail, test.labels, batch_size), fill=fill_fn,
-                                      return_counts=True)
+            res, n = evaluate_batches(
+                model, _batches(inputs, avail, test.labels, batch_size), fill=fill_fn, return_counts=True
+            )
         out.append(res)
         counts.append(n)
     return ScenarioScores(out, counts)
@@ -429,9 +498,12 @@ def _condition_fields(scenario: Any, cond: dict[str, Any], n_mod: int) -> dict[s
     rate = cond.get("missing_rate")
     if rate is None and n_av is not None:
         rate = round(1.0 - n_av / n_mod, 6)
-    return {"id": str(cond["id"]), "description": str(cond.get("description", "")),
-            "n_available": int(n_av) if n_av is not None else None,
-            "missing_rate": float(rate) if rate is not None else None}
+    return {
+        "id": str(cond["id"]),
+        "description": str(cond.get("description", "")),
+        "n_available": int(n_av) if n_av is not None else None,
+        "missing_rate": float(rate) if rate is not None else None,
+    }
 
 
 @dataclass
@@ -499,8 +571,11 @@ def _checkpoint_model(seed: int, directory: Path, device: str) -> tuple[int, tor
     cfg = read_json(Path(directory) / CONFIG_FILE)
     training_seed = cfg.get("seed")
     model = load_checkpoint(directory, create_baseline, device=device)
-    prov = TrainedModel(seed=seed, training_seed=int(training_seed) if isinstance(training_seed, int) else None,
-                        weights_sha256=file_sha256(Path(directory) / MODEL_FILE))
+    prov = TrainedModel(
+        seed=seed,
+        training_seed=int(training_seed) if isinstance(training_seed, int) else None,
+        weights_sha256=file_sha256(Path(directory) / MODEL_FILE),
+    )
     return seed, model, prov
 
 
@@ -513,7 +588,8 @@ def _models(spec: EvalSpec, meta: DatasetMeta) -> list[tuple[int, torch.nn.Modul
             raise ModalbenchError(
                 f"--seeds {','.join(map(str, spec.seeds))}: {spec.checkpoint} is one checkpoint (training seed "
                 f"{found[0][0]}); evaluating it under several seeds replays one model. Train one model per seed "
-                "(modalbench train --seeds ...) and pass their parent directory, or drop --seeds")
+                "(modalbench train --seeds ...) and pass their parent directory, or drop --seeds"
+            )
         if spec.seeds:
             found = [(s, d) for s, d in found if s in spec.seeds]
             if not found:
@@ -537,9 +613,11 @@ def check_fill_for_model(fill_name: str | None, model: torch.nn.Module) -> None:
     """``--fill none`` leaves the masked values in the tensors: refuse it for models that ignore ``available``."""
     if fill_name == "none" and not handles_missing(model):
         name = getattr(model, "registry_name", "") or type(model).__name__
-        raise ModalbenchError(f"--fill none: model {name!r} does not handle missing data itself (handles_missing is "
-                              "not true), so the 'missing' values would stay in its inputs; use --fill mean|zero|ffill "
-                              "or omit --fill for the protocol fill")
+        raise ModalbenchError(
+            f"--fill none: model {name!r} does not handle missing data itself (handles_missing is "
+            "not true), so the 'missing' values would stay in its inputs; use --fill mean|zero|ffill "
+            "or omit --fill for the protocol fill"
+        )
 
 
 def run_evaluation(spec: EvalSpec, *, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -560,9 +638,13 @@ def run_evaluation(spec: EvalSpec, *, progress: Callable[[str], None] | None = N
     explicit = spec.scenarios is not None
     families = list(spec.scenarios) if explicit else list(STANDARD_FAMILIES)
     ids = [get_scenario(f).id for f in families]
-    applicable = {r.scenario_id for r in generate_scenarios(spec.root, spec.dataset, families if explicit else None,
-                                                             seed=spec.scenario_seed, split=spec.split)
-                  if not isinstance(r, Skipped)}
+    applicable = {
+        r.scenario_id
+        for r in generate_scenarios(
+            spec.root, spec.dataset, families if explicit else None, seed=spec.scenario_seed, split=spec.split
+        )
+        if not isinstance(r, Skipped)
+    }
     seeds = [s for s, _, _ in models]
     if len(set(seeds)) != len(seeds):
         raise ModalbenchError(f"duplicate model seeds {seeds}: each seed must have its own checkpoint")
@@ -573,25 +655,36 @@ def run_evaluation(spec: EvalSpec, *, progress: Callable[[str], None] | None = N
             continue  # not applicable (e.g. block-missing on images)
         reader = load_scenario(spec.root, spec.dataset, sid, spec.scenario_seed, split=spec.split)
         if reader.manifest["dataset"]["fingerprint"] != test.reader.attrs["fingerprint"]:
-            raise ModalbenchError(f"scenario {sid} was generated for another store; run: modalbench scenarios "
-                                  f"{spec.dataset}")
+            raise ModalbenchError(
+                f"scenario {sid} was generated for another store; run: modalbench scenarios {spec.dataset}"
+            )
         fill_name = spec.fill if spec.fill is not None else protocol_fill(sid)
         per_seed: list[ScenarioScores] = []
         for seed, model, _ in models:
             if progress:
                 progress(f"{sid} seed {seed}: {reader.n_conditions} conditions, fill {fill_name}")
             torch.manual_seed(seed)
-            per_seed.append(evaluate_scenario(model, test, reader, fill_name, batch_size=spec.batch_size,
-                                              use_fast_path=spec.use_fast_path))
+            per_seed.append(
+                evaluate_scenario(
+                    model, test, reader, fill_name, batch_size=spec.batch_size, use_fast_path=spec.use_fast_path
+                )
+            )
         conditions = []
         for c, cond in enumerate(reader.conditions):
             n_scored = per_seed[0].n_scored[c]
-            conditions.append(ConditionResult(
-                **_condition_fields(reader, cond, meta.n_modalities), n_scored=n_scored,
-                n_excluded=n_test - n_scored,
-                metrics={k: [round(float(ps.metrics[c][k]), 10) for ps in per_seed] for k in per_seed[0].metrics[c]}))
-        scenarios_out.append(ScenarioResult(id=sid, seed=spec.scenario_seed, sha256=reader.sha256, fill=fill_name,
-                                            conditions=conditions))
+            conditions.append(
+                ConditionResult(
+                    **_condition_fields(reader, cond, meta.n_modalities),
+                    n_scored=n_scored,
+                    n_excluded=n_test - n_scored,
+                    metrics={
+                        k: [round(float(ps.metrics[c][k]), 10) for ps in per_seed] for k in per_seed[0].metrics[c]
+                    },
+                )
+            )
+        scenarios_out.append(
+            ScenarioResult(id=sid, seed=spec.scenario_seed, sha256=reader.sha256, fill=fill_name, conditions=conditions)
+        )
     first = models[0][1]
     cfg_name = getattr(first, "registry_name", "") or type(first).__name__.lower()
     doc = (type(first).__doc__ or "").strip().splitlines()
@@ -599,14 +692,26 @@ def run_evaluation(spec: EvalSpec, *, progress: Callable[[str], None] | None = N
         modalbench_version=__version__,
         dataset=DatasetRef(name=meta.name, version=meta.version, fingerprint=test.reader.attrs["fingerprint"]),
         task=meta.task,
-        model=ModelInfo(name=spec.model_name or cfg_name, description=doc[0] if doc else cfg_name, code_url=None,
-                        paper=getattr(first, "paper", None), parameter_count=int(parameter_count(first)),
-                        external_data=False, official=False, handles_missing=handles_missing(first)),
+        model=ModelInfo(
+            name=spec.model_name or cfg_name,
+            description=doc[0] if doc else cfg_name,
+            code_url=None,
+            paper=getattr(first, "paper", None),
+            parameter_count=int(parameter_count(first)),
+            external_data=False,
+            official=False,
+            handles_missing=handles_missing(first),
+        ),
         regime=spec.regime or getattr(first, "regime", "full-modality"),
         trained_models=[prov for _, _, prov in models],
         scenarios=scenarios_out,
-        hardware={"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
-                  "device": spec.device, "torch": torch.__version__, "threads": torch.get_num_threads()},
+        hardware={
+            "machine": platform.machine(),
+            "processor": platform.processor() or platform.machine(),
+            "device": spec.device,
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+        },
         date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         command=spec.command or equivalent_command(spec),
     )

@@ -23,8 +23,12 @@ def test_users_leaderboard_is_created_under_the_data_root(tmp_path: Path, capsys
 
 
 def test_explicit_leaderboard_directory_is_used(tmp_path: Path, capsys) -> None:
-    assert main(["leaderboard", "--root", str(tmp_path), "--leaderboard", str(PACKAGE_DIR), "--dataset", "digits",
-                 "--json"]) == 0
+    assert (
+        main(
+            ["leaderboard", "--root", str(tmp_path), "--leaderboard", str(PACKAGE_DIR), "--dataset", "digits", "--json"]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert any(r["source"] == "reproduced" for r in json.loads(captured.out))
     assert not (tmp_path / "leaderboard").exists()

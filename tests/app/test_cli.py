@@ -31,8 +31,11 @@ print("light commands ok")
 
 def test_entry_point_and_light_commands_without_torch(digits_root: Path) -> None:
     """``python -m modalbench`` runs, and --help, datasets, info, scenarios, leaderboard never import torch."""
-    proc = subprocess.run([sys.executable, "-m", "modalbench", "info", "digits", "--root", str(digits_root)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "modalbench", "info", "digits", "--root", str(digits_root)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count(str(digits_root)) == 1  # the store path is printed once
     proc = subprocess.run([sys.executable, "-c", LIGHT_COMMANDS, str(digits_root)], capture_output=True, text=True)
@@ -57,18 +60,22 @@ def test_prepare_info_datasets(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert {r["name"]: r for r in json.loads(capsys.readouterr().out)}["digits"]["prepared"] is False
 
 
-@pytest.mark.parametrize(("argv", "expected"), [
-    (["prepare", "digts"], "did you mean 'digits'"),
-    (["info", "digits"], "modalbench prepare digits"),
-    (["prepare", "digits", "--workers", "0"], "--workers"),
-    (["prepare", "digits", "--set", "nosuch=1"], "unknown parameter 'nosuch'"),
-    (["train", "early", "--dataset", "digits", "--threads", "x"], "--threads"),
-    (["evaluate", "--dataset", "digits", "--batch-size", "-3"], "--batch-size"),
-    (["scenarios", "digits", "--seed", "-1"], "--seed"),
-    (["nosuchcommand"], "invalid choice"),
-])
-def test_user_errors_exit_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
-                                          expected: str) -> None:
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["prepare", "digts"], "did you mean 'digits'"),
+        (["info", "digits"], "modalbench prepare digits"),
+        (["prepare", "digits", "--workers", "0"], "--workers"),
+        (["prepare", "digits", "--set", "nosuch=1"], "unknown parameter 'nosuch'"),
+        (["train", "early", "--dataset", "digits", "--threads", "x"], "--threads"),
+        (["evaluate", "--dataset", "digits", "--batch-size", "-3"], "--batch-size"),
+        (["scenarios", "digits", "--seed", "-1"], "--seed"),
+        (["nosuchcommand"], "invalid choice"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
     assert run_main([*argv, "--root", str(tmp_path)] if argv[0] != "nosuchcommand" else argv) == 2
     err = capsys.readouterr().err
     assert expected in err and "Traceback" not in err

@@ -38,13 +38,13 @@ def snapshot(d: Path) -> list[str]:
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(option=st.sampled_from(["--epochs", "--batch-size", "--threads", "--seed", "--patience", "--lr"]),
-       value=BAD_INT)
+@given(option=st.sampled_from(["--epochs", "--batch-size", "--threads", "--seed", "--patience", "--lr"]), value=BAD_INT)
 def test_bad_numbers_for_train(digits_root: Path, tmp_path: Path, option: str, value: str) -> None:
     out = tmp_path / "never"
     before = snapshot(digits_root)
-    code, err = run(["train", "early", "--dataset", "digits", "--root", str(digits_root), "--out", str(out),
-                     f"{option}={value}"])
+    code, err = run(
+        ["train", "early", "--dataset", "digits", "--root", str(digits_root), "--out", str(out), f"{option}={value}"]
+    )
     assert_one_line_exit_2(code, err)
     assert not out.exists() and snapshot(digits_root) == before
 
@@ -63,8 +63,22 @@ def test_bad_set_values_for_train(digits_root: Path, tmp_path: Path, key: str, v
     else:
         return  # a valid value: nothing to refuse
     out = tmp_path / "never"
-    code, err = run(["train", "embracenet", "--dataset", "digits", "--root", str(digits_root), "--out", str(out),
-                     "--epochs", "1", "--set", f"{key}={value}"])
+    code, err = run(
+        [
+            "train",
+            "embracenet",
+            "--dataset",
+            "digits",
+            "--root",
+            str(digits_root),
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--set",
+            f"{key}={value}",
+        ]
+    )
     assert_one_line_exit_2(code, err)
     assert not out.exists()
 

@@ -67,8 +67,13 @@ def _docs(out: Path) -> dict[str, dict]:
 
 
 def _base(**over: object) -> dict:
-    doc = {"output": "out", "seeds": [0], "scenarios": ["full"], "datasets": [{"name": "digits"}],
-           "methods": [{"name": "late"}]}
+    doc = {
+        "output": "out",
+        "seeds": [0],
+        "scenarios": ["full"],
+        "datasets": [{"name": "digits"}],
+        "methods": [{"name": "late"}],
+    }
     doc.update(over)
     return doc
 
@@ -76,22 +81,25 @@ def _base(**over: object) -> dict:
 # ---------------------------------------------------------------- schema
 
 
-@pytest.mark.parametrize("doc, message", [
-    (_base(seed=[0]), "unknown key 'seed'; did you mean 'seeds'?"),
-    (_base(training={"epoch": 2}), "training: unknown key 'epoch'; did you mean 'epochs'?"),
-    (_base(training={"epochs": 0}), "training.epochs: expected an integer >= 1, got 0"),
-    (_base(training={"lr": "fast"}), "training.lr: expected a positive number"),
-    (_base(seeds=[0, 0]), "seeds: expected distinct integers"),
-    (_base(seeds=3), "seeds: expected a non-empty array of integers"),
-    (_base(fill="median"), "fill: expected one of mean, zero, ffill, none, got 'median'"),
-    (_base(methods=[{"name": "embrace"}]), "methods[0].name: unknown method 'embrace'; did you mean 'embracenet'"),
-    (_base(methods=[{"name": "late", "hparam": {}}]), "methods[0]: unknown key 'hparam'; did you mean 'hparams'?"),
-    (_base(methods=[{"name": "late", "hparams": {"w": []}}]), "methods[0].hparams.w: a grid axis needs"),
-    (_base(datasets=[{"name": "digit"}]), "datasets[0].name: unknown dataset 'digit'; did you mean 'digits'"),
-    (_base(datasets=[{"name": "digits"}, {"name": "digits"}]), "datasets[1].name: 'digits' is listed twice"),
-    (_base(scenarios=["ful"]), "scenarios[0]: unknown scenario"),
-    ({k: v for k, v in _base().items() if k != "methods"}, "missing key 'methods'"),
-])
+@pytest.mark.parametrize(
+    "doc, message",
+    [
+        (_base(seed=[0]), "unknown key 'seed'; did you mean 'seeds'?"),
+        (_base(training={"epoch": 2}), "training: unknown key 'epoch'; did you mean 'epochs'?"),
+        (_base(training={"epochs": 0}), "training.epochs: expected an integer >= 1, got 0"),
+        (_base(training={"lr": "fast"}), "training.lr: expected a positive number"),
+        (_base(seeds=[0, 0]), "seeds: expected distinct integers"),
+        (_base(seeds=3), "seeds: expected a non-empty array of integers"),
+        (_base(fill="median"), "fill: expected one of mean, zero, ffill, none, got 'median'"),
+        (_base(methods=[{"name": "embrace"}]), "methods[0].name: unknown method 'embrace'; did you mean 'embracenet'"),
+        (_base(methods=[{"name": "late", "hparam": {}}]), "methods[0]: unknown key 'hparam'; did you mean 'hparams'?"),
+        (_base(methods=[{"name": "late", "hparams": {"w": []}}]), "methods[0].hparams.w: a grid axis needs"),
+        (_base(datasets=[{"name": "digit"}]), "datasets[0].name: unknown dataset 'digit'; did you mean 'digits'"),
+        (_base(datasets=[{"name": "digits"}, {"name": "digits"}]), "datasets[1].name: 'digits' is listed twice"),
+        (_base(scenarios=["ful"]), "scenarios[0]: unknown scenario"),
+        ({k: v for k, v in _base().items() if k != "methods"}, "missing key 'methods'"),
+    ],
+)
 def test_schema_errors_are_one_line_naming_the_key(doc: dict, message: str) -> None:
     with pytest.raises(ModalbenchError) as info:
         parse_experiment(doc, Path("exp.toml"))
@@ -101,7 +109,7 @@ def test_schema_errors_are_one_line_naming_the_key(doc: dict, message: str) -> N
 
 def test_invalid_toml_and_missing_file_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(ModalbenchError, match=r"bad\.toml: invalid TOML: .*line 2"):
-        load_experiment(_write(tmp_path, "seeds = [0,\nfill = \"mean\"\n", "bad.toml"))
+        load_experiment(_write(tmp_path, 'seeds = [0,\nfill = "mean"\n', "bad.toml"))
     with pytest.raises(ModalbenchError, match="no such experiment file"):
         load_experiment(tmp_path / "absent.toml")
 
@@ -166,13 +174,24 @@ def test_local_run_writes_job_and_merged_results(local_run, digits_root: Path, t
             job = json.loads((exp.output / "digits" / method / f"seed-{seed}" / "results.json").read_text())
             assert job["seeds"] == [seed]
             # the merged document holds each job's per-seed values
-            assert merged["scenarios"][1]["conditions"][2]["metrics"]["f1_weighted"][seed] == \
-                job["scenarios"][1]["conditions"][2]["metrics"]["f1_weighted"][0]
+            assert (
+                merged["scenarios"][1]["conditions"][2]["metrics"]["f1_weighted"][seed]
+                == job["scenarios"][1]["conditions"][2]["metrics"]["f1_weighted"][0]
+            )
         # same document as `modalbench evaluate --checkpoint <group> --seeds 0,1`
-        direct = run_evaluation(EvalSpec(dataset="digits", root=str(digits_root), checkpoint=merged_path.parent,
-                                         scenarios=("full", "missing-modalities"), seeds=(0, 1), model_name=method))
-        assert {k: v for k, v in direct.items() if k not in WALL_CLOCK} == \
-            {k: v for k, v in merged.items() if k not in WALL_CLOCK}
+        direct = run_evaluation(
+            EvalSpec(
+                dataset="digits",
+                root=str(digits_root),
+                checkpoint=merged_path.parent,
+                scenarios=("full", "missing-modalities"),
+                seeds=(0, 1),
+                model_name=method,
+            )
+        )
+        assert {k: v for k, v in direct.items() if k not in WALL_CLOCK} == {
+            k: v for k, v in merged.items() if k not in WALL_CLOCK
+        }
         board = tmp_path / f"board-{method}"
         shutil.copytree(resolve_dir(None), board, ignore=shutil.ignore_patterns("*.py", "__pycache__", "submissions"))
         verdict = check_submission(merged, board)
@@ -193,8 +212,9 @@ def test_a_dask_local_cluster_gives_the_same_results(local_run, digits_root: Pat
 
 def test_process_pool_gives_the_same_results(local_run, digits_root: Path, tmp_path: Path, capsys) -> None:
     exp, _, _ = local_run
-    code = main(["run", str(exp.path), "--root", str(digits_root), "--jobs", "2", "--out", str(tmp_path / "pool"),
-                 "--quiet"])
+    code = main(
+        ["run", str(exp.path), "--root", str(digits_root), "--jobs", "2", "--out", str(tmp_path / "pool"), "--quiet"]
+    )
     assert code == 0
     text = capsys.readouterr()
     assert "4 job(s) ran, 0 skipped" in text.out
@@ -233,8 +253,9 @@ def test_a_checkpoint_without_results_is_not_trusted(local_run, digits_root: Pat
     seed_dir = out / "digits" / "intermediate" / "seed-0"
     (seed_dir / "results.json").unlink()
     (seed_dir / "model.pt").write_bytes(b"half-written")
-    summary = run_experiment(load_experiment(exp.path, output=out), root=str(digits_root), console=_quiet()[0],
-                             progress=False)
+    summary = run_experiment(
+        load_experiment(exp.path, output=out), root=str(digits_root), console=_quiet()[0], progress=False
+    )
     assert summary.ran == ["digits/intermediate/seed-0"]
     assert (seed_dir / "model.pt").read_bytes() != b"half-written"
     assert _docs(out) == _docs(exp.output)
@@ -263,7 +284,7 @@ def test_dry_run_lists_jobs_and_writes_nothing(local_run, digits_root: Path, tmp
 
 
 def test_cli_errors_are_one_line(tmp_path: Path, capsys) -> None:
-    bad = _write(tmp_path, GRID.format(out=tmp_path / "o").replace("name = \"late\"", "name = \"lat\""))
+    bad = _write(tmp_path, GRID.format(out=tmp_path / "o").replace('name = "late"', 'name = "lat"'))
     assert main(["run", str(bad), "--dry-run"]) == 2
     error = capsys.readouterr().err
     assert error.startswith("error: ") and error.count("\n") == 1 and "methods[1].name: unknown method 'lat'" in error

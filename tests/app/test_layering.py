@@ -18,8 +18,16 @@ def test_layering_rules_hold() -> None:
 
 def test_the_checker_sees_violations(tmp_path: Path) -> None:
     """A core module importing a stage, a stage importing another stage, a hidden function-level import: all caught."""
-    for folder in ("modalbench", "modalbench/app", "loaders", "preprocess", "baselines", "engine", "leaderboard",
-                   "scenarios"):
+    for folder in (
+        "modalbench",
+        "modalbench/app",
+        "loaders",
+        "preprocess",
+        "baselines",
+        "engine",
+        "leaderboard",
+        "scenarios",
+    ):
         (tmp_path / folder).mkdir(parents=True, exist_ok=True)
     (tmp_path / "modalbench" / "store.py").write_text("from modalbench.scenarios import fill\n")
     (tmp_path / "baselines" / "late.py").write_text("def f():\n    from modalbench.engine import trainer\n")

@@ -74,8 +74,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def _run(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "modalbench", *args], env=env, cwd=cwd, capture_output=True,
-                          text=True)
+    return subprocess.run([sys.executable, "-m", "modalbench", *args], env=env, cwd=cwd, capture_output=True, text=True)
 
 
 @pytest.fixture
@@ -87,8 +86,9 @@ def plugin_dir(tmp_path: Path) -> Path:
     dist = site / "mbplug-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: mbplug\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[modalbench.datasets]\nblobs = mbplug\n\n"
-                                           "[modalbench.methods]\nblobs = mbplug\n")
+    (dist / "entry_points.txt").write_text(
+        "[modalbench.datasets]\nblobs = mbplug\n\n[modalbench.methods]\nblobs = mbplug\n"
+    )
     return site
 
 

@@ -27,19 +27,38 @@ def _result(model: str, f1: dict[str, list[list[float]]], seeds: list[int]) -> d
                 n_av, rate = None, round(0.1 * (i + 1), 6)
             else:
                 n_av, rate = 3, 0.0
-            conditions.append({"id": str(i), "description": "", "n_available": n_av, "missing_rate": rate,
-                               "metrics": {"f1_weighted": values, "accuracy": values}})
+            conditions.append(
+                {
+                    "id": str(i),
+                    "description": "",
+                    "n_available": n_av,
+                    "missing_rate": rate,
+                    "metrics": {"f1_weighted": values, "accuracy": values},
+                }
+            )
         scenarios.append({"id": sid, "seed": 0, "sha256": "0" * 64, "fill": "mean", "conditions": conditions})
-    return {"schema_version": 1, "dataset": {"name": "synthetic", "version": "v1", "fingerprint": "0" * 64},
-            "task": "default", "model": {"name": model}, "seeds": seeds, "scenarios": scenarios,
-            "aggregates": compute_aggregates(scenarios, seeds)}
+    return {
+        "schema_version": 1,
+        "dataset": {"name": "synthetic", "version": "v1", "fingerprint": "0" * 64},
+        "task": "default",
+        "model": {"name": model},
+        "seeds": seeds,
+        "scenarios": scenarios,
+        "aggregates": compute_aggregates(scenarios, seeds),
+    }
 
 
 @pytest.fixture
 def results_dir(tmp_path: Path) -> Path:
-    a = _result("late", {"full@v1": [[0.9, 0.8]],
-                         "missing-modalities@v1": [[0.5, 0.4], [0.7, 0.6], [0.9, 0.8]],
-                         "block-missing@v1": [[0.8, 0.7], [0.6, 0.5]]}, [0, 1])
+    a = _result(
+        "late",
+        {
+            "full@v1": [[0.9, 0.8]],
+            "missing-modalities@v1": [[0.5, 0.4], [0.7, 0.6], [0.9, 0.8]],
+            "block-missing@v1": [[0.8, 0.7], [0.6, 0.5]],
+        },
+        [0, 1],
+    )
     b = _result("early", {"full@v1": [[0.95]], "missing-modalities@v1": [[0.2], [0.5], [0.95]]}, [0])
     for name, doc in (("late", a), ("early", b)):
         (tmp_path / "out" / "synthetic" / name / "seed-0").mkdir(parents=True)
@@ -91,8 +110,10 @@ def test_report_never_imports_torch(results_dir: Path) -> None:
     import subprocess
     import sys
 
-    code = ("import sys\nfrom modalbench.app.cli import main\n"
-            f"assert main(['report', {str(results_dir)!r}]) == 0\n"
-            "assert 'torch' not in sys.modules\nprint('report ok')\n")
+    code = (
+        "import sys\nfrom modalbench.app.cli import main\n"
+        f"assert main(['report', {str(results_dir)!r}]) == 0\n"
+        "assert 'torch' not in sys.modules\nprint('report ok')\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0 and "report ok" in proc.stdout, proc.stderr[-2000:]

@@ -96,8 +96,12 @@ def test_digits_families_and_clear_block_missing_message(digits_root: Path, caps
 def test_nineteen_modalities(tmp_path: Path, capsys) -> None:
     from modalbench.preprocess.pipeline import prepare
 
-    prepare("synthetic", root=tmp_path, overrides={"modalities": 19, "recordings": 3, "length": 400,
-                                                   "split_ratios": [1, 1, 1]}, progress=False)
+    prepare(
+        "synthetic",
+        root=tmp_path,
+        overrides={"modalities": 19, "recordings": 3, "length": 400, "split_ratios": [1, 1, 1]},
+        progress=False,
+    )
     rows = run_json(capsys, "synthetic", "--root", str(tmp_path), "--family", "missing-modalities")
     assert rows[0]["n_conditions"] == 14_319
     again = run_json(capsys, "synthetic", "--root", str(tmp_path), "--family", "missing-modalities")

@@ -69,8 +69,9 @@ def test_three_modalities_softmax_gate() -> None:
     with torch.no_grad():
         f = model.encode(x)
         logits = model.gate(torch.cat([f[f"m{i}"] for i in range(3)], dim=1)).view(2, 3, 5)
-        assert torch.allclose(model.gate_weights(f, torch.ones(2, 3, dtype=torch.bool)),
-                              torch.softmax(logits, dim=1), atol=1e-6)
+        assert torch.allclose(
+            model.gate_weights(f, torch.ones(2, 3, dtype=torch.bool)), torch.softmax(logits, dim=1), atol=1e-6
+        )
         part = torch.tensor([[True, False, True]] * 2)
         # the missing modality's features are zeroed in the gate input and its logit leaves the softmax
         x_gate = torch.cat([f["m0"], torch.zeros_like(f["m1"]), f["m2"]], dim=1)

@@ -106,8 +106,9 @@ def test_two_stream_missing_stream_is_zero_filled() -> None:
     other = dict(inputs, cam=torch.randn(5, 1, 8, 4) * 100)  # garbage in the missing modality changes nothing
     with torch.no_grad():
         assert torch.allclose(model(inputs, avail), model(other, avail))
-        assert not torch.allclose(model(inputs, torch.ones(5, 4, dtype=torch.bool)),
-                                  model(other, torch.ones(5, 4, dtype=torch.bool)))
+        assert not torch.allclose(
+            model(inputs, torch.ones(5, 4, dtype=torch.bool)), model(other, torch.ones(5, 4, dtype=torch.bool))
+        )
         # hand computation of the fusion layer: W [a_1 u_1; …; a_M u_M; a] + b
         feats = model.encode(inputs)
         uni = model.stream_logits(feats)

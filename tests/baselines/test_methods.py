@@ -22,8 +22,12 @@ torch.set_num_threads(1)
 
 
 def vec_meta(m: int, c: int = 4, task_type: str = "multiclass") -> DatasetMeta:
-    return DatasetMeta("toy", tuple(ModalitySpec(f"m{i}", "vector", (6 + i,)) for i in range(m)),
-                       tuple(f"c{i}" for i in range(c)), task_type=task_type)
+    return DatasetMeta(
+        "toy",
+        tuple(ModalitySpec(f"m{i}", "vector", (6 + i,)) for i in range(m)),
+        tuple(f"c{i}" for i in range(c)),
+        task_type=task_type,
+    )
 
 
 def inputs(meta: DatasetMeta, b: int, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -62,8 +66,9 @@ def test_embracenet_never_selects_a_missing_modality() -> None:
     # p renormalised by availability (eq. 3): with p = (0.7, 0.1, 0.1, 0.1) and modality 0 missing the others share
     p = torch.tensor([0.7, 0.1, 0.1, 0.1])
     av = torch.tensor([[False, True, True, True]]).expand(20000, 4)
-    _, s = model.embrace(torch.rand(20000, 4, 64, generator=g), av, p=p, u=torch.rand(20000, 64, generator=g),
-                         return_selection=True)
+    _, s = model.embrace(
+        torch.rand(20000, 4, 64, generator=g), av, p=p, u=torch.rand(20000, 64, generator=g), return_selection=True
+    )
     freq = torch.bincount(s.flatten(), minlength=4).float() / s.numel()
     assert freq[0] == 0 and torch.allclose(freq[1:], torch.full((3,), 1 / 3), atol=0.01)
 
@@ -140,8 +145,12 @@ def test_embracenet_test_time_selection_is_seeded_and_repeats_average() -> None:
         model.set_sample_keys(keys)
         out = model(x, avail)
         docked = model.stack(model.encode(x))
-        probs = torch.stack([torch.softmax(model.head(model.embrace(
-            docked, avail, u=counter_uniforms(keys, 16, 7, r))), -1) for r in range(5)]).mean(0)
+        probs = torch.stack(
+            [
+                torch.softmax(model.head(model.embrace(docked, avail, u=counter_uniforms(keys, 16, 7, r))), -1)
+                for r in range(5)
+            ]
+        ).mean(0)
         model.set_sample_keys(None)
     torch.testing.assert_close(torch.softmax(out, -1), probs, rtol=1e-5, atol=1e-6)
 
@@ -182,9 +191,13 @@ def test_mul_q_is_detached() -> None:
 
 def test_boosted_loss_zero_for_samples_won_by_more_than_delta() -> None:
     model = create_baseline("mul", vec_meta(2, c=3), boosted=True, delta=1.0)
-    losses = torch.tensor([[0.5, 3.0, 4.0],    # true 0, wins by 2.5 > δ → 0
-                           [1.0, 1.5, 9.0],    # true 0, wins by 0.5 ≤ δ → 1.0
-                           [2.0, 0.2, 5.0]])   # true 0, loses → 2.0
+    losses = torch.tensor(
+        [
+            [0.5, 3.0, 4.0],  # true 0, wins by 2.5 > δ → 0
+            [1.0, 1.5, 9.0],  # true 0, wins by 0.5 ≤ δ → 1.0
+            [2.0, 0.2, 5.0],
+        ]
+    )  # true 0, loses → 2.0
     target = torch.tensor([0, 0, 0])
     assert float(model.mul_loss(losses, target)) == pytest.approx((0 + 1.0 + 2.0) / 3)
     plain = create_baseline("mul", vec_meta(2, c=3))
@@ -329,7 +342,7 @@ def test_late_fusion_trains_each_modality_on_its_own_loss() -> None:
     loss, _ = model.training_loss(x, avail, y)
     logits = model.modality_logits(model.encode(x))
     ce = torch.nn.functional.cross_entropy
-    expected = sum(ce(logits[i, k:k + 1], y[i:i + 1]) for i in range(4) for k in range(2) if avail[i, k]) / 4
+    expected = sum(ce(logits[i, k : k + 1], y[i : i + 1]) for i in range(4) for k in range(2) if avail[i, k]) / 4
     torch.testing.assert_close(loss, expected)
 
 
@@ -411,9 +424,15 @@ def test_multilabel_tasks(name: str) -> None:
 
 
 # ---------------------------------------------------------------- fuse_conditions hooks (sweep fast path)
-@pytest.mark.parametrize(("name", "hp"), [("embracenet", {}), ("embracenet", {"n_repeats": 3}),
-                                         ("embracenet", {"selection_probabilities": [1.0, 2.0, 3.0, 0.5, 4.0]}),
-                                         ("late", {})])
+@pytest.mark.parametrize(
+    ("name", "hp"),
+    [
+        ("embracenet", {}),
+        ("embracenet", {"n_repeats": 3}),
+        ("embracenet", {"selection_probabilities": [1.0, 2.0, 3.0, 0.5, 4.0]}),
+        ("late", {}),
+    ],
+)
 def test_fuse_conditions_equals_fuse_per_condition(name: str, hp: dict) -> None:
     torch.manual_seed(0)
     meta = vec_meta(5, c=4)
@@ -450,8 +469,14 @@ def test_embracenet_equal_p_selection_takes_the_floor_u_n_th_available_modality(
 
 def test_mulmix_candidate_cap_is_visible() -> None:
     small = create_baseline("mulmix", vec_meta(3))
-    assert small.effective_config() == {"n_candidates": 7, "power_set_size": 7, "capped": False,
-                                        "max_mixture_size": None, "max_candidates": 64, "candidate_seed": 0}
+    assert small.effective_config() == {
+        "n_candidates": 7,
+        "power_set_size": 7,
+        "capped": False,
+        "max_mixture_size": None,
+        "max_candidates": 64,
+        "candidate_seed": 0,
+    }
     assert small.notes == [] and "notes" not in small.config()
     assert not create_baseline("mulmix", vec_meta(6)).effective_config()["capped"]  # 63 <= 64
     big = create_baseline("mulmix", vec_meta(8))

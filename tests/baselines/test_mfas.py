@@ -19,16 +19,24 @@ from modalbench.meta import DatasetMeta, ModalitySpec
 
 torch.set_num_threads(1)
 
-BUDGET = {"e_search": 2, "max_layers": 2, "k": 3, "e_train": 1, "surrogate_steps": 200, "emb_dim": 16,
-          "variant": "fast"}
+BUDGET = {
+    "e_search": 2,
+    "max_layers": 2,
+    "k": 3,
+    "e_train": 1,
+    "surrogate_steps": 200,
+    "emb_dim": 16,
+    "variant": "fast",
+}
 TRAIN = digits_batches(slice(0, 600))
 VAL = digits_batches(slice(600, 900))
 
 
 @pytest.fixture(scope="module")
 def backbones() -> dict[str, mfas.LayeredBackbone]:
-    return search.pretrain_backbones(digits_meta(), TRAIN, epochs=2, lr=3e-3, seed=0, emb_dim=16,
-                                   encoder={"filters": 8})
+    return search.pretrain_backbones(
+        digits_meta(), TRAIN, epochs=2, lr=3e-3, seed=0, emb_dim=16, encoder={"filters": 8}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +97,10 @@ def test_first_step_evaluates_the_whole_layer_space(run_a, backbones) -> None:
     deeper = [h for h in run_a.history if h["level"] == 2]
     assert deeper and all(len(h["arch"]) == 2 for h in deeper)
     assert len([h for h in deeper if h["iteration"] == 0]) == BUDGET["k"]
-    best1 = sorted((h for h in run_a.history if h["iteration"] == 0 and h["level"] == 1),
-                   key=lambda h: (-h["score"], json.dumps([h["arch"]])))[: BUDGET["k"]]
+    best1 = sorted(
+        (h for h in run_a.history if h["iteration"] == 0 and h["level"] == 1),
+        key=lambda h: (-h["score"], json.dumps([h["arch"]])),
+    )[: BUDGET["k"]]
     prefixes = {json.dumps(h["arch"][0]) for h in best1}
     assert all(json.dumps(h["arch"][0]) in prefixes for h in deeper if h["iteration"] == 0)
     assert all(h["predicted"] is not None for h in deeper)
@@ -130,8 +140,9 @@ def test_top_k_and_best_config(run_a, backbones) -> None:
 
 def test_resume_after_interruption(run_a, backbones, tmp_path) -> None:
     log = tmp_path / "r.jsonl"
-    part = search.search(digits_meta(), backbones, TRAIN, VAL, budget=BUDGET, seed=0, log_path=log,
-                         max_new_evaluations=29)
+    part = search.search(
+        digits_meta(), backbones, TRAIN, VAL, budget=BUDGET, seed=0, log_path=log, max_new_evaluations=29
+    )
     assert not part.complete and len(part.history) == 29 and part.best_path is None
     # simulate a crash while a line was being written
     with open(log, "a") as fh:
@@ -176,19 +187,45 @@ def test_three_modality_search_runs(tmp_path: Path) -> None:
         def gen(*_):
             for i in range(rows.start, rows.stop, 50):
                 yield {f"m{j}": x[i : i + 50, j] for j in range(3)}, torch.ones(50, 3, dtype=torch.bool), y[i : i + 50]
+
         return gen
 
-    budget = {"e_search": 1, "max_layers": 2, "k": 2, "e_train": 1, "first_step_all": 4, "surrogate_steps": 50,
-              "pretrain_epochs": 1, "emb_dim": 8, "hidden": 8}
-    r = search.search(meta, None, batches(range(0, 150)), batches(range(150, 200)), budget=budget, seed=0,
-                      log_path=tmp_path / "m3.jsonl")
+    budget = {
+        "e_search": 1,
+        "max_layers": 2,
+        "k": 2,
+        "e_train": 1,
+        "first_step_all": 4,
+        "surrogate_steps": 50,
+        "pretrain_epochs": 1,
+        "emb_dim": 8,
+        "hidden": 8,
+    }
+    r = search.search(
+        meta,
+        None,
+        batches(range(0, 150)),
+        batches(range(150, 200)),
+        budget=budget,
+        seed=0,
+        log_path=tmp_path / "m3.jsonl",
+    )
     assert r.complete and len(r.best_arch[0]) == 4
     # layer space 2·2·2·3 = 24 > first_step_all: the first step samples K of them
     assert len([h for h in r.history if h["level"] == 1]) == 2
     # features too large for the cache: re-encoded from train_batches(epoch) each epoch, still deterministic
-    streamed = [search.search(meta, None, batches(range(0, 150)), batches(range(150, 200)),
-                              budget={**budget, "feature_cache_mb": 0}, seed=0, log_path=tmp_path / f"s{i}.jsonl")
-                for i in range(2)]
+    streamed = [
+        search.search(
+            meta,
+            None,
+            batches(range(0, 150)),
+            batches(range(150, 200)),
+            budget={**budget, "feature_cache_mb": 0},
+            seed=0,
+            log_path=tmp_path / f"s{i}.jsonl",
+        )
+        for i in range(2)
+    ]
     assert _hist(streamed[0]) == _hist(streamed[1]) and streamed[0].complete
 
 

@@ -17,16 +17,20 @@ torch.set_num_threads(1)
 
 
 def _series_meta(name: str = "toy", t: int = 256) -> DatasetMeta:
-    return DatasetMeta(name, (ModalitySpec("force", "series", (t, 3)), ModalitySpec("cam", "image", (3, 32, 32))),
-                       ("ok", "worn", "broken"))
+    return DatasetMeta(
+        name,
+        (ModalitySpec("force", "series", (t, 3)), ModalitySpec("cam", "image", (3, 32, 32))),
+        ("ok", "worn", "broken"),
+    )
 
 
 def test_front_end_matches_torchaudio_reference() -> None:
     p = SpectrogramParams(sample_rate=1000, n_fft=64, hop_length=16, n_mels=16)
     x = torch.randn(2, 256, 3, generator=torch.Generator().manual_seed(0))  # [B, T, C]
     ours = LogMelFrontEnd(p)(x)
-    mel = torchaudio.transforms.MelSpectrogram(sample_rate=1000, n_fft=64, hop_length=16, n_mels=16,
-                                               window_fn=torch.hann_window)
+    mel = torchaudio.transforms.MelSpectrogram(
+        sample_rate=1000, n_fft=64, hop_length=16, n_mels=16, window_fn=torch.hann_window
+    )
     ref = torchaudio.transforms.AmplitudeToDB(stype="power", top_db=80.0)(mel(x.permute(0, 2, 1)))
     assert ours.shape == (2, 3, 16, 256 // 16 + 1) == ref.shape
     assert torch.allclose(ours, ref, atol=1e-4)
@@ -37,7 +41,9 @@ def test_front_end_matches_numpy_stft() -> None:
     p = SpectrogramParams(sample_rate=800, n_fft=32, hop_length=8, n_mels=8)
     x = torch.randn(2, 128, 2, generator=torch.Generator().manual_seed(1))
     ours = LogMelFrontEnd(p)(x).numpy()
-    fb = torchaudio.functional.melscale_fbanks(p.n_fft // 2 + 1, 0.0, p.sample_rate / 2, p.n_mels, p.sample_rate).numpy()
+    fb = torchaudio.functional.melscale_fbanks(
+        p.n_fft // 2 + 1, 0.0, p.sample_rate / 2, p.n_mels, p.sample_rate
+    ).numpy()
     win = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(p.n_fft) / p.n_fft)  # periodic Hann
     for b in range(2):
         specs = []

@@ -25,12 +25,19 @@ NAMES = baseline_names()
 
 KINDS_META = DatasetMeta(
     "kinds",
-    (ModalitySpec("acc", "series", (24, 3)), ModalitySpec("cam", "image", (1, 8, 8)),
-     ModalitySpec("feat", "vector", (10,)), ModalitySpec("spec", "spectrogram", (1, 16, 12))),
+    (
+        ModalitySpec("acc", "series", (24, 3)),
+        ModalitySpec("cam", "image", (1, 8, 8)),
+        ModalitySpec("feat", "vector", (10,)),
+        ModalitySpec("spec", "spectrogram", (1, 16, 12)),
+    ),
     tuple("abcd"),
 )
-DIGITS_META = DatasetMeta("digits", (ModalitySpec("left", "image", (1, 8, 4)), ModalitySpec("right", "image", (1, 8, 4))),
-                          tuple(str(i) for i in range(10)))
+DIGITS_META = DatasetMeta(
+    "digits",
+    (ModalitySpec("left", "image", (1, 8, 4)), ModalitySpec("right", "image", (1, 8, 4))),
+    tuple(str(i) for i in range(10)),
+)
 
 
 def random_inputs(meta: DatasetMeta, b: int, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -46,13 +53,13 @@ def digits(n_train: int = 480, n_val: int = 96):
     left, right = x[:, None, :, :4].contiguous(), x[:, None, :, 4:].contiguous()
     y = torch.tensor(d.target)
     perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
-    tr, va = perm[:n_train], perm[n_train:n_train + n_val]
+    tr, va = perm[:n_train], perm[n_train : n_train + n_val]
 
     def batches(idx, bs, shuffle=None):
         if shuffle is not None:
             idx = idx[torch.randperm(len(idx), generator=torch.Generator().manual_seed(shuffle))]
         for s in range(0, len(idx), bs):
-            i = idx[s:s + bs]
+            i = idx[s : s + bs]
             yield {"left": left[i], "right": right[i]}, torch.ones(len(i), 2, dtype=torch.bool), y[i]
 
     return (lambda e: batches(tr, 16, e)), (lambda: batches(va, 256)), next(batches(tr, n_train))
@@ -159,8 +166,9 @@ def _constructor_kwargs(cls) -> dict:
     import inspect
 
     sig = inspect.signature(cls.__init__)
-    return {n: p.default for n, p in list(sig.parameters.items())[2:]
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return {
+        n: p.default for n, p in list(sig.parameters.items())[2:] if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
 
 
 def _plain(v):
@@ -258,8 +266,9 @@ def test_handles_missing_declaration_matches_behaviour(name: str, hp: dict) -> N
 
 
 # ---- presets ------------------------------------------------------------------------------------------------------
-OPP_META = DatasetMeta("opportunity", tuple(ModalitySpec(f"s{i}", "series", (24, 6)) for i in range(19)),
-                       tuple("abcde"))
+OPP_META = DatasetMeta(
+    "opportunity", tuple(ModalitySpec(f"s{i}", "series", (24, 6)) for i in range(19)), tuple("abcde")
+)
 GAS_META = DatasetMeta("gas-sensor", tuple(ModalitySpec(f"g{i}", "series", (20, 9)) for i in range(8)), tuple("ab"))
 
 
@@ -330,7 +339,10 @@ def test_embracenet_command_line_values_are_typed() -> None:
 
     model = create_baseline("embracenet", DIGITS_META, adj_pre="False", embrace_dim="32")
     assert model.adj_pre is False and model.regime == "full-modality" and model.embrace_dim == 32
-    for bad, msg in (({"adjpre": "true"}, "did you mean 'adj_pre'"), ({"embrace_dim": "abc"}, "expected an integer"),
-                     ({"embrace_dim": "0"}, "expected an integer >= 1")):
+    for bad, msg in (
+        ({"adjpre": "true"}, "did you mean 'adj_pre'"),
+        ({"embrace_dim": "abc"}, "expected an integer"),
+        ({"embrace_dim": "0"}, "expected an integer >= 1"),
+    ):
         with pytest.raises(ModalbenchError, match=msg):
             create_baseline("embracenet", DIGITS_META, **bad)

@@ -14,8 +14,17 @@ from modalbench.errors import ModalbenchError
 
 torch.set_num_threads(1)
 
-BUDGET = {"e_search": 2, "max_layers": 3, "k": 3, "e_train": 1, "surrogate_steps": 100, "emb_dim": 16,
-          "e_final": 2, "e_finetune": 1, "max_candidates": 200}
+BUDGET = {
+    "e_search": 2,
+    "max_layers": 3,
+    "k": 3,
+    "e_train": 1,
+    "surrogate_steps": 100,
+    "emb_dim": 16,
+    "e_final": 2,
+    "e_finetune": 1,
+    "max_candidates": 200,
+}
 TRAIN = digits_batches(slice(0, 600))
 VAL = digits_batches(slice(600, 900))
 
@@ -23,8 +32,9 @@ VAL = digits_batches(slice(600, 900))
 @pytest.fixture(scope="module")
 def backbones() -> dict[str, mfas.LayeredBackbone]:
     heads: dict = {}
-    bbs = search.pretrain_backbones(digits_meta(), TRAIN, epochs=2, lr=3e-3, seed=0, emb_dim=16,
-                                    encoder={"filters": 8}, heads_out=heads)
+    bbs = search.pretrain_backbones(
+        digits_meta(), TRAIN, epochs=2, lr=3e-3, seed=0, emb_dim=16, encoder={"filters": 8}, heads_out=heads
+    )
     assert set(heads) == {"left", "right"}
     return bbs
 
@@ -91,8 +101,9 @@ def test_final_stage_trains_top5_and_finetunes_unfrozen(run, backbones) -> None:
     assert run.best_arch == final["chosen"]
     net = final["model"]
     assert net.hparams["freeze_backbones"] is False and net.hparams["multitask_weight"] == 1.0
-    assert any(not torch.equal(net.backbones["left"].state_dict()[k], v)
-               for k, v in backbones["left"].state_dict().items())  # the backbones moved during fine-tuning
+    assert any(
+        not torch.equal(net.backbones["left"].state_dict()[k], v) for k, v in backbones["left"].state_dict().items()
+    )  # the backbones moved during fine-tuning
     cfg = json.loads((run.best_path.parent / final["path"]).read_text())
     rebuilt = mfas.MFASNet(digits_meta(), **mfas.load_arch(run.best_path.parent / final["path"]))
     state = torch.load(run.best_path.parent / cfg["state"], weights_only=True)
@@ -108,8 +119,9 @@ def test_final_stage_trains_top5_and_finetunes_unfrozen(run, backbones) -> None:
 
 def test_algorithm1_resumes_deterministically(run, backbones, tmp_path) -> None:
     log = tmp_path / "r.jsonl"
-    part = search.search(digits_meta(), backbones, TRAIN, VAL, budget=BUDGET, seed=0, log_path=log,
-                         max_new_evaluations=40)
+    part = search.search(
+        digits_meta(), backbones, TRAIN, VAL, budget=BUDGET, seed=0, log_path=log, max_new_evaluations=40
+    )
     assert not part.complete and part.final is None
     resumed = search.search(digits_meta(), backbones, TRAIN, VAL, budget=BUDGET, seed=0, log_path=log)
     key = [(h["iteration"], h["level"], json.dumps(h["arch"]), h["score"]) for h in resumed.history]

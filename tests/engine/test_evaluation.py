@@ -27,7 +27,11 @@ torch.set_num_threads(1)
 
 META = DatasetMeta(
     "mixed",
-    (ModalitySpec("acc", "series", (16, 2)), ModalitySpec("cam", "image", (1, 8, 8)), ModalitySpec("feat", "vector", (9,))),
+    (
+        ModalitySpec("acc", "series", (16, 2)),
+        ModalitySpec("cam", "image", (1, 8, 8)),
+        ModalitySpec("feat", "vector", (9,)),
+    ),
     tuple("abcde"),
 )
 N = 37  # not a multiple of any batch size used below
@@ -78,8 +82,9 @@ def test_fast_path_equals_plain_path_multilabel(name: str) -> None:
     model = create_baseline(name, meta)
     x, natural, y = data(meta, seed=1)
     fast = evaluate_conditions(model, x, natural, y, ALL_CONDITIONS, fill=zero_fill, batch_size=10)
-    plain = evaluate_conditions(model, x, natural, y, ALL_CONDITIONS, fill=zero_fill, batch_size=10,
-                                use_fast_path=False)
+    plain = evaluate_conditions(
+        model, x, natural, y, ALL_CONDITIONS, fill=zero_fill, batch_size=10, use_fast_path=False
+    )
     assert set(fast) == {"f1_micro", "f1_macro", "f1_weighted", "f1_samples"}
     for k in fast:
         np.testing.assert_allclose(fast[k], plain[k], atol=1e-6, rtol=0, err_msg=f"{name} {k}")
@@ -94,8 +99,9 @@ def test_metrics_equal_sklearn_on_the_models_predictions() -> None:
     seed_torch(2)
     model = create_baseline("intermediate", META)
     x, natural, y = data(seed=2)
-    res, n_scored = evaluate_conditions(model, x, natural, y, ALL_CONDITIONS, fill=zero_fill, batch_size=8,
-                                        return_counts=True)
+    res, n_scored = evaluate_conditions(
+        model, x, natural, y, ALL_CONDITIONS, fill=zero_fill, batch_size=8, return_counts=True
+    )
     for k, cond in enumerate(ALL_CONDITIONS):
         avail = natural & cond
         pred = _predict(model, zero_fill(x, avail), avail, None).argmax(1).numpy()
@@ -118,7 +124,7 @@ def test_evaluate_batches_per_sample_masks() -> None:
     x, _, y = data(seed=3)
     g = torch.Generator().manual_seed(3)
     avail = torch.rand(N, 3, generator=g) < 0.5  # random-missing: differs per sample
-    batches = [({k: v[s:s + 10] for k, v in x.items()}, avail[s:s + 10], y[s:s + 10]) for s in range(0, N, 10)]
+    batches = [({k: v[s : s + 10] for k, v in x.items()}, avail[s : s + 10], y[s : s + 10]) for s in range(0, N, 10)]
     got, n_scored = evaluate_batches(model, batches, fill=zero_fill, return_counts=True)
     pred = _predict(model, zero_fill(x, avail), avail, torch.arange(N)).argmax(1).numpy()
     scored = avail.any(1).numpy()
@@ -158,7 +164,7 @@ def test_per_modality_scores_match_single_conditions() -> None:
     seed_torch(6)
     model = create_baseline("late", META)
     x, natural, y = data(seed=6)
-    batches = [({k: v[s:s + 16] for k, v in x.items()}, natural[s:s + 16], y[s:s + 16]) for s in range(0, N, 16)]
+    batches = [({k: v[s : s + 16] for k, v in x.items()}, natural[s : s + 16], y[s : s + 16]) for s in range(0, N, 16)]
     scores = per_modality_scores(model, batches)
     for m in range(3):
         cond = torch.zeros(1, 3, dtype=torch.bool)
@@ -205,14 +211,32 @@ def test_rows_without_any_modality_and_ineligible_rows_are_not_scored(fast: bool
     model = create_baseline("late", META)
     x, natural, y = data(seed=7)
     eligible = torch.arange(N) % 3 != 0
-    res, n_scored = evaluate_conditions(model, x, natural, y, ALL_CONDITIONS, fill=zero_fill, batch_size=8,
-                                        eligible=eligible, use_fast_path=fast, return_counts=True)
+    res, n_scored = evaluate_conditions(
+        model,
+        x,
+        natural,
+        y,
+        ALL_CONDITIONS,
+        fill=zero_fill,
+        batch_size=8,
+        eligible=eligible,
+        use_fast_path=fast,
+        return_counts=True,
+    )
     for k, cond in enumerate(ALL_CONDITIONS):
         keep = (natural & cond).any(1) & eligible
         assert n_scored[k] == int(keep.sum())
         if keep.any():
-            sub, _ = evaluate_conditions(model, {m: v[keep] for m, v in x.items()}, natural[keep], y[keep],
-                                         cond.view(1, -1), fill=zero_fill, batch_size=8, return_counts=True)
+            sub, _ = evaluate_conditions(
+                model,
+                {m: v[keep] for m, v in x.items()},
+                natural[keep],
+                y[keep],
+                cond.view(1, -1),
+                fill=zero_fill,
+                batch_size=8,
+                return_counts=True,
+            )
             assert res["accuracy"][k] == pytest.approx(sub["accuracy"][0])
 
 
@@ -224,8 +248,9 @@ def test_multilabel_counts_leave_out_rows_without_any_modality() -> None:
     cond = torch.tensor([[True, False, False]])
     res, n = evaluate_conditions(model, x, natural, y, cond, fill=zero_fill, batch_size=8, return_counts=True)
     keep = natural[:, 0]
-    sub = evaluate_conditions(model, {m: v[keep] for m, v in x.items()}, natural[keep], y[keep], cond,
-                              fill=zero_fill, batch_size=8)
+    sub = evaluate_conditions(
+        model, {m: v[keep] for m, v in x.items()}, natural[keep], y[keep], cond, fill=zero_fill, batch_size=8
+    )
     assert n[0] == int(keep.sum()) < N
     for k in res:
         assert res[k][0] == pytest.approx(sub[k][0])

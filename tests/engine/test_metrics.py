@@ -147,8 +147,8 @@ def test_binary_accumulator_over_batches_equals_one_shot():
     logits[..., 1] += y
     acc = BinaryScoreAccumulator(3)
     for s in range(0, 230, 64):  # conditions 0..1 in one call, condition 2 in another
-        acc.add(0, logits[:2, s:s + 64], y[s:s + 64])
-        acc.add(2, logits[2:, s:s + 64], y[s:s + 64])
+        acc.add(0, logits[:2, s : s + 64], y[s : s + 64])
+        acc.add(2, logits[2:, s : s + 64], y[s : s + 64])
     out = acc.result()
     for k in range(3):
         score = logits[k, :, 1] - logits[k, :, 0]

@@ -16,8 +16,11 @@ from modalbench.meta import DatasetMeta, ModalitySpec
 
 torch.set_num_threads(1)
 
-META = DatasetMeta("digits", (ModalitySpec("left", "image", (1, 8, 4)), ModalitySpec("right", "image", (1, 8, 4))),
-                   tuple(str(i) for i in range(10)))
+META = DatasetMeta(
+    "digits",
+    (ModalitySpec("left", "image", (1, 8, 4)), ModalitySpec("right", "image", (1, 8, 4))),
+    tuple(str(i) for i in range(10)),
+)
 SMALL = {"feature_dim": 16, "head_hidden": 32, "encoder": {"filters": 8}}
 
 
@@ -39,7 +42,7 @@ def batches(idx, bs=32, shuffle=None, labels=None):
     if shuffle is not None:
         idx = idx[torch.randperm(len(idx), generator=torch.Generator().manual_seed(shuffle))]
     for s in range(0, len(idx), bs):
-        i = idx[s:s + bs]
+        i = idx[s : s + bs]
         yield {"left": LEFT[i], "right": RIGHT[i]}, torch.ones(len(i), 2, dtype=torch.bool), labels[i]
 
 
@@ -136,15 +139,18 @@ def test_clear_errors(tmp_path) -> None:
     with pytest.raises(ModalbenchError, match="patience"):
         fit(model, train_fn, val_fn, epochs=1, patience=0, seed=0, progress=False)
     with pytest.raises(ModalbenchError, match="right"):
+
         def bad(e):
             return iter([({"left": LEFT[:4]}, torch.ones(4, 2, dtype=torch.bool), Y[:4])])
 
         fit(model, bad, val_fn, epochs=1, seed=0, progress=False)
     with pytest.raises(ModalbenchError, match="no batches"):
         fit(model, lambda e: iter([]), val_fn, epochs=1, seed=0, progress=False)
+
     def nan(e):
-        return iter([({"left": LEFT[:8] * float("nan"), "right": RIGHT[:8]}, torch.ones(8, 2, dtype=torch.bool),
-                      Y[:8])])
+        return iter(
+            [({"left": LEFT[:8] * float("nan"), "right": RIGHT[:8]}, torch.ones(8, 2, dtype=torch.bool), Y[:8])]
+        )
 
     with pytest.raises(ModalbenchError, match="non-finite"):
         fit(model, nan, val_fn, epochs=1, seed=0, progress=False)
@@ -158,14 +164,19 @@ def test_clear_errors(tmp_path) -> None:
     (tmp_path / "model.pt").write_bytes(b"garbage")
     with pytest.raises(ModalbenchError, match="model.pt"):
         load_checkpoint(tmp_path, create_baseline)
-    (tmp_path / "config.json").write_text("{\n  \"model\": oops\n}")
+    (tmp_path / "config.json").write_text('{\n  "model": oops\n}')
     with pytest.raises(ModalbenchError, match="line 2"):
         load_checkpoint(tmp_path, create_baseline)
 
 
-@pytest.mark.parametrize(("recipe", "kind"), [({"optimizer": "adam", "eps": 1e-8}, torch.optim.Adam),
-                                              ({"optimizer": "adamw", "weight_decay": 0.05}, torch.optim.AdamW),
-                                              ({"optimizer": "sgd", "momentum": 0.9}, torch.optim.SGD)])
+@pytest.mark.parametrize(
+    ("recipe", "kind"),
+    [
+        ({"optimizer": "adam", "eps": 1e-8}, torch.optim.Adam),
+        ({"optimizer": "adamw", "weight_decay": 0.05}, torch.optim.AdamW),
+        ({"optimizer": "sgd", "momentum": 0.9}, torch.optim.SGD),
+    ],
+)
 def test_make_optimizer_follows_the_recipe(recipe: dict, kind: type) -> None:
     from modalbench.engine.trainer import make_optimizer
 

@@ -16,8 +16,10 @@ class OutlierSeries(DatasetBuilder):
     structure = "windowed"
 
     def default_params(self):
-        return {"window": {"length": 5, "step": {"train": 1, "val": 5, "test": 5}, "label_rule": "last"},
-                "scaling": {"method": "minmax", "range": [-1.0, 1.0], "clip": True}}
+        return {
+            "window": {"length": 5, "step": {"train": 1, "val": 5, "test": 5}, "label_rule": "last"},
+            "scaling": {"method": "minmax", "range": [-1.0, 1.0], "clip": True},
+        }
 
     def modalities(self, params):
         return [ModalitySpec("s", "series", (5, 2), ("a", "b"))]

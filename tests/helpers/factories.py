@@ -23,8 +23,10 @@ class MaskedLinear(nn.Module):
         self.head = nn.Linear(sum(self.sizes), meta.n_classes)
 
     def forward(self, inputs: dict[str, torch.Tensor], available: torch.Tensor) -> torch.Tensor:
-        parts = [inputs[n].reshape(len(available), -1) * available[:, j : j + 1].to(inputs[n].dtype)
-                 for j, n in enumerate(self.meta.modality_names)]
+        parts = [
+            inputs[n].reshape(len(available), -1) * available[:, j : j + 1].to(inputs[n].dtype)
+            for j, n in enumerate(self.meta.modality_names)
+        ]
         return self.head(torch.nan_to_num(torch.cat(parts, dim=1)))
 
 

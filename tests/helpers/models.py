@@ -15,9 +15,15 @@ def toy_meta(task_type: str = "multiclass") -> DatasetMeta:
     """Four modalities, one of each kind."""
     return DatasetMeta(
         "toy",
-        (ModalitySpec("acc", "series", (64, 3)), ModalitySpec("cam", "image", (1, 8, 4)),
-         ModalitySpec("feat", "vector", (5,)), ModalitySpec("spec", "spectrogram", (2, 16, 9))),
-        ("a", "b", "c"), task_type=task_type)
+        (
+            ModalitySpec("acc", "series", (64, 3)),
+            ModalitySpec("cam", "image", (1, 8, 4)),
+            ModalitySpec("feat", "vector", (5,)),
+            ModalitySpec("spec", "spectrogram", (2, 16, 9)),
+        ),
+        ("a", "b", "c"),
+        task_type=task_type,
+    )
 
 
 def toy_batch(meta: DatasetMeta, b: int, seed: int = 0) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
@@ -33,8 +39,11 @@ def all_patterns(m: int) -> torch.Tensor:
 
 
 def digits_meta() -> DatasetMeta:
-    return DatasetMeta("digits", (ModalitySpec("left", "image", (1, 8, 4)), ModalitySpec("right", "image", (1, 8, 4))),
-                       tuple(str(i) for i in range(10)))
+    return DatasetMeta(
+        "digits",
+        (ModalitySpec("left", "image", (1, 8, 4)), ModalitySpec("right", "image", (1, 8, 4))),
+        tuple(str(i) for i in range(10)),
+    )
 
 
 def digits_tensors() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

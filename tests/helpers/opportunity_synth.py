@@ -32,8 +32,13 @@ LAYOUT: tuple[tuple[int, int, str], ...] = (
     (244, 250, "label"),
 )
 #: (mean spread, random-walk step) per kind, in the file's units
-_SCALES = {"body_acc": (600.0, 25.0), "imu": (500.0, 30.0), "object": (300.0, 10.0), "ambient_acc": (1000.0, 5.0),
-           "location": (2000.0, 8.0)}
+_SCALES = {
+    "body_acc": (600.0, 25.0),
+    "imu": (500.0, 30.0),
+    "object": (300.0, 10.0),
+    "ambient_acc": (1000.0, 5.0),
+    "location": (2000.0, 8.0),
+}
 #: raw label ids per label column (0 = null), in the real id space
 LABEL_IDS: dict[int, tuple[int, ...]] = {
     244: (0, 1, 2, 4, 5),
@@ -76,19 +81,21 @@ def _kind_of_column() -> list[str]:
     return kinds
 
 
-def _segments(rng: np.random.Generator, n: int, ids: tuple[int, ...], min_len: int, max_len: int,
-              null_prob: float) -> np.ndarray:
+def _segments(
+    rng: np.random.Generator, n: int, ids: tuple[int, ...], min_len: int, max_len: int, null_prob: float
+) -> np.ndarray:
     out = np.empty(n, dtype=np.float64)
     t = 0
     while t < n:
         seg = int(rng.integers(min_len, max_len + 1))
-        out[t:t + seg] = 0 if rng.random() < null_prob else ids[int(rng.integers(1, len(ids)))]
+        out[t : t + seg] = 0 if rng.random() < null_prob else ids[int(rng.integers(1, len(ids)))]
         t += seg
     return out
 
 
-def synth_table(n_rows: int, seed: int, nan_rate: float = 0.05, start_row: int = 0,
-                state: dict[str, np.ndarray] | None = None) -> np.ndarray:
+def synth_table(
+    n_rows: int, seed: int, nan_rate: float = 0.05, start_row: int = 0, state: dict[str, np.ndarray] | None = None
+) -> np.ndarray:
     """``(n_rows, 250)`` float64 rows (integers and NaN) continuing at ``start_row``; ``state`` carries the walks."""
     rng = np.random.Generator(np.random.PCG64([int(seed), int(start_row)]))
     kinds = _kind_of_column()
@@ -115,7 +122,7 @@ def synth_table(n_rows: int, seed: int, nan_rate: float = 0.05, start_row: int =
         for cols in sensor_groups():
             n_runs = rng.poisson(nan_rate * n_rows / mean_run)
             for s in rng.integers(0, max(1, n_rows), size=n_runs):
-                a[s:s + int(rng.integers(lo, hi + 1)), cols] = np.nan
+                a[s : s + int(rng.integers(lo, hi + 1)), cols] = np.nan
     return a
 
 
@@ -141,17 +148,18 @@ def format_table(a: np.ndarray, max_digits: int = 9) -> bytes:
         ndig += mag >= 10**k
     keep = np.zeros((n, c, w + 2), dtype=bool)
     keep[..., 0] = v < 0
-    keep[..., 1:w + 1] = np.arange(w)[None, None, :] >= (w - ndig)[..., None]
+    keep[..., 1 : w + 1] = np.arange(w)[None, None, :] >= (w - ndig)[..., None]
     keep[..., w + 1] = True
     if nan.any():
-        cell[nan, w - 2:w + 1] = np.frombuffer(b"NaN", dtype=np.uint8)
-        keep[nan, :w + 1] = False
-        keep[nan, w - 2:w + 1] = True
+        cell[nan, w - 2 : w + 1] = np.frombuffer(b"NaN", dtype=np.uint8)
+        keep[nan, : w + 1] = False
+        keep[nan, w - 2 : w + 1] = True
     return cell[keep].tobytes()
 
 
-def write_opportunity_dat(path: str | os.PathLike[str], n_rows: int, seed: int, nan_rate: float = 0.05,
-                          chunk_rows: int = 20_000) -> int:
+def write_opportunity_dat(
+    path: str | os.PathLike[str], n_rows: int, seed: int, nan_rate: float = 0.05, chunk_rows: int = 20_000
+) -> int:
     """Write a synthetic OPPORTUNITY ``.dat`` file of ``n_rows`` rows atomically; returns its size in bytes.
 
     About 1 KB per row: ``n_rows=250_000`` gives a ~240 MB file (the largest real file has ~70 MB).
@@ -202,8 +210,14 @@ def layout_from_column_names(columns: list[oc.Column]) -> tuple[tuple[int, int, 
     return tuple(out)
 
 
-def write_opportunity_zip(path: str | os.PathLike[str], rows_per_file: int, seed: int, nan_rate: float = 0.05,
-                          subjects: tuple[int, ...] = (1, 2, 3, 4), chunk_rows: int = 20_000) -> int:
+def write_opportunity_zip(
+    path: str | os.PathLike[str],
+    rows_per_file: int,
+    seed: int,
+    nan_rate: float = 0.05,
+    subjects: tuple[int, ...] = (1, 2, 3, 4),
+    chunk_rows: int = 20_000,
+) -> int:
     """A synthetic ``OpportunityUCIDataset.zip`` (real member layout, all 24 sessions by default) for benchmarks.
 
     Members are streamed into the zip chunk by chunk (bounded memory); returns the total uncompressed ``.dat``
@@ -222,8 +236,9 @@ def write_opportunity_zip(path: str | os.PathLike[str], rows_per_file: int, seed
             state: dict[str, np.ndarray] = {}
             with zf.open(f"{MEMBER_DIR}S{subject}-{session}.dat", "w", force_zip64=True) as fh:
                 for start in range(0, rows_per_file, chunk_rows):
-                    rows = synth_table(min(chunk_rows, rows_per_file - start), seed * 1000 + k, nan_rate,
-                                       start_row=start, state=state)
+                    rows = synth_table(
+                        min(chunk_rows, rows_per_file - start), seed * 1000 + k, nan_rate, start_row=start, state=state
+                    )
                     data = format_table(rows)
                     fh.write(data)
                     total += len(data)

@@ -40,7 +40,7 @@ def lie_about_size(path: Path, member: str, declared: int) -> None:
     for sig, size_at, name_at in ((b"PK\x03\x04", 22, 30), (b"PK\x01\x02", 24, 46)):
         pos = data.find(sig)
         while pos >= 0:
-            if data[pos + name_at:pos + name_at + len(name)] == name:
-                data[pos + size_at:pos + size_at + 4] = declared.to_bytes(4, "little")
+            if data[pos + name_at : pos + name_at + len(name)] == name:
+                data[pos + size_at : pos + size_at + 4] = declared.to_bytes(4, "little")
             pos = data.find(sig, pos + 4)
     path.write_bytes(bytes(data))

@@ -20,8 +20,9 @@ FILES = submission_files(DEFAULT_DIR)
 
 def test_submissions_folder_exists() -> None:
     assert (DEFAULT_DIR / "submissions").is_dir()
-    stray = [p for p in (DEFAULT_DIR / "submissions").rglob("*")
-             if p.is_file() and p.name != "README.md" and p not in FILES]
+    stray = [
+        p for p in (DEFAULT_DIR / "submissions").rglob("*") if p.is_file() and p.name != "README.md" and p not in FILES
+    ]
     assert not stray, f"files outside submissions/<dataset>/<task>/<model>--<regime>.json: {stray}"
 
 
@@ -35,8 +36,9 @@ def test_committed_submissions_are_valid() -> None:
         verdict = check_submission(result, DEFAULT_DIR, official, own_path=path)
         problems += [f"{rel}: {p}" for p in verdict.problems]
         if not verdict.problems:
-            expected = submission_path(DEFAULT_DIR, result["dataset"]["name"], result["task"],
-                                       result["model"]["name"], result["regime"])
+            expected = submission_path(
+                DEFAULT_DIR, result["dataset"]["name"], result["task"], result["model"]["name"], result["regime"]
+            )
             if expected.resolve() != path.resolve():
                 problems.append(f"{rel}: should be at {expected.relative_to(DEFAULT_DIR).as_posix()}")
     assert not problems, "\n".join(problems)

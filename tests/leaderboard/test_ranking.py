@@ -23,8 +23,9 @@ MM = "missing-modalities@v1"
 
 
 def _official_with_v2() -> dict[str, Any]:
-    scen = digits_scenarios() + [dict(digits_scenarios()[0], id="missing-modalities@v2",
-                                      sha256=fake_digest("digits@v1/missing-modalities@v2/0"))]
+    scen = digits_scenarios() + [
+        dict(digits_scenarios()[0], id="missing-modalities@v2", sha256=fake_digest("digits@v1/missing-modalities@v2/0"))
+    ]
     return official_for(make_result(scenarios=scen))
 
 
@@ -42,25 +43,31 @@ def _submit(lb: Path, tmp_path: Path, **kw: Any) -> Path:
     return submit(p, lb)
 
 
-def test_results_with_another_fill_regime_or_scenario_version_are_not_ranked_together(lb: Path,
-                                                                                      tmp_path: Path) -> None:
-    _submit(lb, tmp_path, model="early", skill=0.6, rng_seed=1)                   # mean, full-modality
-    _submit(lb, tmp_path, model="late", skill=0.9, rng_seed=2)                    # mean, full-modality
-    _submit(lb, tmp_path, model="zeroed", skill=0.99, rng_seed=3, fill="zero")    # another fill
+def test_results_with_another_fill_regime_or_scenario_version_are_not_ranked_together(lb: Path, tmp_path: Path) -> None:
+    _submit(lb, tmp_path, model="early", skill=0.6, rng_seed=1)  # mean, full-modality
+    _submit(lb, tmp_path, model="late", skill=0.9, rng_seed=2)  # mean, full-modality
+    _submit(lb, tmp_path, model="zeroed", skill=0.99, rng_seed=3, fill="zero")  # another fill
     _submit(lb, tmp_path, model="embracenet", regime="modality-dropout", skill=0.97, rng_seed=4)
-    v2 = [dict(digits_scenarios()[0], id="missing-modalities@v2",
-               sha256=fake_digest("digits@v1/missing-modalities@v2/0"))]
+    v2 = [
+        dict(digits_scenarios()[0], id="missing-modalities@v2", sha256=fake_digest("digits@v1/missing-modalities@v2/0"))
+    ]
     _submit(lb, tmp_path, model="newer", skill=0.98, rng_seed=5, scenarios=v2)
     board = build_leaderboard(lb)
-    ranks = {(r["model"], r["scenario"]): r["rank"] for r in table_rows(board, dataset="digits")
-             if r["source"] == "reproduced"}
+    ranks = {
+        (r["model"], r["scenario"]): r["rank"]
+        for r in table_rows(board, dataset="digits")
+        if r["source"] == "reproduced"
+    }
     # each of the better-scoring results is first in its own group, never ahead of early/late
     assert ranks[("late", MM)] == 1 and ranks[("early", MM)] == 2
     assert ranks[("zeroed", MM)] == 1 and ranks[("embracenet", MM)] == 1
     assert ranks[("newer", "missing-modalities@v2")] == 1
     groups = {r["group"] for r in table_rows(board, dataset="digits", scenario=MM)}
-    assert groups == {f"{MM} · fill mean · full-modality", f"{MM} · fill zero · full-modality",
-                      f"{MM} · fill mean · modality-dropout"}
+    assert groups == {
+        f"{MM} · fill mean · full-modality",
+        f"{MM} · fill zero · full-modality",
+        f"{MM} · fill mean · modality-dropout",
+    }
     # terminal: one table per group
     console = Console(width=250, record=True)
     console.print(render_table(board, dataset="digits", scenario=MM))

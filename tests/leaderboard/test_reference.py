@@ -25,8 +25,11 @@ def test_reported_rows_are_self_consistent() -> None:
     doc = load_reported()
     rows = doc["rows"]
     assert len(rows) == 197
-    assert {r["paper"] for r in rows} == set(doc["papers"]) == {
-        "embracenet-2019", "mul-2018", "mfas-2019", "dmf-2019", "minape-2023"}
+    assert (
+        {r["paper"] for r in rows}
+        == set(doc["papers"])
+        == {"embracenet-2019", "mul-2018", "mfas-2019", "dmf-2019", "minape-2023"}
+    )
     for r in rows:
         assert r["citation"] == doc["papers"][r["paper"]]
         assert isinstance(r["value"], float) and isinstance(r["table"], int)

@@ -38,8 +38,11 @@ def test_generated_results_are_valid(task_type: str) -> None:
     r = make_result(rng_seed=3, task_type=task_type, seeds=(1, 2, 3, 4))
     assert validate_schema(r) == []
     names = set(r["scenarios"][0]["conditions"][0]["metrics"])
-    assert names == ({"accuracy", "f1_weighted", "f1_macro"} if task_type == "multiclass"
-                     else {"f1_micro", "f1_macro", "f1_weighted", "f1_samples"})
+    assert names == (
+        {"accuracy", "f1_weighted", "f1_macro"}
+        if task_type == "multiclass"
+        else {"f1_micro", "f1_macro", "f1_weighted", "f1_samples"}
+    )
 
 
 def _mutate(path: str, value: Any) -> dict[str, Any]:

@@ -20,8 +20,16 @@ from modalbench.leaderboard.site import build_site
 from modalbench.leaderboard.submit import submit
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--disable-quic"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
 MODELS = [("early", (0, 1, 2), 0.6), ("late", (0, 1, 2), 0.9), ("embracenet", (0, 1), 0.95)]
 
 

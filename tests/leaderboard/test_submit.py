@@ -71,6 +71,7 @@ def _drop_seed_value(r: dict[str, Any]) -> None:
 def _set_metric(value: float) -> Callable[[dict[str, Any]], None]:
     def f(r: dict[str, Any]) -> None:
         r["scenarios"][1]["conditions"][3]["metrics"]["accuracy"][0] = value
+
     return f
 
 
@@ -80,6 +81,7 @@ def _bump(path: list[Any], delta: float) -> Callable[[dict[str, Any]], None]:
         for k in path[:-1]:
             t = t[k]
         t[path[-1]] += delta
+
     return f
 
 
@@ -89,6 +91,7 @@ def _set(path: list[Any], value: Any) -> Callable[[dict[str, Any]], None]:
         for k in path[:-1]:
             t = t[k]
         t[path[-1]] = value
+
     return f
 
 
@@ -110,29 +113,54 @@ RULES = [
     ("scenario-sha256", _set(["scenarios", 1, "sha256"], "f" * 64), "scenarios[1].sha256"),
     ("scenario-seed", _set(["scenarios", 0, "seed"], 5), "scenarios[0].seed"),
     ("scenario-unregistered", _extra_scenario, "scenarios[2].id: scenario 'block-missing@v1' has no official"),
-    ("scenario-twice", lambda r: r["scenarios"].append(json.loads(json.dumps(r["scenarios"][0]))),
-     "scenarios[2].id: scenario 'missing-modalities@v1' appears twice"),
+    (
+        "scenario-twice",
+        lambda r: r["scenarios"].append(json.loads(json.dumps(r["scenarios"][0]))),
+        "scenarios[2].id: scenario 'missing-modalities@v1' appears twice",
+    ),
     ("condition-missing", _drop_condition, "scenarios[0].conditions: 2 conditions, the official"),
     ("condition-duplicate", _duplicate_condition_id, "scenarios[0].conditions[1].id: duplicate"),
     ("seed-value-missing", _drop_seed_value, "scenarios[0].conditions[2].metrics.f1_macro: 2 values for 3 seeds"),
     ("metric-nan", _set_metric(float("nan")), "scenarios[1].conditions[3].metrics.accuracy[0]: nan is not finite"),
     ("metric-inf", _set_metric(float("inf")), "scenarios[1].conditions[3].metrics.accuracy[0]: inf is not finite"),
     ("metric-range", _set_metric(1.25), "scenarios[1].conditions[3].metrics.accuracy[0]: 1.25 is outside [0, 1]"),
-    ("aggregate-mean", _bump(["aggregates", MM, "metrics", "f1_weighted", "mean"], 1e-3),
-     f"aggregates.{MM}.metrics.f1_weighted.mean"),
-    ("aggregate-std", _bump(["aggregates", MM, "metrics", "accuracy", "std"], 1e-4),
-     f"aggregates.{MM}.metrics.accuracy.std"),
-    ("aggregate-curve", _bump(["aggregates", MM, "by_n_available", 1, "metrics", "f1_macro", "mean"], -0.01),
-     f"aggregates.{MM}.by_n_available[1].metrics.f1_macro.mean"),
-    ("aggregate-curve-count", _set(["aggregates", MM, "by_n_available", 0, "n_conditions"], 3),
-     f"aggregates.{MM}.by_n_available[0].n_conditions"),
-    ("aggregate-missing", lambda r: r["aggregates"].pop("random-missing@v1"),
-     "aggregates: missing the aggregate of scenario 'random-missing@v1'"),
-    ("aggregate-unknown", _set(["aggregates", "full@v1"], {"metrics": {}, "by_n_available": [], "by_missing_rate": []}),
-     "aggregates.full@v1: no scenario"),
-    ("metric-set-mixed", lambda r: r["scenarios"][1]["conditions"][0].__setitem__(
-        "metrics", {m: [0.5, 0.5, 0.5] for m in ("f1_micro", "f1_macro", "f1_weighted", "f1_samples")}),
-     "scenarios[1].conditions[0].metrics: metric set"),
+    (
+        "aggregate-mean",
+        _bump(["aggregates", MM, "metrics", "f1_weighted", "mean"], 1e-3),
+        f"aggregates.{MM}.metrics.f1_weighted.mean",
+    ),
+    (
+        "aggregate-std",
+        _bump(["aggregates", MM, "metrics", "accuracy", "std"], 1e-4),
+        f"aggregates.{MM}.metrics.accuracy.std",
+    ),
+    (
+        "aggregate-curve",
+        _bump(["aggregates", MM, "by_n_available", 1, "metrics", "f1_macro", "mean"], -0.01),
+        f"aggregates.{MM}.by_n_available[1].metrics.f1_macro.mean",
+    ),
+    (
+        "aggregate-curve-count",
+        _set(["aggregates", MM, "by_n_available", 0, "n_conditions"], 3),
+        f"aggregates.{MM}.by_n_available[0].n_conditions",
+    ),
+    (
+        "aggregate-missing",
+        lambda r: r["aggregates"].pop("random-missing@v1"),
+        "aggregates: missing the aggregate of scenario 'random-missing@v1'",
+    ),
+    (
+        "aggregate-unknown",
+        _set(["aggregates", "full@v1"], {"metrics": {}, "by_n_available": [], "by_missing_rate": []}),
+        "aggregates.full@v1: no scenario",
+    ),
+    (
+        "metric-set-mixed",
+        lambda r: r["scenarios"][1]["conditions"][0].__setitem__(
+            "metrics", {m: [0.5, 0.5, 0.5] for m in ("f1_micro", "f1_macro", "f1_weighted", "f1_samples")}
+        ),
+        "scenarios[1].conditions[0].metrics: metric set",
+    ),
     ("model-path-separator", _set(["model", "name"], "evil/../../x"), "model.name"),
     ("model-double-dash", _set(["model", "name"], "a--b"), "model.name: 'a--b' must not contain '--'"),
     ("regime-path", _set(["regime"], ".."), "regime"),
@@ -140,9 +168,9 @@ RULES = [
 
 
 @pytest.mark.parametrize("name,mutate,expect", RULES, ids=[r[0] for r in RULES])
-def test_each_rule_rejects_a_crafted_file_naming_the_field(lb: Path, tmp_path: Path, name: str,
-                                                          mutate: Callable[[dict[str, Any]], None],
-                                                          expect: str) -> None:
+def test_each_rule_rejects_a_crafted_file_naming_the_field(
+    lb: Path, tmp_path: Path, name: str, mutate: Callable[[dict[str, Any]], None], expect: str
+) -> None:
     r = make_result()
     mutate(r)
     before = _snapshot(lb)
@@ -170,8 +198,13 @@ def test_every_problem_is_listed_one_per_line(lb: Path, tmp_path: Path) -> None:
         submit(_write(tmp_path, r), lb)
     lines = str(exc.value).splitlines()
     assert "5 problem(s)" in lines[0]
-    for field in ("$.command", "dataset.fingerprint", "scenarios[1].sha256", "metrics.accuracy[0]: nan",
-                  f"aggregates.{MM}.metrics.f1_macro.mean"):
+    for field in (
+        "$.command",
+        "dataset.fingerprint",
+        "scenarios[1].sha256",
+        "metrics.accuracy[0]: nan",
+        f"aggregates.{MM}.metrics.f1_macro.mean",
+    ):
         assert sum(field in line for line in lines[1:]) == 1, (field, lines)
 
 
@@ -261,8 +294,9 @@ def _fail_on(target_name: str, monkeypatch: pytest.MonkeyPatch, what: str) -> No
 
 @pytest.mark.parametrize("what", ["replace", "write"])
 @pytest.mark.parametrize("target", ["leaderboard.json", "early--full-modality.json"])
-def test_failure_mid_write_leaves_the_old_leaderboard(lb: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                      what: str, target: str) -> None:
+def test_failure_mid_write_leaves_the_old_leaderboard(
+    lb: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str, target: str
+) -> None:
     old = make_result(model="early", rng_seed=1)
     submit(_write(tmp_path, old), lb)
     submit(_write(tmp_path, make_result(model="late", rng_seed=2)), lb)
@@ -287,9 +321,12 @@ def test_failure_leaves_no_new_submission(lb: Path, tmp_path: Path, monkeypatch:
 
 def test_rebuild_is_byte_deterministic(tmp_path: Path) -> None:
     """Same submissions, written in a different order with shuffled key order -> identical leaderboard.json."""
-    results = [make_result(model=m, rng_seed=i, seeds=s)
-               for i, (m, s) in enumerate([("early", (0, 1, 2)), ("late", (0, 1, 2)), ("mul", (0, 1)),
-                                           ("embracenet", (3, 4, 5, 6))])]
+    results = [
+        make_result(model=m, rng_seed=i, seeds=s)
+        for i, (m, s) in enumerate(
+            [("early", (0, 1, 2)), ("late", (0, 1, 2)), ("mul", (0, 1)), ("embracenet", (3, 4, 5, 6))]
+        )
+    ]
     dirs = []
     for name, order in (("a", [0, 1, 2, 3]), ("b", [3, 1, 0, 2])):
         d = tmp_path / name
@@ -325,8 +362,9 @@ def test_ranks_follow_the_main_metric_and_ties_share_a_rank(lb: Path, tmp_path: 
 def test_official_register_and_load(tmp_path: Path) -> None:
     p = tmp_path / "official.json"
     register_official("digits", "v1", "a" * 64, {"full@v1": (0, "b" * 64, 1)}, path=p)
-    register_official("digits", "v1", "a" * 64, {"missing-modalities@v1": {"seed": 0, "sha256": "c" * 64,
-                                                                           "n_conditions": 3}}, path=p)
+    register_official(
+        "digits", "v1", "a" * 64, {"missing-modalities@v1": {"seed": 0, "sha256": "c" * 64, "n_conditions": 3}}, path=p
+    )
     off = load_official(p)
     assert off["datasets"] == {"digits@v1": {"fingerprint": "a" * 64}}
     assert set(off["scenarios"]["digits@v1"]) == {"full@v1", "missing-modalities@v1"}
@@ -352,13 +390,20 @@ def test_register_from_scenario_manifests(tmp_path: Path) -> None:
 
     p = tmp_path / "official.json"
     ds = {"name": "digits", "version": "v1", "fingerprint": "a" * 64}
-    mans = [{"dataset": ds, "scenario": "full@v1", "seed": 0, "split": "test", "sha256": "b" * 64, "n_conditions": 1},
-            {"dataset": ds, "scenario": "missing-modalities@v1", "seed": 0, "split": "test", "sha256": "c" * 64,
-             "n_conditions": 3}]
+    mans = [
+        {"dataset": ds, "scenario": "full@v1", "seed": 0, "split": "test", "sha256": "b" * 64, "n_conditions": 1},
+        {
+            "dataset": ds,
+            "scenario": "missing-modalities@v1",
+            "seed": 0,
+            "split": "test",
+            "sha256": "c" * 64,
+            "n_conditions": 3,
+        },
+    ]
     register_manifests(mans, path=p)
     off = load_official(p)
-    assert off["scenarios"]["digits@v1"]["missing-modalities@v1"] == {"seed": 0, "sha256": "c" * 64,
-                                                                      "n_conditions": 3}
+    assert off["scenarios"]["digits@v1"]["missing-modalities@v1"] == {"seed": 0, "sha256": "c" * 64, "n_conditions": 3}
     bad = dict(mans[0], split="val")
     other = dict(mans[1], dataset=dict(ds, fingerprint="d" * 64))
     with pytest.raises(ModalbenchError) as exc:
@@ -372,8 +417,15 @@ def test_concurrent_submits_keep_every_entry(lb: Path, tmp_path: Path) -> None:
     import sys
 
     paths = [_write(tmp_path, make_result(model=f"model{i}", rng_seed=i), f"r{i}.json") for i in range(4)]
-    procs = [subprocess.Popen([sys.executable, "-m", "modalbench", "submit", str(p), "--leaderboard", str(lb)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for p in paths]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "modalbench", "submit", str(p), "--leaderboard", str(lb)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for p in paths
+    ]
     for proc in procs:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err

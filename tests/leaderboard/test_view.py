@@ -26,8 +26,9 @@ def lb(tmp_path: Path) -> Path:
     d = tmp_path / "lb"
     d.mkdir()
     write_json_atomic(d / "official.json", official_for(make_result()))
-    for i, (model, seeds, skill) in enumerate([("early", (0, 1, 2), 0.6), ("late", (0, 1, 2), 0.9),
-                                               ("embracenet", (0, 1), 0.95)]):
+    for i, (model, seeds, skill) in enumerate(
+        [("early", (0, 1, 2), 0.6), ("late", (0, 1, 2), 0.9), ("embracenet", (0, 1), 0.95)]
+    ):
         p = tmp_path / f"{model}.json"
         p.write_text(json.dumps(make_result(model=model, seeds=seeds, skill=skill, rng_seed=i)))
         submit(p, d)

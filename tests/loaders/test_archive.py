@@ -309,8 +309,11 @@ def test_tar_internal_links(tmp_path):
 
 
 def test_open_member_refuses_a_declared_size_above_max_bytes_before_reading(archive):
-    with pytest.raises(ModalbenchError, match=r"member 'Data/dataset/S1-ADL1\.dat' declares \d+ bytes uncompressed, "
-                                              r"more than the 1000 expected"):
+    with pytest.raises(
+        ModalbenchError,
+        match=r"member 'Data/dataset/S1-ADL1\.dat' declares \d+ bytes uncompressed, "
+        r"more than the 1000 expected",
+    ):
         open_member(archive, "Data/dataset/S1-ADL1.dat", max_bytes=1000)
     with open_member(archive, "Data/dataset/S1-ADL1.dat", max_bytes=len(DAT)) as fh:
         assert fh.read() == DAT
@@ -339,8 +342,11 @@ def test_member_stream_caps_reads_at_max_bytes(tmp_path):
 
 def test_safe_extract_total_size_limit(archive, tmp_path):
     dest = tmp_path / "out"
-    with pytest.raises(ModalbenchError, match=r"members declare \d+ bytes uncompressed, more than the limit of 1000 "
-                                              r"\(max_total_bytes\)"):
+    with pytest.raises(
+        ModalbenchError,
+        match=r"members declare \d+ bytes uncompressed, more than the limit of 1000 "
+        r"\(max_total_bytes\)",
+    ):
         safe_extract(archive, dest, max_total_bytes=1000)
     assert not dest.exists() or not any(p.is_file() for p in dest.rglob("*"))
     assert len(safe_extract(archive, tmp_path / "ok", max_total_bytes=sum(map(len, FILES.values())))) == 3
@@ -350,8 +356,11 @@ def test_safe_extract_refuses_a_zip_bomb_by_compression_ratio(tmp_path):
     bomb = zeros_zip(tmp_path / "bomb.zip")
     assert bomb.stat().st_size < 100_000
     dest = tmp_path / "out"
-    with pytest.raises(ModalbenchError, match=r"member 'bomb.dat' of .*: it inflates 16777216 bytes from \d+ "
-                                              r"\(ratio \d+, limit 200, max_ratio\)"):
+    with pytest.raises(
+        ModalbenchError,
+        match=r"member 'bomb.dat' of .*: it inflates 16777216 bytes from \d+ "
+        r"\(ratio \d+, limit 200, max_ratio\)",
+    ):
         safe_extract(bomb, dest)
     assert not dest.exists() or not any(dest.rglob("*"))
     assert safe_extract(bomb, tmp_path / "allowed", max_ratio=None)[0].stat().st_size == 16 << 20

@@ -65,8 +65,7 @@ def test_canonical_refuses_pickled_npy(tmp_path: Path) -> None:
 def test_canonical_absent_says_where_to_put_it(tmp_path: Path) -> None:
     (tmp_path / "raw").mkdir()
     with pytest.raises(ModalbenchError, match=r"put avmnist.tar.gz .* in .*raw and pass --raw"):
-        prepare("avmnist", root=tmp_path / "r", raw=tmp_path / "raw", progress=False,
-                overrides={"source": "canonical"})
+        prepare("avmnist", root=tmp_path / "r", raw=tmp_path / "raw", progress=False, overrides={"source": "canonical"})
 
 
 def test_regenerate_without_sources_names_the_folder(tmp_path: Path) -> None:
@@ -90,10 +89,12 @@ def regen_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_regenerated_store(tmp_path: Path, regen_raw: Path) -> None:
     with fixture_checksums(MnistHalves):
-        res = prepare("avmnist", root=tmp_path / "r", raw=regen_raw, progress=False,
-                      overrides={"split.val_size": VAL_SIZE})
-        again = prepare("avmnist", root=tmp_path / "r2", raw=regen_raw, progress=False,
-                        overrides={"split.val_size": VAL_SIZE})
+        res = prepare(
+            "avmnist", root=tmp_path / "r", raw=regen_raw, progress=False, overrides={"split.val_size": VAL_SIZE}
+        )
+        again = prepare(
+            "avmnist", root=tmp_path / "r2", raw=regen_raw, progress=False, overrides={"split.val_size": VAL_SIZE}
+        )
     a = res.attrs
     assert a["params"]["source"] == "regenerate"
     assert a["n_samples"] == {"train": N_TRAIN - VAL_SIZE, "val": VAL_SIZE, "test": N_TEST}
@@ -114,8 +115,7 @@ def test_regenerated_store(tmp_path: Path, regen_raw: Path) -> None:
     assert a["source"]["provenance"]["pca"]["components"] == basis.shape[1]
     rec = pca_reconstruct(train[:5, None], mean, basis)
     st = a["normalisation"]["image"]
-    np.testing.assert_allclose(ds["image"].values[:5], (rec - st["min"][0]) / (st["max"][0] - st["min"][0]),
-                               atol=1e-5)
+    np.testing.assert_allclose(ds["image"].values[:5], (rec - st["min"][0]) / (st["max"][0] - st["min"][0]), atol=1e-5)
 
 
 def test_regenerate_without_noise(tmp_path: Path, regen_raw: Path) -> None:
@@ -123,8 +123,13 @@ def test_regenerate_without_noise(tmp_path: Path, regen_raw: Path) -> None:
     raw_folder(raw / "mnist")
     fx.write_fsdd(raw, takes=2)
     with fixture_checksums(MnistHalves):
-        res = prepare("avmnist", root=tmp_path / "r", raw=raw, progress=False,
-                      overrides={"split.val_size": VAL_SIZE, "audio.noise": "none"})
+        res = prepare(
+            "avmnist",
+            root=tmp_path / "r",
+            raw=raw,
+            progress=False,
+            overrides={"split.val_size": VAL_SIZE, "audio.noise": "none"},
+        )
     assert res.attrs["source"]["provenance"]["audio_files"] == {"fsdd": 80, "esc50": 0}
 
 

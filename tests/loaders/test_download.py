@@ -360,8 +360,15 @@ def test_never_answering_server_is_bounded_by_the_deadline(http_server, tmp_path
     http_server.stall("data.zip", seconds=4.0, times=None)
     started = time.monotonic()
     with pytest.raises(ModalbenchError, match="timed out"):
-        fetch(remote(http_server, "data.zip"), tmp_path, retries=10, progress=False, backoff=0.0, timeout=0.3,
-              deadline=1.0)
+        fetch(
+            remote(http_server, "data.zip"),
+            tmp_path,
+            retries=10,
+            progress=False,
+            backoff=0.0,
+            timeout=0.3,
+            deadline=1.0,
+        )
     assert time.monotonic() - started < 2.5  # 11 attempts x 0.3 s without the deadline
     retries = [line for line in capsys.readouterr().err.splitlines() if "retrying in" in line]
     assert retries and all(line.startswith("modalbench: data.zip: ") for line in retries)
@@ -383,8 +390,11 @@ def test_retry_is_announced_on_stderr_one_line_each(http_server, tmp_path, capsy
     http_server.fail("data.zip", 503, times=2)
     fetch(remote(http_server, "data.zip"), tmp_path, retries=2, **FAST)
     lines = [ln for ln in capsys.readouterr().err.splitlines() if "retrying" in ln]
-    assert lines == [f"modalbench: data.zip: {http_server.url('data.zip')}: HTTP 503 Service Unavailable; "
-                     f"retrying in 0.0 s (attempt {k} of 3)" for k in (2, 3)]
+    assert lines == [
+        f"modalbench: data.zip: {http_server.url('data.zip')}: HTTP 503 Service Unavailable; "
+        f"retrying in 0.0 s (attempt {k} of 3)"
+        for k in (2, 3)
+    ]
 
 
 def test_default_deadline_is_derived_from_the_size():
@@ -425,18 +435,26 @@ def test_partial_file_is_not_resumed_when_verification_is_off(http_server, tmp_p
 def test_mirror_is_tried_first_as_mirror_dataset_file(http_server, tmp_path):
     http_server.add_file("copy/mydata/data.zip", PAYLOAD)
     http_server.add_file("canonical/data.zip", PAYLOAD)
-    result = fetch(remote(http_server, "canonical/data.zip"), tmp_path, mirrors=[http_server.url("copy")],
-                   dataset="mydata", **FAST)
+    result = fetch(
+        remote(http_server, "canonical/data.zip"), tmp_path, mirrors=[http_server.url("copy")], dataset="mydata", **FAST
+    )
     assert result.verification == "verified-sha256"
     assert [r.path for r in http_server.requests] == ["copy/mydata/data.zip"]
 
 
 def test_missing_mirror_copy_falls_back_to_canonical_url(http_server, tmp_path, capsys):
     http_server.add_file("canonical/data.zip", PAYLOAD)
-    fetch(remote(http_server, "canonical/data.zip"), tmp_path, mirrors=[http_server.url("copy") + "/"],
-          dataset="mydata", **FAST)
-    assert [(r.path, r.status) for r in http_server.requests] == [("copy/mydata/data.zip", 404),
-                                                                  ("canonical/data.zip", 200)]
+    fetch(
+        remote(http_server, "canonical/data.zip"),
+        tmp_path,
+        mirrors=[http_server.url("copy") + "/"],
+        dataset="mydata",
+        **FAST,
+    )
+    assert [(r.path, r.status) for r in http_server.requests] == [
+        ("copy/mydata/data.zip", 404),
+        ("canonical/data.zip", 200),
+    ]
     assert f"trying {http_server.url('canonical/data.zip')}" in capsys.readouterr().err
 
 
@@ -445,8 +463,15 @@ def test_mirror_environment_variable_and_local_directory(http_server, tmp_path, 
     (local / "mydata").mkdir(parents=True)
     (local / "mydata" / "data.zip").write_bytes(PAYLOAD)
     monkeypatch.setenv(ENV_MIRROR, f"{unused_url('x')}{os.pathsep}{local}")
-    result = fetch(remote(http_server, "canonical/data.zip"), tmp_path / "dl", dataset="mydata", retries=0,
-                   progress=False, backoff=0.0, timeout=5.0)
+    result = fetch(
+        remote(http_server, "canonical/data.zip"),
+        tmp_path / "dl",
+        dataset="mydata",
+        retries=0,
+        progress=False,
+        backoff=0.0,
+        timeout=5.0,
+    )
     assert result.verification == "verified-sha256"
     assert http_server.requests == []  # the refused mirror, then the local directory; never the canonical URL
 

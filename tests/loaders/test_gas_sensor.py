@@ -24,8 +24,10 @@ from modalbench.store import with_window_variables
 FIXTURE = DATA_DIR / "gas_sensor" / "WTD_upload.zip"
 REAL_NAME = "201012081822_board_setPoint_500V_fan_setPoint_060_mfc_setPoint_CO_1000ppm_p7"
 FAST = {"retries": 0, "backoff": 0.0, "timeout": 5.0}
-SMALL = {"resample": {"method": "bin_mean", "rate_hz": 1.0, "duration_s": 10},
-         "window": {"length": 4, "step": {"train": 1, "val": 2, "test": 2}, "label_rule": "last"}}
+SMALL = {
+    "resample": {"method": "bin_mean", "rate_hz": 1.0, "duration_s": 10},
+    "window": {"length": 4, "step": {"train": 1, "val": 2, "test": 2}, "label_rule": "last"},
+}
 
 _spec = importlib.util.spec_from_file_location("gas_fixture", DATA_DIR / "gas_sensor" / "make_fixture.py")
 fx = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
@@ -74,8 +76,17 @@ def test_real_excerpt_lines_parse(shared_dir):
     assert s[0, 0, 0] == 490 and s[0, 7, 0] == 665 and s[0, 0, 1] == 291  # B1S1, B1S8, B2S1 of the first line
     assert s[0, 7, 8] == table[0, 12 + 9 * 8 + 7]  # B9S8 = last field
     meta = gs.parse_member_name(f"WTD_upload/CO_1000/L4/{REAL_NAME}")
-    assert meta == {"gas": "CO", "folder": "CO_1000", "concentration_ppm": 1000, "location": "L4", "position": 7,
-                    "heater_voltage": 5.0, "fan_setpoint": 60, "fan_rpm": 3900, "timestamp": "201012081822"}
+    assert meta == {
+        "gas": "CO",
+        "folder": "CO_1000",
+        "concentration_ppm": 1000,
+        "location": "L4",
+        "position": 7,
+        "heater_voltage": 5.0,
+        "fan_setpoint": 60,
+        "fan_rpm": 3900,
+        "timestamp": "201012081822",
+    }
     r = gs.resample_bins(t, s.reshape(len(t), -1), 260)
     assert r.shape == (260, 72)
     assert r[0, 0] == pytest.approx((490 * 5) / 5)  # bin 0: the five head lines of B1S1 (all 490)
@@ -89,12 +100,14 @@ def test_real_excerpt_lines_parse(shared_dir):
 def test_member_names():
     assert gs.parse_member_name("WTD_upload/CO_1000/L4/README") is None
     assert gs.parse_member_name("WTD_upload/CO_1000/L4/") is None
-    m = gs.parse_member_name("x/WTD_upload/Toluene_200/L6/201103011200_board_setPoint_400V_fan_setPoint_100"
-                             "_mfc_setPoint_Toluene_200ppm_p11")
+    m = gs.parse_member_name(
+        "x/WTD_upload/Toluene_200/L6/201103011200_board_setPoint_400V_fan_setPoint_100_mfc_setPoint_Toluene_200ppm_p11"
+    )
     assert m["location"] == "L6" and m["heater_voltage"] == 4.0 and m["fan_rpm"] == 5500 and m["position"] == 11
     with pytest.raises(ModalbenchError, match="disagree"):
-        gs.parse_member_name("WTD_upload/CO_1000/L4/201012081822_board_setPoint_500V_fan_setPoint_060"
-                             "_mfc_setPoint_CO_4000ppm_p7")
+        gs.parse_member_name(
+            "WTD_upload/CO_1000/L4/201012081822_board_setPoint_500V_fan_setPoint_060_mfc_setPoint_CO_4000ppm_p7"
+        )
 
 
 def test_resample_bin_means_by_hand():
@@ -112,10 +125,13 @@ def test_resample_bin_means_by_hand():
 
 
 def test_trials_ranked_by_timestamp():
-    metas = [{"folder": "A_1", "location": "L1", "heater_voltage": 5.0, "fan_setpoint": 60, "timestamp": ts}
-             for ts in ("201012091030", "201012081822", "201012101000")]
-    metas.append({"folder": "A_1", "location": "L2", "heater_voltage": 5.0, "fan_setpoint": 60,
-                  "timestamp": "201001010000"})
+    metas = [
+        {"folder": "A_1", "location": "L1", "heater_voltage": 5.0, "fan_setpoint": 60, "timestamp": ts}
+        for ts in ("201012091030", "201012081822", "201012101000")
+    ]
+    metas.append(
+        {"folder": "A_1", "location": "L2", "heater_voltage": 5.0, "fan_setpoint": 60, "timestamp": "201001010000"}
+    )
     gs.assign_trials(metas)
     assert [m["trial"] for m in metas] == [2, 1, 3, 1]
 
@@ -125,12 +141,17 @@ def _fixture_member(folder: str, loc: int) -> str:
     return fx.member_name(*f)
 
 
-@pytest.mark.parametrize("edit,pattern", [
-    (lambda ln: ln + b"7\t", r"line 3: 93 fields, expected 92"),
-    (lambda ln: ln.split(b"\t", 1)[1], r"line 3: 91 fields, expected 92"),
-    (lambda ln: b"\t".join([ln.split(b"\t")[0], b"abc", *ln.split(b"\t")[2:]]),
-     r"line 3 field 2: 'abc' is not a number"),
-])
+@pytest.mark.parametrize(
+    "edit,pattern",
+    [
+        (lambda ln: ln + b"7\t", r"line 3: 93 fields, expected 92"),
+        (lambda ln: ln.split(b"\t", 1)[1], r"line 3: 91 fields, expected 92"),
+        (
+            lambda ln: b"\t".join([ln.split(b"\t")[0], b"abc", *ln.split(b"\t")[2:]]),
+            r"line 3 field 2: 'abc' is not a number",
+        ),
+    ],
+)
 def test_malformed_gas_lines(edit, pattern):
     name = _fixture_member("CO_1000", 3)
     lines = member_bytes(name).split(b"\n")
@@ -164,8 +185,10 @@ def test_load_split_labels_meta_and_values(tmp_path, raw):
     assert {r.meta["location"] for r in by_split["test"]} == {"L4"}
     assert not any(r.meta["location"] == "L6" for r in recs)
     json.dumps([r.meta for r in recs])
-    co1 = sorted((r for r in recs if r.meta["folder"] == "CO_1000" and r.meta["location"] == "L1"),
-                 key=lambda r: r.meta["timestamp"])
+    co1 = sorted(
+        (r for r in recs if r.meta["folder"] == "CO_1000" and r.meta["location"] == "L1"),
+        key=lambda r: r.meta["timestamp"],
+    )
     assert [r.meta["trial"] for r in co1] == [1, 2]
     r = co1[0]
     assert r.meta["concentration_ppm"] == 1000 and r.meta["fan_rpm"] == 3900 and r.meta["heater_voltage"] == 5.0
@@ -233,8 +256,9 @@ def test_second_pass_reads_the_batch_cache(tmp_path, raw, monkeypatch):
     again = gs.GasSensor().load(params(), ctx_for(tmp_path, raw))
     np.testing.assert_array_equal(np.stack([r.streams["sensor5"].compute() for r in again]), first)
     with pytest.raises(AssertionError, match="parsed again"):  # other resampling parameters: new cache key
-        gs.GasSensor().load(params(resample={"method": "bin_mean", "rate_hz": 1.0, "duration_s": 9}),
-                            ctx_for(tmp_path, raw))[0].streams["sensor1"].compute()
+        gs.GasSensor().load(
+            params(resample={"method": "bin_mean", "rate_hz": 1.0, "duration_s": 9}), ctx_for(tmp_path, raw)
+        )[0].streams["sensor1"].compute()
 
 
 def test_nested_uci_download_zip(tmp_path):
@@ -276,14 +300,22 @@ def test_not_a_gas_archive(tmp_path):
 
 def test_download_from_local_server_and_no_network_message(tmp_path, http_server, monkeypatch):
     url = http_server.add_file("251/WTD_upload.zip", FIXTURE)
-    monkeypatch.setattr(gs.GasSensor, "remote_files",
-                        lambda self: [RemoteFile(gs.ARCHIVE_NAME, (url,)), RemoteFile(gs.LEGACY_NAME, (url,))])
+    monkeypatch.setattr(
+        gs.GasSensor,
+        "remote_files",
+        lambda self: [RemoteFile(gs.ARCHIVE_NAME, (url,)), RemoteFile(gs.LEGACY_NAME, (url,))],
+    )
     monkeypatch.setattr(gs.GasSensor, "fetch_options", FAST)
     assert len(gs.GasSensor().load(params(), ctx_for(tmp_path, None))) == 14
     dead = unused_url(gs.ARCHIVE_NAME)
-    monkeypatch.setattr(gs.GasSensor, "remote_files",
-                        lambda self: [RemoteFile(gs.ARCHIVE_NAME, (dead,), manual=f"download {gs.CANONICAL_URL}"),
-                                      RemoteFile(gs.LEGACY_NAME, (dead,))])
+    monkeypatch.setattr(
+        gs.GasSensor,
+        "remote_files",
+        lambda self: [
+            RemoteFile(gs.ARCHIVE_NAME, (dead,), manual=f"download {gs.CANONICAL_URL}"),
+            RemoteFile(gs.LEGACY_NAME, (dead,)),
+        ],
+    )
     with pytest.raises(ModalbenchError) as ei:
         gs.GasSensor().load(params(), ctx_for(tmp_path / "other", None))
     msg = str(ei.value)
@@ -310,8 +342,13 @@ def test_prepare_end_to_end(tmp_path, raw):
     pipeline = pytest.importorskip("modalbench.preprocess.pipeline")
     import xarray as xr
 
-    res = pipeline.prepare("gas-sensor", root=tmp_path / "root", raw=raw, progress=False,
-                           overrides={"resample": SMALL["resample"], "window": SMALL["window"]})
+    res = pipeline.prepare(
+        "gas-sensor",
+        root=tmp_path / "root",
+        raw=raw,
+        progress=False,
+        overrides={"resample": SMALL["resample"], "window": SMALL["window"]},
+    )
     attrs = res.attrs
     # 10 one-second steps per recording; window 4: 7 train windows (step 1), 4 val/test windows (step 2)
     assert attrs["n_samples"] == {"train": 8 * 7, "val": 3 * 4, "test": 3 * 4}
@@ -323,10 +360,13 @@ def test_prepare_end_to_end(tmp_path, raw):
     x = ds["sensor1"].values
     assert np.nanmin(x) >= 0.0 and np.nanmax(x) <= 1.0
     ids = [r["id"] for r in attrs["recordings"]]
-    k = next(i for i, r in enumerate(attrs["recordings"]) if r["meta"]["folder"] == "CO_1000"
-             and r["meta"]["location"] == "L2")
+    k = next(
+        i
+        for i, r in enumerate(attrs["recordings"])
+        if r["meta"]["folder"] == "CO_1000" and r["meta"]["location"] == "L2"
+    )
     start, length = int(ds["recording_start"].values[k]), int(ds["recording_length"].values[k])
-    stream = ds["stream_sensor1"].values[start:start + length]
+    stream = ds["stream_sensor1"].values[start : start + length]
     assert np.isnan(stream[3:5]).all() and not np.isnan(stream[5:]).any()
     assert ds["available"].values.all()  # no window is entirely missing
     assert len(ids) == 14 and attrs["source"]["provenance"]["members"]["files"] == 16

@@ -90,11 +90,14 @@ def test_blocks_give_the_same_rows_and_line_numbers(tmp_path, block_bytes):
     assert (len(firsts) > 1) == (block_bytes < 1 << 20)
 
 
-@pytest.mark.parametrize("edit, pattern", [
-    (lambda f: f[:-1], r"HIGGS\.csv\.gz line 1234: 28 fields, expected 29"),
-    (lambda f: f[:5] + ["abc"] + f[6:], r"HIGGS\.csv\.gz line 1234 field 6: 'abc' is not a number"),
-    (lambda f: ["2.000000000000000000e+00"] + f[1:], r"HIGGS\.csv\.gz line 1234 field 1: label 2\.0 is not 0 or 1"),
-])
+@pytest.mark.parametrize(
+    "edit, pattern",
+    [
+        (lambda f: f[:-1], r"HIGGS\.csv\.gz line 1234: 28 fields, expected 29"),
+        (lambda f: f[:5] + ["abc"] + f[6:], r"HIGGS\.csv\.gz line 1234 field 6: 'abc' is not a number"),
+        (lambda f: ["2.000000000000000000e+00"] + f[1:], r"HIGGS\.csv\.gz line 1234 field 1: label 2\.0 is not 0 or 1"),
+    ],
+)
 def test_malformed_row_names_the_line(tmp_path, edit, pattern):
     lines = fx.higgs_text(fx.make_rows(1500)).split(b"\n")
     fields = lines[1233].decode().split(",")
@@ -133,8 +136,9 @@ def test_split_codes_are_seeded_and_sized():
     codes = hg.split_codes(11_000, test_rows=500, val_fraction=0.05, seed=0, subset="full")
     assert (codes[-500:] == 2).all() and (codes[:-500] != 2).all()
     assert (codes == 1).sum() == 525 and (codes == 0).sum() == 10_500 - 525
-    np.testing.assert_array_equal(codes, hg.split_codes(11_000, test_rows=500, val_fraction=0.05, seed=0,
-                                                        subset="full"))
+    np.testing.assert_array_equal(
+        codes, hg.split_codes(11_000, test_rows=500, val_fraction=0.05, seed=0, subset="full")
+    )
     assert not np.array_equal(codes, hg.split_codes(11_000, test_rows=500, val_fraction=0.05, seed=1, subset="full"))
     small = hg.split_codes(11_000, test_rows=500, val_fraction=0.05, seed=0, subset="small")
     np.testing.assert_array_equal(small == 1, codes == 1)  # the same validation rows
@@ -164,14 +168,20 @@ def test_download_falls_back_to_the_legacy_url(tmp_path, http_server, monkeypatc
     url = http_server.add_file("280/HIGGS.csv.gz", FIXTURE)
     dead = http_server.url("280/missing.zip")
     monkeypatch.setattr(hg.Higgs, "fetch_options", {"retries": 0, "backoff": 0.0, "timeout": 5.0})
-    monkeypatch.setattr(hg.Higgs, "remote_files", lambda self: [RemoteFile(hg.ARCHIVE_NAME, (dead, dead)),
-                                                                RemoteFile(hg.LEGACY_NAME, (dead,))])
+    monkeypatch.setattr(
+        hg.Higgs,
+        "remote_files",
+        lambda self: [RemoteFile(hg.ARCHIVE_NAME, (dead, dead)), RemoteFile(hg.LEGACY_NAME, (dead,))],
+    )
     with pytest.raises(ModalbenchError, match="HTTP 404") as ei:
         hg.Higgs().load(params(), ctx_for(tmp_path, None))
     assert str(tmp_path / "root" / "higgs" / "raw") in str(ei.value)
     # the canonical zip is gone, its mirror (the legacy URL) serves the bare .gz under the zip's name
-    monkeypatch.setattr(hg.Higgs, "remote_files", lambda self: [RemoteFile(hg.ARCHIVE_NAME, (dead, url)),
-                                                                RemoteFile(hg.LEGACY_NAME, (url,))])
+    monkeypatch.setattr(
+        hg.Higgs,
+        "remote_files",
+        lambda self: [RemoteFile(hg.ARCHIVE_NAME, (dead, url)), RemoteFile(hg.LEGACY_NAME, (url,))],
+    )
     splits = hg.Higgs().load(params(), ctx_for(tmp_path, None))
     assert splits[2].n == TEST_ROWS and (tmp_path / "root" / "higgs" / "raw" / hg.ARCHIVE_NAME).is_file()
 
@@ -200,8 +210,7 @@ def test_prepare_standardises_with_train_statistics(tmp_path, raw):
     codes = hg.split_codes(ROWS, test_rows=TEST_ROWS, val_fraction=0.05, seed=0, subset="full")
     raw_train = table[codes == 0, 1:22].astype(np.float64)
     np.testing.assert_allclose(attrs["normalisation"]["low"]["mean"], raw_train.mean(axis=0), rtol=1e-6, atol=1e-9)
-    small = prepare("higgs", root=tmp_path / "root2", raw=raw, progress=False,
-                    overrides={**SMALL, "subset": "small"})
+    small = prepare("higgs", root=tmp_path / "root2", raw=raw, progress=False, overrides={**SMALL, "subset": "small"})
     assert small.attrs["fingerprint"] != attrs["fingerprint"] and small.attrs["n_samples"]["train"] == 507
 
 
@@ -209,8 +218,12 @@ def test_train_mul_on_the_fixture_store(tmp_path, raw):
     from modalbench.app.cli import main
 
     root = str(tmp_path / "root")
-    assert main(["prepare", "higgs", "--quiet", "--root", root, "--raw", str(raw),
-                 "--set", f"split.test_rows={TEST_ROWS}"]) == 0
+    assert (
+        main(
+            ["prepare", "higgs", "--quiet", "--root", root, "--raw", str(raw), "--set", f"split.test_rows={TEST_ROWS}"]
+        )
+        == 0
+    )
     out = tmp_path / "runs" / "mul"
     assert main(["train", "mul", "--dataset", "higgs", "--root", root, "--epochs", "2", "--out", str(out)]) == 0
     config = json.loads((out / "config.json").read_text())

@@ -94,8 +94,9 @@ def test_xarray_view_and_info_show_scaled_float32(mnist_root: Path) -> None:
     assert left.dtype == np.float32 and left.attrs["stored_dtype"] == "uint8"
     train = fixture_images("train-images-idx3-ubyte.gz")
     np.testing.assert_allclose(left[5:8].values[:, 0], train[5:8, :, :14] / 255.0, rtol=1e-6)
-    np.testing.assert_allclose(left.isel(sample=[2, 0], left_width=3).values[:, 0], train[[2, 0], :, 3] / 255.0,
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        left.isel(sample=[2, 0], left_width=3).values[:, 0], train[[2, 0], :, 3] / 255.0, rtol=1e-6
+    )
     dask_view = open_store(mnist_root, "mnist-halves", chunks={})
     np.testing.assert_allclose(dask_view["right"][:4].values, ds["right"][:4].values)
     assert dask_view["right"].dtype == np.float32
@@ -111,8 +112,13 @@ def test_xarray_view_and_info_show_scaled_float32(mnist_root: Path) -> None:
 def test_horizontal_cut_and_float32_storage(tmp_path: Path) -> None:
     raw = raw_folder(tmp_path / "raw")
     with fixture_checksums(MnistHalves):
-        prepare("mnist-halves", root=tmp_path / "r", raw=raw, progress=False,
-                overrides={**SMALL, "cut": "horizontal", "storage.dtype": "float32"})
+        prepare(
+            "mnist-halves",
+            root=tmp_path / "r",
+            raw=raw,
+            progress=False,
+            overrides={**SMALL, "cut": "horizontal", "storage.dtype": "float32"},
+        )
     ds = open_store(tmp_path / "r", "mnist-halves")
     assert [m["name"] for m in ds.attrs["modalities"]] == ["top", "bottom"]
     assert "reader_scale" not in ds.attrs
@@ -125,10 +131,12 @@ def test_horizontal_cut_and_float32_storage(tmp_path: Path) -> None:
 
 def test_bad_parameters_are_one_line_errors(tmp_path: Path) -> None:
     raw = raw_folder(tmp_path / "raw")
-    for over, needle in (({"cut": "diagonal"}, "cut must be one of vertical, horizontal"),
-                         ({"subset": "half"}, "subset must be one of auto, full, test-only"),
-                         ({"split.val_size": 300}, "split.val_size must be in 1..299"),
-                         ({"storage.dtype": "int16"}, "storage.dtype must be one of float32, uint8")):
+    for over, needle in (
+        ({"cut": "diagonal"}, "cut must be one of vertical, horizontal"),
+        ({"subset": "half"}, "subset must be one of auto, full, test-only"),
+        ({"split.val_size": 300}, "split.val_size must be in 1..299"),
+        ({"storage.dtype": "int16"}, "storage.dtype must be one of float32, uint8"),
+    ):
         with fixture_checksums(MnistHalves), pytest.raises(ModalbenchError, match=needle) as ei:
             prepare("mnist-halves", root=tmp_path / "r", raw=raw, progress=False, overrides=over)
         assert "\n" not in str(ei.value)
@@ -137,10 +145,12 @@ def test_bad_parameters_are_one_line_errors(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- partial placement
 
 
-def test_test_files_alone_give_a_partial_store_with_its_own_fingerprint(tmp_path: Path, mnist_root: Path,
-                                                                        capsys) -> None:
-    raw = raw_folder(tmp_path / "raw", ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
-                                        "train-labels-idx1-ubyte.gz"])
+def test_test_files_alone_give_a_partial_store_with_its_own_fingerprint(
+    tmp_path: Path, mnist_root: Path, capsys
+) -> None:
+    raw = raw_folder(
+        tmp_path / "raw", ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "train-labels-idx1-ubyte.gz"]
+    )
     with fixture_checksums(MnistHalves):
         res = prepare("mnist-halves", root=tmp_path / "r", raw=raw, progress=False)
     err = capsys.readouterr().err
@@ -185,8 +195,9 @@ def test_published_md5s_and_mirrors() -> None:
     rf = b.remote_files()
     assert rf["train_images"].md5 == "f68b3c2dcbeaaa9fbdd348bbdeb94873"
     assert rf["test_labels"].md5 == "ec29112dd5afa0611ce80d1b7f02629c"
-    assert len(rf["test_images"].urls) >= 3 and all(u.endswith("/t10k-images-idx3-ubyte.gz")
-                                                    for u in rf["test_images"].urls)
+    assert len(rf["test_images"].urls) >= 3 and all(
+        u.endswith("/t10k-images-idx3-ubyte.gz") for u in rf["test_images"].urls
+    )
     f = get_dataset("fashion-halves").remote_files()
     assert f["train_images"].md5 == "8d4fb7e6c68d591d4c3dfef9ec88bf0d" and len(f["train_images"].urls) >= 3
     assert get_dataset("fashion-halves").tasks({})[0].classes[-1] == "Ankle boot"
@@ -243,8 +254,11 @@ def test_scenarios_command_writes_three_families(mnist_root: Path, capsys) -> No
 def test_every_baseline_trains_one_epoch(mnist_root: Path, name: str, tmp_path: Path) -> None:
     from modalbench.app.workflows import TrainSpec, run_training
 
-    res = run_training(TrainSpec(name, "mnist-halves", root=str(mnist_root), epochs=1, batch_size=64,
-                                 out=tmp_path / "ckpt", progress=False))
+    res = run_training(
+        TrainSpec(
+            name, "mnist-halves", root=str(mnist_root), epochs=1, batch_size=64, out=tmp_path / "ckpt", progress=False
+        )
+    )
     cfg = json.loads((tmp_path / "ckpt" / "config.json").read_text())
     assert cfg["dataset"]["name"] == "mnist-halves"
     assert res.epochs_run == 1 and len(res.train_losses) == 1 and np.isfinite(res.train_losses[0])

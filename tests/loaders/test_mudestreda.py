@@ -30,11 +30,18 @@ _spec.loader.exec_module(fx)  # type: ignore[union-attr]
 
 def listing_for(url: str, data: bytes, name: str = "Mudestreda.zip", md5: str | None = None) -> dict:
     """A Zenodo-style record listing (InvenioRDM API) with one archive and one non-archive file."""
-    return {"id": mu.RECORD_ID, "files": [
-        {"key": name, "size": len(data), "checksum": f"md5:{md5 or hashlib.md5(data).hexdigest()}",
-         "links": {"self": url}},
-        {"key": "README.md", "size": 3, "checksum": "md5:" + "0" * 32, "links": {"self": url + ".md"}},
-    ]}
+    return {
+        "id": mu.RECORD_ID,
+        "files": [
+            {
+                "key": name,
+                "size": len(data),
+                "checksum": f"md5:{md5 or hashlib.md5(data).hexdigest()}",
+                "links": {"self": url},
+            },
+            {"key": "README.md", "size": 3, "checksum": "md5:" + "0" * 32, "links": {"self": url + ".md"}},
+        ],
+    }
 
 
 def params(**over) -> dict:
@@ -88,8 +95,9 @@ def test_real_labels_and_images(shared_dir, tmp_path):
             zf.write(base / folder / "T3R1B1.png", f"Data/dataset_original/{folder}/T3R1B1.png")
         zf.write(base / "tool" / "T3R1B1.jpg", "Data/dataset_original/tool/T3R1B1.jpg")
         for split in ("train", "val", "test"):
-            zf.write(base / "labels_original_tool" / f"{split}.csv",
-                     f"Data/labels_original/tool_distribution/{split}.csv")
+            zf.write(
+                base / "labels_original_tool" / f"{split}.csv", f"Data/labels_original/tool_distribution/{split}.csv"
+            )
     images, labels = mu.Mudestreda().scan([archive])
     assert set(images) == {"T3R1B1"} and set(images["T3R1B1"]) == set(mu.MODALITIES) and len(labels) == 9
 
@@ -110,13 +118,16 @@ def test_listing_files_takes_archives_with_md5_and_size():
         mu.listing_files({"hits": []})
 
 
-@pytest.mark.parametrize("text, pattern", [
-    ("id,label\nT1R1B1,sharp\n", "line 1: header must be id,image_label,tool_label"),
-    ("id,image_label,tool_label\nT1R1B1,sharp,1\nT1R2B1,blunt,3\n", "line 3 field image_label: 'blunt'"),
-    ("id,image_label,tool_label\nT1R1B1,used,3\n", "line 2 field tool_label: '3' does not match"),
-    ("id,image_label,tool_label\nX1,used,2\n", "line 2 field id: 'X1'"),
-    ("id,image_label,tool_label\nT1R1B1,used\n", "line 2: 2 fields, expected 3"),
-])
+@pytest.mark.parametrize(
+    "text, pattern",
+    [
+        ("id,label\nT1R1B1,sharp\n", "line 1: header must be id,image_label,tool_label"),
+        ("id,image_label,tool_label\nT1R1B1,sharp,1\nT1R2B1,blunt,3\n", "line 3 field image_label: 'blunt'"),
+        ("id,image_label,tool_label\nT1R1B1,used,3\n", "line 2 field tool_label: '3' does not match"),
+        ("id,image_label,tool_label\nX1,used,2\n", "line 2 field id: 'X1'"),
+        ("id,image_label,tool_label\nT1R1B1,used\n", "line 2: 2 fields, expected 3"),
+    ],
+)
 def test_label_csv_errors_name_the_line(text, pattern):
     with pytest.raises(ModalbenchError, match=pattern):
         mu.parse_label_csv(text, where="labels.csv")
@@ -133,10 +144,12 @@ def test_random_split_is_ten_stratified_folds_per_repeat():
         np.testing.assert_array_equal(codes == 1, nxt == 2)  # validation = the next fold
         tests += codes == 2
     assert (tests == 1).all()  # each sample is tested exactly once per repeat
-    np.testing.assert_array_equal(mu.random_split_codes(y, fold=3, repeat=2, seed=0),
-                                  mu.random_split_codes(y, fold=3, repeat=2, seed=0))
-    assert not np.array_equal(mu.random_split_codes(y, fold=3, repeat=1, seed=0),
-                              mu.random_split_codes(y, fold=3, repeat=2, seed=0))
+    np.testing.assert_array_equal(
+        mu.random_split_codes(y, fold=3, repeat=2, seed=0), mu.random_split_codes(y, fold=3, repeat=2, seed=0)
+    )
+    assert not np.array_equal(
+        mu.random_split_codes(y, fold=3, repeat=1, seed=0), mu.random_split_codes(y, fold=3, repeat=2, seed=0)
+    )
     with pytest.raises(ModalbenchError, match="fold must be in 0..9"):
         mu.random_split_codes(y, fold=10, repeat=0, seed=0)
     with pytest.raises(ModalbenchError, match="repeat must be in 0..4"):
@@ -250,11 +263,44 @@ def test_prepare_train_minape_evaluate_and_submit(tmp_path, served):
 
     assert main(["scenarios", "mudestreda", "--root", root]) == 0
     runs = tmp_path / "runs"
-    assert main(["train", "minape", "--dataset", "mudestreda", "--root", root, "--epochs", "1", "--seeds", "0,1,2",
-                 "--out", str(runs)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "minape",
+                "--dataset",
+                "mudestreda",
+                "--root",
+                root,
+                "--epochs",
+                "1",
+                "--seeds",
+                "0,1,2",
+                "--out",
+                str(runs),
+            ]
+        )
+        == 0
+    )
     results = tmp_path / "results.json"
-    assert main(["evaluate", "--dataset", "mudestreda", "--root", root, "--checkpoint", str(runs), "--seeds", "0,1,2",
-                 "--out", str(results)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--dataset",
+                "mudestreda",
+                "--root",
+                root,
+                "--checkpoint",
+                str(runs),
+                "--seeds",
+                "0,1,2",
+                "--out",
+                str(results),
+            ]
+        )
+        == 0
+    )
     res = json.loads(results.read_text())
     assert res["dataset"]["name"] == "mudestreda" and len(res["seeds"]) == 3
     from modalbench.leaderboard.board import PACKAGE_DIR

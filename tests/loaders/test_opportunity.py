@@ -44,8 +44,11 @@ def ctx_for(tmp_path: Path, raw_dir: Path | None, verification: str = "warn") ->
 
 def fixture_checksums(path: Path = FIXTURE) -> dict[str, tuple[str, int]]:
     with zipfile.ZipFile(path) as zf:
-        return {Path(n).name: (hashlib.sha256(zf.read(n)).hexdigest(), zf.getinfo(n).file_size)
-                for n in zf.namelist() if n.endswith(".dat")}
+        return {
+            Path(n).name: (hashlib.sha256(zf.read(n)).hexdigest(), zf.getinfo(n).file_size)
+            for n in zf.namelist()
+            if n.endswith(".dat")
+        }
 
 
 def member_text(name: str, path: Path = FIXTURE) -> bytes:
@@ -58,8 +61,14 @@ def naive_parse(data: bytes) -> np.ndarray:
     return np.array([[float(t) for t in line.split()] for line in data.decode().splitlines() if line.strip()])
 
 
-def rezip(src: Path, dst: Path, *, drop: tuple[str, ...] = (), add: dict[str, bytes] | None = None,
-          replace: dict[str, bytes] | None = None) -> Path:
+def rezip(
+    src: Path,
+    dst: Path,
+    *,
+    drop: tuple[str, ...] = (),
+    add: dict[str, bytes] | None = None,
+    replace: dict[str, bytes] | None = None,
+) -> Path:
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
         for n in zin.namelist():
             if any(n.endswith(d) for d in drop):
@@ -83,8 +92,15 @@ def test_modalities_derived_from_real_column_names(shared_dir):
     groups = oc.MODALITY_COLUMNS
     assert len(groups) == 19 and sum(len(g.columns) for g in groups) == 113
     flat = [c for g in groups for c in g.columns]
-    expected = (list(range(2, 38)) + list(range(38, 47)) + list(range(51, 60)) + list(range(64, 73))
-                + list(range(77, 86)) + list(range(90, 99)) + list(range(103, 135)))
+    expected = (
+        list(range(2, 38))
+        + list(range(38, 47))
+        + list(range(51, 60))
+        + list(range(64, 73))
+        + list(range(77, 86))
+        + list(range(90, 99))
+        + list(range(103, 135))
+    )
     assert flat == expected  # the column ranges named in the issue
     assert [len(g.columns) for g in groups] == [3] * 12 + [9] * 5 + [16] * 2
     assert not any("Quaternion" in c for g in groups for c in g.channels)
@@ -93,8 +109,9 @@ def test_modalities_derived_from_real_column_names(shared_dir):
 
 def test_modified_column_names_are_rejected(shared_dir):
     text = (shared_dir / "formats/opportunity/column_names.txt").read_text(encoding="latin-1")
-    bad = text.replace("Column: 47 InertialMeasurementUnit BACK Quaternion1",
-                       "Column: 47 InertialMeasurementUnit BACK gyroW")
+    bad = text.replace(
+        "Column: 47 InertialMeasurementUnit BACK Quaternion1", "Column: 47 InertialMeasurementUnit BACK gyroW"
+    )
     assert bad != text
     with pytest.raises(ModalbenchError, match="imu_back"):
         oc.check_column_names(bad, where="x/column_names.txt")
@@ -128,12 +145,23 @@ def test_synthetic_layout_matches_real_column_kinds(shared_dir):
 # ---------------------------------------------------------------- protocol
 
 
-@pytest.mark.parametrize("subject,session,s4,expected", [
-    (1, "ADL3", False, "train"), (1, "Drill", False, "train"), (2, "ADL1", False, "train"),
-    (3, "Drill", False, "train"), (2, "ADL3", False, "val"), (3, "ADL3", False, "val"),
-    (2, "ADL4", False, "test"), (3, "ADL5", False, "test"), (4, "ADL1", False, None),
-    (4, "ADL3", True, "val"), (4, "Drill", True, "train"), (4, "ADL5", True, "test"),
-])
+@pytest.mark.parametrize(
+    "subject,session,s4,expected",
+    [
+        (1, "ADL3", False, "train"),
+        (1, "Drill", False, "train"),
+        (2, "ADL1", False, "train"),
+        (3, "Drill", False, "train"),
+        (2, "ADL3", False, "val"),
+        (3, "ADL3", False, "val"),
+        (2, "ADL4", False, "test"),
+        (3, "ADL5", False, "test"),
+        (4, "ADL1", False, None),
+        (4, "ADL3", True, "val"),
+        (4, "Drill", True, "train"),
+        (4, "ADL5", True, "test"),
+    ],
+)
 def test_challenge_split(subject, session, s4, expected):
     assert op.challenge_split(subject, session, s4) == expected
 
@@ -190,13 +218,18 @@ def _broken(data: bytes, line: int, fn) -> bytes:
     return b"\n".join(lines)
 
 
-@pytest.mark.parametrize("edit,pattern", [
-    (lambda ln: ln + b" 7", r"S1-ADL1\.dat line 3: 251 fields, expected 250"),
-    (lambda ln: ln.rsplit(b" ", 1)[0], r"S1-ADL1\.dat line 3: 249 fields, expected 250"),
-    (lambda ln: b" ".join([*ln.split()[:6], b"12a", *ln.split()[7:]]),
-     r"S1-ADL1\.dat line 3 field 7: '12a' is not a number"),
-    (lambda ln: b"\n" + ln, r"S1-ADL1\.dat line 3: blank line inside the data"),
-])
+@pytest.mark.parametrize(
+    "edit,pattern",
+    [
+        (lambda ln: ln + b" 7", r"S1-ADL1\.dat line 3: 251 fields, expected 250"),
+        (lambda ln: ln.rsplit(b" ", 1)[0], r"S1-ADL1\.dat line 3: 249 fields, expected 250"),
+        (
+            lambda ln: b" ".join([*ln.split()[:6], b"12a", *ln.split()[7:]]),
+            r"S1-ADL1\.dat line 3 field 7: '12a' is not a number",
+        ),
+        (lambda ln: b"\n" + ln, r"S1-ADL1\.dat line 3: blank line inside the data"),
+    ],
+)
 def test_malformed_rows_name_member_line_and_field(edit, pattern):
     bad = _broken(member_text("S1-ADL1"), 3, edit)
     rows = op.scan_stream(io.BytesIO(bad))[2]  # as load() does: rows counted before parsing
@@ -290,8 +323,14 @@ def test_include_s4(tmp_path, raw):
     params = b.default_params() | {"include_s4": True}
     recs = b.load(params, ctx_for(tmp_path, raw, "off"))
     s4 = {r.id: r.split for r in recs if r.id.startswith("S4")}
-    assert s4 == {"S4-ADL1": "train", "S4-ADL2": "train", "S4-Drill": "train", "S4-ADL3": "val",
-                  "S4-ADL4": "test", "S4-ADL5": "test"}
+    assert s4 == {
+        "S4-ADL1": "train",
+        "S4-ADL2": "train",
+        "S4-Drill": "train",
+        "S4-ADL3": "val",
+        "S4-ADL4": "test",
+        "S4-ADL5": "test",
+    }
 
 
 def test_strict_mismatch_names_both_hashes_and_override(tmp_path, raw):
@@ -395,8 +434,11 @@ def test_members_are_parsed_once_and_kept(tmp_path, monkeypatch):
 
 def test_download_from_local_server(tmp_path, http_server, monkeypatch):
     url = http_server.add_file("226/opportunity.zip", FIXTURE)
-    monkeypatch.setattr(op.Opportunity, "remote_files",
-                        lambda self: [RemoteFile(op.ARCHIVE_NAME, (url,)), RemoteFile(op.LEGACY_NAME, (url,))])
+    monkeypatch.setattr(
+        op.Opportunity,
+        "remote_files",
+        lambda self: [RemoteFile(op.ARCHIVE_NAME, (url,)), RemoteFile(op.LEGACY_NAME, (url,))],
+    )
     monkeypatch.setattr(op.Opportunity, "fetch_options", FAST)
     b = op.Opportunity()
     ctx = ctx_for(tmp_path, None, "off")
@@ -409,9 +451,11 @@ def test_no_network_error_names_url_file_and_place(tmp_path, monkeypatch):
     b0 = op.Opportunity()
     url = unused_url(op.ARCHIVE_NAME)
     real = b0.remote_files()[0]
-    monkeypatch.setattr(op.Opportunity, "remote_files",
-                        lambda self: [RemoteFile(op.ARCHIVE_NAME, (url,), manual=real.manual),
-                                      RemoteFile(op.LEGACY_NAME, (url,))])
+    monkeypatch.setattr(
+        op.Opportunity,
+        "remote_files",
+        lambda self: [RemoteFile(op.ARCHIVE_NAME, (url,), manual=real.manual), RemoteFile(op.LEGACY_NAME, (url,))],
+    )
     monkeypatch.setattr(op.Opportunity, "fetch_options", FAST)
     with pytest.raises(ModalbenchError) as ei:
         op.Opportunity().load(b0.default_params(), ctx_for(tmp_path, None))
@@ -469,7 +513,7 @@ def test_prepare_scales_from_train_only(prepared):
     x = ds["acc_rkn_upper"].values
     np.testing.assert_allclose(x[lo:hi, :, 0], 1.0)  # 5000 clipped to the top of [-1, 1]
     tr = attrs["split_ranges"]["train"]
-    np.testing.assert_allclose([x[tr[0]:tr[1], :, 0].min(), x[tr[0]:tr[1], :, 0].max()], [-1.0, 1.0], atol=1e-6)
+    np.testing.assert_allclose([x[tr[0] : tr[1], :, 0].min(), x[tr[0] : tr[1], :, 0].max()], [-1.0, 1.0], atol=1e-6)
     k = [r["id"] for r in attrs["recordings"]].index("S1-ADL1")
     first = int(np.flatnonzero((ds["recording"] == k).values)[0])
     np.testing.assert_allclose(x[first, :, 0], -1.0 + 2.0 * (10.0 * np.arange(15)) / 220.0, atol=1e-6)
@@ -566,8 +610,9 @@ def test_prepare_context_mirrors_are_tried_before_uci(tmp_path, http_server, mon
     monkeypatch.setattr(op.Opportunity, "canonical_url", dead)
     monkeypatch.setattr(op.Opportunity, "legacy_url", dead)
     monkeypatch.setattr(op.Opportunity, "fetch_options", FAST)
-    ctx = PrepareContext(root=str(tmp_path / "root"), mirrors=(http_server.url("copy"),), verification="off",
-                         progress=False)
+    ctx = PrepareContext(
+        root=str(tmp_path / "root"), mirrors=(http_server.url("copy"),), verification="off", progress=False
+    )
     b = op.Opportunity()
     assert len(b.load(b.default_params(), ctx)) == 18
     assert [r.path for r in http_server.requests] == [f"copy/opportunity/{op.ARCHIVE_NAME}"]

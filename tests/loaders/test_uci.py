@@ -68,8 +68,9 @@ def test_tar_named_like_the_zip_is_one_clear_line(tmp_path, name):
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
     with pytest.raises(ModalbenchError) as ei:
-        load_and_compute(cls(), PrepareContext(root=str(tmp_path / "root"), raw_dir=d, verification="off",
-                                               progress=False))
+        load_and_compute(
+            cls(), PrepareContext(root=str(tmp_path / "root"), raw_dir=d, verification="off", progress=False)
+        )
     msg = str(ei.value)
     assert "\n" not in msg
     assert msg.startswith(f"{d / cls.legacy_name} is a tar archive, expected a zip archive (the UCI download")

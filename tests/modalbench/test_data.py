@@ -63,8 +63,9 @@ def test_dataloader_with_two_workers_after_a_dask_compute(synthetic_root, cache_
 
     da.ones(10, chunks=2).sum().compute()  # the parent has run a dask compute (the known fork pitfall)
     ref = np.sort(open_reader(synthetic_root, "synthetic", "train").read_all()[2])
-    loader = make_loader(synthetic_root, "synthetic", "train", batch_size=64, num_workers=2, seed=1,
-                         cache_bytes=cache_bytes)
+    loader = make_loader(
+        synthetic_root, "synthetic", "train", batch_size=64, num_workers=2, seed=1, cache_bytes=cache_bytes
+    )
     xs, avs, ys = _collect(loader)
     np.testing.assert_array_equal(np.sort(np.concatenate(ys)), ref)
     assert all(x["m0"].dtype == np.float32 and x["m0"].shape[1:] == (15, 3) for x in xs)
@@ -102,8 +103,15 @@ def test_worker_batches_pack_each_dtype_into_one_storage():
     from modalbench.data import to_torch, to_torch_packed
 
     rng = np.random.default_rng(0)
-    batch = ({"a": rng.normal(size=(4, 3, 2)).astype(np.float32), "b": rng.normal(size=(4, 5)).astype(np.float32),
-              "c": rng.integers(0, 9, size=(4, 2))}, rng.random((4, 3)) < 0.5, np.arange(4))
+    batch = (
+        {
+            "a": rng.normal(size=(4, 3, 2)).astype(np.float32),
+            "b": rng.normal(size=(4, 5)).astype(np.float32),
+            "c": rng.integers(0, 9, size=(4, 2)),
+        },
+        rng.random((4, 3)) < 0.5,
+        np.arange(4),
+    )
     packed, plain = to_torch_packed(batch), to_torch(batch)
     assert list(packed[0]) == ["a", "b", "c"]
     for k in plain[0]:
@@ -158,8 +166,11 @@ def test_store_of_another_format_is_refused_with_the_rebuild_command(synthetic_r
     import modalbench.store as store
 
     monkeypatch.setitem(store.STORE_FORMATS, "windowed", 3)
-    with pytest.raises(StoreError, match=r"store format 2 of a windowed store; this modalbench reads format 3.*"
-                                         r"modalbench prepare synthetic --force"):
+    with pytest.raises(
+        StoreError,
+        match=r"store format 2 of a windowed store; this modalbench reads format 3.*"
+        r"modalbench prepare synthetic --force",
+    ):
         open_reader(synthetic_root, "synthetic", "train")
     with pytest.raises(StoreError, match="store format 2"):
         open_store("synthetic", root=synthetic_root)

@@ -25,7 +25,7 @@ def test_duplicate_key_in_a_nested_object() -> None:
     assert loads_json('{"a": {"id": 1}, "b": {"id": 2}}') == {"a": {"id": 1}, "b": {"id": 2}}
 
 
-@pytest.mark.parametrize("text", ['{"x": NaN}', '{"x": Infinity}', '[-Infinity]'])
+@pytest.mark.parametrize("text", ['{"x": NaN}', '{"x": Infinity}', "[-Infinity]"])
 def test_nan_and_infinity_are_not_json(text: str) -> None:
     with pytest.raises(ModalbenchError, match="not valid JSON"):
         loads_json(text, source="f.json")

@@ -20,8 +20,21 @@ DECLS = (
 )
 
 
-@pytest.mark.parametrize("text,value", [("true", True), ("False", False), ("1", True), ("0", False), ("yes", True),
-                                        ("NO", False), ("on", True), ("off", False), (True, True), (0, False)])
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("true", True),
+        ("False", False),
+        ("1", True),
+        ("0", False),
+        ("yes", True),
+        ("NO", False),
+        ("on", True),
+        ("off", False),
+        (True, True),
+        (0, False),
+    ],
+)
 def test_bool_strings_parse_to_booleans(text: object, value: bool) -> None:
     assert parse_params(DECLS, {"adj_pre": text})["adj_pre"] is value
 
@@ -31,8 +44,16 @@ def test_adj_pre_false_string_is_false_not_truthy() -> None:
 
 
 def test_defaults_filled_in_declaration_order_and_typed_values_kept() -> None:
-    out = parse_params(DECLS, {"embrace_dim": "512", "hidden": "128,32", "weights": "[0.5, 1]",
-                               "encoder": '{"kind": "cnn"}', "p_missing": "0.25"})
+    out = parse_params(
+        DECLS,
+        {
+            "embrace_dim": "512",
+            "hidden": "128,32",
+            "weights": "[0.5, 1]",
+            "encoder": '{"kind": "cnn"}',
+            "p_missing": "0.25",
+        },
+    )
     assert list(out) == [d.name for d in DECLS]
     assert out["embrace_dim"] == 512 and out["hidden"] == [128, 32] and out["weights"] == [0.5, 1.0]
     assert out["encoder"] == {"kind": "cnn"} and out["p_missing"] == 0.25 and out["missing"] == "fill"
@@ -40,23 +61,26 @@ def test_defaults_filled_in_declaration_order_and_typed_values_kept() -> None:
     assert parse_params(DECLS, {}, fill_defaults=False) == {}
 
 
-@pytest.mark.parametrize("raw,message", [
-    ({"adjpre": "true"}, r"^embracenet: unknown parameter 'adjpre'; did you mean 'adj_pre'"),
-    ({"embrace_dim": "abc"}, r"^embracenet: parameter 'embrace_dim': expected an integer >= 1, got 'abc'$"),
-    ({"embrace_dim": 0}, r"^embracenet: parameter 'embrace_dim': expected an integer >= 1, got 0$"),
-    ({"embrace_dim": True}, r"parameter 'embrace_dim': expected an integer"),
-    ({"embrace_dim": "2.5"}, r"parameter 'embrace_dim': expected an integer"),
-    ({"adj_pre": "maybe"}, r"parameter 'adj_pre': expected true or false, got 'maybe'"),
-    ({"p_missing": "1"}, r"parameter 'p_missing': expected a number in \[0, 1\), got '1'"),
-    ({"p_missing": "-0.1"}, r"parameter 'p_missing': expected a number in \[0, 1\)"),
-    ({"p_missing": "nan"}, r"parameter 'p_missing'"),
-    ({"missing": "skp"}, r"parameter 'missing': expected one of 'fill', 'skip', got 'skp'; did you mean 'skip'"),
-    ({"hidden": "[1, 0]"}, r"parameter 'hidden' item 1: expected an integer >= 1, got 0"),
-    ({"hidden": "[]"}, r"parameter 'hidden': expected at least 1 item"),
-    ({"hidden": "[1,"}, r"parameter 'hidden': not a valid JSON list"),
-    ({"encoder": "cnn"}, r"parameter 'encoder': expected a JSON object"),
-    ({"embrace_dim": None}, r"parameter 'embrace_dim': expected an integer >= 1, got None"),
-])
+@pytest.mark.parametrize(
+    "raw,message",
+    [
+        ({"adjpre": "true"}, r"^embracenet: unknown parameter 'adjpre'; did you mean 'adj_pre'"),
+        ({"embrace_dim": "abc"}, r"^embracenet: parameter 'embrace_dim': expected an integer >= 1, got 'abc'$"),
+        ({"embrace_dim": 0}, r"^embracenet: parameter 'embrace_dim': expected an integer >= 1, got 0$"),
+        ({"embrace_dim": True}, r"parameter 'embrace_dim': expected an integer"),
+        ({"embrace_dim": "2.5"}, r"parameter 'embrace_dim': expected an integer"),
+        ({"adj_pre": "maybe"}, r"parameter 'adj_pre': expected true or false, got 'maybe'"),
+        ({"p_missing": "1"}, r"parameter 'p_missing': expected a number in \[0, 1\), got '1'"),
+        ({"p_missing": "-0.1"}, r"parameter 'p_missing': expected a number in \[0, 1\)"),
+        ({"p_missing": "nan"}, r"parameter 'p_missing'"),
+        ({"missing": "skp"}, r"parameter 'missing': expected one of 'fill', 'skip', got 'skp'; did you mean 'skip'"),
+        ({"hidden": "[1, 0]"}, r"parameter 'hidden' item 1: expected an integer >= 1, got 0"),
+        ({"hidden": "[]"}, r"parameter 'hidden': expected at least 1 item"),
+        ({"hidden": "[1,"}, r"parameter 'hidden': not a valid JSON list"),
+        ({"encoder": "cnn"}, r"parameter 'encoder': expected a JSON object"),
+        ({"embrace_dim": None}, r"parameter 'embrace_dim': expected an integer >= 1, got None"),
+    ],
+)
 def test_bad_values_raise_one_line_errors(raw: dict, message: str) -> None:
     with pytest.raises(ModalbenchError, match=message) as e:
         parse_params(DECLS, raw, owner="embracenet")

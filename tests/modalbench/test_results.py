@@ -20,8 +20,15 @@ from modalbench.results import (
     ranking_problems,
 )
 
-JSON_TYPES = {str: {"string"}, int: {"integer"}, float: {"number", "integer"}, bool: {"boolean"},
-              list: {"array"}, dict: {"object"}, type(None): {"null"}}
+JSON_TYPES = {
+    str: {"string"},
+    int: {"integer"},
+    float: {"number", "integer"},
+    bool: {"boolean"},
+    list: {"array"},
+    dict: {"object"},
+    type(None): {"null"},
+}
 
 
 def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
@@ -51,9 +58,14 @@ def _annotation_types(tp: Any) -> set[str]:
     return set(JSON_TYPES[origin or tp]) - ({"integer"} if (origin or tp) is float else set())
 
 
-PARTS = [(ResultDocument, ()), (DatasetRef, ("properties", "dataset")), (ModelInfo, ("properties", "model")),
-         (TrainedModel, ("$defs", "trained_model")), (ScenarioResult, ("$defs", "scenario")),
-         (ConditionResult, ("$defs", "condition"))]
+PARTS = [
+    (ResultDocument, ()),
+    (DatasetRef, ("properties", "dataset")),
+    (ModelInfo, ("properties", "model")),
+    (TrainedModel, ("$defs", "trained_model")),
+    (ScenarioResult, ("$defs", "scenario")),
+    (ConditionResult, ("$defs", "condition")),
+]
 
 
 def test_typed_definition_and_json_schema_list_the_same_fields_and_types() -> None:

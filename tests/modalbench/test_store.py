@@ -18,8 +18,23 @@ from modalbench.preprocess import pipeline
 from modalbench.preprocess.pipeline import build_dataset, compute_stats, prepare
 from modalbench.store import fingerprint, locate, open_store, summary
 
-REQUIRED_ATTRS = {"dataset", "version", "modalities", "classes", "task", "task_type", "tasks", "source", "params",
-                  "normalisation", "split_ranges", "n_samples", "store_format", "modalbench_version", "fingerprint"}
+REQUIRED_ATTRS = {
+    "dataset",
+    "version",
+    "modalities",
+    "classes",
+    "task",
+    "task_type",
+    "tasks",
+    "source",
+    "params",
+    "normalisation",
+    "split_ranges",
+    "n_samples",
+    "store_format",
+    "modalbench_version",
+    "fingerprint",
+}
 
 
 def test_digits_store_schema(digits_root):

@@ -38,8 +38,10 @@ def make_batch(seed: int, batch: int, n: int, steps: int, channels: int) -> np.n
     """``(n, steps, channels)`` float32 values of one batch; some NaN values and NaN blocks (seeded)."""
     rng = np.random.Generator(np.random.PCG64([seed, batch]))
     t = np.arange(steps, dtype=np.float32)[None, :, None]
-    x = (np.sin(t / 5.0 + rng.uniform(0, 6, size=(n, 1, channels))) * rng.uniform(0.5, 3, size=(n, 1, channels))
-         + rng.normal(0, 0.1, size=(n, steps, channels))).astype(np.float32)
+    x = (
+        np.sin(t / 5.0 + rng.uniform(0, 6, size=(n, 1, channels))) * rng.uniform(0.5, 3, size=(n, 1, channels))
+        + rng.normal(0, 0.1, size=(n, steps, channels))
+    ).astype(np.float32)
     x[rng.random(size=x.shape) < 0.01] = np.nan
     for r in range(0, n, 7):  # a modality block missing long enough to make some windows unavailable
         x[r, 5:25, : channels // 2] = np.nan
@@ -52,14 +54,31 @@ class ManyRecordings(DatasetBuilder):
     name = "many-recordings"
     structure = "windowed"
 
-    def __init__(self, n: int = 3000, steps: int = 40, modalities: int = 2, channels: int = 3, batch: int = 500,
-                 window: int = 8, seed: int = 0) -> None:
+    def __init__(
+        self,
+        n: int = 3000,
+        steps: int = 40,
+        modalities: int = 2,
+        channels: int = 3,
+        batch: int = 500,
+        window: int = 8,
+        seed: int = 0,
+    ) -> None:
         self.n, self.steps, self.m, self.c, self.batch, self.window, self.seed = (
-            n, steps, modalities, channels, batch, window, seed)
+            n,
+            steps,
+            modalities,
+            channels,
+            batch,
+            window,
+            seed,
+        )
 
     def default_params(self) -> dict[str, Any]:
-        return {"window": {"length": self.window, "step": {"train": 1, "val": 4, "test": 3}, "label_rule": "last"},
-                "scaling": {"method": "minmax", "range": [-1.0, 1.0], "clip": True}}
+        return {
+            "window": {"length": self.window, "step": {"train": 1, "val": 4, "test": 3}, "label_rule": "last"},
+            "scaling": {"method": "minmax", "range": [-1.0, 1.0], "clip": True},
+        }
 
     def modalities(self, params: dict[str, Any]) -> list[ModalitySpec]:
         ch = tuple(f"c{k}" for k in range(self.c))
@@ -72,8 +91,10 @@ class ManyRecordings(DatasetBuilder):
         return ((np.arange(self.steps) // 6 + i) % 3).astype(np.int64)
 
     def batches(self) -> list[np.ndarray]:
-        return [make_batch(self.seed, b, min(self.batch, self.n - s), self.steps, self.m * self.c)
-                for b, s in enumerate(range(0, self.n, self.batch))]
+        return [
+            make_batch(self.seed, b, min(self.batch, self.n - s), self.steps, self.m * self.c)
+            for b, s in enumerate(range(0, self.n, self.batch))
+        ]
 
     def load(self, params: dict[str, Any], ctx: PrepareContext) -> list[Recording]:
         recs = []
@@ -85,8 +106,13 @@ class ManyRecordings(DatasetBuilder):
                 streams = {}
                 for j in range(self.m):
                     name = f"many-{j}-{r}-{block.key}"
-                    dsk = {(name, 0, 0): (operator.getitem, block.key,
-                                          (r, slice(None), slice(j * self.c, (j + 1) * self.c)))}
+                    dsk = {
+                        (name, 0, 0): (
+                            operator.getitem,
+                            block.key,
+                            (r, slice(None), slice(j * self.c, (j + 1) * self.c)),
+                        )
+                    }
                     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[block])
                     streams[f"m{j}"] = da.Array(graph, name, chunks=((self.steps,), (self.c,)), meta=meta)
                 i = start + r
@@ -109,20 +135,29 @@ def reference(b: ManyRecordings, params: dict[str, Any]) -> dict[str, Any]:
     order = sorted(range(b.n), key=lambda i: SPLIT_CODES[splits[i]])
     train = x[[i for i in range(b.n) if splits[i] == "train"]].reshape(-1, x.shape[2]).astype(np.float64)
     L = b.window
-    out: dict[str, Any] = {"min": np.nanmin(train, axis=0), "max": np.nanmax(train, axis=0),
-                           "mean": np.nanmean(train, axis=0), "std": np.nanstd(train, axis=0)}
+    out: dict[str, Any] = {
+        "min": np.nanmin(train, axis=0),
+        "max": np.nanmax(train, axis=0),
+        "mean": np.nanmean(train, axis=0),
+        "std": np.nanstd(train, axis=0),
+    }
     a, c = affine({"min": out["min"], "max": out["max"], "mean": out["mean"], "std": out["std"]}, params["scaling"])
     scaled = np.clip(x * a + c, np.float32(-1), np.float32(1))
     wins, labels, recs, offs = [], [], [], []
     for new_id, i in enumerate(order):
         step = params["window"]["step"][splits[i]]
         for o in range(0, b.steps - L + 1, step):
-            wins.append(scaled[i, o:o + L])
+            wins.append(scaled[i, o : o + L])
             labels.append(b.labels_of(i)[o + L - 1])
             recs.append(new_id)
             offs.append(o)
-    out.update(windows=np.stack(wins), streams=scaled[order].reshape(-1, x.shape[2]), label=np.asarray(labels),
-               recording=np.asarray(recs), offset=np.asarray(offs))
+    out.update(
+        windows=np.stack(wins),
+        streams=scaled[order].reshape(-1, x.shape[2]),
+        label=np.asarray(labels),
+        recording=np.asarray(recs),
+        offset=np.asarray(offs),
+    )
     return out
 
 
@@ -140,8 +175,10 @@ def pipeline_task_count(b: ManyRecordings) -> tuple[int, int]:
 def test_task_count_grows_with_groups_not_recordings():
     small_stats, small = pipeline_task_count(ManyRecordings(n=300, batch=100))
     big_stats, big = pipeline_task_count(ManyRecordings(n=3000, batch=100))
-    print(f"\npipeline tasks (excluding the loader's): 300 recordings -> {small} (+{small_stats} for statistics), "
-          f"3000 recordings -> {big} (+{big_stats})")
+    print(
+        f"\npipeline tasks (excluding the loader's): 300 recordings -> {small} (+{small_stats} for statistics), "
+        f"3000 recordings -> {big} (+{big_stats})"
+    )
     assert big < 3000 / 2 and big_stats < 3000 / 20
     # 10x the recordings: the added tasks follow the data volume in chunks, not the number of recordings
     assert big - small < 3000 / 5
@@ -160,7 +197,7 @@ def test_prepare_of_3000_recordings_matches_numpy(tmp_path, monkeypatch):
     np.testing.assert_array_equal(windows, ref["windows"])
     streams = np.concatenate([ds[f"stream_m{j}"].values for j in range(b.m)], axis=1)
     np.testing.assert_array_equal(streams, ref["streams"])
-    avail = np.stack([~np.isnan(ref["windows"][:, :, j * C:(j + 1) * C]).all(axis=(1, 2)) for j in range(b.m)], 1)
+    avail = np.stack([~np.isnan(ref["windows"][:, :, j * C : (j + 1) * C]).all(axis=(1, 2)) for j in range(b.m)], 1)
     assert not avail.all()  # the NaN blocks make some windows unavailable
     np.testing.assert_array_equal(ds["available"].values, avail)
     np.testing.assert_array_equal(ds["label"].values, ref["label"])
@@ -201,22 +238,26 @@ def test_long_recordings_are_cut_into_pieces_with_identical_windows(monkeypatch)
     C = b.c
     np.testing.assert_array_equal(np.concatenate([ds[f"m{j}"].values for j in range(b.m)], axis=2), ref["windows"])
     np.testing.assert_array_equal(
-        np.concatenate([ds[f"stream_m{j}"].values for j in range(b.m)], axis=1), ref["streams"])
-    avail = np.stack([~np.isnan(ref["windows"][:, :, j * C:(j + 1) * C]).all(axis=(1, 2)) for j in range(b.m)], 1)
+        np.concatenate([ds[f"stream_m{j}"].values for j in range(b.m)], axis=1), ref["streams"]
+    )
+    avail = np.stack([~np.isnan(ref["windows"][:, :, j * C : (j + 1) * C]).all(axis=(1, 2)) for j in range(b.m)], 1)
     np.testing.assert_array_equal(ds["available"].values, avail)
     # a group of several pieces keeps its rows (input, scaled copy, stream output) within the budget
     assert all(sum(2 * (p.hi - p.lo) + (p.s1 - p.s0) for p in g) * b.m * C * 4 <= budget for g in groups if len(g) > 1)
 
 
-@pytest.mark.skipif(os.environ.get("MODALBENCH_SCALE_BENCH") != "1",
-                    reason="gas-sensor-scale timing (18,000 recordings); set MODALBENCH_SCALE_BENCH=1 to run it")
+@pytest.mark.skipif(
+    os.environ.get("MODALBENCH_SCALE_BENCH") != "1",
+    reason="gas-sensor-scale timing (18,000 recordings); set MODALBENCH_SCALE_BENCH=1 to run it",
+)
 def test_gas_sensor_shaped_prepare_time(tmp_path, monkeypatch):
     """18,000 recordings of 260 steps x 8 modalities x 9 channels, 32 recordings per loader batch (print only)."""
     train_step = int(os.environ.get("MODALBENCH_SCALE_TRAIN_STEP", "1"))
     b = ManyRecordings(n=18000, steps=260, modalities=8, channels=9, batch=32, window=240)
     b.default_params = lambda: {  # type: ignore[method-assign]
         "window": {"length": 240, "step": {"train": train_step, "val": 20, "test": 20}, "label_rule": "last"},
-        "scaling": {"method": "minmax", "range": [0.0, 1.0], "clip": True}}
+        "scaling": {"method": "minmax", "range": [0.0, 1.0], "clip": True},
+    }
     params = b.default_params()
     t0 = time.perf_counter()
     items = b.load(params, PrepareContext(root="."))
@@ -227,8 +268,10 @@ def test_gas_sensor_shaped_prepare_time(tmp_path, monkeypatch):
     t3 = time.perf_counter()
     tasks = len(dict(ds.__dask_graph__()))
     own = len(loader_keys(items))
-    print(f"\ngas-shaped: load {t1 - t0:.1f} s, statistics {t2 - t1:.1f} s, build {t3 - t2:.1f} s; "
-          f"{ds.sizes['sample']} windows; graph {tasks} tasks of which {own} are the loader's")
+    print(
+        f"\ngas-shaped: load {t1 - t0:.1f} s, statistics {t2 - t1:.1f} s, build {t3 - t2:.1f} s; "
+        f"{ds.sizes['sample']} windows; graph {tasks} tasks of which {own} are the loader's"
+    )
     if os.environ.get("MODALBENCH_SCALE_WRITE") == "1":
         monkeypatch.setattr(pipeline, "get_dataset", lambda name: b)
         t4 = time.perf_counter()
@@ -243,4 +286,5 @@ def test_a_stream_of_the_wrong_shape_is_named():
     items[7].streams["m1"] = np.zeros((b.steps, b.c + 1), dtype=np.float32)
     with pytest.raises(ModalbenchError, match=r"recording r7 modality m1 has shape \(40, 4\), expected \(40, 3\)"):
         compute_stats(b, params, items) if items[7].split == "train" else build_dataset(
-            b, params, items, compute_stats(b, params, items), PrepareContext(root="."))
+            b, params, items, compute_stats(b, params, items), PrepareContext(root=".")
+        )

@@ -33,8 +33,15 @@ SLOW_PREPARE = textwrap.dedent("""
 
 
 def _run_two(root: Path, mode: str) -> list[subprocess.CompletedProcess[str]]:
-    procs = [subprocess.Popen([sys.executable, "-c", SLOW_PREPARE, str(root), mode], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", SLOW_PREPARE, str(root), mode],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     out = []
     for p in procs:
         stdout, stderr = p.communicate(timeout=240)
@@ -69,8 +76,10 @@ def test_second_prepare_gives_up_after_its_timeout(tmp_path: Path) -> None:
 
     messages: list[str] = []
     with dataset_lock(tmp_path, "digits", "v1"):
-        code = ("import sys\nfrom modalbench.preprocess.pipeline import prepare\n"
-                "prepare('digits', root=sys.argv[1], progress=False, lock_timeout=0.5)\n")
+        code = (
+            "import sys\nfrom modalbench.preprocess.pipeline import prepare\n"
+            "prepare('digits', root=sys.argv[1], progress=False, lock_timeout=0.5)\n"
+        )
         proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
         messages.append(proc.stderr)
     assert proc.returncode != 0

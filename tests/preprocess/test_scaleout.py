@@ -13,8 +13,11 @@ from modalbench.preprocess.pipeline import prepare
 
 
 def tree_digest(path: Path) -> dict[str, str]:
-    return {str(f.relative_to(path)): hashlib.sha256(f.read_bytes()).hexdigest()
-            for f in sorted(path.rglob("*")) if f.is_file()}
+    return {
+        str(f.relative_to(path)): hashlib.sha256(f.read_bytes()).hexdigest()
+        for f in sorted(path.rglob("*"))
+        if f.is_file()
+    }
 
 
 @pytest.mark.timeout(240)

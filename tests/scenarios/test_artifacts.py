@@ -60,8 +60,14 @@ def test_same_sha256_in_subprocess_with_other_hashseed(series) -> None:
     here = {f: get_scenario(f).generate(ds, seed=7).sha256 for f in FAMILIES}
     for hashseed, threads in (("0", "1"), ("12345", "2")):
         env = dict(os.environ, PYTHONHASHSEED=hashseed, OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads)
-        out = subprocess.run([sys.executable, "-c", SNIPPET, str(root), "toy-series", *FAMILIES], env=env,
-                             capture_output=True, text=True, timeout=120, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", SNIPPET, str(root), "toy-series", *FAMILIES],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
         assert json.loads(out.stdout.strip().splitlines()[-1]) == here
 
 
@@ -102,13 +108,16 @@ def test_new_fingerprint_or_corruption_regenerates(series) -> None:
     assert second.status == "regenerated"
     assert second.manifest["dataset"]["fingerprint"] == changed.attrs["fingerprint"]
     # the masks depend on the data layout and seed only; the sha256 also covers the dataset fingerprint
-    np.testing.assert_array_equal(load_scenario(root, "toy-series", "random-missing", 0, version="v1")._get("masks"),
-                                  get_scenario("random-missing").generate(ds, seed=0).arrays["masks"])
+    np.testing.assert_array_equal(
+        load_scenario(root, "toy-series", "random-missing", 0, version="v1")._get("masks"),
+        get_scenario("random-missing").generate(ds, seed=0).arrays["masks"],
+    )
     assert second.sha256 != first.sha256
     arr = zarr.open_group(str(second.path / MASKS), mode="r+")["masks"]
     arr[0, 0, 0] = not bool(arr[0, 0, 0])
-    with pytest.raises(ModalbenchError, match="does not match its sha256.*modalbench scenarios toy-series "
-                                              "--family random-missing"):
+    with pytest.raises(
+        ModalbenchError, match="does not match its sha256.*modalbench scenarios toy-series --family random-missing"
+    ):
         load_scenario(root, "toy-series", "random-missing", 0, version="v1")
     third = ensure_scenario(changed, root, "random-missing", seed=0, on_corrupt="regenerate")
     assert third.status == "repaired" and third.sha256 == second.sha256 and "sha256" in third.reason
@@ -142,7 +151,9 @@ def test_reader_condition_families(tmp_path) -> None:
         got = reader.availability(c, idx)
         assert got.shape == (50, 3)
         assert np.array_equal(got, reader.condition_table[c][None, :] & natural)
-        assert np.array_equal(reader.availability(c, idx, natural=False), np.broadcast_to(reader.condition_table[c], (50, 3)))
+        assert np.array_equal(
+            reader.availability(c, idx, natural=False), np.broadcast_to(reader.condition_table[c], (50, 3))
+        )
     with pytest.raises(ModalbenchError, match="block-missing"):
         reader.timestep_mask(0, idx)
     with pytest.raises(ModalbenchError, match="out of range"):
@@ -164,12 +175,15 @@ def _edit_manifest(path, edit) -> None:
     (path / "manifest.json").write_text(json.dumps(man, indent=2))
 
 
-@pytest.mark.parametrize("edit", [
-    lambda m: m["conditions"][0].update(id="all-but-one"),
-    lambda m: m["conditions"][1].update(description="something else"),
-    lambda m: m.update(modalities=list(reversed(m["modalities"]))),
-    lambda m: m.update(sample_range=[m["sample_range"][0] + 1, m["sample_range"][1]]),
-])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda m: m["conditions"][0].update(id="all-but-one"),
+        lambda m: m["conditions"][1].update(description="something else"),
+        lambda m: m.update(modalities=list(reversed(m["modalities"]))),
+        lambda m: m.update(sample_range=[m["sample_range"][0] + 1, m["sample_range"][1]]),
+    ],
+)
 def test_an_edited_manifest_fails_its_sha256(series, edit) -> None:
     root, ds = series
     res = ensure_scenario(ds, root, "missing-modalities", seed=0)
@@ -247,8 +261,11 @@ def test_scenarios_command_reports_a_repair(series, capsys, monkeypatch) -> None
     from modalbench.store import open_store
 
     root, ds = series
-    monkeypatch.setattr(generate, "open_store",  # toy-series is not a registered dataset
-                        lambda n, root=None, version=None: open_store(n, root=root, version="v1"))
+    monkeypatch.setattr(
+        generate,
+        "open_store",  # toy-series is not a registered dataset
+        lambda n, root=None, version=None: open_store(n, root=root, version="v1"),
+    )
     res = ensure_scenario(ds, root, "full", seed=0)
     _edit_manifest(res.path, lambda m: m["conditions"][0].update(description="edited"))
     assert main(["scenarios", "toy-series", "--family", "full", "--root", str(root)]) == 0

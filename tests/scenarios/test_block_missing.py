@@ -19,35 +19,41 @@ def rebuild(lengths: np.ndarray, m: int, blocks: np.ndarray) -> np.ndarray:
     starts = np.cumsum(lengths) - lengths
     present = np.ones((m, int(lengths.sum())), dtype=bool)
     for mod, rec, start, length in blocks:
-        present[mod, starts[rec] + start: starts[rec] + start + length] = False
+        present[mod, starts[rec] + start : starts[rec] + start + length] = False
     return present
 
 
 @settings(max_examples=40, deadline=None)
 @given(
-    lmin=st.integers(1, 20), extra=st.integers(0, 30), m=st.integers(1, 6), n_rec=st.integers(1, 4),
-    rate=st.sampled_from([round(0.1 * i, 1) for i in range(1, 10)]), seed=st.integers(0, 2**31), data=st.data(),
+    lmin=st.integers(1, 20),
+    extra=st.integers(0, 30),
+    m=st.integers(1, 6),
+    n_rec=st.integers(1, 4),
+    rate=st.sampled_from([round(0.1 * i, 1) for i in range(1, 10)]),
+    seed=st.integers(0, 2**31),
+    data=st.data(),
 )
 def test_block_masks_properties(lmin: int, extra: int, m: int, n_rec: int, rate: float, seed: int, data) -> None:
     lmax = lmin + extra
     # streams long enough that one block is at most 1 % of all modality-timesteps
     min_len = max(lmax, -(-100 * lmax // (m * n_rec)))
     lengths = np.array(data.draw(st.lists(st.integers(min_len, min_len + 300), min_size=n_rec, max_size=n_rec)))
-    present, blocks = draw_block_masks(lengths, m, rate, min_length=lmin, max_length=lmax, tolerance=0.01,
-                                       rng=make_rng(seed))
+    present, blocks = draw_block_masks(
+        lengths, m, rate, min_length=lmin, max_length=lmax, tolerance=0.01, rng=make_rng(seed)
+    )
     achieved = (~present).sum() / present.size
     assert rate - 1e-12 <= achieved <= rate + 0.01 + 1e-12
     assert np.all((blocks[:, 3] >= lmin) & (blocks[:, 3] <= lmax)), "block lengths within [L_min, L_max]"
-    assert np.all(blocks[:, 2] >= 0) and np.all(blocks[:, 2] + blocks[:, 3] <= lengths[blocks[:, 1]]), \
+    assert np.all(blocks[:, 2] >= 0) and np.all(blocks[:, 2] + blocks[:, 3] <= lengths[blocks[:, 1]]), (
         "no block crosses a recording boundary"
+    )
     assert np.all((blocks[:, 0] >= 0) & (blocks[:, 0] < m))
     assert np.array_equal(present, rebuild(lengths, m, blocks)), "mask is exactly the union of the blocks"
 
 
 def test_short_recordings_clip_blocks() -> None:
     lengths = np.array([4, 500])
-    present, blocks = draw_block_masks(lengths, 2, 0.5, min_length=8, max_length=20, tolerance=0.01,
-                                       rng=make_rng(1))
+    present, blocks = draw_block_masks(lengths, 2, 0.5, min_length=8, max_length=20, tolerance=0.01, rng=make_rng(1))
     assert np.all(blocks[:, 2] + blocks[:, 3] <= lengths[blocks[:, 1]])
     short = blocks[blocks[:, 1] == 0]
     assert np.all(short[:, 3] == 4)  # clipped to the whole short recording
@@ -62,8 +68,15 @@ def test_unreachable_tolerance_is_a_clear_error() -> None:
 @pytest.fixture(scope="module")
 def series(tmp_path_factory: pytest.TempPathFactory):
     recs = ((900, "train"), (700, "test"), (300, "val"), (1100, "test"), (800, "train"), (400, "test"))
-    return make_series_store(tmp_path_factory.mktemp("series"), n_modalities=4, window=10, step=7, recordings=recs,
-                             block=(20, 60), unavailable={3: [2]})
+    return make_series_store(
+        tmp_path_factory.mktemp("series"),
+        n_modalities=4,
+        window=10,
+        step=7,
+        recordings=recs,
+        block=(20, 60),
+        unavailable={3: [2]},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -96,9 +109,15 @@ def test_window_mapping(series, scen, tmp_path) -> None:
 
     root = tmp_path
     # write the same store under a fresh root so the artifact and reader run end to end
-    ds = make_series_store(root, n_modalities=4, window=10, step=7,
-                           recordings=((900, "train"), (700, "test"), (300, "val"), (1100, "test"), (800, "train"),
-                                       (400, "test")), block=(20, 60), unavailable={3: [2]})
+    ds = make_series_store(
+        root,
+        n_modalities=4,
+        window=10,
+        step=7,
+        recordings=((900, "train"), (700, "test"), (300, "val"), (1100, "test"), (800, "train"), (400, "test")),
+        block=(20, 60),
+        unavailable={3: [2]},
+    )
     res = ensure_scenario(ds, root, "block-missing", seed=3)
     assert res.sha256 == scen.sha256
     reader = load_scenario(root, "toy-series", "block-missing@v1", 3, version="v1")
@@ -113,7 +132,7 @@ def test_window_mapping(series, scen, tmp_path) -> None:
         assert tm.shape == (idx.size, 10, 4)
         for b in (0, 5, idx.size - 1):
             pos = local_start[np.searchsorted(test_recs, rec[b])] + off[b]
-            assert np.array_equal(tm[b], sm[pos:pos + 10])
+            assert np.array_equal(tm[b], sm[pos : pos + 10])
         avail = reader.availability(c, idx, natural=False)
         assert np.array_equal(avail, tm.any(axis=1)), "unavailable only when the whole window span is removed"
         nat = reader.availability(c, idx)
@@ -126,7 +145,9 @@ def test_window_mapping(series, scen, tmp_path) -> None:
 
 def test_not_applicable_to_images(tmp_path) -> None:
     ds = make_image_store(tmp_path, name="pictures")
-    with pytest.raises(ModalbenchError, match="block-missing does not apply to pictures: it has no continuous recordings"):
+    with pytest.raises(
+        ModalbenchError, match="block-missing does not apply to pictures: it has no continuous recordings"
+    ):
         get_scenario("block-missing").generate(ds, seed=0)
 
 

@@ -15,8 +15,7 @@ NAN = np.nan
 
 def series_batch() -> dict[str, np.ndarray]:
     # (B=2, L=4, C=2)
-    a = np.array([[[1, 10], [2, NAN], [3, 30], [4, 40]],
-                  [[5, 50], [6, 60], [7, 70], [8, 80]]], dtype=np.float32)
+    a = np.array([[[1, 10], [2, NAN], [3, 30], [4, 40]], [[5, 50], [6, 60], [7, 70], [8, 80]]], dtype=np.float32)
     img = np.arange(2 * 2 * 2 * 2, dtype=np.float32).reshape(2, 2, 2, 2)  # (B, C, H, W)
     return {"acc": a, "cam": img}
 
@@ -79,8 +78,13 @@ def test_ffill_within_window_recording_start_and_history() -> None:
 
 def test_ffill_whole_window_missing_uses_history_or_mean() -> None:
     x = series_batch()
-    out = fill(x, np.array([[False, True], [True, True]]), "ffill", means=MEANS,
-               history={"acc": np.array([[7.0, 70.0], [NAN, NAN]])})
+    out = fill(
+        x,
+        np.array([[False, True], [True, True]]),
+        "ffill",
+        means=MEANS,
+        history={"acc": np.array([[7.0, 70.0], [NAN, NAN]])},
+    )
     assert np.all(out["acc"][0] == [[7.0, 70.0]] * 4)
 
 
@@ -91,8 +95,13 @@ def test_torch_tensors_match_numpy() -> None:
     tsm[0, 0:2, 0] = False
     for strategy in ("zero", "mean", "ffill"):
         ref = fill(x, avail, strategy, means=MEANS, timestep_mask=tsm)
-        got = fill({k: torch.from_numpy(v) for k, v in x.items()}, torch.from_numpy(avail), strategy, means=MEANS,
-                   timestep_mask=torch.from_numpy(tsm))
+        got = fill(
+            {k: torch.from_numpy(v) for k, v in x.items()},
+            torch.from_numpy(avail),
+            strategy,
+            means=MEANS,
+            timestep_mask=torch.from_numpy(tsm),
+        )
         for k in ref:
             assert isinstance(got[k], torch.Tensor) and got[k].dtype == torch.float32
             assert np.allclose(got[k].numpy(), ref[k], equal_nan=True), (strategy, k)
@@ -126,8 +135,7 @@ def test_stream_windows_carry_values_across_window_starts() -> None:
     stream = np.arange(10, dtype=np.float32).reshape(10, 1)
     mask = np.ones((10, 2), dtype=bool)
     mask[3:7, 0] = False
-    filled = ffill_streams({"a": stream, "b": stream * 10}, mask, np.array([10]), ["a", "b"],
-                           {"a": [0.0], "b": [0.0]})
+    filled = ffill_streams({"a": stream, "b": stream * 10}, mask, np.array([10]), ["a", "b"], {"a": [0.0], "b": [0.0]})
     win = cut_windows(filled["a"], np.array([0, 4]), 3)
     assert win.shape == (2, 3, 1)
     assert win[1, :, 0].tolist() == [2, 2, 2]  # window starting inside the gap keeps the value from before it
@@ -154,7 +162,9 @@ def test_package_level_fill_is_the_function_even_after_the_submodule_import():
     import subprocess
     import sys
 
-    code = ("import modalbench.scenarios.fill\n"
-            "from modalbench.scenarios import fill\n"
-            "assert callable(fill) and fill.__name__ == 'fill', fill\n")
+    code = (
+        "import modalbench.scenarios.fill\n"
+        "from modalbench.scenarios import fill\n"
+        "assert callable(fill) and fill.__name__ == 'fill', fill\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

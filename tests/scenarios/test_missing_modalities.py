@@ -87,7 +87,8 @@ def test_v2_manifest_records_the_excluded_samples(gappy: tuple[Path, workflows.T
 
 
 def test_v2_never_scores_a_sample_with_fewer_modalities_than_the_condition_keeps(
-        gappy: tuple[Path, workflows.TestData]) -> None:
+    gappy: tuple[Path, workflows.TestData],
+) -> None:
     root, test = gappy
     model = _oracle(test, "all-kept")
     v2 = evaluate_scenario(model, test, _scenario(root, test, "missing-modalities@v2"), "none", batch_size=64)

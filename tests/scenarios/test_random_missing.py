@@ -23,8 +23,9 @@ def images(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def patchy(tmp_path_factory: pytest.TempPathFactory):
-    return make_image_store(tmp_path_factory.mktemp("patchy"), n_modalities=3, counts=(20, 30, 300),
-                            unavailable_rate=0.4)
+    return make_image_store(
+        tmp_path_factory.mktemp("patchy"), n_modalities=3, counts=(20, 30, 300), unavailable_rate=0.4
+    )
 
 
 def test_registry_has_versioned_families() -> None:
@@ -135,8 +136,15 @@ def test_full_and_missing_modalities_on_series(tmp_path) -> None:
     full = get_scenario("full").generate(ds, seed=0)
     assert full.arrays["condition_table"].tolist() == [[True, True, True]]
     mm = get_scenario("missing-modalities").generate(ds, seed=0)
-    assert [c["id"] for c in mm.conditions] == ["k01-0000", "k01-0001", "k01-0002", "k02-0000", "k02-0001",
-                                                "k02-0002", "k03-0000"]
+    assert [c["id"] for c in mm.conditions] == [
+        "k01-0000",
+        "k01-0001",
+        "k01-0002",
+        "k02-0000",
+        "k02-0001",
+        "k02-0002",
+        "k03-0000",
+    ]
     assert mm.conditions[3]["description"] == "missing: s2"
     with pytest.raises(ModalbenchError, match="cap must be a positive integer"):
         get_scenario("missing-modalities").generate(ds, seed=0, cap=0)
