@@ -39,11 +39,11 @@ def test_example_model_is_evaluated_and_submitted_to_the_users_leaderboard(digit
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     res = json.loads(results.read_text())
-    assert [s["id"] for s in res["scenarios"]] == ["full@v1", "missing-modalities@v1", "random-missing@v1"]
+    assert [s["id"] for s in res["scenarios"]] == ["full@v1", "missing-modalities@v2", "random-missing@v1"]
     assert res["aggregates"]["full@v1"]["metrics"]["f1_weighted"]["mean"] > 0.85  # a real, trained model
     by_n = {
         p["n_available"]: p["metrics"]["f1_weighted"]["mean"]
-        for p in res["aggregates"]["missing-modalities@v1"]["by_n_available"]
+        for p in res["aggregates"]["missing-modalities@v2"]["by_n_available"]
     }
     assert by_n[1] > 0.4  # trained with modality dropout: one half alone is far above chance (0.1)
     proc = _modalbench("submit", str(results), cwd=tmp_path, home=digits_root)
