@@ -729,22 +729,42 @@ def _algorithm1(
                 )
             else:
                 picked, preds = sample(cands, rng, t)
-            trace.append(
-                {
-                    "iteration": e,
-                    "level": l,
-                    "step": step,
-                    "temperature": t,
-                    "prefixes": [_key(p) for p in prev],
-                    "n_candidates": len(cands),
-                    "sampled": [_key(a) for a in picked],
-                }
-            )
-            for i, (arch, pr) in enumerate(zip(picked, preds)):
-                if evaluate(arch, e, l, i, t, pr) is None:
-                    return False
-            refit(e, l)
+            if not _evaluate_step(trace, evaluate, refit, e, l, step, t, prev, len(cands), picked, preds):
+                return False
             prev = picked
+    return True
+
+
+def _evaluate_step(
+    trace: list[dict[str, Any]],
+    evaluate: Callable[..., float | None],
+    refit: Callable[[int, int], None],
+    e: int,
+    level: int,
+    step: int,
+    t: float,
+    prefixes: list[Arch],
+    n_candidates: int,
+    picked: list[Arch],
+    preds: list[float | None],
+) -> bool:
+    """One sampling step of either variant: record it, evaluate the sampled architectures, refit the surrogate.
+    False when the evaluation budget ran out."""
+    trace.append(
+        {
+            "iteration": e,
+            "level": level,
+            "step": step,
+            "temperature": t,
+            "prefixes": [_key(p) for p in prefixes],
+            "n_candidates": n_candidates,
+            "sampled": [_key(a) for a in picked],
+        }
+    )
+    for i, (arch, pr) in enumerate(zip(picked, preds)):
+        if evaluate(arch, e, level, i, t, pr) is None:
+            return False
+    refit(e, level)
     return True
 
 
@@ -775,21 +795,8 @@ def _fast(
                 picked, preds = fresh, [None] * len(fresh)
             else:
                 picked, preds = sample(fresh, rng, t)
-            trace.append(
-                {
-                    "iteration": e,
-                    "level": l,
-                    "step": e,
-                    "temperature": t,
-                    "prefixes": [_key(p) for p in prefixes],
-                    "n_candidates": len(cands),
-                    "sampled": [_key(a) for a in picked],
-                }
-            )
-            for i, (arch, pr) in enumerate(zip(picked, preds)):
-                if evaluate(arch, e, l, i, t, pr) is None:
-                    return False
-            refit(e, l)
+            if not _evaluate_step(trace, evaluate, refit, e, l, e, t, prefixes, len(cands), picked, preds):
+                return False
             depth_l = sorted((q for q in scores if len(archs[q]) == l), key=lambda q: (-scores[q], q))
             prefixes = [archs[q] for q in depth_l[:k]]
     return True

@@ -484,6 +484,19 @@ def parse_mirrors(text: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in _MIRROR_SPLIT.split(text) if part and part.strip())
 
 
+def check_mirrors(mirrors: Sequence[str], option: str = "--mirror") -> None:
+    """Refuse, in one line, a mirror that is neither an http(s)/file URL nor an existing local directory."""
+    for mirror in mirrors:
+        base = str(mirror).strip()
+        if "://" not in base:
+            if not Path(base).expanduser().is_dir():
+                raise ModalbenchError(
+                    f"{option} {mirror!r}: not an http://, https:// or file:// URL, and no such local directory"
+                )
+            continue
+        mirror_urls("x", None, [base])  # raises for an unsupported scheme
+
+
 def mirror_urls(name: str, dataset: str | None, mirrors: Sequence[str]) -> tuple[str, ...]:
     """``<mirror>/<dataset>/<name>`` for each mirror (``<mirror>/<name>`` without a dataset).
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from modalbench.loaders.download import check_mirrors
 from modalbench.preprocess.pipeline import prepare
 
 from .console import err
@@ -13,6 +14,7 @@ from .options import parse_set
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
+    check_mirrors(args.mirror)
     res = prepare(
         args.name,
         root=args.root,

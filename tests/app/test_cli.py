@@ -71,6 +71,8 @@ def test_prepare_info_datasets(tmp_path: Path, capsys: pytest.CaptureFixture[str
         (["evaluate", "--dataset", "digits", "--batch-size", "-3"], "--batch-size"),
         (["scenarios", "digits", "--seed", "-1"], "--seed"),
         (["nosuchcommand"], "invalid choice"),
+        (["prepare", "digits", "--mirror", "::no-such-dir"], "--mirror '::no-such-dir'"),
+        (["prepare", "digits", "--mirror", "ftp://host/x"], "must be an http://"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(
