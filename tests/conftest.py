@@ -6,6 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+#: property tests draw the same examples on every run and machine: a CI result never depends on luck
+settings.register_profile("deterministic", derandomize=True, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 #: fixtures shared by several test packages (``http_server``: a local HTTP server for download tests)
 pytest_plugins = ["helpers.httpserver"]

@@ -15,7 +15,15 @@ from modalbench.app.cli import main
 
 TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=12)
 NOT_A_NUMBER = TEXT.filter(lambda t: not t.strip().lstrip("+-").replace(".", "", 1).isdigit())
-BAD_INT = st.one_of(NOT_A_NUMBER, st.integers(max_value=0).map(str))
+#: values each numeric ``train`` option must refuse (``--seed`` accepts 0; the others need at least 1)
+BAD_VALUES = {
+    "--epochs": st.integers(max_value=0),
+    "--batch-size": st.integers(max_value=0),
+    "--threads": st.integers(max_value=0),
+    "--patience": st.integers(max_value=0),
+    "--seed": st.integers(max_value=-1),
+    "--lr": st.integers(max_value=0),
+}
 
 
 def run(argv: list[str]) -> tuple[int | str | None, str]:
@@ -38,9 +46,10 @@ def snapshot(d: Path) -> list[str]:
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(option=st.sampled_from(["--epochs", "--batch-size", "--threads", "--seed", "--patience", "--lr"]), value=BAD_INT)
-def test_bad_numbers_for_train(digits_root: Path, tmp_path: Path, option: str, value: str) -> None:
-    out = tmp_path / "never"
+@given(data=st.data(), option=st.sampled_from(sorted(BAD_VALUES)))
+def test_bad_numbers_for_train(digits_root: Path, tmp_path: Path, data: st.DataObject, option: str) -> None:
+    value = data.draw(st.one_of(NOT_A_NUMBER, BAD_VALUES[option].map(str)), label="value")
+    out = tmp_path / f"never-{abs(hash((option, value)))}"  # examples share tmp_path: one output dir each
     before = snapshot(digits_root)
     code, err = run(
         ["train", "early", "--dataset", "digits", "--root", str(digits_root), "--out", str(out), f"{option}={value}"]

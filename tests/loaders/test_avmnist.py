@@ -36,7 +36,7 @@ def test_canonical_archive_splits_and_content(tmp_path: Path) -> None:
     a = res.attrs
     assert a["params"]["source"] == "canonical" and a["source"]["provenance"]["source"] == "canonical"
     assert a["n_samples"] == {"train": 50, "val": 10, "test": 20}
-    ds = open_store(tmp_path / "r", "avmnist")
+    ds = open_store("avmnist", root=tmp_path / "r")
     assert ds["image"].shape == (80, 1, 28, 28) and ds["audio"].shape == (80, 1, 112, 112)
     img = ds["image"].values[:, 0, 0, 0]
     # train rows 0..49 -> i/1000 min-max scaled with the train split: i / 49; val continues (50..59)/49
@@ -100,7 +100,7 @@ def test_regenerated_store(tmp_path: Path, regen_raw: Path) -> None:
     assert a["n_samples"] == {"train": N_TRAIN - VAL_SIZE, "val": VAL_SIZE, "test": N_TEST}
     assert a["source"]["provenance"]["audio_files"] == {"fsdd": 120, "esc50": 5}
     assert a["fingerprint"] == again.attrs["fingerprint"]
-    ds, ds2 = open_store(tmp_path / "r", "avmnist"), open_store(tmp_path / "r2", "avmnist")
+    ds, ds2 = open_store("avmnist", root=tmp_path / "r"), open_store("avmnist", root=tmp_path / "r2")
     audio = ds["audio"].values
     assert audio.shape == (N_TRAIN + N_TEST, 1, 112, 112) and np.isfinite(audio).all()
     np.testing.assert_array_equal(audio, ds2["audio"].values)  # seeded pairing and noise

@@ -52,7 +52,7 @@ def fixture_images(name: str) -> np.ndarray:
 
 
 def test_full_store_splits_halves_and_uint8_storage(mnist_root: Path) -> None:
-    ds = open_store(mnist_root, "mnist-halves")
+    ds = open_store("mnist-halves", root=mnist_root)
     a = ds.attrs
     assert a["n_samples"] == {"train": N_TRAIN - VAL_SIZE, "val": VAL_SIZE, "test": N_TEST}
     assert a["params"]["subset"] == "full" and a["source"]["provenance"]["subset"] == "full"
@@ -89,7 +89,7 @@ def test_reader_returns_float32_scaled_pixels(mnist_root: Path) -> None:
 
 
 def test_xarray_view_and_info_show_scaled_float32(mnist_root: Path) -> None:
-    ds = open_store(mnist_root, "mnist-halves")
+    ds = open_store("mnist-halves", root=mnist_root)
     left = ds["left"]
     assert left.dtype == np.float32 and left.attrs["stored_dtype"] == "uint8"
     train = fixture_images("train-images-idx3-ubyte.gz")
@@ -97,7 +97,7 @@ def test_xarray_view_and_info_show_scaled_float32(mnist_root: Path) -> None:
     np.testing.assert_allclose(
         left.isel(sample=[2, 0], left_width=3).values[:, 0], train[[2, 0], :, 3] / 255.0, rtol=1e-6
     )
-    dask_view = open_store(mnist_root, "mnist-halves", chunks={})
+    dask_view = open_store("mnist-halves", root=mnist_root, chunks={})
     np.testing.assert_allclose(dask_view["right"][:4].values, ds["right"][:4].values)
     assert dask_view["right"].dtype == np.float32
     norm = ds.attrs["normalisation"]["left"]
@@ -119,7 +119,7 @@ def test_horizontal_cut_and_float32_storage(tmp_path: Path) -> None:
             progress=False,
             overrides={**SMALL, "cut": "horizontal", "storage.dtype": "float32"},
         )
-    ds = open_store(tmp_path / "r", "mnist-halves")
+    ds = open_store("mnist-halves", root=tmp_path / "r")
     assert [m["name"] for m in ds.attrs["modalities"]] == ["top", "bottom"]
     assert "reader_scale" not in ds.attrs
     train = fixture_images("train-images-idx3-ubyte.gz")
@@ -159,9 +159,9 @@ def test_test_files_alone_give_a_partial_store_with_its_own_fingerprint(
     assert a["params"]["subset"] == "test-only" and a["source"]["provenance"]["subset"] == "test-only"
     assert sum(a["n_samples"].values()) == N_TEST
     assert a["n_samples"] == {"train": 60, "val": 20, "test": 20}
-    assert a["fingerprint"] != open_store(mnist_root, "mnist-halves").attrs["fingerprint"]
+    assert a["fingerprint"] != open_store("mnist-halves", root=mnist_root).attrs["fingerprint"]
     # stratified: every class in every split
-    ds = open_store(tmp_path / "r", "mnist-halves")
+    ds = open_store("mnist-halves", root=tmp_path / "r")
     for split, (lo, hi) in a["split_ranges"].items():
         assert set(ds["label"][lo:hi].values.tolist()) == set(range(10)), split
     # the same command again is a no-op; the full set later needs --force (never silently mixed)
@@ -233,7 +233,7 @@ def test_wrong_hash_download_is_rejected_naming_the_file(tmp_path: Path, http_se
 
 def test_digits_fingerprint_is_unchanged(digits_root: Path) -> None:
     official = json.loads((REPO / "leaderboard" / "official.json").read_text())
-    ds = open_store(digits_root, "digits")
+    ds = open_store("digits", root=digits_root)
     assert "reader_scale" not in ds.attrs
     assert all("storage_dtype" not in m for m in ds.attrs["modalities"])
     assert ds.attrs["fingerprint"] == official["datasets"]["digits@v1"]["fingerprint"]
@@ -280,6 +280,6 @@ def test_real_mnist_test_files_prepare_as_partial_set(shared_dir: Path, tmp_path
     assert "content verified by sha256" in capsys.readouterr().err  # recompressed copies: md5 of gz differs
     official = json.loads((REPO / "leaderboard" / "official.json").read_text())
     assert a["fingerprint"] == official["datasets"]["mnist-halves@v1"]["fingerprint"]  # registered from these files
-    ds = open_store(tmp_path / "r", "mnist-halves")
+    ds = open_store("mnist-halves", root=tmp_path / "r")
     counts = np.bincount(ds["label"].values, minlength=10)
     assert counts[:3].tolist() == [980, 1135, 1032]

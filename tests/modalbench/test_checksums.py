@@ -42,9 +42,9 @@ def test_prepared_store_verifies(digits_root: Path) -> None:
 
 def test_one_flipped_byte_is_named_by_variable_and_chunk(digits_copy: Path) -> None:
     store, _ = locate(digits_copy, "digits")
-    before = open_store(digits_copy, "digits")["left"].values.copy()
+    before = open_store("digits", root=digits_copy)["left"].values.copy()
     _flip(_chunk(store, "left"))
-    after = open_store(digits_copy, "digits")["left"].values
+    after = open_store("digits", root=digits_copy)["left"].values
     assert not np.array_equal(before, after, equal_nan=True), "the flip decodes silently to other values"
     report = verify_store(digits_copy, "digits")
     assert len(report.problems) == 1
@@ -96,7 +96,7 @@ def test_split_check_reads_only_that_split(tmp_path: Path) -> None:
     """A windowed store with several chunks per variable: damage in train chunks does not fail a test check."""
     prepare("synthetic", root=tmp_path, overrides={"length": 40000}, progress=False)
     store, _ = locate(tmp_path, "synthetic")
-    attrs = open_store(tmp_path, "synthetic").attrs
+    attrs = open_store("synthetic", root=tmp_path).attrs
     whole = verify_store(tmp_path, "synthetic")
     test = verify_store(tmp_path, "synthetic", split="test", variables=["m0", "label", "available"])
     assert whole.ok and test.ok and test.checked_bytes < whole.checked_bytes / 4

@@ -57,7 +57,7 @@ def test_two_concurrent_prepares_leave_one_complete_store(tmp_path: Path) -> Non
     assert sorted(r["skipped"] for r in results) == [False, True], "the second run waits, then finds the store"
     assert sum("is running" in r.stderr and "waiting" in r.stderr for r in runs) == 1
     assert verify_store(tmp_path, "digits").ok
-    assert open_store(tmp_path, "digits")["left"].shape == (1797, 1, 8, 4)
+    assert open_store("digits", root=tmp_path)["left"].shape == (1797, 1, 8, 4)
     assert not (tmp_path / "digits" / "v1.incomplete").exists()
 
 
@@ -152,8 +152,8 @@ def test_damaged_marker_is_named_and_force_replaces_it(tmp_path: Path) -> None:
     text = marker.read_text()
     marker.write_text(text.replace('"dataset": "digits",', '"dataset": "digits", "dataset": "other",'))
     with pytest.raises(StoreError, match="COMPLETE: duplicate key 'dataset'.*--force"):
-        open_store(tmp_path, "digits")
+        open_store("digits", root=tmp_path)
     with pytest.raises(StoreError, match="duplicate key"):
         prepare("digits", root=tmp_path, progress=False)
     assert not prepare("digits", root=tmp_path, force=True, progress=False).skipped
-    assert open_store(tmp_path, "digits").attrs["dataset"] == "digits"
+    assert open_store("digits", root=tmp_path).attrs["dataset"] == "digits"

@@ -59,7 +59,7 @@ def gappy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, workflows.Tes
 def _scenario(root: Path, test: workflows.TestData, sid: str) -> ScenarioReader:
     from modalbench.store import open_store
 
-    res = ensure_scenario(open_store(root, "gappy", "v1"), root, sid, seed=0)
+    res = ensure_scenario(open_store("gappy", root=root, version="v1"), root, sid, seed=0)
     return ScenarioReader(res.path)
 
 
