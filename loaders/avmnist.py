@@ -3,7 +3,8 @@
 Two modalities per sample: ``image`` (1×28×28 MNIST digit with 75 % of its energy removed) and ``audio`` (1×112×112
 log spectrogram of a spoken digit of the same class from the Free Spoken Digit Dataset, mixed with ESC-50 noise).
 Split: 55,000 train / 5,000 validation (the last 5,000 training pairs) / 10,000 test. Two ways to build it, recorded
-as ``params.source`` (their stores have different fingerprints, so the leaderboard never mixes them):
+as ``params.source`` and in the version: ``v1`` (canonical) and ``v1-regen`` (regenerate) are separate stores
+and leaderboard keys with different fingerprints, so the leaderboard never mixes them:
 
 ``canonical`` — the pre-built ``avmnist.tar.gz`` of the MFAS authors, placed with ``--raw DIR`` (no public checksum;
 there is no download): ``DIR/avmnist.tar.gz`` with members ``[avmnist/]image/{train,test}_data.npy`` (N×784),
@@ -17,10 +18,17 @@ and memory-mapped; ``.npy`` files are read with ``allow_pickle=False``.
   images keep the leading principal components (fitted on the training images) that carry ``image.pca_energy``
   (25 %) of the variance, reconstructed to 28×28 (MFAS: "75 % of the energy removed");
 * ``DIR/fsdd/recordings/{digit}_{speaker}_{index}.wav`` (FSDD, 8 kHz mono): speaker-disjoint train/test
-  (``audio.speakers``); each recording cropped / zero-padded to ``audio.duration_s``;
+  (``audio.speakers``); each recording cropped / zero-padded to ``audio.duration_s``. Without that folder: the
+  release archive of tag v1.0.9 (``DIR/free-spoken-digit-dataset-1.0.9.tar.gz``, or downloaded from GitHub when no
+  ``--raw`` is given), extracted once to ``<root>/avmnist/raw/fsdd-v1.0.9/``; its recordings must match the tag's
+  (manifest sha256, :data:`FSDD_MANIFEST_SHA256`);
 * ``DIR/esc50/audio/*.wav`` and ``DIR/esc50/meta/esc50.csv`` (ESC-50 layout; ``audio.noise = "none"`` builds
   without noise): one seeded ``duration_s`` segment per clip, resampled to 8 kHz (polyphase), train/test clips by
-  ``fold``; mixed at ``audio.snr_db``;
+  ``fold``; mixed at ``audio.snr_db``. Without that folder: the repository archive (``DIR/ESC-50-master.zip`` or
+  downloaded), extracted once to ``<root>/avmnist/raw/esc50/``;
+* the audio files are recorded by content in ``source.provenance.audio_sources`` (count and the sha256 of the sorted
+  ``name sha256`` manifest), so other recordings give another fingerprint and the same ones the same, whether
+  placed or extracted from an archive (whose own sha256 the download step checks or records);
 * spectrogram: torchaudio ``Spectrogram(n_fft=222, hop_length=72, window=hann, power=2, center=True)`` of 8,000
   samples = 112 frequencies × 112 frames, then ``10·log10(max(power, 1e-10))``; min–max scaled with train stats;
 * pairing: each MNIST image of class k gets a recording of digit k from its split's speakers and a noise segment
@@ -33,10 +41,12 @@ of ``block`` samples, so the store is written without holding all 70,000 spectro
 from __future__ import annotations
 
 import csv
+import hashlib
 import re
 import shutil
+import sys
 import tarfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
 import dask
@@ -50,6 +60,8 @@ from modalbench.meta import ModalitySpec
 from modalbench.paths import local_raw_dir, resolve_root
 from modalbench.preprocess.types import SampleSplit
 
+from .archive import stream_members
+from .download import RemoteFile, fetch
 from .mnist_halves import MnistHalves
 
 ARCHIVE = "avmnist.tar.gz"
@@ -65,6 +77,25 @@ SOURCES = ("auto", "canonical", "regenerate")
 FSDD_RE = re.compile(r"^(?P<digit>\d)_(?P<speaker>[A-Za-z]+)_(?P<index>\d+)\.wav$")
 SAMPLE_RATE = 8000
 SPEC = 112
+#: FSDD release used by ``source=regenerate`` (github.com/Jakobovski/free-spoken-digit-dataset, tag v1.0.9: 5 speakers,
+#: 2,500 recordings; v1.0.10 adds the speaker lucas). GitHub publishes no checksum of its generated archives (and their
+#: bytes may change when GitHub recompresses them), so the recordings are checked by content: the sha256 of the
+#: manifest ``"<file name> <sha256 of the file>\n"`` over the recordings sorted by name (computed from the tag's git
+#: tree), see :func:`recordings_manifest_sha256`.
+FSDD_TAG = "v1.0.9"
+FSDD_REMOTE = RemoteFile(
+    name="free-spoken-digit-dataset-1.0.9.tar.gz",
+    urls=("https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/tags/v1.0.9.tar.gz",),
+    manual="github.com/Jakobovski/free-spoken-digit-dataset/releases/tag/v1.0.9 (Source code, tar.gz)",
+)
+FSDD_MANIFEST_SHA256 = "bcbeff5e932d8044c568f9328797022709156a65c8e084fab28071460f35e496"
+#: ESC-50 as its README links it (the repository's archive; no published checksum: the archive's sha256 and the clips'
+#: manifest sha256 are recorded in the store, trust on first use)
+ESC50_REMOTE = RemoteFile(
+    name="ESC-50-master.zip",
+    urls=("https://github.com/karoldvl/ESC-50/archive/master.zip",),
+    manual="github.com/karolpiczak/ESC-50 (Code > Download ZIP)",
+)
 
 
 # ---------------------------------------------------------------------------------------------- audio pieces
@@ -193,6 +224,46 @@ def pca_reconstruct(images: np.ndarray, mean: np.ndarray, basis: np.ndarray) -> 
     return rec.astype(np.float32).reshape(images.shape)
 
 
+# ---------------------------------------------------------------------------------------------- audio sources
+
+
+def recordings_manifest_sha256(files: list[Path]) -> str:
+    """sha256 of ``"<name> <sha256 of the file>\\n"`` over ``files`` sorted by name (independent of the folder and
+    of how an archive was compressed)."""
+    h = hashlib.sha256()
+    for p in sorted(files, key=lambda q: q.name):
+        digest = hashlib.sha256()
+        with open(p, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        h.update(f"{p.name} {digest.hexdigest()}\n".encode())
+    return h.hexdigest()
+
+
+def extract_flat(archive: Path, dest: Path, layout: dict[str, str]) -> Path:
+    """Members of ``archive`` matching each glob of ``layout`` (sub-folder -> glob on the member name) written as
+    ``dest/<sub-folder>/<base name>``, once: ``dest/SOURCE`` holds the archive's size and mtime, and an unchanged
+    archive is not read again. The folder appears atomically; member base names are plain file names only."""
+    stamp = f"{archive.name} {archive.stat().st_size} {archive.stat().st_mtime_ns}"
+    if (dest / "SOURCE").is_file() and (dest / "SOURCE").read_text() == stamp:
+        return dest
+    with atomic_dir(dest) as tmp:
+        for sub, pattern in layout.items():
+            (tmp / sub).mkdir(parents=True, exist_ok=True)
+            n = 0
+            for name, stream in stream_members(archive, pattern):
+                base = PurePosixPath(name).name
+                if base in ("", ".", "..") or "\\" in base:
+                    raise ModalbenchError(f"{archive}: member {name!r} has no usable file name")
+                with open(tmp / sub / base, "wb") as fh:
+                    shutil.copyfileobj(stream, fh, 1 << 20)
+                n += 1
+            if not n:
+                raise ModalbenchError(f"{archive}: no member matches {pattern} (expected the {sub}/ folder)")
+        (tmp / "SOURCE").write_text(stamp)
+    return dest
+
+
 # ---------------------------------------------------------------------------------------------- the dataset
 
 
@@ -211,11 +282,20 @@ class AVMnist(DatasetBuilder):
         "Architecture Search. CVPR 2019."
     )
     structure = "samples"
+    #: the version of a ``source=regenerate`` store (``version`` = "v1" is the canonical archive's): a rebuilt AV-MNIST
+    #: (FSDD instead of TIDIGITS) is another dataset version, so the leaderboard keys ``avmnist@v1`` and
+    #: ``avmnist@v1-regen`` never rank the two together, and both stores can sit under one root
+    regenerated_version: ClassVar[str] = "v1-regen"
     #: samples per spectrogram task
     block = 2048
     #: WAV files decoded per dask task
     decode_batch = 500
+    #: extra keyword arguments of :func:`.download.fetch` (retries, timeout, backoff)
     fetch_options: ClassVar[dict[str, Any]] = {}
+    fsdd_remote: ClassVar[RemoteFile] = FSDD_REMOTE
+    #: manifest sha256 of the FSDD_TAG recordings (None: not checked)
+    fsdd_manifest_sha256: ClassVar[str | None] = FSDD_MANIFEST_SHA256
+    esc50_remote: ClassVar[RemoteFile] = ESC50_REMOTE
 
     def default_params(self) -> dict[str, Any]:
         return {
@@ -263,6 +343,14 @@ class AVMnist(DatasetBuilder):
         return info
 
     # -------------------------------------------------------------- which source
+
+    def versions(self) -> tuple[str, ...]:
+        """``v1`` (canonical archive) first, then ``v1-regen`` (rebuilt from MNIST, FSDD and ESC-50)."""
+        return (self.version, self.regenerated_version)
+
+    def version_for(self, params: dict[str, Any]) -> str:
+        """``v1`` for ``source=canonical``, ``v1-regen`` for ``source=regenerate`` (``auto`` is resolved first)."""
+        return self.version if params.get("source") == "canonical" else self.regenerated_version
 
     @staticmethod
     def canonical_location(raw_dir: Path | None) -> Path | None:
@@ -393,11 +481,20 @@ class AVMnist(DatasetBuilder):
         ctx.provenance.update(
             {"mnist_files": record, "pca": {"components": int(basis.shape[1]), "energy_kept": round(kept, 6)}}
         )
-        # audio sources
-        speech_files, speech_meta = self._fsdd_files(raw, ap)
-        noise_files = self._esc50_files(raw, ap) if ap["noise"] == "esc50" else None
+        # audio sources: placed under --raw DIR, or the release archives (downloaded, or placed in DIR)
         if ap["noise"] not in ("esc50", "none"):
             raise ModalbenchError(f"avmnist: parameter audio.noise must be esc50 or none (got {ap['noise']!r})")
+        download = Path(ctx.download_dir) if ctx.download_dir is not None else Path(ctx.root) / self.name / "raw"
+        speech_folder, fsdd_archive = self.fsdd_source(raw, ctx, download)
+        speech_files, speech_meta = self._fsdd_files(speech_folder)
+        # content only (not where the files came from): the same recordings give the same fingerprint
+        sources: dict[str, Any] = {"fsdd": self.check_fsdd(speech_files, fsdd_archive, ctx.verification)}
+        noise_files = None
+        if ap["noise"] == "esc50":
+            noise_files = self._esc50_files(self.esc50_source(raw, ctx, download))
+            clips = [f for f, _ in noise_files]
+            sources["esc50"] = {"n": len(clips), "files_sha256": recordings_manifest_sha256(clips)}
+        ctx.provenance["audio_sources"] = sources
         n = int(round(float(ap["duration_s"]) * SAMPLE_RATE))
         rng = np.random.Generator(np.random.PCG64(int(params["pairing"]["seed"])))
         speech, power = self._decoded_speech([str(p) for p in speech_files], n)
@@ -472,16 +569,63 @@ class AVMnist(DatasetBuilder):
         ]
         return dask.delayed(np.concatenate, pure=True)(parts)
 
-    @staticmethod
-    def _fsdd_files(raw: Path | None, ap: dict[str, Any]) -> tuple[list[Path], list[dict[str, Any]]]:
-        folder = raw / "fsdd" / "recordings" if raw is not None else None
-        if folder is None or not folder.is_dir():
+    def fsdd_source(self, raw: Path | None, ctx: PrepareContext, download: Path) -> tuple[Path, Path | None]:
+        """The FSDD ``recordings`` folder and the archive it came from (None: placed): ``DIR/fsdd/recordings/``
+        placed with ``--raw``, else the release archive of tag :data:`FSDD_TAG` (``DIR/<archive>`` or downloaded),
+        extracted once."""
+        placed = raw / "fsdd" / "recordings" if raw is not None else None
+        if placed is not None and placed.is_dir():
+            return placed, None
+        rf = self.fsdd_remote
+        if raw is not None and not (raw / rf.name).is_file():
             raise ModalbenchError(
-                f"avmnist source=regenerate needs the Free Spoken Digit Dataset recordings in "
-                f"{'DIR' if raw is None else raw}/fsdd/recordings/ "
-                f"({{digit}}_{{speaker}}_{{index}}.wav, github.com/Jakobovski/free-spoken-digit-dataset)"
-                f"; pass --raw DIR (or place {ARCHIVE} there for source=canonical)"
+                f"avmnist source=regenerate needs the Free Spoken Digit Dataset: {raw}/fsdd/recordings/ "
+                f"({{digit}}_{{speaker}}_{{index}}.wav) or its release archive {raw}/{rf.name} (tag {FSDD_TAG}, "
+                f"{rf.urls[0]}); omit --raw to download it (or place {ARCHIVE} there for source=canonical)"
             )
+        got = fetch(
+            rf, download, verification=ctx.verification, raw_dir=raw, progress=ctx.progress, **self.fetch_options
+        )
+        folder = extract_flat(got.path, download / f"fsdd-{FSDD_TAG}", {"recordings": "*/recordings/*.wav"})
+        return folder / "recordings", got.path
+
+    def check_fsdd(self, files: list[Path], archive: Path | None, verification: str) -> dict[str, Any]:
+        """``{"n", "files_sha256"}`` of the recordings (manifest sha256); those of a release archive must be the
+        tag's (strict: error naming the archive, warn: one warning line, off: not checked). A placed folder is only
+        recorded (any FSDD version may be placed; the manifest is part of the store's fingerprint)."""
+        manifest = recordings_manifest_sha256(files)
+        record = {"n": len(files), "files_sha256": manifest}
+        pinned = self.fsdd_manifest_sha256
+        if archive is None or pinned is None or manifest == pinned or verification == "off":
+            return record
+        problem = (
+            f"{archive}: its {len(files)} recordings are not those of FSDD {FSDD_TAG} "
+            f"(manifest sha256 {manifest}, expected {pinned})"
+        )
+        if verification == "strict":
+            raise ModalbenchError(f"{problem}; delete the archive and retry, or pass --verification warn")
+        print(f"modalbench: warning: {problem}; accepted (--verification warn)", file=sys.stderr)
+        return record
+
+    def esc50_source(self, raw: Path | None, ctx: PrepareContext, download: Path) -> Path:
+        """The ESC-50 folder (``audio/``, ``meta/esc50.csv``): ``DIR/esc50/`` placed with ``--raw``, else the
+        repository archive (``DIR/<archive>`` or downloaded), extracted once."""
+        placed = raw / "esc50" if raw is not None else None
+        if placed is not None and (placed / "meta" / "esc50.csv").is_file():
+            return placed
+        rf = self.esc50_remote
+        if raw is not None and not (raw / rf.name).is_file():
+            raise ModalbenchError(
+                f"avmnist source=regenerate needs ESC-50: {raw}/esc50/ (audio/*.wav and meta/esc50.csv) or its "
+                f"archive {raw}/{rf.name} ({rf.urls[0]}); omit --raw to download it, or --set audio.noise=none"
+            )
+        got = fetch(
+            rf, download, verification=ctx.verification, raw_dir=raw, progress=ctx.progress, **self.fetch_options
+        )
+        return extract_flat(got.path, download / "esc50", {"audio": "*/audio/*.wav", "meta": "*/meta/esc50.csv"})
+
+    @staticmethod
+    def _fsdd_files(folder: Path) -> tuple[list[Path], list[dict[str, Any]]]:
         files, meta = [], []
         for p in sorted(folder.iterdir()):
             m = FSDD_RE.match(p.name)
@@ -493,15 +637,10 @@ class AVMnist(DatasetBuilder):
         return files, meta
 
     @staticmethod
-    def _esc50_files(raw: Path | None, ap: dict[str, Any]) -> list[tuple[Path, int]]:
-        base = raw / "esc50" if raw is not None else None
-        table = base / "meta" / "esc50.csv" if base is not None else None
-        if table is None or not table.is_file():
-            raise ModalbenchError(
-                f"avmnist source=regenerate needs ESC-50 in {'DIR' if raw is None else raw}/esc50/ "
-                f"(audio/*.wav and meta/esc50.csv, github.com/karolpiczak/ESC-50), or "
-                f"--set audio.noise=none"
-            )
+    def _esc50_files(base: Path) -> list[tuple[Path, int]]:
+        table = base / "meta" / "esc50.csv"
+        if not table.is_file():
+            raise ModalbenchError(f"{table}: missing (ESC-50 layout: audio/*.wav and meta/esc50.csv)")
         out = []
         with open(table, newline="") as fh:
             reader = csv.DictReader(fh)

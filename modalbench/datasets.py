@@ -93,6 +93,16 @@ class DatasetBuilder:
             "citation": self.citation,
         }
 
+    def versions(self) -> tuple[str, ...]:
+        """Every version this builder writes, preferred first (a store is looked up in this order when no version
+        is given); one unless the version depends on the parameters (:meth:`version_for`)."""
+        return (self.version,)
+
+    def version_for(self, params: dict[str, Any]) -> str:
+        """The version a store prepared with the resolved ``params`` gets (its folder and leaderboard key
+        ``name@version``); override with :meth:`versions` when two builds must never be ranked together."""
+        return self.version
+
     def resolve_params(self, params: dict[str, Any], raw_dir: Path | None, download_dir: Path) -> dict[str, Any]:
         """Parameters whose value depends on the raw files at hand (e.g. ``subset=auto``), resolved before prepare
         compares them with an existing store's; the default returns ``params`` unchanged."""

@@ -79,17 +79,28 @@ def write_marker(
     return record
 
 
-def store_version(name: str) -> str:
-    """The version of dataset ``name`` that this modalbench prepares (the registered builder's)."""
+def store_version(name: str, root: str | Path | None = None) -> str:
+    """The version of dataset ``name`` that this modalbench prepares (the registered builder's); for a builder that
+    writes several (:meth:`~modalbench.datasets.DatasetBuilder.versions`), the first one prepared under ``root``."""
     from .datasets import get_dataset
 
-    return get_dataset(name).version
+    builder = get_dataset(name)
+    versions = builder.versions()
+    if len(versions) > 1:
+        root_p = resolve_root(root)
+        for version in versions:
+            try:
+                if read_marker(root_p, name, version) is not None:
+                    return version
+            except StoreError:
+                continue
+    return versions[0]
 
 
 def is_prepared(root: str | Path | None, name: str, version: str | None = None) -> bool:
     """True when a complete store of ``name`` (default: the version this modalbench prepares) is under ``root``."""
     root_p = resolve_root(root)
-    version = version or store_version(name)
+    version = version or store_version(name, root_p)
     try:
         return read_marker(root_p, name, version) is not None
     except StoreError:
@@ -99,7 +110,7 @@ def is_prepared(root: str | Path | None, name: str, version: str | None = None) 
 def locate(root: str | Path | None, name: str, version: str | None = None) -> tuple[Path, dict[str, Any]]:
     """Path of a complete store and its marker; :class:`StoreError` when it is missing or incomplete."""
     root_p = resolve_root(root)
-    version = version or store_version(name)
+    version = version or store_version(name, root_p)
     marker = read_marker(root_p, name, version)
     path = store_path(root_p, name, version)
     if marker is None:

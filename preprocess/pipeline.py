@@ -700,7 +700,7 @@ def make_attrs(
     source.setdefault("verification", ctx.verification)
     attrs: dict[str, Any] = {
         "dataset": builder.name,
-        "version": builder.version,
+        "version": builder.version_for(params),
         "description": builder.description,
         "synthetic": bool(builder.synthetic),
         "structure": builder.structure,
@@ -865,7 +865,7 @@ def prepare(
     root_p = resolve_root(root)
     params = builder.resolve_params(params, Path(raw) if raw else None, local_raw_dir(root_p, builder.name))
     try:
-        with dataset_lock(root_p, builder.name, builder.version, timeout=lock_timeout, on_wait=say) as note:
+        with dataset_lock(root_p, builder.name, builder.version_for(params), timeout=lock_timeout, on_wait=say) as note:
             if note:
                 say(note)
             result = _prepare_locked(
@@ -929,10 +929,11 @@ def _prepare_locked(
     progress: bool,
     mirrors: Sequence[str] = (),
 ) -> PrepareResult:
-    final = version_dir(root_p, builder.name, builder.version)
-    path = store_path(root_p, builder.name, builder.version)
+    version = builder.version_for(params)
+    final = version_dir(root_p, builder.name, version)
+    path = store_path(root_p, builder.name, version)
     try:
-        marker = read_marker(root_p, builder.name, builder.version)
+        marker = read_marker(root_p, builder.name, version)
     except StoreError:
         if not force:
             raise
@@ -968,7 +969,7 @@ def _prepare_locked(
             write_marker(
                 tmp,
                 dataset=builder.name,
-                version=builder.version,
+                version=version,
                 fingerprint=ds.attrs["fingerprint"],
                 params=params,
                 checksums_sha256=digest,

@@ -208,7 +208,7 @@ def load_scenario(
 
     fam = get_scenario(scenario_id)
     root_p = resolve_root(root)
-    version = version or store_version(name)
+    version = version or store_version(name, root_p)
     directory = artifact_dir(root_p, name, version, fam.id, seed, split)
     if not (directory / "manifest.json").exists():
         raise ModalbenchError(

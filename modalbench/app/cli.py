@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = command("info", "data:cmd_info", "summary of a prepared store", [root, as_json])
-    p.add_argument("name")
+    p.add_argument("name", help="dataset name, or NAME@VERSION for another prepared version (avmnist@v1-regen)")
 
     p = command(
         "verify",

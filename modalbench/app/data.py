@@ -13,7 +13,7 @@ from modalbench.checksums import verify_store
 from modalbench.datasets import dataset_names, get_dataset
 from modalbench.meta import SPLITS
 from modalbench.paths import resolve_root
-from modalbench.store import is_prepared, summary
+from modalbench.store import is_prepared, store_version, summary
 
 from .console import err, out, print_json
 
@@ -27,10 +27,11 @@ def dataset_rows(root: str | None) -> list[dict[str, Any]]:
         mods = b.modalities(params)
         tasks = b.tasks(params)
         info = b.source_info()
+        version = store_version(name, root)
         rows.append(
             {
                 "name": name,
-                "version": b.version,
+                "version": version,
                 "modalities": [m.name for m in mods],
                 "n_modalities": len(mods),
                 "kinds": sorted({m.kind for m in mods}),
@@ -40,7 +41,7 @@ def dataset_rows(root: str | None) -> list[dict[str, Any]]:
                 "license": b.license,
                 "source": (info.get("urls") or ["(generated)" if b.synthetic else "(embedded)"])[0],
                 "synthetic": b.synthetic,
-                "prepared": is_prepared(resolve_root(root), name, b.version),
+                "prepared": is_prepared(resolve_root(root), name, version),
             }
         )
     return rows
@@ -87,9 +88,9 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_info(name: str, root: str | None) -> None:
+def print_info(name: str, root: str | None, version: str | None = None) -> None:
     """The human-readable summary of a prepared store (path, fingerprint, splits, task, modalities, parameters)."""
-    s = summary(root, name)
+    s = summary(root, name, version)
     out.print(f"[bold]{s['dataset']}[/bold] {s['version']}  {s['description']}")
     out.print(f"path:        {s['path']}")
     out.print(f"fingerprint: {s['fingerprint']}")
@@ -122,10 +123,11 @@ def print_info(name: str, root: str | None) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    name, _, version = args.name.partition("@")  # NAME@VERSION: a store other than the default version
     if args.json:
-        print_json(summary(args.root, args.name))
+        print_json(summary(args.root, name, version or None))
     else:
-        print_info(args.name, args.root)
+        print_info(name, args.root, version or None)
     return 0
 
 

@@ -74,7 +74,7 @@ def short_hash(digest: Any) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
-    version = store_version(args.name)
+    version = store_version(args.name, args.root)
     try:
         fingerprint = open_store(args.name, root=args.root, version=version).attrs.get("fingerprint")
     except ModalbenchError:  # the store may be gone while artifacts remain: list them anyway

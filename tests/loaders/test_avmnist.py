@@ -11,9 +11,18 @@ import numpy as np
 import pytest
 
 from helpers import DATA_DIR
-from helpers.mnist_fixture import MNIST_DIR, N_TEST, N_TRAIN, VAL_SIZE, fixture_checksums, raw_folder
+from helpers.httpserver import unused_url
+from helpers.mnist_fixture import FILE_NAMES, MNIST_DIR, N_TEST, N_TRAIN, VAL_SIZE, fixture_checksums, raw_folder
 from modalbench.errors import ModalbenchError
-from modalbench.loaders.avmnist import log_spectrogram, mix, pca_basis, pca_reconstruct
+from modalbench.loaders.avmnist import (
+    AVMnist,
+    log_spectrogram,
+    mix,
+    pca_basis,
+    pca_reconstruct,
+    recordings_manifest_sha256,
+)
+from modalbench.loaders.download import RemoteFile
 from modalbench.loaders.idx import read_idx
 from modalbench.loaders.mnist_halves import MnistHalves
 from modalbench.preprocess.pipeline import prepare
@@ -24,6 +33,7 @@ fx = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
 _spec.loader.exec_module(fx)  # type: ignore[union-attr]
 
 SPEC = {"n_fft": 222, "hop_length": 72, "floor": 1e-10}
+FAST = {"retries": 0, "backoff": 0.0, "timeout": 5.0}
 
 
 # ---------------------------------------------------------------- canonical
@@ -68,11 +78,19 @@ def test_canonical_absent_says_where_to_put_it(tmp_path: Path) -> None:
         prepare("avmnist", root=tmp_path / "r", raw=tmp_path / "raw", progress=False, overrides={"source": "canonical"})
 
 
-def test_regenerate_without_sources_names_the_folder(tmp_path: Path) -> None:
+def test_regenerate_without_sources_names_the_folder_and_the_archive(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
     raw_folder(raw / "mnist")
-    with fixture_checksums(MnistHalves), pytest.raises(ModalbenchError, match=r"raw/fsdd/recordings/"):
+    with fixture_checksums(MnistHalves), pytest.raises(ModalbenchError) as ei:
         prepare("avmnist", root=tmp_path / "r", raw=raw, progress=False, overrides={"split.val_size": VAL_SIZE})
+    msg = str(ei.value)
+    assert "\n" not in msg and "raw/fsdd/recordings/" in msg
+    assert "raw/free-spoken-digit-dataset-1.0.9.tar.gz (tag v1.0.9" in msg and "omit --raw to download it" in msg
+    fx.write_fsdd(raw)
+    with fixture_checksums(MnistHalves), pytest.raises(ModalbenchError) as ei:
+        prepare("avmnist", root=tmp_path / "r", raw=raw, progress=False, overrides={"split.val_size": VAL_SIZE})
+    msg = str(ei.value)
+    assert "\n" not in msg and "needs ESC-50: " in msg and "raw/ESC-50-master.zip" in msg
 
 
 # ---------------------------------------------------------------- regenerate
@@ -166,3 +184,109 @@ def test_mix_reaches_the_snr() -> None:
     snr = 10 * np.log10(power / np.mean(added.astype(np.float64) ** 2, axis=1))
     np.testing.assert_allclose(snr, 10.0, atol=1e-3)
     np.testing.assert_array_equal(mix(speech, power, None, 10.0), speech)
+
+
+# ---------------------------------------------------------------- regenerate: release archives, download, versions
+
+
+@pytest.fixture()
+def served_sources(tmp_path: Path, http_server, monkeypatch) -> dict[str, Path]:
+    """MNIST (fixture), the FSDD v1.0.9 release archive and ESC-50's repository archive (generated, in GitHub's
+    layout) on the local server; every source's first URL is dead, so each file comes from its mirror."""
+    made = tmp_path / "made"
+    fsdd = fx.write_fsdd_release(made)
+    esc50 = fx.write_esc50_archive(made)
+    for name in FILE_NAMES:
+        http_server.add_file(f"mnist/{name}", MNIST_DIR / name)
+    http_server.add_file(f"fsdd/{fsdd.name}", fsdd)
+    http_server.add_file(f"esc50/{esc50.name}", esc50)
+    monkeypatch.setattr(MnistHalves, "mirrors", (unused_url("dead/"), http_server.url("mnist/")))
+    monkeypatch.setattr(MnistHalves, "fetch_options", FAST)
+    monkeypatch.setattr(AVMnist, "fetch_options", FAST)
+    for attr, path, folder in (("fsdd_remote", fsdd, "fsdd"), ("esc50_remote", esc50, "esc50")):
+        remote = RemoteFile(name=path.name, urls=(unused_url(path.name), http_server.url(f"{folder}/{path.name}")))
+        monkeypatch.setattr(AVMnist, attr, remote)
+    wavs = sorted((made / "staging-fsdd" / "fsdd" / "recordings").iterdir())
+    monkeypatch.setattr(AVMnist, "fsdd_manifest_sha256", recordings_manifest_sha256(wavs))
+    return {"fsdd": fsdd, "esc50": esc50, "placed": made / "staging-fsdd"}
+
+
+def test_regenerate_downloads_the_fsdd_release_and_esc50_archive(
+    tmp_path: Path, served_sources: dict[str, Path], http_server, regen_raw: Path
+) -> None:
+    root = tmp_path / "r"
+    with fixture_checksums(MnistHalves):
+        res = prepare("avmnist", root=root, progress=False, overrides={"split.val_size": VAL_SIZE})
+    a = res.attrs
+    assert a["params"]["source"] == "regenerate" and a["version"] == "v1-regen"
+    assert res.path == root / "avmnist" / "v1-regen" / "store.zarr"
+    assert a["n_samples"] == {"train": N_TRAIN - VAL_SIZE, "val": VAL_SIZE, "test": N_TEST}
+    assert a["source"]["provenance"]["audio_files"] == {"fsdd": 120, "esc50": 5}
+    fsdd = a["source"]["provenance"]["audio_sources"]["fsdd"]
+    assert fsdd == {"n": 120, "files_sha256": AVMnist.fsdd_manifest_sha256}
+    # every archive came from its mirror, once; the recordings were extracted once under the raw folder
+    paths = [r.path for r in http_server.requests if r.status == 200]
+    assert paths.count(f"fsdd/{served_sources['fsdd'].name}") == 1 and f"esc50/{served_sources['esc50'].name}" in paths
+    assert len(list((root / "avmnist" / "raw" / "fsdd-v1.0.9" / "recordings").glob("*.wav"))) == 120
+    assert (root / "avmnist" / "raw" / "esc50" / "meta" / "esc50.csv").is_file()
+    # the same recordings placed as folders give the same store (provenance records content, not origin)
+    with fixture_checksums(MnistHalves):
+        placed = prepare(
+            "avmnist", root=tmp_path / "p", raw=regen_raw, progress=False, overrides={"split.val_size": VAL_SIZE}
+        )
+    assert placed.attrs["fingerprint"] == a["fingerprint"]
+    # the archives placed in --raw DIR are used in place (no download)
+    raw = tmp_path / "raw"
+    raw_folder(raw / "mnist")
+    for key in ("fsdd", "esc50"):
+        (raw / served_sources[key].name).write_bytes(served_sources[key].read_bytes())
+    before = len(http_server.requests)
+    with fixture_checksums(MnistHalves):
+        again = prepare("avmnist", root=tmp_path / "q", raw=raw, progress=False, overrides={"split.val_size": VAL_SIZE})
+    assert again.attrs["fingerprint"] == a["fingerprint"] and len(http_server.requests) == before
+
+
+def test_fsdd_archive_with_other_recordings_is_one_line_naming_it(
+    tmp_path: Path, served_sources: dict[str, Path], monkeypatch
+) -> None:
+    monkeypatch.setattr(AVMnist, "fsdd_manifest_sha256", "0" * 64)
+    with fixture_checksums(MnistHalves), pytest.raises(ModalbenchError) as ei:
+        prepare("avmnist", root=tmp_path / "r", progress=False, overrides={"split.val_size": VAL_SIZE})
+    msg = str(ei.value)
+    assert (
+        "\n" not in msg
+        and "free-spoken-digit-dataset-1.0.9.tar.gz: its 120 recordings are not those of FSDD v1.0.9" in msg
+    )
+    assert "expected " + "0" * 64 in msg
+    with fixture_checksums(MnistHalves):
+        res = prepare(
+            "avmnist", root=tmp_path / "r", progress=False, verification="warn", overrides={"split.val_size": VAL_SIZE}
+        )
+    assert res.attrs["source"]["provenance"]["audio_sources"]["fsdd"]["n"] == 120
+
+
+def test_canonical_and_regenerated_stores_are_separate_versions(tmp_path: Path, regen_raw: Path, capsys) -> None:
+    import json
+
+    from modalbench.app.cli import main
+    from modalbench.store import store_version
+
+    root = tmp_path / "r"
+    with fixture_checksums(MnistHalves):
+        regen = prepare("avmnist", root=root, raw=regen_raw, progress=False, overrides={"split.val_size": VAL_SIZE})
+    assert store_version("avmnist", root) == "v1-regen"  # the only one prepared
+    assert main(["info", "avmnist", "--root", str(root), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["version"] == "v1-regen" and info["params"]["source"] == "regenerate"
+    assert info["source"]["provenance"]["source"] == "regenerate"
+    canonical_raw = tmp_path / "canonical"
+    fx.write_canonical(canonical_raw)
+    canon = prepare("avmnist", root=root, raw=canonical_raw, progress=False, overrides={"split.val_size": 10})
+    assert canon.attrs["version"] == "v1" and canon.path == root / "avmnist" / "v1" / "store.zarr"
+    assert canon.attrs["fingerprint"] != regen.attrs["fingerprint"]
+    # both stay; the canonical one is preferred when no version is named, the other is reached by version
+    assert store_version("avmnist", root) == "v1"
+    assert open_store("avmnist", root=root).attrs["params"]["source"] == "canonical"
+    assert open_store("avmnist", root=root, version="v1-regen").attrs["params"]["source"] == "regenerate"
+    assert main(["info", "avmnist@v1-regen", "--root", str(root), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["fingerprint"] == regen.attrs["fingerprint"]

@@ -71,3 +71,36 @@ def write_esc50(dest: Path, folds: tuple[int, ...] = (1, 2, 3, 4, 5), seed: int 
         rows.append(f"{name},{fold},{i % 50},noise{i % 50},False,{100000 + i},A")
     (base / "meta" / "esc50.csv").write_text("\n".join(rows) + "\n")
     return base
+
+
+def write_fsdd_release(dest: Path, tag: str = "v1.0.9", **fsdd: object) -> Path:
+    """The FSDD release archive as GitHub serves it for ``tag``: ``free-spoken-digit-dataset-<tag without v>.tar.gz``
+    with the top folder ``free-spoken-digit-dataset-<version>/`` holding ``recordings/*.wav`` (:func:`write_fsdd`),
+    ``README.md`` and ``metadata.py``."""
+    top = f"free-spoken-digit-dataset-{tag.lstrip('v')}"
+    staging = dest / "staging-fsdd"
+    recordings = write_fsdd(staging, **fsdd)  # type: ignore[arg-type]
+    (staging / "fsdd" / "README.md").write_text("# Free Spoken Digit Dataset (FSDD)\n")
+    (staging / "fsdd" / "metadata.py").write_text("metadata = {}\n")
+    path = dest / f"{top}.tar.gz"
+    with tarfile.open(path, "w:gz") as tf:
+        tf.add(staging / "fsdd" / "README.md", f"{top}/README.md")
+        tf.add(staging / "fsdd" / "metadata.py", f"{top}/metadata.py")
+        for wav in sorted(recordings.iterdir()):
+            tf.add(wav, f"{top}/recordings/{wav.name}")
+    return path
+
+
+def write_esc50_archive(dest: Path, **esc50: object) -> Path:
+    """ESC-50's repository archive as GitHub serves it: ``ESC-50-master.zip`` with ``ESC-50-master/audio/*.wav``,
+    ``ESC-50-master/meta/esc50.csv`` (:func:`write_esc50`) and ``ESC-50-master/README.md``."""
+    import zipfile
+
+    base = write_esc50(dest / "staging-esc50", **esc50)  # type: ignore[arg-type]
+    path = dest / "ESC-50-master.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("ESC-50-master/README.md", "# ESC-50\n")
+        zf.write(base / "meta" / "esc50.csv", "ESC-50-master/meta/esc50.csv")
+        for wav in sorted((base / "audio").iterdir()):
+            zf.write(wav, f"ESC-50-master/audio/{wav.name}")
+    return path
