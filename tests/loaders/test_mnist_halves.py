@@ -203,29 +203,64 @@ def test_published_md5s_and_mirrors() -> None:
     assert get_dataset("fashion-halves").tasks({})[0].classes[-1] == "Ankle boot"
 
 
-def test_download_from_mirror_after_dead_canonical(tmp_path: Path, http_server, monkeypatch) -> None:
-    for name in FILE_NAMES:
-        http_server.add_file(f"mirror/{name}", MNIST_DIR / name)
-    monkeypatch.setattr(FashionHalves, "mirrors", (unused_url("dead/"), http_server.url("mirror/")))
-    monkeypatch.setattr(FashionHalves, "fetch_options", FAST)
-    with fixture_checksums(FashionHalves):
-        res = prepare("fashion-halves", root=tmp_path / "r", progress=False, overrides=SMALL)
+HALVES = {"mnist-halves": MnistHalves, "fashion-halves": FashionHalves}
+
+
+@pytest.mark.parametrize("name", list(HALVES))
+def test_download_from_mirror_after_dead_canonical(name: str, tmp_path: Path, http_server, monkeypatch) -> None:
+    cls = HALVES[name]
+    for file in FILE_NAMES:
+        http_server.add_file(f"mirror/{file}", MNIST_DIR / file)
+    monkeypatch.setattr(cls, "mirrors", (unused_url("dead/"), http_server.url("mirror/")))
+    monkeypatch.setattr(cls, "fetch_options", FAST)
+    with fixture_checksums(cls):
+        res = prepare(name, root=tmp_path / "r", progress=False, overrides=SMALL)
     assert res.attrs["params"]["subset"] == "full"
-    assert res.attrs["task"] == "item" and res.attrs["n_samples"]["test"] == N_TEST
-    assert all((tmp_path / "r" / "fashion-halves" / "raw" / n).is_file() for n in FILE_NAMES)
+    assert res.attrs["task"] == cls.task_name and res.attrs["n_samples"]["test"] == N_TEST
+    assert all((tmp_path / "r" / name / "raw" / n).is_file() for n in FILE_NAMES)
     assert {r.path for r in http_server.requests} >= {f"mirror/{n}" for n in FILE_NAMES}
 
 
-def test_wrong_hash_download_is_rejected_naming_the_file(tmp_path: Path, http_server, monkeypatch) -> None:
-    for name in FILE_NAMES:
-        http_server.add_file(f"m/{name}", MNIST_DIR / name)
+@pytest.mark.parametrize("name", list(HALVES))
+def test_wrong_hash_download_is_rejected_naming_the_file(name: str, tmp_path: Path, http_server, monkeypatch) -> None:
+    cls = HALVES[name]
+    for file in FILE_NAMES:
+        http_server.add_file(f"m/{file}", MNIST_DIR / file)
     http_server.add_file("m/t10k-images-idx3-ubyte.gz", MNIST_DIR / "train-images-idx3-ubyte.gz")
-    monkeypatch.setattr(MnistHalves, "mirrors", (http_server.url("m/"),))
-    monkeypatch.setattr(MnistHalves, "fetch_options", FAST)
-    with fixture_checksums(MnistHalves), pytest.raises(ModalbenchError) as ei:
-        prepare("mnist-halves", root=tmp_path / "r", progress=False, overrides=SMALL)
+    monkeypatch.setattr(cls, "mirrors", (http_server.url("m/"),))
+    monkeypatch.setattr(cls, "fetch_options", FAST)
+    with fixture_checksums(cls), pytest.raises(ModalbenchError) as ei:
+        prepare(name, root=tmp_path / "r", progress=False, overrides=SMALL)
     first = str(ei.value).splitlines()[0]
     assert first.startswith("checksum mismatch for t10k-images-idx3-ubyte.gz")
+    assert not (tmp_path / "r" / name / "raw" / "t10k-images-idx3-ubyte.gz").exists()  # never accepted
+
+
+def test_fashion_md5s_are_the_maintainers_published_values() -> None:
+    """The md5 column of the zalandoresearch/fashion-mnist README, checked on every download."""
+    rf = get_dataset("fashion-halves").remote_files()
+    assert {r.name: r.md5 for r in rf.values()} == {
+        "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+        "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+        "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+    }
+    assert (
+        rf["train_images"].urls[0]
+        == "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/train-images-idx3-ubyte.gz"
+    )
+
+
+def test_fashion_download_with_the_published_md5_refuses_other_bytes(tmp_path: Path, http_server, monkeypatch) -> None:
+    """Without the fixture's md5s: the published Fashion-MNIST md5 rejects a file with other bytes, one line first."""
+    for file in FILE_NAMES:
+        http_server.add_file(f"m/{file}", MNIST_DIR / file)
+    monkeypatch.setattr(FashionHalves, "mirrors", (http_server.url("m/"),))
+    monkeypatch.setattr(FashionHalves, "fetch_options", FAST)
+    with pytest.raises(ModalbenchError) as ei:
+        prepare("fashion-halves", root=tmp_path / "r", progress=False, overrides=SMALL)
+    first = str(ei.value).splitlines()[0]
+    assert first.startswith("checksum mismatch for t10k-images-idx3-ubyte.gz") and "bef4ecab" in str(ei.value)
 
 
 # ---------------------------------------------------------------- the rest of the workflow
