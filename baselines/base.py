@@ -41,7 +41,7 @@ ENCODER = Param(
     "dict",
     None,
     'arguments of every modality encoder, e.g. {"kind": "deepconvlstm"} '
-    "(kinds: conv1d, deepconvlstm, cnn, cnn2d, mlp; filters, layers, kernel, ...)",
+    "(kinds: conv1d, deepconvlstm, cnn, cnn2d, lenet, mlp; filters, layers, kernel, ...)",
     nullable=True,
 )
 ENCODER_OVERRIDES = Param(

@@ -3,7 +3,7 @@
 ``series`` -> 1-D conv stack (or ``deepconvlstm``: DeepConvLSTM, Ordóñez & Roggen, Sensors 16(1):115, 2016, the
 pre-processing of EmbraceNet's OPPORTUNITY models — 4 temporal convolutions of 64 filters with kernel 5, then 2 LSTM
 layers of 128 units, the last step's state read out); ``image`` -> small CNN; ``vector`` -> MLP;
-``spectrogram`` -> 2-D CNN.
+``spectrogram`` -> LeNet-style CNN (MFAS's unimodal spectrogram net; ``cnn2d`` selects the earlier 3×3 2-D CNN).
 Every encoder maps ``[B, *shape]`` to ``[B, out_dim]``.
 """
 
@@ -101,6 +101,34 @@ class SpectrogramCNNEncoder(nn.Module):
         return torch.relu(self.out(self.drop(self.conv(x).mean(dim=(2, 3)))))
 
 
+class LeNetEncoder(nn.Module):
+    """LeNet-style CNN for ``[B, C, F, T]`` spectrograms: the unimodal audio net of MFAS / CentralNet on AV-MNIST
+    (Pérez-Rúa et al. 2019; Vielzeuf et al. 2018, ``models/central/avmnist.py``): blocks of a 5×5 convolution (padding
+    2, no bias) → batch norm → ReLU → 2×2 max-pool, the channels doubling from ``filters`` each block, then global
+    average pooling. ``layers`` = 5 blocks as their spectrogram net (3 for their 28×28 image net); a block pools only
+    while both sides are at least 2, so small inputs keep every block."""
+
+    def __init__(
+        self, spec: ModalitySpec, out_dim: int, filters: int = 8, layers: int = 5, dropout: float = 0.0
+    ) -> None:
+        super().__init__()
+        c_in, h, w = spec.shape
+        blocks: list[nn.Module] = []
+        for i in range(layers):
+            c_out = filters * (2**i)
+            blocks += [nn.Conv2d(c_in, c_out, 5, padding=2, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+            if min(h, w) >= 2:
+                blocks.append(nn.MaxPool2d(2))
+                h, w = h // 2, w // 2
+            c_in = c_out
+        self.conv = nn.Sequential(*blocks)
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(c_in, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.out(self.drop(self.conv(x).mean(dim=(2, 3)))))
+
+
 class MLPEncoder(nn.Module):
     """MLP over the flattened input (``vector`` modalities, or any kind when asked for)."""
 
@@ -134,7 +162,7 @@ ENCODERS_BY_KIND: dict[str, type[nn.Module]] = {
     "series": SeriesConvEncoder,
     "image": ImageCNNEncoder,
     "vector": MLPEncoder,
-    "spectrogram": SpectrogramCNNEncoder,
+    "spectrogram": LeNetEncoder,
     "text": MLPEncoder,
 }
 ENCODER_NAMES: dict[str, type[nn.Module]] = {
@@ -142,6 +170,7 @@ ENCODER_NAMES: dict[str, type[nn.Module]] = {
     "deepconvlstm": SeriesConvEncoder,
     "cnn": ImageCNNEncoder,
     "cnn2d": SpectrogramCNNEncoder,
+    "lenet": LeNetEncoder,
     "mlp": MLPEncoder,
 }
 
@@ -149,7 +178,8 @@ ENCODER_NAMES: dict[str, type[nn.Module]] = {
 def make_encoder(spec: ModalitySpec, out_dim: int, kind: str | None = None, **cfg: Any) -> nn.Module:
     """An encoder for ``spec`` producing ``out_dim`` features.
 
-    ``kind`` overrides the default picked from ``spec.kind`` (``conv1d``, ``deepconvlstm``, ``cnn``, ``cnn2d``, ``mlp``).
+    ``kind`` overrides the default picked from ``spec.kind`` (``conv1d``, ``deepconvlstm``, ``cnn``, ``cnn2d``, ``lenet``,
+    ``mlp``).
     """
     if kind is None:
         cls = ENCODERS_BY_KIND[spec.kind]

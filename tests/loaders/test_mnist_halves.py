@@ -19,7 +19,6 @@ from helpers.mnist_fixture import (
     fixture_checksums,
     raw_folder,
 )
-from modalbench.baselines import baseline_names
 from modalbench.data import open_reader
 from modalbench.datasets import get_dataset
 from modalbench.errors import ModalbenchError, StoreError
@@ -283,21 +282,6 @@ def test_scenarios_command_writes_three_families(mnist_root: Path, capsys) -> No
     assert list(by_id) == ["full@v1", "missing-modalities@v2", "random-missing@v1"]
     assert all(len(r["sha256"]) == 64 for r in by_id.values())
     assert by_id["missing-modalities@v2"]["n_conditions"] == 3
-
-
-@pytest.mark.parametrize("name", baseline_names())
-def test_every_baseline_trains_one_epoch(mnist_root: Path, name: str, tmp_path: Path) -> None:
-    from modalbench.app.workflows import TrainSpec, run_training
-
-    res = run_training(
-        TrainSpec(
-            name, "mnist-halves", root=str(mnist_root), epochs=1, batch_size=64, out=tmp_path / "ckpt", progress=False
-        )
-    )
-    cfg = json.loads((tmp_path / "ckpt" / "config.json").read_text())
-    assert cfg["dataset"]["name"] == "mnist-halves"
-    assert res.epochs_run == 1 and len(res.train_losses) == 1 and np.isfinite(res.train_losses[0])
-    assert 0.0 <= res.best_score <= 1.0
 
 
 # ---------------------------------------------------------------- the real MNIST test set
