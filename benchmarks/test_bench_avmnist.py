@@ -1,7 +1,8 @@
 """Benchmark 5 — AV-MNIST audio regeneration throughput (recordings/s).
 
 modalbench's regeneration path (``loaders/avmnist.py``: WAVs decoded in dask tasks, noise segments resampled once per
-clip, mixing + torchaudio log spectrogram per block of 2,048 pairs, the threaded scheduler) against a plain Python
+clip, mixing + torchaudio log spectrogram per block of 2,048 pairs, the threaded scheduler with one worker and one torch
+thread) against a plain Python
 loop doing the same transform one recording at a time (decode speech, decode + resample the paired noise clip, mix at
 the SNR, spectrogram). Input: the real Free Spoken Digit Dataset recordings (``../shared/data/fsdd``, 3,000 WAVs,
 skipped when absent) paired with 50 generated ESC-50-format noise clips (5 s, 44.1 kHz). Items = recordings.
@@ -35,6 +36,9 @@ _spec.loader.exec_module(fx)  # type: ignore[union-attr]
 def sources(tmp_path_factory: pytest.TempPathFactory):
     if not FSDD.is_dir():
         pytest.skip(f"{FSDD} is absent (real FSDD recordings are only on development machines)")
+    import torch
+
+    torch.set_num_threads(1)  # one core for both sides: the machine is shared; dask runs one worker thread below
     speech = sorted(str(p) for p in FSDD.glob("*.wav"))
     base = fx.write_esc50(tmp_path_factory.mktemp("esc50"), folds=tuple(1 + i % 5 for i in range(50)))
     noise = sorted(str(p) for p in (base / "audio").glob("*.wav"))
@@ -54,7 +58,7 @@ def test_avmnist_regeneration_modalbench(benchmark, sources):
         s, power = builder._decoded_speech(speech, N)
         pool = builder._decoded_noise(noise, offsets, N)
         audio = builder._audio_array(s, power, pool, np.arange(len(speech)), noise_idx, SNR, SPEC)
-        with dask.config.set(scheduler="threads"):
+        with dask.config.set(scheduler="threads", num_workers=1):
             out = audio.compute()
         assert out.shape == (len(speech), 1, 112, 112)
         return len(out)
