@@ -37,6 +37,8 @@ class LateFusion(EncodedFusion):
     params = ENCODED_PARAMS
     handles_missing = True
     presets = {"paper": embracenet_baseline_preset}
+    #: registered buffer ``[M]``: ``w_m``, each modality's validation F1 after calibration
+    modality_weights: torch.Tensor
 
     def __init__(
         self,
