@@ -496,7 +496,7 @@ class AVMnist(DatasetBuilder):
     def _esc50_files(raw: Path | None, ap: dict[str, Any]) -> list[tuple[Path, int]]:
         base = raw / "esc50" if raw is not None else None
         table = base / "meta" / "esc50.csv" if base is not None else None
-        if table is None or not table.is_file():
+        if base is None or table is None or not table.is_file():
             raise ModalbenchError(
                 f"avmnist source=regenerate needs ESC-50 in {'DIR' if raw is None else raw}/esc50/ "
                 f"(audio/*.wav and meta/esc50.csv, github.com/karolpiczak/ESC-50), or "
