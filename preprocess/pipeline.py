@@ -34,6 +34,7 @@ from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 from modalbench import STORE_FORMATS, __version__
 from modalbench.atomic import atomic_dir, canonical_json, write_json_atomic
 from modalbench.checksums import write_checksums
+from modalbench.cluster import local_cluster
 from modalbench.datasets import DatasetBuilder, PrepareContext, get_dataset
 from modalbench.errors import ModalbenchError, StoreError
 from modalbench.jsonio import read_json
@@ -806,7 +807,7 @@ def scheduler(workers: int | None = None, address: str | None = None) -> Iterato
     if not workers and not address:
         yield None
         return
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     if address:
         client = Client(address)
@@ -817,7 +818,7 @@ def scheduler(workers: int | None = None, address: str | None = None) -> Iterato
         return
     assert workers is not None  # no address: workers was given (see the first test)
     with (
-        LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None) as cl,
+        local_cluster(workers) as cl,
         Client(cl) as client,
     ):
         yield client
