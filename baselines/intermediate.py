@@ -57,13 +57,11 @@ class EncodedFusion(FusionModel):
         return torch.stack([features[n] for n in self.modality_names], dim=1)
 
 
-@register_baseline("intermediate")
-class IntermediateFusion(EncodedFusion):
-    """Concatenate per-modality embeddings, then an MLP head."""
+class HeadedFusion(EncodedFusion):
+    """An :class:`EncodedFusion` whose hyperparameters are exactly ``ENCODED_PARAMS`` (encoders, then a head):
+    the one constructor of the methods that differ only in their head, which ``build_head`` adds."""
 
     params = ENCODED_PARAMS
-    handles_missing = False
-    presets = {"paper": embracenet_baseline_preset}
 
     def __init__(
         self,
@@ -82,6 +80,22 @@ class IntermediateFusion(EncodedFusion):
             head_hidden=head_hidden,
             dropout=dropout,
         )
+        self.build_head(meta, feature_dim, head_hidden, dropout)
+
+    def build_head(self, meta: DatasetMeta, feature_dim: int, head_hidden: int, dropout: float) -> None:
+        """Add the method's head (after the encoders, so parameters are created in the same order)."""
+        raise NotImplementedError
+
+
+@register_baseline("intermediate")
+class IntermediateFusion(HeadedFusion):
+    """Concatenate per-modality embeddings, then an MLP head."""
+
+    handles_missing = False
+    presets = {"paper": embracenet_baseline_preset}
+
+    def build_head(self, meta: DatasetMeta, feature_dim: int, head_hidden: int, dropout: float) -> None:
+        """One MLP head over the concatenated embeddings."""
         self.head = mlp_head(feature_dim * meta.n_modalities, meta.n_classes, head_hidden, dropout)
 
     def encode(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
