@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml 2>/dev/null | cut -c1-16)
 PYTEST_ARGS ?=
 
-.PHONY: demo test style lint bench install browser clean
+.PHONY: demo test style typecheck lint bench install browser clean
 
 install: $(STAMP)
 
@@ -27,7 +27,7 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "note: chromium not installed; the browser test will be skipped"; fi; }
 
-test: $(STAMP) browser style
+test: $(STAMP) browser style typecheck
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # ruff (lint + format), run by `make test`
@@ -35,10 +35,13 @@ style: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# style + mypy on the package; mypy reads the installed layout through a symlink tree (.typecheck/)
-lint: style
+# mypy on the package, run by `make test`; mypy reads the installed layout through a symlink tree (.typecheck/)
+typecheck: $(STAMP)
 	$(PY) tools/typecheck_tree.py
 	$(VENV)/bin/mypy -p modalbench
+
+# style + typecheck
+lint: style typecheck
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run

@@ -29,7 +29,7 @@ from modalbench.meta import DatasetMeta
 from modalbench.params import Param
 
 from .base import FusionModel
-from .encoders import make_encoder
+from .encoders import make_encoder, module_list
 from .registry import register_baseline
 from .two_stream import task_loss
 
@@ -88,7 +88,7 @@ class CentralNet(FusionModel):
         for n in self.modality_names:
             h = self.encoders[n](inputs[n])
             hs = [h]
-            for blk in self.branches[n]:
+            for blk in module_list(self.branches, n):
                 h = blk(h)
                 hs.append(h)
             out[n] = torch.stack(hs, dim=1)

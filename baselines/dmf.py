@@ -38,7 +38,7 @@ from modalbench.meta import DatasetMeta
 from modalbench.params import Param
 
 from .base import FusionModel, dataset_family
-from .encoders import make_encoder
+from .encoders import make_encoder, module_list
 from .registry import register_baseline
 from .two_stream import task_loss
 
@@ -204,7 +204,7 @@ class DenseMultimodalFusion(FusionModel):
         out = {}
         for n in self.modality_names:
             hs = [h1[n]]
-            for layer in self.pathways[n]:
+            for layer in module_list(self.pathways, n):
                 hs.append(layer(hs[-1]))
             out[n] = hs
         return out
@@ -212,7 +212,7 @@ class DenseMultimodalFusion(FusionModel):
     def _shared(self, hs: dict[str, list[torch.Tensor]]) -> torch.Tensor:
         s: torch.Tensor | None = None
         for l, bias in enumerate(self.shared_bias):
-            pre = bias + sum(self.to_shared[n][l](hs[n][l]) for n in self.modality_names)
+            pre = bias + sum(module_list(self.to_shared, n)[l](hs[n][l]) for n in self.modality_names)
             if s is not None:
                 pre = pre + self.shared_rec[l - 1](s)
             s = torch.sigmoid(pre) if self.hparams["activation"] == "sigmoid" else torch.relu(pre)

@@ -160,6 +160,9 @@ def paper_preset(meta: DatasetMeta) -> dict[str, Any]:
 class EmbraceNet(EncodedFusion):
     """Docking layers + probabilistic embracement + post-embracement head."""
 
+    #: registered buffer ``[M]``: the selection probabilities ``p`` (eq. 3; validation F1 under adj_post)
+    selection_p: torch.Tensor
+
     params = (
         FEATURE_DIM,
         Param("embrace_dim", "int", 256, "docking / embracement size c", min=1),
@@ -369,7 +372,10 @@ class EmbraceNet(EncodedFusion):
         """``logits_of(0)``, or for ``n_repeats > 1`` the class probabilities averaged over the draws (as logits)."""
         if self.n_repeats == 1:
             return logits_of(0)
-        probs = sum(self.predict_proba(logits_of(r).float()) for r in range(self.n_repeats)) / self.n_repeats
+        total = self.predict_proba(logits_of(0).float())
+        for r in range(1, self.n_repeats):
+            total = total + self.predict_proba(logits_of(r).float())
+        probs = total / self.n_repeats
         if self.meta.task_type == "multilabel":
             return torch.logit(probs.clamp(1e-7, 1 - 1e-7))
         return torch.log(probs.clamp_min(1e-12))
@@ -382,7 +388,7 @@ class EmbraceNet(EncodedFusion):
         """A value computed once per encoded batch: the evaluator calls ``fuse_conditions`` many times with the
         same ``real`` tensors. The cache holds references to them, so their identity cannot be reused."""
         tensors = tuple(real[n] for n in self.modality_names)
-        cache = self.__dict__.get("_fc_cache")
+        cache: tuple[tuple[torch.Tensor, ...], dict[str, torch.Tensor]] | None = self.__dict__.get("_fc_cache")
         if cache is None or len(cache[0]) != len(tensors) or any(x is not y for x, y in zip(cache[0], tensors)):
             cache = (tensors, {})
             self.__dict__["_fc_cache"] = cache

@@ -218,3 +218,19 @@ def mlp_head(d_in: int, n_out: int, hidden: int = 128, dropout: float = 0.5) -> 
     if hidden <= 0:
         return nn.Sequential(nn.Linear(d_in, n_out))
     return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_out))
+
+
+def module_list(modules: nn.ModuleDict, name: str) -> nn.ModuleList:
+    """``modules[name]`` of a ModuleDict whose entries are ModuleLists (its items are typed as plain modules)."""
+    entry = modules[name]
+    if not isinstance(entry, nn.ModuleList):
+        raise TypeError(f"{name!r} holds a {type(entry).__name__}, not a ModuleList")
+    return entry
+
+
+def first_linear(head: nn.Sequential) -> nn.Linear:
+    """The input projection of an :func:`mlp_head` (its first layer)."""
+    layer = head[0]
+    if not isinstance(layer, nn.Linear):
+        raise TypeError(f"the head starts with {type(layer).__name__}, not a Linear layer")
+    return layer

@@ -23,7 +23,7 @@ import torch
 from modalbench.meta import DatasetMeta
 
 from .base import ENCODED_PARAMS, FusionModel, embracenet_baseline_preset
-from .encoders import make_encoders, mlp_head
+from .encoders import first_linear, make_encoders, mlp_head
 from .registry import register_baseline
 
 
@@ -57,13 +57,11 @@ class EncodedFusion(FusionModel):
         return torch.stack([features[n] for n in self.modality_names], dim=1)
 
 
-@register_baseline("intermediate")
-class IntermediateFusion(EncodedFusion):
-    """Concatenate per-modality embeddings, then an MLP head."""
+class HeadedFusion(EncodedFusion):
+    """An :class:`EncodedFusion` whose hyperparameters are exactly ``ENCODED_PARAMS`` (encoders, then a head):
+    the one constructor of the methods that differ only in their head, which ``build_head`` adds."""
 
     params = ENCODED_PARAMS
-    handles_missing = False
-    presets = {"paper": embracenet_baseline_preset}
 
     def __init__(
         self,
@@ -82,17 +80,33 @@ class IntermediateFusion(EncodedFusion):
             head_hidden=head_hidden,
             dropout=dropout,
         )
+        self.build_head(meta, feature_dim, head_hidden, dropout)
+
+    def build_head(self, meta: DatasetMeta, feature_dim: int, head_hidden: int, dropout: float) -> None:
+        """Add the method's head (after the encoders, so parameters are created in the same order)."""
+        raise NotImplementedError
+
+
+@register_baseline("intermediate")
+class IntermediateFusion(HeadedFusion):
+    """Concatenate per-modality embeddings, then an MLP head."""
+
+    handles_missing = False
+    presets = {"paper": embracenet_baseline_preset}
+
+    def build_head(self, meta: DatasetMeta, feature_dim: int, head_hidden: int, dropout: float) -> None:
+        """One MLP head over the concatenated embeddings."""
         self.head = mlp_head(feature_dim * meta.n_modalities, meta.n_classes, head_hidden, dropout)
 
     def encode(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """``W_m f_m``: modality ``m``'s block of the head's first linear layer applied to its embedding."""
-        first: torch.nn.Linear = self.head[0]
+        first = first_linear(self.head)
         d = self.feature_dim
         emb = self.embeddings(inputs)
         return {n: emb[n] @ first.weight[:, m * d : (m + 1) * d].T for m, n in enumerate(self.modality_names)}
 
     def fuse(self, features: dict[str, torch.Tensor], available: torch.Tensor) -> torch.Tensor:
-        z = self.head[0].bias + sum(features[n] for n in self.modality_names)  # = W [f_1; …; f_M] + b
+        z = first_linear(self.head).bias + sum(features[n] for n in self.modality_names)  # = W [f_1; …; f_M] + b
         return self.head[1:](z)
 
     def fuse_conditions(
@@ -103,7 +117,7 @@ class IntermediateFusion(EncodedFusion):
         ``Σ_m [a_m W_m f_m + (1 − a_m) W_m f̃_m] = Σ_m W_m f̃_m + Σ_m a_m (W_m f_m − W_m f̃_m)``: one batched matmul.
         """
         names = self.modality_names
-        base = sum(masked[n] for n in names) + self.head[0].bias  # [B, H]
+        base = first_linear(self.head).bias + sum(masked[n] for n in names)  # [B, H]
         delta = torch.stack([real[n] - masked[n] for n in names], dim=1)  # [B, M, H]
         z = base.unsqueeze(0) + torch.bmm(available.permute(1, 0, 2).to(delta.dtype), delta).transpose(0, 1)
         k, b, h = z.shape

@@ -16,45 +16,29 @@ Fast path: ``encode`` returns every modality's own classifier logits; ``fuse`` o
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch.nn import functional as F
 
 from modalbench.errors import ModalbenchError
 from modalbench.meta import DatasetMeta
 
-from .base import ENCODED_PARAMS, embracenet_baseline_preset
-from .intermediate import EncodedFusion
+from .base import embracenet_baseline_preset
+from .intermediate import HeadedFusion
 from .mul import BatchedHeads
 from .registry import register_baseline
 
 
 @register_baseline("late")
-class LateFusion(EncodedFusion):
+class LateFusion(HeadedFusion):
     """Per-modality classifiers, probabilities averaged with validation-F1 weights over available modalities."""
 
-    params = ENCODED_PARAMS
     handles_missing = True
     presets = {"paper": embracenet_baseline_preset}
+    #: registered buffer ``[M]``: ``w_m``, each modality's validation F1 after calibration
+    modality_weights: torch.Tensor
 
-    def __init__(
-        self,
-        meta: DatasetMeta,
-        feature_dim: int = 64,
-        head_hidden: int = 128,
-        dropout: float = 0.5,
-        encoder: dict[str, Any] | None = None,
-        encoder_overrides: dict[str, dict[str, Any]] | None = None,
-    ) -> None:
-        super().__init__(
-            meta,
-            feature_dim=feature_dim,
-            encoder=encoder,
-            encoder_overrides=encoder_overrides,
-            head_hidden=head_hidden,
-            dropout=dropout,
-        )
+    def build_head(self, meta: DatasetMeta, feature_dim: int, head_hidden: int, dropout: float) -> None:
+        """One classifier per modality and the modality weights ``w_m`` (1 until calibrated)."""
         self.heads = BatchedHeads(meta.n_modalities, feature_dim, meta.n_classes, head_hidden, dropout)
         self.register_buffer("modality_weights", torch.ones(meta.n_modalities))
 

@@ -231,15 +231,22 @@ class MFASNet(FusionModel):
             self.backbones.eval()  # frozen backbones keep their BN statistics
         return self
 
+    def backbone(self, name: str) -> LayeredBackbone:
+        """Modality ``name``'s backbone."""
+        backbone = self.backbones[name]
+        if not isinstance(backbone, LayeredBackbone):
+            raise TypeError(f"backbone {name!r} is a {type(backbone).__name__}, not a LayeredBackbone")
+        return backbone
+
     def encode(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """All pooled layer features of each modality, concatenated (``[B, Σ_l d_{m,l}]``)."""
         out = {}
         for n in self.modality_names:
             if self.hparams["freeze_backbones"]:
                 with torch.no_grad():
-                    feats = self.backbones[n].layer_features(inputs[n])
+                    feats = self.backbone(n).layer_features(inputs[n])
             else:
-                feats = self.backbones[n].layer_features(inputs[n])
+                feats = self.backbone(n).layer_features(inputs[n])
             out[n] = torch.cat(feats, dim=1)
         return out
 
@@ -266,7 +273,7 @@ class MFASNet(FusionModel):
         loss = _task_loss(self.meta, logits, target)
         w = float(self.hparams.get("multitask_weight", 0.0))
         if w > 0:
-            uni = 0.0
+            uni: torch.Tensor | float = 0.0
             for n in self.modality_names:
                 emb = feats[n][:, -self.layer_dims[n][-1] :]  # the backbone's final embedding (last layer feature)
                 uni = uni + _task_loss(self.meta, self.unimodal_heads[n](emb), target)

@@ -151,6 +151,8 @@ class Mul(EncodedFusion):
     )
     handles_missing = True
     presets = {"paper": paper_preset}
+    #: registered buffer: bool ``[S, M]``, the modalities of every term (candidate)
+    candidates: torch.Tensor
 
     def __init__(
         self,

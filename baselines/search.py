@@ -204,6 +204,10 @@ def _derive(seed: int, *path: int) -> int:
 class Surrogate(nn.Module):
     """LSTM over the triplet sequence predicting the (standardised) validation score (the MFAS surrogate)."""
 
+    #: registered buffers: mean and standard deviation of the scores the surrogate was fitted on
+    mu: torch.Tensor
+    sd: torch.Tensor
+
     def __init__(self, layer_counts: list[int], hidden: int = 100) -> None:
         super().__init__()
         self.layer_counts = list(layer_counts)
@@ -791,6 +795,7 @@ def _fast(
             triplets = layer_choices(counts, int(b["max_layer_choices"]), rng)
             cands = [p + [list(tr)] for p in prefixes for tr in triplets]
             fresh = [c for c in cands if _key(c) not in scores]
+            preds: list[float | None]
             if state["surrogate"] is None and len(fresh) <= int(b["first_step_all"]):
                 picked, preds = fresh, [None] * len(fresh)
             else:

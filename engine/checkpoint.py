@@ -20,6 +20,7 @@ from torch import nn
 
 from modalbench.atomic import INCOMPLETE, write_bytes_atomic, write_json_atomic
 from modalbench.errors import ModalbenchError
+from modalbench.fusion import RebuildableModel
 from modalbench.meta import DatasetMeta
 
 MODEL_FILE = "model.pt"
@@ -58,6 +59,8 @@ def save_checkpoint(
     log: Iterable[dict[str, Any]] | None = None,
 ) -> Path:
     """Write ``model.pt``, ``config.json`` (and ``train_log.jsonl`` when ``log`` is given) into ``out_dir``."""
+    if not isinstance(model, RebuildableModel):
+        raise ModalbenchError(f"{type(model).__name__}: a checkpoint needs the model's regime and config()")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_state_dict_atomic(state_dict if state_dict is not None else model.state_dict(), out / MODEL_FILE)

@@ -31,6 +31,7 @@ from torch import nn
 
 from modalbench.data import Batch
 from modalbench.errors import ModalbenchError
+from modalbench.fusion import ConditionFuser, FastPathModel, model_meta
 
 from .metrics import multiclass_from_confusion, multilabel_from_counts
 
@@ -40,8 +41,8 @@ FillFn = Callable[[dict[str, torch.Tensor], torch.Tensor], dict[str, torch.Tenso
 def model_device(model: nn.Module) -> torch.device:
     for t in model.parameters():
         return t.device
-    for t in model.buffers():
-        return t.device
+    for buffer in model.buffers():
+        return buffer.device
     return torch.device("cpu")
 
 
@@ -164,7 +165,7 @@ def evaluate_condition_batches(
     Rows with no available modality under a condition are not scored; ``eligible`` ``[N]`` bool (rows of all
     batches in order) restricts scoring further. ``return_counts=True`` returns ``(metrics, n_scored[K])``.
     """
-    meta = model.meta
+    meta = model_meta(model)
     names = meta.modality_names
     conditions = torch.as_tensor(conditions)
     if conditions.dtype != torch.bool or conditions.dim() != 2 or conditions.shape[1] != len(names):
@@ -175,7 +176,8 @@ def evaluate_condition_batches(
     n_cond = conditions.shape[0]
     multilabel = meta.task_type == "multilabel"
     acc = ConditionAccumulator(n_cond, meta.n_classes, multilabel)
-    fast = use_fast_path and getattr(model, "has_fast_path", False) and n_cond > 1
+    fast_model = model if isinstance(model, FastPathModel) and model.has_fast_path else None
+    fast = use_fast_path and fast_model is not None and n_cond > 1
     max_rows = min(int(max_rows), int(getattr(model, "max_fuse_rows", max_rows)))
     cond_dev = conditions.to(dev)
     offset = 0
@@ -192,11 +194,11 @@ def evaluate_condition_batches(
             )
             if ok.shape[0] != b:
                 raise ModalbenchError(f"eligible has {eligible.shape[0]} rows, fewer than the batches")  # type: ignore
-            if fast:
+            if fast and fast_model is not None:
                 real_in = fill(inputs, natural) if fill is not None else inputs
-                real = model.encode(real_in)
+                real = fast_model.encode(real_in)
                 if fill is not None:
-                    masked = model.encode(fill(inputs, torch.zeros_like(natural)))
+                    masked = fast_model.encode(fill(inputs, torch.zeros_like(natural)))
                 else:
                     masked = real
                 kc_max = max(1, max_rows // max(b, 1))
@@ -204,7 +206,7 @@ def evaluate_condition_batches(
                     cond = cond_dev[start : start + kc_max]
                     kc = cond.shape[0]
                     avail = natural.unsqueeze(0) & cond.unsqueeze(1)  # [Kc, B, M]
-                    if hasattr(model, "fuse_conditions"):  # optional model hook: all Kc conditions at once
+                    if isinstance(model, ConditionFuser):  # optional model hook: all Kc conditions at once
                         with sample_keys(model, keys.repeat(kc)):
                             logits = model.fuse_conditions(real, masked, avail)
                         acc.add(start, logits.float().view(kc, b, -1), target, avail.any(-1) & ok)
@@ -215,7 +217,7 @@ def evaluate_condition_batches(
                         sel = avail[:, :, m].view(kc, b, *([1] * (r.dim() - 1)))
                         feats[name] = torch.where(sel, r.unsqueeze(0), f.unsqueeze(0)).reshape(kc * b, *r.shape[1:])
                     with sample_keys(model, keys.repeat(kc)):
-                        logits = model.fuse(feats, avail.reshape(kc * b, -1))
+                        logits = fast_model.fuse(feats, avail.reshape(kc * b, -1))
                     acc.add(start, logits.float().view(kc, b, -1), target, avail.any(-1) & ok)
             else:
                 for k in range(n_cond):
@@ -288,7 +290,7 @@ def evaluate_batches(
 
     Samples without any available modality are not scored; ``return_counts=True`` returns ``(metrics, n_scored)``.
     """
-    m = model.meta.n_modalities
+    m = model_meta(model).n_modalities
     out, n_scored = evaluate_condition_batches(
         model,
         batches,
@@ -313,6 +315,7 @@ def per_modality_scores(
     """Each modality's score when it is the only one available (late fusion / EmbraceNet adj_post calibration)."""
     from .metrics import main_metric
 
-    metric = metric or main_metric(model.meta.task_type)
-    eye = torch.eye(model.meta.n_modalities, dtype=torch.bool)
+    meta = model_meta(model)
+    metric = metric or main_metric(meta.task_type)
+    eye = torch.eye(meta.n_modalities, dtype=torch.bool)
     return [float(v) for v in evaluate_condition_batches(model, batches, eye, fill=fill, device=device)[metric]]

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from modalbench.errors import ModalbenchError
+from modalbench.fusion import CalibratedModel, PretrainableModel, TrainableModel, model_meta
 
 from .checkpoint import parameter_count, save_checkpoint, write_jsonl_atomic
 from .evaluation import Batch, FillFn, check_batch, evaluate_batches, per_modality_scores
@@ -242,9 +243,11 @@ def fit(
     recipe = (
         dict(optimizer) if optimizer is not None else {"optimizer": "adam", "eps": eps, "weight_decay": weight_decay}
     )
+    if not isinstance(model, TrainableModel):
+        raise ModalbenchError(f"{type(model).__name__}: the trainer needs training_loss(inputs, available, target)")
     dev = resolve_device(device)
     use_amp = _resolve_amp(amp, dev)
-    meta = model.meta
+    meta = model_meta(model)
     names = meta.modality_names
     metric = main_metric(meta.task_type)
     name = getattr(model, "registry_name", "") or type(model).__name__
@@ -266,23 +269,27 @@ def fit(
 
     try:
         with make_progress(progress) as bar:
-            pre_epochs = int(getattr(model, "pretrain_epochs", 0) or 0) if hasattr(model, "pretrain_loss") else 0
+            pretrainable = isinstance(model, PretrainableModel)
+            pre_epochs = int(getattr(model, "pretrain_epochs", 0) or 0) if pretrainable else 0
             pretrain_losses: list[float] = []
-            if pre_epochs > 0:
+            if isinstance(model, PretrainableModel) and pre_epochs > 0:
+                pretrain_loss = model.pretrain_loss
                 task = bar.add_task(f"{name} pretrain", total=pre_epochs)
                 stepper = _Stepper(list(model.parameters()), lr, recipe, use_amp, dev)
                 for e in range(pre_epochs):
                     where = f"pretrain epoch {e + 1}"
+
+                    def show_pretrain(v: float, e: int = e) -> None:
+                        bar.update(task, description=f"{name} pretrain {e + 1}/{pre_epochs} loss {v:.4f}")
+
                     loss = _run_epoch(
                         model,
                         train_batches(e),
                         stepper,
-                        lambda x, a, t: model.pretrain_loss(x, a),
+                        lambda x, a, t: pretrain_loss(x, a),
                         names,
                         where,
-                        lambda v, e=e: bar.update(
-                            task, description=f"{name} pretrain {e + 1}/{pre_epochs} loss {v:.4f}"
-                        ),
+                        show_pretrain,
                         log_every,
                     )
                     pretrain_losses.append(loss)
@@ -351,7 +358,7 @@ def fit(
         assert best_state is not None
         model.load_state_dict(best_state)
         calibration = None
-        if callable(getattr(model, "calibrate", None)) and getattr(model, "wants_calibration", True):
+        if isinstance(model, CalibratedModel) and getattr(model, "wants_calibration", True):
             calibration = per_modality_scores(model, val_batches(), fill=fill, metric=metric, device=dev)
             model.calibrate(calibration)
             log.append({"stage": "calibrate", "per_modality_val": calibration})

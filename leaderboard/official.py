@@ -11,6 +11,7 @@ The scenario values are the scenario engine's published artifacts for the standa
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -77,7 +78,7 @@ def official_problems(obj: Any) -> list[str]:
     return problems
 
 
-def load_official(path: str | Path | None = None) -> dict[str, Any]:
+def load_official(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Read and check official.json (default: the packaged ``leaderboard/official.json``)."""
     path = Path(path) if path is not None else DEFAULT_PATH
     try:

@@ -269,13 +269,14 @@ def check_submission(
             )
 
     # key and existing entry
-    if all(isinstance(v, str) for v in (name, task, _d(model, "name"), regime)):
+    model_name = _d(model, "name")
+    if isinstance(name, str) and isinstance(task, str) and isinstance(model_name, str) and isinstance(regime, str):
         try:
-            path = submission_path(root, name, task, model["name"], regime)
+            path = submission_path(root, name, task, model_name, regime)
         except ModalbenchError:
             path = None
         if path is not None:
-            verdict.key = entry_key(name, task, model["name"], regime)
+            verdict.key = entry_key(name, task, model_name, regime)
             own = own_path is not None and Path(own_path).resolve() == path.resolve()
             if path.exists() and not replace and not own:
                 problems.append(f"key {verdict.key!r}: an entry already exists ({path}); pass --replace to replace it")

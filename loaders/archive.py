@@ -34,7 +34,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO, Protocol
 
 from modalbench.errors import ModalbenchError
 
@@ -188,6 +188,12 @@ def _too_large(archive: Path, member: str, declared: int, limit: int) -> Modalbe
     )
 
 
+class ByteSource(Protocol):
+    """Anything read in binary chunks: a member stream of this module or an ``IO[bytes]``."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 class _MemberStream(io.BufferedIOBase):
     """A read-only member stream; closing it also closes the tar it came from (zip handles are cached).
 
@@ -198,7 +204,7 @@ class _MemberStream(io.BufferedIOBase):
 
     def __init__(
         self,
-        inner: BinaryIO,
+        inner: IO[bytes],
         owner: tarfile.TarFile | None,
         name: str,
         archive: Path | None = None,
@@ -280,19 +286,19 @@ def open_member(archive: Path, member: str, *, max_bytes: int | None = None) -> 
     if archive_kind(archive) == "zip":
         zf = _cached_zip(archive)
         try:
-            info = zf.getinfo(member)
+            zinfo = zf.getinfo(member)
         except KeyError:
             raise _no_member(archive, member, zf.namelist()) from None
-        if not _zip_is_regular(info):
+        if not _zip_is_regular(zinfo):
             raise ModalbenchError(f"archive {archive}: member {member!r} is not a regular file")
-        if max_bytes is not None and info.file_size > max_bytes:
-            raise _too_large(archive, member, info.file_size, max_bytes)
+        if max_bytes is not None and zinfo.file_size > max_bytes:
+            raise _too_large(archive, member, zinfo.file_size, max_bytes)
         try:
-            inner = zf.open(info)
+            zinner = zf.open(zinfo)
         except (RuntimeError, NotImplementedError, zipfile.BadZipFile, ValueError) as exc:
             raise ModalbenchError(f"archive {archive}: cannot read member {member!r}: {exc}") from exc
-        limit = info.file_size if max_bytes is None else min(max_bytes, info.file_size)
-        return _MemberStream(inner, None, member, archive, limit)  # type: ignore[return-value]
+        limit = zinfo.file_size if max_bytes is None else min(max_bytes, zinfo.file_size)
+        return _MemberStream(zinner, None, member, archive, limit)  # type: ignore[return-value]  # typeshed: a BufferedIOBase is no BinaryIO
     tf = _open_tar(archive)
     try:
         try:
@@ -309,10 +315,10 @@ def open_member(archive: Path, member: str, *, max_bytes: int | None = None) -> 
         tf.close()
         raise
     limit = info.size if max_bytes is None else min(max_bytes, info.size)
-    return _MemberStream(inner, tf, member, archive, limit)  # type: ignore[return-value]
+    return _MemberStream(inner, tf, member, archive, limit)  # type: ignore[return-value]  # typeshed: a BufferedIOBase is no BinaryIO
 
 
-def stream_members(archive: Path, pattern: str | None = None) -> Iterator[tuple[str, BinaryIO]]:
+def stream_members(archive: Path, pattern: str | None = None) -> Iterator[tuple[str, IO[bytes]]]:
     """Yield ``(name, stream)`` for matching regular files in one sequential pass over the archive.
 
     Cheaper than repeated :func:`open_member` calls on compressed tars (which re-scan from the start).
@@ -321,10 +327,10 @@ def stream_members(archive: Path, pattern: str | None = None) -> Iterator[tuple[
     archive = Path(archive)
     if archive_kind(archive) == "zip":
         with _open_zip(archive) as zf:
-            for info in zf.infolist():
-                if _zip_is_regular(info) and _matches(info.filename, pattern):
-                    with zf.open(info) as fh:
-                        yield info.filename, fh  # type: ignore[misc]
+            for zinfo in zf.infolist():
+                if _zip_is_regular(zinfo) and _matches(zinfo.filename, pattern):
+                    with zf.open(zinfo) as zfh:
+                        yield zinfo.filename, zfh
         return
     try:
         tf = tarfile.open(archive, mode="r|*")
@@ -335,7 +341,7 @@ def stream_members(archive: Path, pattern: str | None = None) -> Iterator[tuple[
             if info.isreg() and _matches(info.name, pattern):
                 fh = tf.extractfile(info)
                 assert fh is not None
-                yield info.name, fh  # type: ignore[misc]
+                yield info.name, fh
 
 
 # ------------------------------------------------------------------------------------------ extraction
@@ -400,7 +406,7 @@ class _Writer:
             raise _reject(self.archive, name, "directory is a link leading outside the destination")
         os.makedirs(target, exist_ok=True)
 
-    def file(self, name: str, parts: list[str], src: BinaryIO, budget: int | None = None) -> tuple[Path, int]:
+    def file(self, name: str, parts: list[str], src: ByteSource, budget: int | None = None) -> tuple[Path, int]:
         """Write one member; more than ``budget`` bytes (the rest of the total limit) is an error. Returns
         the path and the bytes written."""
         parent = self._parent(name, parts)
@@ -515,10 +521,11 @@ def _extract_zip(archive: Path, writer: _Writer, members: Iterable[str] | None, 
             if kind == "dir":
                 writer.directory(info.filename, parts)
             elif kind == "link":
+                assert link is not None  # a link's target was read while planning
                 written.append(writer.symlink(info.filename, parts, link))
             else:
                 with _MemberStream(zf.open(info), None, info.filename, archive, info.file_size) as src:
-                    path, n = writer.file(info.filename, parts, src, _budget(limits, used))  # type: ignore[arg-type]
+                    path, n = writer.file(info.filename, parts, src, _budget(limits, used))
                 used += n
                 written.append(path)
     return written

@@ -39,6 +39,7 @@ import dask
 import dask.array as da
 import numpy as np
 from dask.highlevelgraph import HighLevelGraph
+from dask.typing import Key
 
 from modalbench.atomic import INCOMPLETE
 from modalbench.datasets import PrepareContext, TaskInfo, register_dataset
@@ -202,7 +203,7 @@ def _split_block(block: Any, n: int, steps: int) -> list[dict[str, da.Array]]:
         for s in range(N_TYPES):
             name = f"gas-sensor{s + 1}-{i}-{block.key}"
             index = (i, slice(None), slice(s * N_BOARDS, (s + 1) * N_BOARDS))
-            dsk = {(name, 0, 0): (operator.getitem, block.key, index)}
+            dsk: dict[Key, Any] = {(name, 0, 0): (operator.getitem, block.key, index)}
             graph = HighLevelGraph.from_collections(name, dsk, dependencies=[block])
             streams[f"sensor{s + 1}"] = da.Array(graph, name, chunks=((steps,), (N_BOARDS,)), meta=meta)
         out.append(streams)

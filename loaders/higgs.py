@@ -183,13 +183,13 @@ def open_text(path: Path) -> BinaryIO:
     with open(path, "rb") as fh:
         magic = fh.read(2)
     if magic == b"\x1f\x8b":  # the bare .gz (also when the legacy URL served it under the zip's name)
-        return igzip.open(path, "rb")  # type: ignore[return-value]
+        return igzip.open(path, "rb")
     if archive_kind(path) == "zip":
         members = [m for m in iter_members(path) if m.rsplit("/", 1)[-1] in (MEMBER_NAME, "HIGGS.csv")]
         if not members:
             raise ModalbenchError(f"{path}: no member {MEMBER_NAME}; is this the UCI HIGGS archive?")
         inner = open_member(path, members[0])
-        return igzip.IGzipFile(fileobj=inner, mode="rb") if members[0].endswith(".gz") else inner  # type: ignore
+        return igzip.IGzipFile(fileobj=inner, mode="rb") if members[0].endswith(".gz") else inner  # type: ignore[return-value]  # typeshed: a BufferedIOBase is no BinaryIO
     raise ModalbenchError(f"{path}: expected {MEMBER_NAME} or the UCI zip {ARCHIVE_NAME}")
 
 
@@ -255,7 +255,7 @@ def parse_to_blocks(path: Path, out: Path, *, threads: int = 2, block_bytes: int
                     rows.append(fut.result())
                 except LineError as exc:
                     raise exc.shifted(sum(rows)) from None
-    except (EOFError, zlib.error, gzip.BadGzipFile, isal_zlib.error) as exc:
+    except (EOFError, zlib.error, gzip.BadGzipFile, isal_zlib.error) as exc:  # type: ignore[misc]  # isal stub: error typed as an instance
         raise ModalbenchError(
             f"{where}: the compressed data is truncated or corrupt ({exc}); delete the file and download it again"
         ) from None

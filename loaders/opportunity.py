@@ -28,6 +28,7 @@ import re
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
@@ -448,7 +449,7 @@ def _parse_and_keep(archive: str, member: str, hash_it: bool, out: Any, max_byte
         data = fh.read()
     digest, size, rows = scan_stream(io.BytesIO(data), hash_it=hash_it)
     x, y = parse_dat(
-        io.BytesIO(data), where=f"{Path(archive).name}:{member}", rows=rows, reopen=lambda d=data: io.BytesIO(d)
+        io.BytesIO(data), where=f"{Path(archive).name}:{member}", rows=rows, reopen=partial(io.BytesIO, data)
     )
     del data
     base = _base(member)
@@ -488,7 +489,7 @@ def parse_members(
     for m in members:
         c = cached.get(m)
         kept = c is not None and all((out / f"{_base(m)}.{k}.npy").is_file() for k in ("x", "y"))
-        if kept and (c.get("sha256") or not hash_it):
+        if c is not None and kept and (c.get("sha256") or not hash_it):
             result[m] = MemberScan(m, c.get("sha256"), int(c["size"]), int(c["rows"]))
         else:
             todo.append(m)

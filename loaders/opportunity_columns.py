@@ -61,6 +61,35 @@ class SensorGroup:
     channels: tuple[str, ...]
 
 
+#: channel names of the body-worn sensor kinds (each table row names one of these)
+ACC_CHANNELS: tuple[str, ...] = ("accX", "accY", "accZ")
+IMU_CHANNELS: tuple[str, ...] = (*ACC_CHANNELS, "gyroX", "gyroY", "gyroZ", "magneticX", "magneticY", "magneticZ")
+SHOE_CHANNELS: tuple[str, ...] = (
+    "EuX",
+    "EuY",
+    "EuZ",
+    "Nav_Ax",
+    "Nav_Ay",
+    "Nav_Az",
+    "Body_Ax",
+    "Body_Ay",
+    "Body_Az",
+    "AngVelBodyFrameX",
+    "AngVelBodyFrameY",
+    "AngVelBodyFrameZ",
+    "AngVelNavFrameX",
+    "AngVelNavFrameY",
+    "AngVelNavFrameZ",
+    "Compass",
+)
+#: how :func:`render_python` names a channel tuple in the committed table
+CHANNEL_SET_NAMES: dict[tuple[str, ...], str] = {
+    ACC_CHANNELS: "ACC_CHANNELS",
+    IMU_CHANNELS: "IMU_CHANNELS",
+    SHOE_CHANNELS: "SHOE_CHANNELS",
+}
+
+
 def parse_column_names(text: str, *, where: str = "column_names.txt") -> list[Column]:
     """All ``Column: N ...`` lines (data then label section), checked to be numbered 1..250 without gaps."""
     cols: list[Column] = []
@@ -167,19 +196,22 @@ def check_column_names(text: str, *, where: str = "column_names.txt") -> None:
 
 
 def render_python(groups: tuple[SensorGroup, ...], label_columns: dict[str, int]) -> str:
-    """The committed tables as Python source (what the generator prints)."""
-    import textwrap
+    """The committed tables as Python source (what the generator prints; the module holds it verbatim)."""
+    import json
+
+    def columns(cols: tuple[int, ...]) -> str:
+        contiguous = cols == tuple(range(cols[0], cols[-1] + 1))
+        return f"tuple(range({cols[0]}, {cols[-1] + 1}))" if contiguous else repr(cols)
 
     lines = ["MODALITY_COLUMNS: tuple[SensorGroup, ...] = ("]
-    pad = " " * 16
     for g in groups:
-        lines.append(f"    SensorGroup({g.name!r}, {g.source!r},")
-        lines += textwrap.wrap(repr(g.columns) + ",", 110, initial_indent=pad, subsequent_indent=pad + " ")
-        chans = textwrap.wrap(repr(g.channels) + "),", 110, initial_indent=pad, subsequent_indent=pad + " ")
-        lines += chans
+        channels = CHANNEL_SET_NAMES.get(g.channels) or repr(g.channels)
+        lines.append(
+            f"    SensorGroup({json.dumps(g.name)}, {json.dumps(g.source)}, {columns(g.columns)}, {channels}),"
+        )
     lines.append(")")
     lines.append("LABEL_COLUMNS: dict[str, int] = {")
-    lines += [f"    {k!r}: {v}," for k, v in label_columns.items()]
+    lines += [f"    {json.dumps(k)}: {v}," for k, v in label_columns.items()]
     lines.append("}")
     return "\n".join(lines)
 
@@ -187,94 +219,25 @@ def render_python(groups: tuple[SensorGroup, ...], label_columns: dict[str, int]
 # ---------------------------------------------------------------- committed tables (generated; see module docstring)
 
 MODALITY_COLUMNS: tuple[SensorGroup, ...] = (
-    SensorGroup("acc_rkn_upper", "Accelerometer RKN^", (2, 3, 4), ("accX", "accY", "accZ")),
-    SensorGroup("acc_hip", "Accelerometer HIP", (5, 6, 7), ("accX", "accY", "accZ")),
-    SensorGroup("acc_lua_upper", "Accelerometer LUA^", (8, 9, 10), ("accX", "accY", "accZ")),
-    SensorGroup("acc_rua_lower", "Accelerometer RUA_", (11, 12, 13), ("accX", "accY", "accZ")),
-    SensorGroup("acc_lh", "Accelerometer LH", (14, 15, 16), ("accX", "accY", "accZ")),
-    SensorGroup("acc_back", "Accelerometer BACK", (17, 18, 19), ("accX", "accY", "accZ")),
-    SensorGroup("acc_rkn_lower", "Accelerometer RKN_", (20, 21, 22), ("accX", "accY", "accZ")),
-    SensorGroup("acc_rwr", "Accelerometer RWR", (23, 24, 25), ("accX", "accY", "accZ")),
-    SensorGroup("acc_rua_upper", "Accelerometer RUA^", (26, 27, 28), ("accX", "accY", "accZ")),
-    SensorGroup("acc_lua_lower", "Accelerometer LUA_", (29, 30, 31), ("accX", "accY", "accZ")),
-    SensorGroup("acc_lwr", "Accelerometer LWR", (32, 33, 34), ("accX", "accY", "accZ")),
-    SensorGroup("acc_rh", "Accelerometer RH", (35, 36, 37), ("accX", "accY", "accZ")),
-    SensorGroup(
-        "imu_back",
-        "InertialMeasurementUnit BACK",
-        (38, 39, 40, 41, 42, 43, 44, 45, 46),
-        ("accX", "accY", "accZ", "gyroX", "gyroY", "gyroZ", "magneticX", "magneticY", "magneticZ"),
-    ),
-    SensorGroup(
-        "imu_rua",
-        "InertialMeasurementUnit RUA",
-        (51, 52, 53, 54, 55, 56, 57, 58, 59),
-        ("accX", "accY", "accZ", "gyroX", "gyroY", "gyroZ", "magneticX", "magneticY", "magneticZ"),
-    ),
-    SensorGroup(
-        "imu_rla",
-        "InertialMeasurementUnit RLA",
-        (64, 65, 66, 67, 68, 69, 70, 71, 72),
-        ("accX", "accY", "accZ", "gyroX", "gyroY", "gyroZ", "magneticX", "magneticY", "magneticZ"),
-    ),
-    SensorGroup(
-        "imu_lua",
-        "InertialMeasurementUnit LUA",
-        (77, 78, 79, 80, 81, 82, 83, 84, 85),
-        ("accX", "accY", "accZ", "gyroX", "gyroY", "gyroZ", "magneticX", "magneticY", "magneticZ"),
-    ),
-    SensorGroup(
-        "imu_lla",
-        "InertialMeasurementUnit LLA",
-        (90, 91, 92, 93, 94, 95, 96, 97, 98),
-        ("accX", "accY", "accZ", "gyroX", "gyroY", "gyroZ", "magneticX", "magneticY", "magneticZ"),
-    ),
-    SensorGroup(
-        "imu_l_shoe",
-        "InertialMeasurementUnit L-SHOE",
-        (103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116, 117, 118),
-        (
-            "EuX",
-            "EuY",
-            "EuZ",
-            "Nav_Ax",
-            "Nav_Ay",
-            "Nav_Az",
-            "Body_Ax",
-            "Body_Ay",
-            "Body_Az",
-            "AngVelBodyFrameX",
-            "AngVelBodyFrameY",
-            "AngVelBodyFrameZ",
-            "AngVelNavFrameX",
-            "AngVelNavFrameY",
-            "AngVelNavFrameZ",
-            "Compass",
-        ),
-    ),
-    SensorGroup(
-        "imu_r_shoe",
-        "InertialMeasurementUnit R-SHOE",
-        (119, 120, 121, 122, 123, 124, 125, 126, 127, 128, 129, 130, 131, 132, 133, 134),
-        (
-            "EuX",
-            "EuY",
-            "EuZ",
-            "Nav_Ax",
-            "Nav_Ay",
-            "Nav_Az",
-            "Body_Ax",
-            "Body_Ay",
-            "Body_Az",
-            "AngVelBodyFrameX",
-            "AngVelBodyFrameY",
-            "AngVelBodyFrameZ",
-            "AngVelNavFrameX",
-            "AngVelNavFrameY",
-            "AngVelNavFrameZ",
-            "Compass",
-        ),
-    ),
+    SensorGroup("acc_rkn_upper", "Accelerometer RKN^", tuple(range(2, 5)), ACC_CHANNELS),
+    SensorGroup("acc_hip", "Accelerometer HIP", tuple(range(5, 8)), ACC_CHANNELS),
+    SensorGroup("acc_lua_upper", "Accelerometer LUA^", tuple(range(8, 11)), ACC_CHANNELS),
+    SensorGroup("acc_rua_lower", "Accelerometer RUA_", tuple(range(11, 14)), ACC_CHANNELS),
+    SensorGroup("acc_lh", "Accelerometer LH", tuple(range(14, 17)), ACC_CHANNELS),
+    SensorGroup("acc_back", "Accelerometer BACK", tuple(range(17, 20)), ACC_CHANNELS),
+    SensorGroup("acc_rkn_lower", "Accelerometer RKN_", tuple(range(20, 23)), ACC_CHANNELS),
+    SensorGroup("acc_rwr", "Accelerometer RWR", tuple(range(23, 26)), ACC_CHANNELS),
+    SensorGroup("acc_rua_upper", "Accelerometer RUA^", tuple(range(26, 29)), ACC_CHANNELS),
+    SensorGroup("acc_lua_lower", "Accelerometer LUA_", tuple(range(29, 32)), ACC_CHANNELS),
+    SensorGroup("acc_lwr", "Accelerometer LWR", tuple(range(32, 35)), ACC_CHANNELS),
+    SensorGroup("acc_rh", "Accelerometer RH", tuple(range(35, 38)), ACC_CHANNELS),
+    SensorGroup("imu_back", "InertialMeasurementUnit BACK", tuple(range(38, 47)), IMU_CHANNELS),
+    SensorGroup("imu_rua", "InertialMeasurementUnit RUA", tuple(range(51, 60)), IMU_CHANNELS),
+    SensorGroup("imu_rla", "InertialMeasurementUnit RLA", tuple(range(64, 73)), IMU_CHANNELS),
+    SensorGroup("imu_lua", "InertialMeasurementUnit LUA", tuple(range(77, 86)), IMU_CHANNELS),
+    SensorGroup("imu_lla", "InertialMeasurementUnit LLA", tuple(range(90, 99)), IMU_CHANNELS),
+    SensorGroup("imu_l_shoe", "InertialMeasurementUnit L-SHOE", tuple(range(103, 119)), SHOE_CHANNELS),
+    SensorGroup("imu_r_shoe", "InertialMeasurementUnit R-SHOE", tuple(range(119, 135)), SHOE_CHANNELS),
 )
 LABEL_COLUMNS: dict[str, int] = {
     "Locomotion": 244,

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from .paths import is_local
+from .paths import is_local, remote_fs
 
 INCOMPLETE = ".incomplete"
 
@@ -130,8 +130,10 @@ def _remote_clear(final: Path, keep: Sequence[str]) -> None:
     if not final.exists():
         return
     if not keep:
-        final.fs.rm(final.path, recursive=True)
+        fs, path = remote_fs(final)
+        fs.rm(path, recursive=True)
         return
     for child in final.iterdir():
         if child.name not in keep:
-            child.fs.rm(child.path, recursive=True)
+            fs, path = remote_fs(child)
+            fs.rm(path, recursive=True)

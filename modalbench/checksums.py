@@ -26,7 +26,7 @@ import numpy as np
 from .atomic import canonical_json, write_bytes_atomic
 from .errors import ModalbenchError, StoreError
 from .jsonio import loads_json
-from .paths import is_local
+from .paths import is_local, remote_fs
 
 CHECKSUMS = "checksums.json"
 ALGORITHM = "sha256"
@@ -67,7 +67,8 @@ def _walk(directory: Path) -> list[str]:
             for f in files:
                 out.append(f if rel == "." else f"{rel}/{f}".replace(os.sep, "/"))
         return sorted(out)
-    fs, root = directory.fs, directory.path.rstrip("/")
+    fs, root = remote_fs(directory)
+    root = root.rstrip("/")
     return sorted(p[len(root) + 1 :] for p in fs.find(root))
 
 
@@ -381,11 +382,11 @@ def _split_rows(
     if attrs.get("structure") == "windowed" and set(names) <= _walk_names(store):
         if not whole(names):
             return out
-        from .paths import open_zarr_group
+        from .paths import group_array, open_zarr_group
 
         try:
             g = open_zarr_group(store)
-            rs, st, ln = (np.asarray(g[n][...]) for n in names)
+            rs, st, ln = (np.asarray(group_array(g, n)[...]) for n in names)
         except Exception as exc:  # noqa: BLE001 - a codec failure is one line
             report.problems.append(f"{store}: recording arrays cannot be read ({type(exc).__name__}: {exc})")
             return out
@@ -405,7 +406,7 @@ def _decode_check(
     store: Path, metas: dict[str, _Array], rows: dict[str, tuple[int, int]], report: VerifyReport, fix: str
 ) -> None:
     """Without recorded checksums: decode every chunk in scope; an undecodable one is one problem line."""
-    from .paths import open_zarr_group
+    from .paths import group_array, open_zarr_group
 
     try:
         group = open_zarr_group(store)
@@ -416,7 +417,7 @@ def _decode_check(
         dim0 = arr.dims[0] if arr.dims else None
         sel = rows.get(dim0) if dim0 is not None else None
         try:
-            z = group[v]
+            z = group_array(group, v)
         except Exception as exc:  # noqa: BLE001
             report.problems.append(f"{store}: variable {v!r} cannot be opened ({type(exc).__name__}: {exc}); {fix}")
             continue

@@ -14,21 +14,17 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 import zarr
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
+from zarr.core.sync import sync as zarr_sync  # zarr's own event loop (zarr>=3): concurrent reads overlap I/O
 
 from .errors import ModalbenchError
 from .meta import SPLITS, DatasetMeta
 from .windows import WindowSet, concat_all, global_starts, select_all, window_rows
-
-try:  # zarr's own event loop: concurrent reads of several arrays overlap their I/O and decompression
-    from zarr.core.sync import sync as _zarr_sync
-except ImportError:  # pragma: no cover - a zarr without it reads the arrays one after another
-    _zarr_sync = None
 
 Batch = tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]
 #: splits smaller than this are read once per process and served from RAM (random gathers are ~100× faster
@@ -43,6 +39,10 @@ GROUPED = "__modalbench_batches__"
 #: than 1 for OPPORTUNITY-shaped data)
 RANGE_CHUNKS = 2
 NumpyBatch = tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]
+#: a batch whose windowed inputs may still be :class:`~modalbench.windows.WindowSet` s (numpy arrays otherwise)
+LazyBatch = tuple[dict[str, Any], np.ndarray, np.ndarray]
+#: what a DataLoader worker sends: several batches in one message (split again by :class:`BatchLoader`)
+WorkerMessage = dict[str, Any]
 
 
 @dataclass
@@ -121,7 +121,7 @@ class StoreReader:
         inputs, avail, label = self.read_lazy(start, stop)
         return {k: np.asarray(v) for k, v in inputs.items()}, avail, label
 
-    def read_lazy(self, start: int, stop: int) -> NumpyBatch:
+    def read_lazy(self, start: int, stop: int) -> LazyBatch:
         """Like :meth:`read`, but a windowed store's inputs stay :class:`~modalbench.windows.WindowSet` s
         (the stream rows the windows cover; windows are copied out only for a batch)."""
         a, b = self.start + start, self.start + stop
@@ -189,13 +189,11 @@ def read_rows(arrays: list[Any], start: int, stop: int) -> list[np.ndarray]:
 
 def read_ranges(parts: list[tuple[Any, int, int]]) -> list[np.ndarray]:
     """Rows ``[lo, hi)`` of each ``(zarr array, lo, hi)``, read concurrently on zarr's event loop."""
-    if _zarr_sync is None:
-        return [np.asarray(x[lo:hi]) for x, lo, hi in parts]
 
     async def gather() -> list[Any]:
         return list(await asyncio.gather(*(x.async_array.getitem(slice(lo, hi)) for x, lo, hi in parts)))
 
-    return [np.asarray(v) for v in _zarr_sync(gather())]
+    return [np.asarray(v) for v in zarr_sync(gather())]
 
 
 def to_torch(batch: NumpyBatch) -> Batch:
@@ -217,19 +215,19 @@ def to_torch_packed(batch: NumpyBatch) -> Batch:
     return out, torch.from_numpy(np.ascontiguousarray(avail)), torch.from_numpy(np.ascontiguousarray(label))
 
 
-def _take(batch: NumpyBatch, idx: Any) -> NumpyBatch:
+def _take(batch: LazyBatch, idx: Any) -> NumpyBatch:
     """Samples ``idx`` as numpy arrays (windows are copied out of their streams here)."""
     inputs, avail, label = batch
     return {k: v[idx] for k, v in inputs.items()}, avail[idx], label[idx]
 
 
-def _select(batch: NumpyBatch, idx: Any) -> NumpyBatch:
+def _select(batch: LazyBatch, idx: Any) -> LazyBatch:
     """Samples ``idx``, windows kept lazy."""
     inputs, avail, label = batch
     return select_all(inputs, idx), avail[idx], label[idx]
 
 
-def _concat_batches(batches: list[NumpyBatch]) -> NumpyBatch:
+def _concat_batches(batches: list[LazyBatch]) -> LazyBatch:
     return (
         concat_all([b[0] for b in batches]),
         np.concatenate([b[1] for b in batches]),
@@ -308,7 +306,7 @@ class ChunkBatches(IterableDataset):
         n = len(self.reader)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
-    def __iter__(self) -> Iterator[Batch]:
+    def __iter__(self) -> Iterator[Batch | WorkerMessage]:
         cached = self._cached()
         if cached is not None:
             yield from self._iter_cached(cached)
@@ -322,7 +320,7 @@ class ChunkBatches(IterableDataset):
         if info is not None:
             ranges = ranges[info.id :: info.num_workers]
             rng = np.random.Generator(np.random.PCG64([self.seed, epoch, info.id + 1]))
-        carry: NumpyBatch | None = None
+        carry: LazyBatch | None = None
         for i in range(0, len(ranges), self.buffer_chunks):
             parts = [self.reader.read_lazy(s, e) for s, e in ranges[i : i + self.buffer_chunks]]
             if carry is not None:
@@ -338,7 +336,7 @@ class ChunkBatches(IterableDataset):
         if carry is not None and len(carry[2]) and not self.drop_last:
             yield self._emit(carry, slice(None))
 
-    def _iter_cached(self, data: NumpyBatch) -> Iterator[Batch]:
+    def _iter_cached(self, data: NumpyBatch) -> Iterator[Batch | WorkerMessage]:
         """Small splits: one in-RAM gather per batch (workers take every n-th group of batches)."""
         n = len(data[2])
         rng = np.random.Generator(np.random.PCG64([self.seed, self._epoch()]))
@@ -351,9 +349,7 @@ class ChunkBatches(IterableDataset):
             starts = starts[info.id :: info.num_workers]
         for s in starts:
             idx = order[s : min(s + step, stop)]
-            if not self.shuffle:
-                idx = slice(int(idx[0]), int(idx[-1]) + 1)
-            yield self._emit(data, idx)
+            yield self._emit(data, idx if self.shuffle else slice(int(idx[0]), int(idx[-1]) + 1))
 
     def _group(self) -> int:
         """Batches per message: inside a DataLoader worker, ``group_batches``; else 1."""
@@ -364,13 +360,13 @@ class ChunkBatches(IterableDataset):
         batch_bytes = max(1, self.reader.input_bytes_per_sample() * self.batch_size)
         return int(min(most, max(1, target_bytes // batch_bytes)))
 
-    def _emit(self, data: NumpyBatch, idx: Any) -> Batch | dict[str, Any]:
+    def _emit(self, data: LazyBatch, idx: Any) -> Batch | WorkerMessage:
         """Samples ``idx`` of ``data`` as a torch batch (transformed). In a DataLoader worker the inputs are
         gathered straight into one storage per dtype (:func:`packed_like`), the message sent to the main process;
         with ``group_batches > 1`` it holds several batches, which :class:`BatchLoader` splits into views."""
         if get_worker_info() is None:
-            batch = _take(data, idx)
-            return to_torch(self.transform(batch) if self.transform is not None else batch)
+            picked = _take(data, idx)
+            return to_torch(self.transform(picked) if self.transform is not None else picked)
         inputs, avail, label = data
         shapes = {k: (len(label[idx]), *v.shape[1:]) for k, v in inputs.items()}
         tensors = packed_like({k: (shapes[k], v.dtype) for k, v in inputs.items()})
@@ -395,7 +391,7 @@ class ChunkBatches(IterableDataset):
             )
         )
 
-    def _message(self, batch: Batch) -> Batch | dict[str, Any]:
+    def _message(self, batch: Batch) -> Batch | WorkerMessage:
         return batch if self._group() == 1 else {GROUPED: self.batch_size, "batch": batch}
 
 
@@ -483,7 +479,7 @@ def _split_batches(batch: Batch, size: int) -> Iterator[Batch]:
 def batch_loader(ds: ChunkBatches, num_workers: int) -> Iterable[Batch]:
     """``ds`` itself without workers; else a :class:`BatchLoader` with ``num_workers`` forked workers."""
     if num_workers <= 0:
-        return ds
+        return cast("Iterable[Batch]", ds)  # in the main process it yields batches only (messages are a worker's)
     ds._cached()  # read a small split once in the parent; forked workers share it
     ds.group_batches = ds.group_for_workers()
     ds.share_epoch()  # workers persist across epochs (no fork per epoch) and follow set_epoch
@@ -519,7 +515,7 @@ def make_loader(
     task: str | None = None,
     transform: Callable[[NumpyBatch], NumpyBatch] | None = None,
     cache_bytes: int = DEFAULT_CACHE_BYTES,
-) -> DataLoader:
+) -> Iterable[Batch]:
     """A DataLoader of whole batches over one split; shuffles by default only for ``train``.
 
     Splits up to ``cache_bytes`` are held in RAM (per process); ``cache_bytes=0`` forces chunk-aware reading.

@@ -12,7 +12,7 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Protocol, runtime_checkable
 
 from .errors import ModalbenchError
 
@@ -65,15 +65,32 @@ def loads_json(text: str | bytes, source: str = "<string>", *, allow_nan: bool =
         raise ModalbenchError(f"{source}: JSON nested too deeply") from None
 
 
-def read_json(path: str | os.PathLike[str], *, max_bytes: int = MAX_JSON_BYTES, allow_nan: bool = False) -> Any:
+@runtime_checkable
+class FsspecPath(Protocol):
+    """What :func:`read_json` uses of an fsspec path (:class:`upath.UPath`); a local ``Path`` has no ``fs``."""
+
+    fs: Any
+
+    def is_file(self) -> bool: ...
+
+    def exists(self) -> bool: ...
+
+    def stat(self) -> Any: ...
+
+    def open(self, mode: str = "r") -> IO[Any]: ...
+
+
+def read_json(
+    path: str | os.PathLike[str] | FsspecPath, *, max_bytes: int = MAX_JSON_BYTES, allow_nan: bool = False
+) -> Any:
     """Read a JSON file strictly (see the module docstring); local paths and fsspec ``UPath`` objects.
 
     Refuses non-regular files (directories, FIFOs, devices) and files larger than ``max_bytes``; ``allow_nan``
     as in :func:`loads_json`.
     """
-    p = path if hasattr(path, "fs") else Path(path)
+    p = path if isinstance(path, FsspecPath) else Path(path)
     try:
-        if hasattr(p, "fs"):  # fsspec UPath: no stat mode bits, ask the file system
+        if isinstance(p, FsspecPath):  # fsspec UPath: no stat mode bits, ask the file system
             if not p.is_file():
                 if p.exists():
                     raise ModalbenchError(f"{p}: not a regular file")

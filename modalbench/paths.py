@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import platformdirs
+
+from .errors import ModalbenchError
+
+if TYPE_CHECKING:
+    import zarr
+    from fsspec import AbstractFileSystem
 
 ENV_HOME = "MODALBENCH_HOME"
 
@@ -37,6 +44,15 @@ def is_local_path(path: object) -> bool:
 def is_local(path: Path) -> bool:
     """True when ``path`` (from :func:`resolve_root`) lives on the local file system."""
     return not hasattr(path, "fs") or getattr(path, "protocol", "") in ("", "file", "local")
+
+
+def remote_fs(path: Path) -> tuple[AbstractFileSystem, str]:
+    """The fsspec file system of a remote path from :func:`resolve_root` and the path inside it."""
+    from upath import UPath
+
+    if not isinstance(path, UPath):
+        raise TypeError(f"{path}: a local path has no fsspec file system here")
+    return path.fs, path.path
 
 
 def zarr_location(path: Path) -> tuple[str, dict | None]:
@@ -89,9 +105,19 @@ def scenario_dir(root: Path, name: str, version: str, scenario_id: str, seed: in
     return version_dir(root, name, version) / "scenarios" / scenario_id / f"seed-{seed}"
 
 
-def open_zarr_group(path: Path, mode: str = "r") -> zarr.Group:  # noqa: F821
+def open_zarr_group(path: Path, mode: Literal["r", "r+", "a", "w", "w-"] = "r") -> zarr.Group:
     """``zarr.open_group`` for a local path or an fsspec :class:`upath.UPath`."""
     import zarr
 
     url, options = zarr_location(path)
     return zarr.open_group(url, mode=mode, zarr_format=3, storage_options=options)
+
+
+def group_array(group: zarr.Group, name: str) -> zarr.Array:
+    """The array ``name`` of a zarr group; a sub-group in its place is an error naming the store and member."""
+    import zarr
+
+    node = group[name]
+    if not isinstance(node, zarr.Array):
+        raise ModalbenchError(f"{group.store_path}/{name}: a zarr group where an array was expected")
+    return node

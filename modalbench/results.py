@@ -263,7 +263,8 @@ def ranking_problems(result: Mapping[str, Any]) -> list[str]:
             f"schema_version {result.get('schema_version')!r}: only version {RESULT_SCHEMA_VERSION} "
             "results (with exclusion counts and per-seed provenance) are ranked"
         )
-    seeds = result.get("seeds") if isinstance(result.get("seeds"), list) else []
+    listed = result.get("seeds")
+    seeds = listed if isinstance(listed, list) else []
     if len(seeds) < MIN_RANKED_SEEDS:
         reasons.append(f"seeds: {len(seeds)} seed(s), ranking needs at least {MIN_RANKED_SEEDS}")
     trained = result.get("trained_models")

@@ -34,6 +34,7 @@ from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 from modalbench import STORE_FORMATS, __version__
 from modalbench.atomic import atomic_dir, canonical_json, write_json_atomic
 from modalbench.checksums import write_checksums
+from modalbench.cluster import local_cluster
 from modalbench.datasets import DatasetBuilder, PrepareContext, get_dataset
 from modalbench.errors import ModalbenchError, StoreError
 from modalbench.jsonio import read_json
@@ -375,13 +376,13 @@ def _concat(blocks: list[np.ndarray]) -> np.ndarray:
 
 def _stats_combine(names: _Const, *groups: list[dict[str, np.ndarray]]) -> dict[str, dict[str, np.ndarray]]:
     """Combine the group partials in fixed group order into ``{modality: {min, max, mean, std, count}}``."""
-    names = names.value
-    acc: list[dict[str, np.ndarray] | None] = [None] * len(names)
+    modality_names = names.value
+    acc: list[dict[str, np.ndarray] | None] = [None] * len(modality_names)
     for g in groups:
         for m, p in enumerate(g):
             if p is not None:
                 acc[m] = merge_partials(acc[m], p)
-    return {n: raw_stats(p) for n, p in zip(names, acc, strict=True) if p is not None}
+    return {n: raw_stats(p) for n, p in zip(modality_names, acc, strict=True) if p is not None}
 
 
 def _labels_task(tasks: _Const, refs: list[list[Any]]) -> list[dict[str, np.ndarray]]:
@@ -806,7 +807,7 @@ def scheduler(workers: int | None = None, address: str | None = None) -> Iterato
     if not workers and not address:
         yield None
         return
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     if address:
         client = Client(address)
@@ -815,8 +816,9 @@ def scheduler(workers: int | None = None, address: str | None = None) -> Iterato
         finally:
             client.close()
         return
+    assert workers is not None  # no address: workers was given (see the first test)
     with (
-        LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None) as cl,
+        local_cluster(workers) as cl,
         Client(cl) as client,
     ):
         yield client
@@ -946,15 +948,16 @@ def _prepare_locked(
         raise StoreError(f"{final} was prepared with different parameters ({changes}); pass --force to rebuild it")
     if raw is not None and not Path(raw).is_dir():
         raise ModalbenchError(f"--raw {raw}: not a directory")
+    download_dir = local_raw_dir(root_p, builder.name)
     ctx = PrepareContext(
         root=str(root_p),
         raw_dir=Path(raw) if raw else None,
         verification=verification,
         progress=progress,
-        download_dir=local_raw_dir(root_p, builder.name),
+        download_dir=download_dir,
         mirrors=tuple(mirrors),
     )
-    ctx.download_dir.mkdir(parents=True, exist_ok=True)
+    download_dir.mkdir(parents=True, exist_ok=True)
     run_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
     with scheduler(workers, address):
         items = builder.load(params, ctx)

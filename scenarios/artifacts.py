@@ -25,7 +25,7 @@ from zarr.codecs import BloscCodec
 from modalbench.atomic import atomic_dir, write_json_atomic
 from modalbench.errors import ModalbenchError
 from modalbench.jsonio import read_json
-from modalbench.paths import open_zarr_group, resolve_root, scenario_dir, version_dir
+from modalbench.paths import group_array, open_zarr_group, resolve_root, scenario_dir, version_dir
 
 from .base import MANIFEST_FORMAT, Scenario, check_split, get_scenario, scenario_sha256
 
@@ -61,7 +61,7 @@ def write_masks(path: Path, arrays: dict[str, np.ndarray]) -> None:
             name,
             shape=a.shape,
             dtype=a.dtype,
-            chunks=_chunks(a.shape, a.dtype.itemsize) or None,
+            chunks=_chunks(a.shape, a.dtype.itemsize) or "auto",
             compressors=[BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle")],
         )
         if a.size:
@@ -143,7 +143,7 @@ def read_verified(
         ) from None
     for a in headers:
         try:
-            arrays[a["name"]] = np.asarray(group[a["name"]][...])
+            arrays[a["name"]] = np.asarray(group_array(group, a["name"])[...])
         except KeyError:
             raise ScenarioIntegrityError(f"{masks}: mask array {a['name']!r} is missing; {fix}") from None
         except Exception as exc:  # noqa: BLE001 - codec errors come in many types
@@ -304,7 +304,7 @@ def _same(
 def list_artifacts(root: Path | str | None, name: str, version: str) -> list[dict[str, Any]]:
     """Every stored artifact of a dataset version: a summary dict per ``manifest.json`` found."""
     base = version_dir(resolve_root(root), name, version) / "scenarios"
-    out = []
+    out: list[dict[str, Any]] = []
     if not base.is_dir():
         return out
     for path in sorted(base.glob(f"*/seed-*/{MANIFEST}")):

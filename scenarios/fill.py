@@ -142,11 +142,10 @@ def ffill_series(x: Any, missing: Any, fallback: Any) -> Any:
         idx = torch.where(~missing, t, torch.full_like(t, -1))
         idx = torch.cummax(idx, dim=1).values
         got = torch.gather(x, 1, idx.clamp(min=0))
-    else:
-        t = np.arange(steps).reshape(1, steps, 1)
-        idx = np.maximum.accumulate(np.where(~missing, t, -1), axis=1)
-        got = np.take_along_axis(x, np.clip(idx, 0, None), axis=1)
-    return _where(idx >= 0, got, fallback)
+        return _where(idx >= 0, got, fallback)
+    pos = np.arange(steps).reshape(1, steps, 1)
+    last = np.maximum.accumulate(np.where(~missing, pos, -1), axis=1)
+    return _where(last >= 0, np.take_along_axis(x, np.clip(last, 0, None), axis=1), fallback)
 
 
 def fill(

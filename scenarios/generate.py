@@ -41,7 +41,7 @@ def generate_scenarios(
     ds = open_store(name, root=root, version=version)
     explicit = families is not None
     ids: list[str] = []
-    for fam_name in families if explicit else list(STANDARD_FAMILIES):
+    for fam_name in families if families is not None else list(STANDARD_FAMILIES):
         fam_id = get_scenario(fam_name).id
         if fam_id not in ids:
             ids.append(fam_id)

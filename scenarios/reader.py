@@ -57,6 +57,15 @@ class ScenarioReader(ManifestView):
                 f"{self.path / MASKS}: scenario masks missing or incomplete ({exc}); run: {self.regenerate_command()}"
             ) from None
 
+    def _stream_window(self) -> int:
+        """The window length of a stream scenario (its manifest must record one)."""
+        length = self.window_length
+        if length is None:
+            raise ScenarioIntegrityError(
+                f"{self.path}: manifest has no window_length; run: {self.regenerate_command()}"
+            )
+        return int(length)
+
     def __repr__(self) -> str:
         return (
             f"ScenarioReader({self.scenario_id}, {self.manifest['dataset']['name']}, seed={self.manifest['seed']}, "
@@ -148,7 +157,7 @@ class ScenarioReader(ManifestView):
             _, cs = self._per_condition(c)
             assert cs is not None
             ws = self._get("window_starts")[loc]
-            out = (cs[ws + int(self.window_length)] - cs[ws]) > 0
+            out = (cs[ws + self._stream_window()] - cs[ws]) > 0
         if natural:
             out = out & self.natural_available[loc]
         return out
@@ -162,7 +171,7 @@ class ScenarioReader(ManifestView):
         c = self._condition(condition_index)
         loc = self._local(sample_index)
         sm, _ = self._per_condition(c)
-        pos = self._get("window_starts")[loc][:, None] + np.arange(int(self.window_length))
+        pos = self._get("window_starts")[loc][:, None] + np.arange(self._stream_window())
         out = sm[pos]
         if natural:
             out = out & self.natural_available[loc][:, None, :]

@@ -88,6 +88,16 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def reader_range(stats: dict[str, Any]) -> tuple[float, float, float]:
+    """Train ``(min, max, mean)`` of one modality in the units the reader yields: a uint8 store's values
+    (``method`` ``reader_scale``) times its scale, as the reader returns them; other stores' as recorded."""
+    lo, hi = min(stats["min"]), max(stats["max"])
+    if stats.get("method") == "reader_scale":
+        scale = float(stats["reader_scale"])
+        return lo * scale, hi * scale, sum(stats["scaled_mean"]) / len(stats["scaled_mean"])
+    return lo, hi, sum(stats["mean"]) / len(stats["mean"])
+
+
 def print_info(name: str, root: str | None, version: str | None = None) -> None:
     """The human-readable summary of a prepared store (path, fingerprint, splits, task, modalities, parameters)."""
     s = summary(root, name, version)
@@ -108,15 +118,15 @@ def print_info(name: str, root: str | None, version: str | None = None) -> None:
     )
     t = Table("modality", "kind", "shape", "dtype", "channels", "train min..max", "train mean")
     for m in s["modalities"]:
-        st = s["normalisation"][m["name"]]
+        lo, hi, mean = reader_range(s["normalisation"][m["name"]])
         t.add_row(
             m["name"],
             m["kind"],
             "x".join(map(str, m["shape"])),
             m["dtype"],
             str(len(m["channels"]) or m["shape"][0]),
-            f"{min(st['min']):.3g}..{max(st['max']):.3g}",
-            f"{sum(st['mean']) / len(st['mean']):.3g}",
+            f"{lo:.3g}..{hi:.3g}",
+            f"{mean:.3g}",
         )
     out.print(t)
     out.print("params:      " + json.dumps(s["params"], sort_keys=True))

@@ -28,17 +28,21 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from modalbench.atomic import canonical_json, write_json_atomic
+from modalbench.cluster import local_cluster
 from modalbench.errors import ModalbenchError
 from modalbench.vocabulary import FILLS
 
 from .console import err, out
+
+if TYPE_CHECKING:  # workflows imports torch; jobs import it only in the process that runs them
+    from .workflows import EvalSpec
 
 # ---------------------------------------------------------------- the experiment file
 
@@ -472,7 +476,7 @@ def run_job(job: Job) -> JobOutcome:
     """Train and evaluate one job into ``job.dir`` (any earlier, untrusted content there is removed first)."""
     from modalbench.plugins import import_modules
 
-    from .workflows import EvalSpec, TrainSpec, run_evaluation, run_training, set_threads
+    from .workflows import TrainSpec, run_evaluation, run_training, set_threads
 
     with _ONE_JOB_PER_PROCESS:
         t0 = time.perf_counter()
@@ -503,18 +507,7 @@ def run_job(job: Job) -> JobOutcome:
                 command=f"modalbench run ({job.label})",
             )
         )
-        result = run_evaluation(
-            EvalSpec(
-                dataset=job.dataset,
-                root=job.root,
-                task=job.task,
-                checkpoint=d,
-                scenarios=job.scenarios,
-                fill=job.fill,
-                device=job.device,
-                model_name=job.name,
-            )
-        )
+        result = run_evaluation(evaluation_of(job, d))
         write_json_atomic(d / RESULTS, result)
         return JobOutcome(
             job.label,
@@ -526,6 +519,23 @@ def run_job(job: Job) -> JobOutcome:
         )
 
 
+def evaluation_of(unit: Job | Group, checkpoint: Path, *, seeds: tuple[int, ...] | None = None) -> EvalSpec:
+    """The evaluation of a job's checkpoint (or of a group's seed checkpoints) on the experiment's scenarios."""
+    from .workflows import EvalSpec
+
+    return EvalSpec(
+        dataset=unit.dataset,
+        root=unit.root,
+        task=unit.task,
+        checkpoint=checkpoint,
+        scenarios=unit.scenarios,
+        fill=unit.fill,
+        seeds=seeds,
+        device=unit.device,
+        model_name=unit.name,
+    )
+
+
 def merge_group(group: Group) -> str:
     """Evaluate the group's seed checkpoints together into ``<group>/results.json``; returns its path.
 
@@ -533,7 +543,7 @@ def merge_group(group: Group) -> str:
     """
     from modalbench.plugins import import_modules
 
-    from .workflows import EvalSpec, run_evaluation, set_threads
+    from .workflows import run_evaluation, set_threads
 
     with _ONE_JOB_PER_PROCESS:
         import_modules(list(group.plugins))
@@ -541,19 +551,7 @@ def merge_group(group: Group) -> str:
         d = Path(group.dir)
         (d / RESULTS).unlink(missing_ok=True)  # a stale merge never survives a new group.json
         write_json_atomic(d / GROUP_FILE, group.identity())
-        result = run_evaluation(
-            EvalSpec(
-                dataset=group.dataset,
-                root=group.root,
-                task=group.task,
-                checkpoint=d,
-                scenarios=group.scenarios,
-                fill=group.fill,
-                seeds=group.seeds,
-                device=group.device,
-                model_name=group.name,
-            )
-        )
+        result = run_evaluation(evaluation_of(group, d, seeds=group.seeds))
         write_json_atomic(d / RESULTS, result)
         return str(d / RESULTS)
 
@@ -573,7 +571,7 @@ class _InlineFuture:
 def _executor(jobs: int, workers: int | None, scheduler: str | None) -> Iterator[Any]:
     """``(submit, wait)``: a dask client, a process pool, or ``None`` (run in this process)."""
     if scheduler or workers:
-        from distributed import Client, LocalCluster
+        from distributed import Client
         from distributed import wait as dask_wait
 
         if scheduler:
@@ -583,9 +581,7 @@ def _executor(jobs: int, workers: int | None, scheduler: str | None) -> Iterator
             finally:
                 client.close()
             return
-        cluster = LocalCluster(
-            n_workers=int(workers or 1), threads_per_worker=1, processes=True, dashboard_address=None
-        )
+        cluster = local_cluster(workers or 1)
         client = Client(cluster)
         try:
             yield (lambda fn, arg: client.submit(fn, arg, pure=False)), dask_wait

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from rich.table import Table
 
@@ -124,6 +125,17 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def percent_cell(summary: dict[str, Any] | None, n_seeds: int) -> str:
+    """``98.1 ± 0.3`` in %; ``-`` without a value. One rule for the ``±``: shown with two or more seeds (even when
+    it rounds to 0.0), never with one."""
+    if summary is None:
+        return "-"
+    text = f"{100 * summary['mean']:.1f}"
+    if n_seeds > 1 and summary.get("std") is not None:
+        text += f" ± {100 * summary['std']:.1f}"
+    return text
+
+
 def print_results(result: dict) -> None:
     t = Table(
         title=f"{result['model']['name']} on {result['dataset']['name']} ({plural(len(result['seeds']), 'seed')})",
@@ -135,12 +147,7 @@ def print_results(result: dict) -> None:
         t.add_column(name, justify="right", no_wrap=True)
     for sc in result["scenarios"]:
         agg = result["aggregates"][sc["id"]]["metrics"]
-        cells = []
-        for name in ("f1_weighted", "accuracy"):
-            m = agg.get(name)
-            cells.append(
-                "-" if m is None else f"{100 * m['mean']:.1f}" + (f" ± {100 * m['std']:.1f}" if m["std"] else "")
-            )
+        cells = [percent_cell(agg.get(name), len(result["seeds"])) for name in ("f1_weighted", "accuracy")]
         t.add_row(sc["id"], str(len(sc["conditions"])), *cells)
     out.print(t)
     rows = table2_summary(result)

@@ -149,6 +149,7 @@ def _plot(
     import io
 
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for name, xs, means, stds in series:
@@ -159,7 +160,9 @@ def _plot(
     ax.set_ylabel(f"{metric} (mean ± std over seeds)")
     ax.grid(alpha=0.3)
     if not percent_x:
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        locator = ax.xaxis.get_major_locator()
+        if isinstance(locator, MaxNLocator):  # the default AutoLocator is one
+            locator.set_params(integer=True)
     ax.legend(fontsize="small")
     fig.tight_layout()
     buf = io.BytesIO()

@@ -34,6 +34,7 @@ from modalbench.engine.checkpoint import CONFIG_FILE, MODEL_FILE, load_checkpoin
 from modalbench.engine.evaluation import evaluate_batches, evaluate_conditions
 from modalbench.engine.trainer import fit
 from modalbench.errors import ModalbenchError
+from modalbench.fusion import model_meta
 from modalbench.jsonio import read_json
 from modalbench.meta import DatasetMeta
 from modalbench.results import ConditionResult, DatasetRef, ModelInfo, ResultDocument, ScenarioResult, TrainedModel
@@ -338,7 +339,7 @@ def check_model(model: Any, meta: DatasetMeta, where: str) -> torch.nn.Module:
         )
     own = getattr(model, "meta", None)
     if own is None:
-        model.meta = meta
+        model.meta = meta  # type: ignore[assignment]  # torch types Module.__setattr__ for tensors and modules only
     elif list(getattr(own, "modality_names", [])) != list(meta.modality_names):
         raise ModalbenchError(
             f"{where}: the model's .meta has modalities {list(getattr(own, 'modality_names', []))}, "
@@ -438,7 +439,7 @@ def evaluate_scenario(
     Samples with no available modality under a condition are never scored (in every family); under a family that
     excludes natural gaps only samples with every modality naturally present are scored.
     """
-    meta = model.meta
+    meta = model_meta(model)
     attrs = test.reader.attrs
     fill_fn = make_fill(attrs, meta, fill_name)
     names = meta.modality_names
@@ -631,12 +632,13 @@ def run_evaluation(spec: EvalSpec, *, progress: Callable[[str], None] | None = N
     meta = test.reader.meta
     models = _models(spec, meta)
     for _, m, _ in models:
-        if getattr(m, "meta", None) is None or list(m.meta.modality_names) != meta.modality_names:
+        own = getattr(m, "meta", None)
+        if not isinstance(own, DatasetMeta) or list(own.modality_names) != meta.modality_names:
             raise ModalbenchError(f"the model's modalities do not match {spec.dataset}'s {meta.modality_names}")
         check_fill_for_model(spec.fill, m)
         m.eval()
     explicit = spec.scenarios is not None
-    families = list(spec.scenarios) if explicit else list(STANDARD_FAMILIES)
+    families = list(spec.scenarios) if spec.scenarios is not None else list(STANDARD_FAMILIES)
     ids = [get_scenario(f).id for f in families]
     applicable = {
         r.scenario_id
@@ -702,7 +704,7 @@ def run_evaluation(spec: EvalSpec, *, progress: Callable[[str], None] | None = N
             official=False,
             handles_missing=handles_missing(first),
         ),
-        regime=spec.regime or getattr(first, "regime", "full-modality"),
+        regime=spec.regime or str(getattr(first, "regime", "full-modality")),
         trained_models=[prov for _, _, prov in models],
         scenarios=scenarios_out,
         hardware={

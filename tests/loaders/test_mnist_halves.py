@@ -19,6 +19,7 @@ from helpers.mnist_fixture import (
     fixture_checksums,
     raw_folder,
 )
+from modalbench.app.data import print_info
 from modalbench.data import open_reader
 from modalbench.datasets import get_dataset
 from modalbench.errors import ModalbenchError, StoreError
@@ -87,7 +88,7 @@ def test_reader_returns_float32_scaled_pixels(mnist_root: Path) -> None:
     assert reader.nbytes() == len(reader) * (2 * 392 * 4 + 2 + 8)
 
 
-def test_xarray_view_and_info_show_scaled_float32(mnist_root: Path) -> None:
+def test_xarray_view_and_info_show_scaled_float32(mnist_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ds = open_store("mnist-halves", root=mnist_root)
     left = ds["left"]
     assert left.dtype == np.float32 and left.attrs["stored_dtype"] == "uint8"
@@ -106,6 +107,9 @@ def test_xarray_view_and_info_show_scaled_float32(mnist_root: Path) -> None:
     assert norm["scaled_mean"][0] == pytest.approx(train_left.mean() / 255.0, rel=1e-6)
     s = summary(mnist_root, "mnist-halves")
     assert [m["dtype"] for m in s["modalities"]] == ["float32", "float32"]
+    print_info("mnist-halves", str(mnist_root))
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.lstrip("│ ").startswith(("left", "right"))]
+    assert len(rows) == 2 and all("0..1 " in r and "255" not in r for r in rows), rows  # pixels / 255
 
 
 def test_horizontal_cut_and_float32_storage(tmp_path: Path) -> None:

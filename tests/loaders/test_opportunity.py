@@ -107,6 +107,14 @@ def test_modalities_derived_from_real_column_names(shared_dir):
     assert oc.LABEL_COLUMNS["Locomotion"] == 244 and oc.LABEL_COLUMNS["ML_Both_Arms"] == 250
 
 
+def test_committed_tables_are_the_generators_output_verbatim() -> None:
+    """The tables name the shared channel tuples and column ranges once; regenerating them changes nothing."""
+    source = Path(oc.__file__).read_text()
+    assert oc.render_python(oc.MODALITY_COLUMNS, oc.LABEL_COLUMNS) in source
+    assert {g.channels for g in oc.MODALITY_COLUMNS} == set(oc.CHANNEL_SET_NAMES)
+    assert oc.IMU_CHANNELS[:3] == oc.ACC_CHANNELS and len(oc.SHOE_CHANNELS) == 16
+
+
 def test_modified_column_names_are_rejected(shared_dir):
     text = (shared_dir / "formats/opportunity/column_names.txt").read_text(encoding="latin-1")
     bad = text.replace(
