@@ -10,9 +10,9 @@ Layout (the official MATLAB reader ``read_skeleton_file.m``)::
                 25 joint lines of 12 fields: x y z depthX depthY colorX colorY orientationW X Y Z trackingState
 
 Only the camera-space ``x y z`` (metres) of each joint are kept. :func:`parse_skeleton` does a cheap scan over the
-frame and body header lines in Python (a few hundred per file) and converts every joint line of the file with one
-numpy call; per-line field counts are checked vectorised from the positions of the separators, so a malformed file
-is still an error naming the file and the line.
+frame and body header lines in Python (a few hundred per file) and reads every joint line of the file with one call
+of pyarrow's CSV reader (which checks each line's field count and converts only ``x y z``); when it refuses the
+text, an exact line-by-line check names the file and the line of the error.
 
 :func:`skeleton_sample` turns a parsed file into one fixed-size sample:
 
@@ -28,8 +28,6 @@ is still an error naming the file and the line.
 
 from __future__ import annotations
 
-import io
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -161,8 +159,7 @@ def parse_skeleton(data: bytes, where: str) -> ParsedSkeleton:
     if block_lines:
         first = np.asarray(block_lines, dtype=np.int64)
         rows = (first[:, None] + np.arange(JOINTS)).reshape(-1)
-        _check_joint_fields(buf, starts[rows], ends[rows], rows, where)
-        coords = _parse_joint_xyz(data, starts[first], ends[first + JOINTS - 1], where, rows)
+        coords = _parse_joint_xyz(data, lines, starts[first], ends[first + JOINTS - 1], where, rows)
         coords = coords.reshape(len(first), JOINTS, 3)
         frame, body = np.asarray(block_frame), np.asarray(block_body)
         if len(set(zip(block_frame, block_body, strict=True))) != len(block_frame):
@@ -178,41 +175,52 @@ def ids_list(ids: dict[bytes, int]) -> list[str]:
     return [k.decode(errors="replace") for k in ids]
 
 
-def _check_joint_fields(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, rows: np.ndarray, where: str) -> None:
-    """Every joint line has 12 fields: counted from the positions of the separators (single spaces, no edge
-    blanks, as the dataset writes them); lines that fail that fast test are checked exactly and the first bad one
-    is named."""
-    spaces = np.flatnonzero(buf == 32)
-    seps = np.searchsorted(spaces, ends) - np.searchsorted(spaces, starts)
-    fast_ok = seps == JOINT_FIELDS - 1
-    if fast_ok.all():
-        return
-    for k in np.flatnonzero(~fast_ok):
-        n = len(bytes(buf[starts[k] : ends[k]]).split())
-        if n != JOINT_FIELDS:
-            raise _error(where, int(rows[k]) + 1, f"joint line has {n} fields, expected {JOINT_FIELDS}")
+def _check_joint_lines(lines: list[bytes], rows: np.ndarray, where: str) -> None:
+    """The slow, exact check of every joint line (12 fields, x y z numbers): raises naming the first bad line."""
+    for r in rows.tolist():
+        fields = lines[r].split()
+        if len(fields) != JOINT_FIELDS:
+            raise _error(where, r + 1, f"joint line has {len(fields)} fields, expected {JOINT_FIELDS}")
+        for tok in fields[:3]:
+            try:
+                float(tok)
+            except ValueError:
+                raise _error(where, r + 1, f"{tok[:40].decode(errors='replace')!r} is not a number") from None
 
 
-def _parse_joint_xyz(data: bytes, lo: np.ndarray, hi: np.ndarray, where: str, rows: np.ndarray) -> np.ndarray:
-    """``x y z`` of every joint line in one call of numpy's C text reader (the other 9 fields are counted by
-    :func:`_check_joint_fields`, not converted); a value that is not a number is located and named afterwards."""
+def _parse_joint_xyz(
+    data: bytes, lines: list[bytes], lo: np.ndarray, hi: np.ndarray, where: str, rows: np.ndarray
+) -> np.ndarray:
+    """``x y z`` of every joint line, ``(len(rows), 3)`` float32.
+
+    Fast path: the joint blocks (byte ranges ``lo..hi``) go through pyarrow's CSV reader in one call; it checks
+    every line's field count (12, single spaces) and converts only the first three fields. Anything it refuses
+    (runs of blanks, a short line, a non-number) goes through :func:`_check_joint_lines`, which names the line, or
+    else (well-formed but irregular whitespace) through a plain whitespace split.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
     text = b"\n".join(data[a:b] for a, b in zip(lo.tolist(), hi.tolist(), strict=True))
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            values = np.loadtxt(io.BytesIO(text), dtype=np.float32, usecols=(0, 1, 2), delimiter=" ", ndmin=2)
-    except ValueError:
-        lines = data.split(b"\n")
-        for r in rows.tolist():
-            for tok in lines[r].split()[:3]:
-                try:
-                    float(tok)
-                except ValueError:
-                    raise _error(where, r + 1, f"{tok[:40].decode(errors='replace')!r} is not a number") from None
-        raise ModalbenchError(f"{where}: joint coordinates are not numbers") from None
-    if values.shape != (len(rows), 3):
-        raise ModalbenchError(f"{where}: {values.shape[0]} joint lines read, expected {len(rows)}")
-    return values
+        table = pacsv.read_csv(
+            pa.py_buffer(text),
+            read_options=pacsv.ReadOptions(column_names=_FIELD_NAMES, use_threads=False),
+            parse_options=pacsv.ParseOptions(delimiter=" ", quote_char=False, ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.float64() for n in _FIELD_NAMES[:3]}, include_columns=_FIELD_NAMES[:3]
+            ),
+        )
+        if table.num_rows == len(rows):
+            return np.stack([c.to_numpy(zero_copy_only=False) for c in table.columns], axis=1).astype(np.float32)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    _check_joint_lines(lines, rows, where)
+    values = np.array(b" ".join(lines[r] for r in rows.tolist()).split(), dtype=np.float64)
+    return values.reshape(len(rows), JOINT_FIELDS)[:, :3].astype(np.float32)
+
+
+_FIELD_NAMES = [f"f{j}" for j in range(JOINT_FIELDS)]
 
 
 def body_activity(parsed: ParsedSkeleton) -> np.ndarray:
