@@ -276,3 +276,46 @@ def test_every_baseline_trains_one_epoch_on_parts(parts_root: Path, name: str, t
         )
     )
     assert res.epochs_run == 1 and np.isfinite(res.train_losses[0]) and 0.0 <= res.best_score <= 1.0
+
+
+def test_cli_video_and_pose_prepare_scenarios_train_evaluate_submit_leaderboard(tmp_path: Path, capsys) -> None:
+    """MFAS's setting on the fixture: skeleton + RGB (2 modalities), CLI end to end; the leaderboard of ntu60 shows
+    MFAS's reported NTU rows beside the reproduced entry."""
+    import shutil
+
+    from modalbench.app.cli import main
+    from modalbench.leaderboard.board import PACKAGE_DIR
+
+    raw = tmp_path / "raw"
+    write_raw(raw, rgb=True)
+    root = str(tmp_path / "root")
+    sets = ["--set", "skeleton.frames=8", "--set", "rgb.frames=4", "--set", "rgb.size=16"]
+    assert main(["prepare", "ntu60", "--quiet", "--root", root, "--raw", str(raw), *sets]) == 0
+    capsys.readouterr()
+    assert main(["info", "ntu60", "--root", root, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert "excluded_missing_skeletons" in json.dumps(info)
+    assert main(["scenarios", "ntu60", "--root", root, "--json"]) == 0
+    rows = {r["scenario"]: r for r in json.loads(capsys.readouterr().out) if "skipped" not in r}
+    assert rows["missing-modalities@v2"]["n_conditions"] == 3
+    runs = tmp_path / "runs"
+    train = ["train", "late", "--dataset", "ntu60", "--root", root, "--epochs", "1", "--batch-size", "16"]
+    assert main([*train, "--seeds", "0,1,2", "--out", str(runs)]) == 0
+    results = tmp_path / "results.json"
+    evaluate = ["evaluate", "--dataset", "ntu60", "--root", root, "--checkpoint", str(runs), "--seeds", "0,1,2"]
+    assert main([*evaluate, "--out", str(results)]) == 0
+    res = json.loads(results.read_text())
+    assert res["dataset"]["name"] == "ntu60" and len(res["seeds"]) == 3
+    board = tmp_path / "board"
+    board.mkdir()
+    shutil.copy(PACKAGE_DIR / "official.json", board / "official.json")
+    shutil.copytree(PACKAGE_DIR / "reference", board / "reference")
+    assert main(["register-official", "ntu60", "--root", root, "--leaderboard", str(board)]) == 0
+    assert main(["submit", str(results), "--leaderboard", str(board)]) == 0
+    capsys.readouterr()
+    assert main(["leaderboard", "--leaderboard", str(board), "--dataset", "ntu60", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    shown = shown["rows"] if isinstance(shown, dict) else shown
+    reported = {r["model"]: r["mean"] for r in shown if r["source"] == "reported"}
+    assert reported["mfas"] == 90.04 and reported["two-stream"] == 88.6 and len(reported) == 6
+    assert {r["dataset"] for r in shown if r["source"] == "reproduced"} == {"ntu60"}
