@@ -18,8 +18,9 @@ Raw files (``DIR`` = ``--raw DIR``, else ``<root>/<dataset>/raw``): skeletons ``
 (NTU 60) and ``nturgbd_skeletons_s018_to_s032.zip`` (the NTU 120 addition), members
 ``nturgb+d_skeletons/SsssCcccPpppRrrrAaaa.skeleton``; RGB ``nturgbd_rgb_sNNN.zip`` (one per setup), members
 ``nturgb+d_rgb/SsssCcccPpppRrrrAaaa_rgb.avi``. No checksum is published: size and sha256 of every placed archive are
-recorded in the store's provenance and in ``DIR/../placed-sha256.json`` (``<root>/<dataset>/raw`` for ``--raw``),
-and a later prepare that finds a different file is a checksum mismatch (trust on first use). Members are streamed
+recorded in the store's provenance and in ``<root>/<dataset>/raw/placed-sha256.json``, and a later prepare that
+finds a different file under the same name is a checksum mismatch (trust on first use; ``--verification warn``
+accepts it). Members are streamed
 from the zips inside dask tasks (``block`` samples per task); nothing is extracted.
 
 The official lists of samples with missing or incomplete skeletons (302 for NTU 60, 535 for NTU 120;
@@ -46,7 +47,7 @@ import dask.array as da
 import numpy as np
 
 from modalbench.atomic import write_json_atomic
-from modalbench.datasets import DatasetBuilder, PrepareContext, TaskInfo, TrainingDefaults, register_dataset
+from modalbench.datasets import DatasetBuilder, PrepareContext, TaskInfo, register_dataset
 from modalbench.errors import ModalbenchError
 from modalbench.jsonio import read_json
 from modalbench.meta import ModalitySpec
@@ -270,9 +271,6 @@ class NTUBase(DatasetBuilder):
 
     def tasks(self, params: dict[str, Any]) -> list[TaskInfo]:
         return [TaskInfo("action", "multiclass", ACTIONS[: self.n_classes])]
-
-    def training_defaults(self) -> TrainingDefaults:
-        return TrainingDefaults()
 
     def source_info(self) -> dict[str, Any]:
         info = super().source_info()
