@@ -319,3 +319,31 @@ def test_cli_video_and_pose_prepare_scenarios_train_evaluate_submit_leaderboard(
     reported = {r["model"]: r["mean"] for r in shown if r["source"] == "reported"}
     assert reported["mfas"] == 90.04 and reported["two-stream"] == 88.6 and len(reported) == 6
     assert {r["dataset"] for r in shown if r["source"] == "reproduced"} == {"ntu60"}
+
+
+def test_ntu120_cross_setup_reads_both_skeleton_archives(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    first = fixture_names()
+    write_raw(raw, names=first)
+    later = [f"S018C001P{p:03d}R001A{a:03d}" for p in (45, 46, 47) for a in (61, 120)]
+    texts = write_raw(tmp_path / "later", names=later)
+    from helpers.ntu_fixture import SKELETON_FOLDER, write_zip
+
+    write_zip(
+        raw / "nturgbd_skeletons_s018_to_s032.zip",
+        {f"{SKELETON_FOLDER}/{k}.skeleton": v.encode() for k, v in texts.items()},
+    )
+    res = prepare(
+        "ntu120-parts", root=tmp_path / "r", raw=raw, progress=False,
+        overrides={"skeleton.frames": 4, "protocol": "xset"},
+    )  # fmt: skip
+    prov = res.attrs["source"]["provenance"]
+    assert prov["samples"] == len(first) - 1 + len(later) and prov["missing_list"] == MISSING_120_FILE.name
+    assert len(res.attrs["classes"]) == 120
+    ds = open_store("ntu120-parts", root=tmp_path / "r")
+    codes, split = ds["ntu_code"].values, ds["split"].values
+    assert set(codes[split == 2, 0].tolist()) == {1} and set(codes[split != 2, 0].tolist()) == {18}  # even setups
+    assert sorted(set(ds["label"].values[split != 2].tolist())) == [60, 119]
+    write_raw(tmp_path / "bad", names=[*first, "S001C001P001R001A061"])
+    with pytest.raises(ModalbenchError, match="sample S001C001P001R001A061 has action > 60"):
+        prepare("ntu60-parts", root=tmp_path / "r60", raw=tmp_path / "bad", progress=False)
