@@ -22,7 +22,8 @@ from .registry import register_baseline
 
 
 def joint_spec(meta: DatasetMeta) -> tuple[ModalitySpec, str]:
-    """The spec of the concatenated input and how it is built (``channels-last``, ``channels-first``, ``flat``)."""
+    """The spec of the concatenated input and how it is built (``channels-last``, ``channels-first``, ``joints``:
+    skeleton parts side by side on the joint axis, ``flat``)."""
     kinds = {m.kind for m in meta.modalities}
     if kinds == {"series"} and len({m.shape[0] for m in meta.modalities}) == 1:
         t = meta.modalities[0].shape[0]
@@ -31,6 +32,10 @@ def joint_spec(meta: DatasetMeta) -> tuple[ModalitySpec, str]:
         rest = meta.modalities[0].shape[1:]
         shape = (sum(m.shape[0] for m in meta.modalities), *rest)
         return ModalitySpec("joint", kinds.pop(), shape), "channels-first"
+    if kinds == {"skeleton"} and len({(m.shape[:2], m.shape[3:]) for m in meta.modalities}) == 1:
+        t, bodies, _, coords = meta.modalities[0].shape
+        shape = (t, bodies, sum(m.shape[2] for m in meta.modalities), coords)
+        return ModalitySpec("joint", "skeleton", shape), "joints"
     return ModalitySpec("joint", "vector", (sum(math.prod(m.shape) for m in meta.modalities),)), "flat"
 
 
@@ -61,6 +66,8 @@ class EarlyFusion(FusionModel):
             return torch.cat(xs, dim=-1)
         if self.layout == "channels-first":
             return torch.cat(xs, dim=1)
+        if self.layout == "joints":
+            return torch.cat(xs, dim=3)
         return torch.cat([x.flatten(1) for x in xs], dim=1)
 
     def forward(self, inputs: dict[str, torch.Tensor], available: torch.Tensor) -> torch.Tensor:

@@ -3,7 +3,10 @@
 ``series`` -> 1-D conv stack (or ``deepconvlstm``: DeepConvLSTM, Ordóñez & Roggen, Sensors 16(1):115, 2016, the
 pre-processing of EmbraceNet's OPPORTUNITY models — 4 temporal convolutions of 64 filters with kernel 5, then 2 LSTM
 layers of 128 units, the last step's state read out); ``image`` -> small CNN; ``vector`` -> MLP;
-``spectrogram`` -> LeNet-style CNN (MFAS's unimodal spectrogram net; ``cnn2d`` selects the earlier 3×3 2-D CNN).
+``spectrogram`` -> LeNet-style CNN (MFAS's unimodal spectrogram net; ``cnn2d`` selects the earlier 3×3 2-D CNN);
+``skeleton`` (``[B, T, P, J, 3]``: bodies × joints × xyz per step) -> temporal conv
+stack over the flattened joint coordinates (or ``gru``: a GRU over the same per-step vectors, the last state read
+out); ``video`` (``[B, T, C, H, W]`` clips) -> small 3-D CNN (spatio-temporal 3×3×3 convolutions, global pooling).
 Every encoder maps ``[B, *shape]`` to ``[B, out_dim]``.
 """
 
@@ -148,6 +151,75 @@ class MLPEncoder(nn.Module):
         return self.net(x)
 
 
+class SkeletonTemporalEncoder(nn.Module):
+    """Skeleton sequences ``[B, T, P, J, 3]``: every step's ``P·J·3`` coordinates as channels of a temporal
+    Conv1d stack (BatchNorm, ReLU, stride-2 after the first layer), mean over time; ``gru=True`` replaces the stack
+    by a GRU whose last hidden state is read out."""
+
+    def __init__(
+        self,
+        spec: ModalitySpec,
+        out_dim: int,
+        filters: int = 64,
+        layers: int = 3,
+        kernel: int = 9,
+        gru: bool = False,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        channels = math.prod(spec.shape[1:])
+        self.gru = nn.GRU(channels, filters, batch_first=True) if gru else None
+        blocks: list[nn.Module] = []
+        c_in = channels
+        for i in range(0 if gru else layers):
+            stride = 2 if i > 0 else 1
+            blocks += [
+                nn.Conv1d(c_in, filters, kernel, stride=stride, padding=kernel // 2),
+                nn.BatchNorm1d(filters),
+                nn.ReLU(),
+            ]
+            c_in = filters
+        self.conv = nn.Sequential(*blocks)
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(filters, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        seq = x.flatten(2)  # [B, T, P*J*3]
+        if self.gru is not None:
+            _, h = self.gru(seq)
+            feat = h[-1]
+        else:
+            feat = self.conv(seq.transpose(1, 2)).mean(dim=2)
+        return torch.relu(self.out(self.drop(feat)))
+
+
+class Video3DCNNEncoder(nn.Module):
+    """Small 3-D CNN for clips ``[B, T, C, H, W]``: Conv3d 3×3×3 blocks (BatchNorm, ReLU), spatial max-pooling
+    after every block (temporal pooling too while the clip has more than 2 steps), global average pooling."""
+
+    def __init__(
+        self, spec: ModalitySpec, out_dim: int, filters: int = 16, layers: int = 3, dropout: float = 0.0
+    ) -> None:
+        super().__init__()
+        t, c_in, h, w = spec.shape
+        blocks: list[nn.Module] = []
+        width = c_in
+        for i in range(layers):
+            blocks += [nn.Conv3d(width, filters * 2**i, 3, padding=1), nn.BatchNorm3d(filters * 2**i), nn.ReLU()]
+            kt = 2 if t > 2 else 1
+            ks = 2 if min(h, w) >= 4 else 1
+            blocks.append(nn.MaxPool3d((kt, ks, ks), ceil_mode=True))
+            t, h, w = -(-t // kt), -(-h // ks), -(-w // ks)
+            width = filters * 2**i
+        self.conv = nn.Sequential(*blocks)
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(width, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv(x.transpose(1, 2))  # [B, C, T, H, W] for Conv3d
+        return torch.relu(self.out(self.drop(h.mean(dim=(2, 3, 4)))))
+
+
 #: DeepConvLSTM (Ordóñez & Roggen 2016): 4 conv layers × 64 filters, kernel 5, 2 LSTM layers × 128 units
 DEEPCONVLSTM: dict[str, Any] = {
     "lstm": True,
@@ -164,6 +236,8 @@ ENCODERS_BY_KIND: dict[str, type[nn.Module]] = {
     "vector": MLPEncoder,
     "spectrogram": LeNetEncoder,
     "text": MLPEncoder,
+    "skeleton": SkeletonTemporalEncoder,
+    "video": Video3DCNNEncoder,
 }
 ENCODER_NAMES: dict[str, type[nn.Module]] = {
     "conv1d": SeriesConvEncoder,
@@ -172,6 +246,9 @@ ENCODER_NAMES: dict[str, type[nn.Module]] = {
     "cnn2d": SpectrogramCNNEncoder,
     "lenet": LeNetEncoder,
     "mlp": MLPEncoder,
+    "skeleton-tcn": SkeletonTemporalEncoder,
+    "gru": SkeletonTemporalEncoder,
+    "cnn3d": Video3DCNNEncoder,
 }
 
 
@@ -179,7 +256,7 @@ def make_encoder(spec: ModalitySpec, out_dim: int, kind: str | None = None, **cf
     """An encoder for ``spec`` producing ``out_dim`` features.
 
     ``kind`` overrides the default picked from ``spec.kind`` (``conv1d``, ``deepconvlstm``, ``cnn``, ``cnn2d``, ``lenet``,
-    ``mlp``).
+    ``mlp``, ``skeleton-tcn``, ``gru``, ``cnn3d``).
     """
     if kind is None:
         cls = ENCODERS_BY_KIND[spec.kind]
@@ -189,6 +266,8 @@ def make_encoder(spec: ModalitySpec, out_dim: int, kind: str | None = None, **cf
         cls = ENCODER_NAMES[kind]
         if kind == "deepconvlstm":
             cfg = {**DEEPCONVLSTM, **cfg}
+        if kind == "gru":
+            cfg = {"gru": True, **cfg}
     return cls(spec, out_dim, **cfg)
 
 

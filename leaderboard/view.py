@@ -54,7 +54,12 @@ def table_rows(
     """The rows of the view as plain dicts (what ``--json`` prints), in display order."""
     entries = board.get("entries", [])
     reported = board.get("reported", {}).get("rows", [])
-    _check_filter(dataset, {e["dataset"] for e in entries} | {r["dataset"] for r in reported}, "dataset")
+    _check_filter(
+        dataset,
+        {e["dataset"] for e in entries}
+        | {d for r in reported for d in (r["dataset"], *r.get("benchmark_datasets", ()))},
+        "dataset",
+    )
     _check_filter(task, {e["task"] for e in entries} | {r["task"] for r in reported}, "task")
     known_scenarios = {s for e in entries for s in e["scenarios"]}
     if scenario is not None and "@" not in scenario:  # a family name means its newest version on the board
@@ -113,7 +118,9 @@ def table_rows(
     )
     if scenario is None:
         for r in reported:
-            if (dataset and r["dataset"] != dataset) or (task and r["task"] != task):
+            if dataset and dataset not in (r["dataset"], *r.get("benchmark_datasets", ())):
+                continue
+            if task and r["task"] != task:
                 continue
             rows.append(
                 {

@@ -8,6 +8,7 @@ from . import (  # noqa: F401
     higgs,  # noqa: F401
     mnist_halves,  # noqa: F401
     mudestreda,  # noqa: F401
+    ntu,  # noqa: F401
     opportunity,
     synthetic,
 )

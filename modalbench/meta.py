@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-MODALITY_KINDS = ("series", "image", "vector", "spectrogram", "text")
+MODALITY_KINDS = ("series", "image", "vector", "spectrogram", "text", "skeleton", "video")
 TASK_TYPES = ("multiclass", "multilabel")
 SPLITS = ("train", "val", "test")
 SPLIT_CODES = {name: code for code, name in enumerate(SPLITS)}
@@ -43,14 +43,22 @@ class ModalitySpec:
             "vector": (f"{n}_feature",),
             "spectrogram": (f"{n}_channel", f"{n}_freq", f"{n}_frame"),
             "text": (f"{n}_token",),
+            "skeleton": (f"{n}_time", f"{n}_body", f"{n}_joint", f"{n}_coord"),
+            "video": (f"{n}_time", f"{n}_channel", f"{n}_height", f"{n}_width"),
         }[self.kind]
 
     @property
     def n_channels(self) -> int:
-        """Channel count: last axis for series, first for image/spectrogram, features for vector."""
-        if self.kind == "series":
-            return self.shape[-1]
-        return self.shape[0]
+        """Channel count: last axis for series and skeleton (x, y, z), second for video, first for
+        image/spectrogram, features for vector."""
+        return self.shape[self.channel_axis]
+
+    @property
+    def channel_axis(self) -> int:
+        """Axis of the channels within one sample (without the sample dim)."""
+        if self.kind in ("series", "skeleton"):
+            return len(self.shape) - 1
+        return 1 if self.kind == "video" else 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form; ``storage_dtype`` only when it is not the default (float32 stores keep their fingerprint)."""

@@ -92,7 +92,7 @@ def _bad(key: str) -> dict[str, Any]:
 
 def channel_axis(spec: ModalitySpec) -> int:
     """Channel axis of one sample (without the sample dim)."""
-    return len(spec.shape) - 1 if spec.kind == "series" else 0
+    return spec.channel_axis
 
 
 def stream_chunk_rows(specs: list[ModalitySpec]) -> int:
@@ -616,11 +616,25 @@ def _assemble_samples(builder, params, items: list[SampleSplit], computed) -> xr
     )
     data_vars["split"] = ("sample", da.from_array(split, chunks=rows))
     data_vars["available"] = (("sample", "modality"), avail.astype(bool).rechunk((rows, len(specs))))
+    data_vars.update(_extra_vars(items, rows))
     ds = xr.Dataset(data_vars)
     ds.attrs["split_ranges"] = _split_ranges(split)
     if scales:  # only then: stores without uint8 modalities keep their attributes (and fingerprint)
         ds.attrs["reader_scale"] = scales
     return _with_int_coords(ds).assign_coords(modality=_modality_names(specs))
+
+
+def _extra_vars(items: list[SampleSplit], rows: int) -> dict[str, Any]:
+    """The ``extras`` of sample splits as data variables (every split must give the same names and dims)."""
+    names = list(items[0].extras) if items else []
+    out: dict[str, Any] = {}
+    for name in names:
+        dims = items[0].extras[name][0]
+        if any(s.extras.get(name, (None,))[0] != dims for s in items):
+            raise ModalbenchError(f"sample extra {name!r}: every split must give it with dims {dims}")
+        x = da.concatenate([da.asarray(s.extras[name][1]) for s in items], axis=0)
+        out[name] = (("sample", *dims), x.rechunk((rows, *x.shape[1:])))
+    return out
 
 
 def _assemble_windowed(builder, params, items: list[Recording], computed) -> xr.Dataset:

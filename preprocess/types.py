@@ -31,12 +31,15 @@ class SampleSplit:
 
     ``inputs`` maps each modality to an ``(N, *shape)`` array; ``labels`` maps each task to ``(N,)``
     (multiclass) or ``(N, K)`` (multilabel); ``available`` is an optional ``(N, M)`` bool array.
+    ``extras`` maps further per-sample variables to ``(dims after "sample", (N, ...) array)``; they are stored
+    as they are (not scaled), e.g. NTU's per-frame body mask.
     """
 
     split: str
     inputs: dict[str, Any]
     labels: dict[str, Any]
     available: Any | None = None
+    extras: dict[str, tuple[tuple[str, ...], Any]] = field(default_factory=dict)
 
     @property
     def n(self) -> int:

@@ -14,7 +14,8 @@ Missing means: the modality is unavailable for the sample (``available``), the t
 (``timestep_mask``, block-missing), or the value is NaN in the store (natural gaps get the same treatment).
 
 Batch layouts (docs/store-format.md): series ``(B, L, C)`` (channels last), image ``(B, C, H, W)``,
-spectrogram ``(B, C, F, T)``, vector ``(B, F)`` (channels on axis 1). Inputs may be numpy arrays or torch
+spectrogram ``(B, C, F, T)``, vector ``(B, F)`` (channels on axis 1), skeleton ``(B, T, P, J, 3)`` (channels last),
+video ``(B, T, C, H, W)`` (channels on axis 2). Inputs may be numpy arrays or torch
 tensors (the result has the same type and device). Everything is vectorised (no per-sample loops).
 
 Window-level ``ffill`` only sees the window: values before the window start come from ``history``
@@ -89,11 +90,18 @@ def _kind(name: str, x: Any, kinds: Mapping[str, str] | None) -> str:
     return kind
 
 
+def _batch_channel_axis(kind: str, ndim: int) -> int:
+    """Channel axis of a batch: last for series and skeleton (x, y, z), 2 for video ``(B, T, C, H, W)``, else 1."""
+    if kind in ("series", "skeleton"):
+        return ndim - 1
+    return 2 if kind == "video" else 1
+
+
 def _channel_shape(kind: str, ndim: int, n: int) -> tuple[int, ...]:
     """Shape that broadcasts a per-channel vector over a batch of this kind."""
-    if kind == "series":
-        return (1,) * (ndim - 1) + (n,)
-    return (1, n) + (1,) * (ndim - 2)
+    shape = [1] * ndim
+    shape[_batch_channel_axis(kind, ndim)] = n
+    return tuple(shape)
 
 
 def _means_for(name: str, kind: str, x: Any, means: Mapping[str, Any] | None) -> Any:
@@ -103,7 +111,7 @@ def _means_for(name: str, kind: str, x: Any, means: Mapping[str, Any] | None) ->
             f"normalisation[{name!r}]['scaled_mean'])"
         )
     mu = np.asarray(means[name], dtype=np.float64).reshape(-1)
-    axis = len(x.shape) - 1 if kind == "series" else 1
+    axis = _batch_channel_axis(kind, len(x.shape))
     if mu.size != x.shape[axis]:
         raise ModalbenchError(f"fill: means[{name!r}] has {mu.size} values, the input has {x.shape[axis]} channels")
     return _like(mu.reshape(_channel_shape(kind, len(x.shape), mu.size)), x, dtype=x.dtype)

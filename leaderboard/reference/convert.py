@@ -48,6 +48,13 @@ MODALITY_COUNTS = {
 }
 
 
+#: The registered modalbench datasets that follow a paper's dataset (rows gain ``benchmark_datasets``, and
+#: ``modalbench leaderboard --dataset NAME`` shows them beside the reproduced entries of NAME).
+BENCHMARK_DATASETS = {
+    "ntu-rgbd": ["ntu60"],  # MFAS §4.2: NTU RGB+D 60, cross-subject, video + pose
+}
+
+
 def parse_papers(text: str) -> tuple[dict[str, str], list[str]]:
     """``({paper id: citation}, [notes])`` from reference-papers.md."""
     papers: dict[str, str] = {}
@@ -93,23 +100,24 @@ def convert(csv_path: Path, papers_path: Path) -> dict[str, Any]:
             if rec["paper"] not in papers:
                 raise SystemExit(f"{csv_path}:{lineno}: paper {rec['paper']!r} not in {papers_path}")
             n_available, missing_rate = derive(rec["dataset"], rec["condition"])
-            rows.append(
-                {
-                    "paper": rec["paper"],
-                    "table": int(rec["table"]),
-                    "dataset": rec["dataset"],
-                    "task": rec["task"],
-                    "method": rec["method"],
-                    "condition": rec["condition"],
-                    "metric": rec["metric"],
-                    "value": float(rec["value"]),
-                    "std": float(rec["std"]) if rec["std"] else None,
-                    "note": rec["note"] or None,
-                    "citation": papers[rec["paper"]],
-                    "n_available": n_available,
-                    "missing_rate": missing_rate,
-                }
-            )
+            row: dict[str, Any] = {
+                "paper": rec["paper"],
+                "table": int(rec["table"]),
+                "dataset": rec["dataset"],
+                "task": rec["task"],
+                "method": rec["method"],
+                "condition": rec["condition"],
+                "metric": rec["metric"],
+                "value": float(rec["value"]),
+                "std": float(rec["std"]) if rec["std"] else None,
+                "note": rec["note"] or None,
+                "citation": papers[rec["paper"]],
+                "n_available": n_available,
+                "missing_rate": missing_rate,
+            }
+            if rec["dataset"] in BENCHMARK_DATASETS:
+                row["benchmark_datasets"] = BENCHMARK_DATASETS[rec["dataset"]]
+            rows.append(row)
     return {
         "source": "reference-results.csv + reference-papers.md (transcribed from the papers' tables)",
         "columns": COLUMNS,

@@ -483,3 +483,17 @@ def test_mulmix_candidate_cap_is_visible() -> None:
     c = big.effective_config()
     assert c["capped"] and c["n_candidates"] == 64 and c["power_set_size"] == 255
     assert big.notes and "64 of 255" in big.notes[0] and big.config()["notes"] == big.notes
+
+
+def test_early_fusion_puts_skeleton_parts_side_by_side_on_the_joint_axis() -> None:
+    parts = DatasetMeta(
+        "p",
+        (ModalitySpec("torso", "skeleton", (8, 2, 5, 3)), ModalitySpec("arm", "skeleton", (8, 2, 6, 3))),
+        ("x", "y"),
+    )
+    spec, layout = joint_spec(parts)
+    assert (spec.kind, spec.shape, layout) == ("skeleton", (8, 2, 11, 3), "joints")
+    model = create_baseline("early", parts)
+    a, b = torch.randn(4, 8, 2, 5, 3), torch.randn(4, 8, 2, 6, 3)
+    joint = model.joint_input({"torso": a, "arm": b})
+    assert torch.equal(joint[:, :, :, :5], a) and torch.equal(joint[:, :, :, 5:], b)

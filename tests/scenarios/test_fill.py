@@ -168,3 +168,19 @@ def test_package_level_fill_is_the_function_even_after_the_submodule_import():
         "assert callable(fill) and fill.__name__ == 'fill', fill\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_mean_fill_of_skeleton_and_video_uses_their_channel_axes() -> None:
+    skel = np.ones((2, 3, 2, 4, 3), dtype=np.float32)  # (B, T, bodies, joints, xyz): channels last
+    clip = np.ones((2, 2, 3, 4, 4), dtype=np.float32)  # (B, T, C, H, W): channels on axis 2
+    means = {"skel": np.array([1.0, 2.0, 3.0]), "clip": np.array([10.0, 20.0, 30.0])}
+    out = fill(
+        {"skel": skel, "clip": clip},
+        np.array([[False, False], [True, True]]),
+        "mean",
+        means=means,
+        kinds={"skel": "skeleton", "clip": "video"},
+    )
+    assert out["skel"][0, ..., 0].min() == 1.0 and np.all(out["skel"][0, ..., 2] == 3.0)
+    assert np.all(out["clip"][0, :, 1] == 20.0) and np.all(out["clip"][0, :, 2] == 30.0)
+    assert np.all(out["skel"][1] == 1.0) and np.all(out["clip"][1] == 1.0)
