@@ -1,1 +1,1 @@
-/work/main/modalbench/__init__.py
+/work/wt/scenarios2/modalbench/__init__.py

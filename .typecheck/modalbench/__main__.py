@@ -1,1 +1,1 @@
-/work/main/modalbench/__main__.py
+/work/wt/scenarios2/modalbench/__main__.py

@@ -1,1 +1,1 @@
-/work/main/modalbench/atomic.py
+/work/wt/scenarios2/modalbench/atomic.py

@@ -1,1 +1,1 @@
-/work/main/modalbench/data.py
+/work/wt/scenarios2/modalbench/data.py

@@ -1,1 +1,1 @@
-/work/main/modalbench/datasets.py
+/work/wt/scenarios2/modalbench/datasets.py

@@ -1,1 +1,1 @@
-/work/main/modalbench/errors.py
+/work/wt/scenarios2/modalbench/errors.py

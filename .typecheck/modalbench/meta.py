@@ -1,1 +1,1 @@
-/work/main/modalbench/meta.py
+/work/wt/scenarios2/modalbench/meta.py

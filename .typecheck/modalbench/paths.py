@@ -1,1 +1,1 @@
-/work/main/modalbench/paths.py
+/work/wt/scenarios2/modalbench/paths.py

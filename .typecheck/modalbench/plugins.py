@@ -1,1 +1,1 @@
-/work/main/modalbench/plugins.py
+/work/wt/scenarios2/modalbench/plugins.py

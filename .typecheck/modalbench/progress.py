@@ -1,1 +1,1 @@
-/work/main/modalbench/progress.py
+/work/wt/scenarios2/modalbench/progress.py

@@ -1,1 +1,1 @@
-/work/main/modalbench/registry.py
+/work/wt/scenarios2/modalbench/registry.py

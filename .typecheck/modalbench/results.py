@@ -1,1 +1,1 @@
-/work/main/modalbench/results.py
+/work/wt/scenarios2/modalbench/results.py

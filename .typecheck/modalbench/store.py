@@ -1,1 +1,1 @@
-/work/main/modalbench/store.py
+/work/wt/scenarios2/modalbench/store.py

@@ -1,1 +1,1 @@
-/work/main/modalbench/vocabulary.py
+/work/wt/scenarios2/modalbench/vocabulary.py

@@ -1,1 +1,1 @@
-/work/main/modalbench/windows.py
+/work/wt/scenarios2/modalbench/windows.py
