@@ -116,6 +116,10 @@ class FusionModel(nn.Module):
     presets: ClassVar[dict[str, Callable[[DatasetMeta], dict[str, Any]]]] = {}
     #: True when the method honours ``available`` natively (a property where it depends on hyperparameters)
     handles_missing: bool = False
+    #: False when the method cannot train on samples with missing modalities (``--train-scenario`` refuses it);
+    #: every built-in method trains on them: dropped modalities are filled and masked as at evaluation, and methods
+    #: with per-modality losses (late fusion, CentralNet, two-stream) skip the absent ones
+    trains_with_missing: bool = True
     #: the method's recipe before the ``recipe`` hyperparameter (keys of ``registry.RECIPE_PARAMS``)
     default_recipe: ClassVar[dict[str, Any]] = DEFAULT_RECIPE
 

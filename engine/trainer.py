@@ -32,12 +32,99 @@ from torch import nn
 
 from modalbench.errors import ModalbenchError
 from modalbench.fusion import CalibratedModel, PretrainableModel, TrainableModel, model_meta
+from modalbench.vocabulary import TRAINING_REGIMES
 
 from .checkpoint import parameter_count, save_checkpoint, write_jsonl_atomic
 from .evaluation import Batch, FillFn, check_batch, evaluate_batches, per_modality_scores
 from .metrics import main_metric
 
-__all__ = ["TrainResult", "fit", "resolve_device", "seed_torch", "training_warnings"]
+__all__ = [
+    "REGIMES",
+    "ModalityDropout",
+    "TrainResult",
+    "fit",
+    "make_regime",
+    "resolve_device",
+    "seed_torch",
+    "training_warnings",
+]
+
+#: training regimes the trainer applies to any model (recorded in checkpoints and results as ``regime``)
+REGIMES = TRAINING_REGIMES
+#: the regime parameters (``--set`` keys taken by the regime, not by the method)
+REGIME_PARAMS = ("p_drop",)
+DEFAULT_P_DROP = 0.5
+
+
+@dataclass
+class ModalityDropout:
+    """Training-time modality dropout for every method (generalises EmbraceNet's ``adj_pre``).
+
+    Each training batch loses each modality of each sample independently with probability ``rate(epoch)``; a sample
+    left with no modality gets one of its available modalities back, chosen uniformly at random (the rule of
+    ``random-missing``). Dropped modalities are marked unavailable and filled with the run's fill (the training mean
+    by default), as at evaluation. ``modality-dropout``: ``rate = p_drop`` throughout; ``curriculum-dropout``: the
+    rate ramps linearly from 0 at the first epoch to ``p_drop`` at the last (curriculum modality dropout, as in
+    MuteBench 2026). Draws come from a generator seeded with the training seed, so runs are reproducible.
+    """
+
+    regime: str
+    p_drop: float
+    epochs: int
+
+    def rate(self, epoch: int) -> float:
+        """The drop probability in (0-based) training epoch ``epoch``."""
+        if self.regime == "curriculum-dropout":
+            return self.p_drop * (epoch / (self.epochs - 1) if self.epochs > 1 else 1.0)
+        return self.p_drop
+
+    def record(self) -> dict[str, Any]:
+        """What config.json records under ``training_regime``."""
+        schedule = "linear 0 -> p_drop over the epochs" if self.regime == "curriculum-dropout" else "constant"
+        return {"name": self.regime, "p_drop": self.p_drop, "schedule": schedule}
+
+    def drop(
+        self,
+        inputs: dict[str, torch.Tensor],
+        available: torch.Tensor,
+        epoch: int,
+        generator: torch.Generator,
+        fill: FillFn | None,
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """``(inputs, available)`` of a batch after dropping modalities at ``rate(epoch)``."""
+        p = self.rate(epoch)
+        if p <= 0:
+            return inputs, available
+        draws = torch.rand(available.shape, generator=generator, device=generator.device).to(available.device)
+        kept = available & (draws >= p)
+        empty = ~kept.any(dim=1) & available.any(dim=1)
+        if bool(empty.any()):
+            pick = torch.rand(available.shape, generator=generator, device=generator.device).to(available.device)
+            choice = torch.where(available, pick, torch.full_like(pick, -1.0)).argmax(dim=1)
+            restore = torch.nn.functional.one_hot(choice, available.shape[1]).bool() & empty.unsqueeze(1)
+            kept = kept | restore
+        if fill is not None:
+            inputs = fill(inputs, kept)
+        return inputs, kept
+
+
+def make_regime(regime: str | None, params: dict[str, Any] | None, epochs: int) -> ModalityDropout | None:
+    """The trainer-side regime for ``regime`` (None for ``full-modality``); bad names or values are one line."""
+    params = dict(params or {})
+    regime = regime or "full-modality"
+    if regime not in REGIMES:
+        raise ModalbenchError(f"--regime {regime!r}: expected one of {', '.join(REGIMES)}")
+    unknown = sorted(set(params) - set(REGIME_PARAMS))
+    if unknown:
+        raise ModalbenchError(f"regime {regime}: unknown parameter(s) {', '.join(unknown)}; expected p_drop")
+    if regime == "full-modality":
+        if params:
+            raise ModalbenchError("p_drop is a parameter of --regime modality-dropout or curriculum-dropout")
+        return None
+    p = params.get("p_drop", DEFAULT_P_DROP)
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 < float(p) < 1.0:
+        raise ModalbenchError(f"regime {regime}: p_drop must be a number in (0, 1), got {p!r}")
+    return ModalityDropout(regime, round(float(p), 6), int(epochs))
 
 
 @dataclass
@@ -225,6 +312,7 @@ def fit(
     log_every: int = 50,
     extra_config: dict[str, Any] | None = None,
     optimizer: dict[str, Any] | None = None,
+    regime: ModalityDropout | None = None,
 ) -> TrainResult:
     """Train ``model``, keep the best validation epoch, calibrate, and (with ``out_dir``) save the checkpoint.
 
@@ -232,7 +320,9 @@ def fit(
     ``val_batches()`` yields validation batches. ``fill`` fills masked modalities for the per-modality calibration
     pass (default: values kept). ``extra_config`` is merged into ``config.json`` (e.g. the CLI command).
     ``optimizer`` is a training recipe (see :func:`make_optimizer`; default: Adam with ``eps`` and
-    ``weight_decay``, EmbraceNet's set-up).
+    ``weight_decay``, EmbraceNet's set-up). ``regime`` (:func:`make_regime`) drops modalities of the training
+    batches (``modality-dropout``, ``curriculum-dropout``); dropped modalities are filled with ``fill``. A model with
+    its own training-time regime (EmbraceNet ``adj_pre``) is refused a second one.
     """
     if int(epochs) < 1:
         raise ModalbenchError(f"epochs must be >= 1, got {epochs!r}")
@@ -252,6 +342,16 @@ def fit(
     metric = main_metric(meta.task_type)
     name = getattr(model, "registry_name", "") or type(model).__name__
     out = Path(out_dir) if out_dir is not None else None
+    own_regime = str(getattr(model, "regime", "full-modality"))
+    if regime is not None and own_regime != "full-modality":
+        raise ModalbenchError(
+            f"--regime {regime.regime}: {name} already trains with its own regime {own_regime!r} "
+            "(e.g. EmbraceNet adj_pre); use one or the other"
+        )
+    drop_gen: torch.Generator | None = None
+    if regime is not None:
+        drop_gen = torch.Generator(device=torch.device(resolve_device(device)))
+        drop_gen.manual_seed(int(seed) + 7919)  # a stream apart from the model's initialisation
 
     prev_det = torch.are_deterministic_algorithms_enabled()
     prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
@@ -316,11 +416,17 @@ def fit(
                 def show(v: float, e: int = e, best: float = max(best_score, 0.0)) -> None:
                     bar.update(task, description=f"{name} {e + 1}/{epochs} loss {v:.4f} val {metric} {best:.4f}")
 
+                def train_loss(x: Any, a: Any, t: Any, e: int = e) -> torch.Tensor:
+                    if regime is not None and drop_gen is not None:
+                        x, a = regime.drop(x, a, e, drop_gen, fill)
+                    loss_and_logits: Callable[..., tuple[torch.Tensor, torch.Tensor]] = model.training_loss  # type: ignore[assignment]
+                    return loss_and_logits(x, a, t)[0]
+
                 loss = _run_epoch(
                     model,
                     train_batches(pre_epochs + e),
                     stepper,
-                    lambda x, a, t: model.training_loss(x, a, t)[0],
+                    train_loss,
                     names,
                     where,
                     show,
@@ -381,6 +487,7 @@ def fit(
                 "amp": use_amp,
                 "pretrain_epochs": pre_epochs,
             }
+            regime_record = regime.record() if regime is not None else {"name": own_regime}
             extra = {
                 "training": training,
                 "seed": int(seed),
@@ -394,6 +501,7 @@ def fit(
                 "final_val": final_val,
                 "calibration": calibration,
                 "warnings": warnings,
+                "training_regime": regime_record,
                 **(extra_config or {}),
             }
             save_checkpoint(model, out, extra=_jsonable(extra), log=log)

@@ -67,12 +67,23 @@ def path_component_problem(value: Any, field: str) -> str | None:
     return None
 
 
-def entry_key(dataset: str, task: str, model: str, regime: str) -> str:
-    """``"<dataset>/<task>/<model>--<regime>"``: one entry per (model, dataset, task, training regime)."""
-    return f"{dataset}/{task}/{model}--{regime}"
+def training_label(result: Any) -> str | None:
+    """``"<family>-<condition>"`` of a result's training scenario (``train-missing-mcar-p0.30``); None without one."""
+    ts = result.get("training_scenario") if isinstance(result, dict) else None
+    if not isinstance(ts, dict) or not isinstance(ts.get("id"), str) or not isinstance(ts.get("condition"), str):
+        return None
+    return f"{ts['id'].split('@', 1)[0]}-{ts['condition']}"
 
 
-def submission_path(leaderboard_dir: Path, dataset: str, task: str, model: str, regime: str) -> Path:
+def entry_key(dataset: str, task: str, model: str, regime: str, training: str | None = None) -> str:
+    """``"<dataset>/<task>/<model>--<regime>"`` (``--<training scenario>`` appended for results trained on one): one
+    entry per (model, dataset, task, training regime, training scenario)."""
+    return f"{dataset}/{task}/{model}--{regime}" + (f"--{training}" if training else "")
+
+
+def submission_path(
+    leaderboard_dir: Path, dataset: str, task: str, model: str, regime: str, training: str | None = None
+) -> Path:
     """Where an accepted submission lives; raises ModalbenchError for unsafe names."""
     problems = [
         p
@@ -81,12 +92,14 @@ def submission_path(leaderboard_dir: Path, dataset: str, task: str, model: str, 
             path_component_problem(task, "task"),
             path_component_problem(model, "model.name"),
             path_component_problem(regime, "regime"),
+            path_component_problem(training, "training_scenario") if training is not None else None,
         )
         if p
     ]
     if problems:
         raise ModalbenchError("unsafe names for a submission file:\n" + "\n".join(problems))
-    return Path(leaderboard_dir) / SUBMISSIONS / dataset / task / f"{model}--{regime}.json"
+    name = f"{model}--{regime}" + (f"--{training}" if training else "")
+    return Path(leaderboard_dir) / SUBMISSIONS / dataset / task / f"{name}.json"
 
 
 def read_json(path: Path) -> Any:
@@ -126,7 +139,8 @@ def load_reported(leaderboard_dir: Path | None = None) -> dict[str, Any]:
 def _entry(leaderboard_dir: Path, path: Path, result: dict[str, Any]) -> dict[str, Any]:
     try:
         ds, model = result["dataset"], result["model"]
-        key = entry_key(ds["name"], result["task"], model["name"], result["regime"])
+        training = training_label(result)
+        key = entry_key(ds["name"], result["task"], model["name"], result["regime"], training)
         seeds = list(result["seeds"])
         scenarios = {}
         for sc in result["scenarios"]:
@@ -135,7 +149,7 @@ def _entry(leaderboard_dir: Path, path: Path, result: dict[str, Any]) -> dict[st
                 "seed": sc["seed"],
                 "sha256": sc["sha256"],
                 "fill": sc["fill"],
-                "group": ranking_group(sc["id"], sc["fill"], result["regime"]),
+                "group": ranking_group(sc["id"], sc["fill"], result["regime"], training),
                 "n_conditions": len(sc["conditions"]),
                 "metrics": agg["metrics"],
                 "n_scored": agg.get("n_scored"),
@@ -159,6 +173,7 @@ def _entry(leaderboard_dir: Path, path: Path, result: dict[str, Any]) -> dict[st
             for k in ("name", "description", "code_url", "paper", "parameter_count", "external_data", "official")
         },
         "regime": result["regime"],
+        **({"training_scenario": result["training_scenario"]} if result.get("training_scenario") else {}),
         "schema_version": result.get("schema_version"),
         "handles_missing": model.get("handles_missing"),
         "seeds": seeds,
@@ -179,9 +194,10 @@ def main_score(entry: dict[str, Any], scenario_id: str) -> float | None:
     return float(sc["metrics"][MAIN_METRIC]["mean"])
 
 
-def ranking_group(scenario_id: str, fill: str, regime: str) -> str:
-    """The label of a ranking group within a (dataset, version, task): scenario version, fill and regime."""
-    return f"{scenario_id} · fill {fill} · {regime}"
+def ranking_group(scenario_id: str, fill: str, regime: str, training: str | None = None) -> str:
+    """The label of a ranking group within a (dataset, version, task): scenario version, fill, regime and, for results
+    trained on a training scenario, that scenario and condition (never ranked against complete-data training)."""
+    return f"{scenario_id} · fill {fill} · {regime}" + (f" · trained on {training}" if training else "")
 
 
 def _assign_ranks(entries: list[dict[str, Any]]) -> None:

@@ -132,7 +132,8 @@ def register_manifests(manifests: Iterable[Mapping[str, Any]], path: str | Path 
     """Register official values from scenario-engine manifests (``manifest.json`` of the standard seed).
 
     Each manifest gives ``dataset`` {name, version, fingerprint}, ``scenario`` (id), ``seed``, ``split``,
-    ``sha256`` and ``n_conditions``. Only test-split scenarios are official; one fingerprint per dataset.
+    ``sha256`` and ``n_conditions``. Only test-split scenarios are official, and training scenarios (``use``
+    ``training``, on the train split: ``train-missing``); one fingerprint per dataset.
     """
     by_dataset: dict[tuple[str, str], tuple[str, dict[str, ScenarioValue]]] = {}
     problems = []
@@ -145,7 +146,8 @@ def register_manifests(manifests: Iterable[Mapping[str, Any]], path: str | Path 
         except (KeyError, TypeError) as exc:
             problems.append(f"manifest {i}: missing {exc}")
             continue
-        if man.get("split", "test") != "test":
+        training = man.get("split") == "train" and man.get("use") == "training"  # train-missing: the train split
+        if man.get("split", "test") != "test" and not training:
             problems.append(f"manifest {i} ({sid}): split {man.get('split')!r}; official scenarios use the test split")
             continue
         old_fp, scen = by_dataset.setdefault(key, (fp, {}))

@@ -34,6 +34,7 @@ from .board import (
     read_json,
     resolve_dir,
     submission_path,
+    training_label,
 )
 from .official import dataset_key, load_official
 from .schema import validate_schema
@@ -268,15 +269,39 @@ def check_submission(
                 "(every condition reports the same metrics)"
             )
 
+    # training scenario (train-missing): registered like the test scenarios
+    training = training_label(result)
+    ts = result.get("training_scenario")
+    if isinstance(ts, dict) and dataset_registered:
+        rec = registered.get(ts.get("id"))
+        if rec is None:
+            known = ", ".join(sorted(registered)) or "none"
+            problems.append(
+                f"training_scenario.id: {ts.get('id')!r} has no official values for "
+                f"{dataset_key(name, version)} (registered: {known})"
+            )
+        else:
+            if ts.get("seed") != rec["seed"]:
+                problems.append(f"training_scenario.seed: {ts.get('seed')!r} is not the official seed {rec['seed']}")
+            if ts.get("sha256") != rec["sha256"]:
+                problems.append(
+                    f"training_scenario.sha256: {ts.get('sha256')!r} does not match the official "
+                    f"{ts.get('id')} hash {rec['sha256']!r}"
+                )
+    if training is not None:
+        p = path_component_problem(training, "training_scenario")
+        if p:
+            problems.append(p)
+
     # key and existing entry
     model_name = _d(model, "name")
     if isinstance(name, str) and isinstance(task, str) and isinstance(model_name, str) and isinstance(regime, str):
         try:
-            path = submission_path(root, name, task, model_name, regime)
+            path = submission_path(root, name, task, model_name, regime, training)
         except ModalbenchError:
             path = None
         if path is not None:
-            verdict.key = entry_key(name, task, model_name, regime)
+            verdict.key = entry_key(name, task, model_name, regime, training)
             own = own_path is not None and Path(own_path).resolve() == path.resolve()
             if path.exists() and not replace and not own:
                 problems.append(f"key {verdict.key!r}: an entry already exists ({path}); pass --replace to replace it")
@@ -320,7 +345,14 @@ def _submit_locked(path: Path, root: Path, result: Any, replace: bool) -> Path:
     verdict = check_submission(result, root, replace=replace)
     if verdict.problems:
         raise ModalbenchError(f"{path}: rejected, {len(verdict.problems)} problem(s):\n" + "\n".join(verdict.problems))
-    dest = submission_path(root, result["dataset"]["name"], result["task"], result["model"]["name"], result["regime"])
+    dest = submission_path(
+        root,
+        result["dataset"]["name"],
+        result["task"],
+        result["model"]["name"],
+        result["regime"],
+        training_label(result),
+    )
     data = leaderboard_bytes(result)  # same canonical formatting for submissions
     board = build_leaderboard(root, extra=(dest, result))
     board_bytes = leaderboard_bytes(board)

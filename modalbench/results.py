@@ -191,6 +191,8 @@ class ScenarioResult:
     sha256: str
     fill: str
     conditions: list[ConditionResult]
+    #: parameters of a fitted fill (knn, regress) and its training-sample count; None (left out of the JSON) otherwise
+    fill_params: dict[str, Any] | None = None
 
 
 @dataclass
@@ -210,6 +212,9 @@ class ResultDocument:
     hardware: dict[str, Any]
     date: str
     command: str
+    #: the training scenario the models were trained on (``train-missing``: id, condition, seed, sha256); None:
+    #: the complete training split (then the field is left out of the JSON)
+    training_scenario: dict[str, Any] | None = None
 
     @classmethod
     def build(
@@ -225,6 +230,7 @@ class ResultDocument:
         hardware: dict[str, Any],
         date: str,
         command: str,
+        training_scenario: dict[str, Any] | None = None,
     ) -> ResultDocument:
         """A document of the current schema version with its aggregates computed from the per-seed values."""
         seeds = [t.seed for t in trained_models]
@@ -243,11 +249,18 @@ class ResultDocument:
             hardware=hardware,
             date=date,
             command=command,
+            training_scenario=training_scenario,
         )
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object (plain dicts and lists) written as ``results.json``."""
-        return asdict(self)
+        doc = asdict(self)
+        if doc["training_scenario"] is None:
+            del doc["training_scenario"]
+        for sc in doc["scenarios"]:
+            if sc.get("fill_params") is None:
+                sc.pop("fill_params", None)
+        return doc
 
 
 def ranking_problems(result: Mapping[str, Any]) -> list[str]:

@@ -27,7 +27,15 @@ from modalbench.errors import ModalbenchError
 from modalbench.jsonio import read_json
 from modalbench.paths import group_array, open_zarr_group, resolve_root, scenario_dir, version_dir
 
-from .base import MANIFEST_FORMAT, Scenario, check_split, get_scenario, scenario_sha256
+from .base import (
+    MANIFEST_FORMAT,
+    SCENARIO_SPLITS,
+    TRAINING_SPLITS,
+    Scenario,
+    check_split,
+    get_scenario,
+    scenario_sha256,
+)
 
 MANIFEST = "manifest.json"
 MASKS = "masks.zarr"
@@ -35,8 +43,8 @@ _CHUNK_BYTES = 4 * 2**20
 
 
 def artifact_dir(root: Path, name: str, version: str, scenario_id: str, seed: int, split: str = "test") -> Path:
-    """Where an artifact lives (test: ``seed-<k>``, val: ``seed-<k>-val``)."""
-    check_split(split)
+    """Where an artifact lives (test: ``seed-<k>``, val: ``seed-<k>-val``, training scenarios: ``seed-<k>-train``)."""
+    check_split(split, TRAINING_SPLITS if split == "train" else SCENARIO_SPLITS)
     d = scenario_dir(resolve_root(root), name, version, scenario_id, seed)
     return d if split == "test" else d.with_name(f"{d.name}-{split}")
 
@@ -87,9 +95,9 @@ def _fix(directory: Path, manifest: dict[str, Any] | None = None) -> str:
     name = (m.get("dataset") or {}).get("name") if isinstance(m.get("dataset"), dict) else None
     family = m.get("family")
     seed_dir = directory.name
-    seed_text = seed_dir.removeprefix("seed-").removesuffix("-val")
+    seed_text = seed_dir.removeprefix("seed-").removesuffix("-val").removesuffix("-train")
     seed = int(seed_text) if seed_text.isdigit() else 0
-    split = "val" if seed_dir.endswith("-val") else "test"
+    split = "val" if seed_dir.endswith("-val") else "train" if seed_dir.endswith("-train") else "test"
     if not name:
         name = directory.parents[3].name if len(directory.parents) > 3 else "NAME"
     if not family:

@@ -9,7 +9,10 @@ Three kinds of scenario, by what their masks look like:
   (stored as a ``(K, M)`` condition table and expanded at read time);
 * ``sample``: one ``(N, M)`` availability mask per condition (per-sample random masks);
 * ``stream``: one ``(T, M)`` mask per condition over the split's continuous recordings
-  (mapped onto windows at read time).
+  (mapped onto windows at read time);
+* ``element``: a ``(K, M)`` condition table plus an element-level change of the inputs per condition (damaged
+  features, additive noise) that is regenerated from the seed and the family's rule at read time and checked
+  against the per-condition ``elements_sha256`` recorded in the manifest (see :mod:`.elements`).
 """
 
 from __future__ import annotations
@@ -28,9 +31,11 @@ from modalbench.errors import ModalbenchError
 from modalbench.meta import SPLIT_CODES
 from modalbench.registry import Registry
 
-KINDS = ("condition", "sample", "stream")
+KINDS = ("condition", "sample", "stream", "element")
 #: Splits a scenario may be generated on: never ``train``.
 SCENARIO_SPLITS = ("test", "val")
+#: The split of training scenarios (``train-missing``): masks the trainer applies to the training batches.
+TRAINING_SPLITS = ("train",)
 #: 2: the sha256 covers the defining manifest fields, not only the masks (format 1 covered the masks only).
 MANIFEST_FORMAT = 2
 
@@ -152,6 +157,10 @@ class ScenarioFamily:
     kind: str = "condition"
     description: str = ""
     reference: str = ""
+    #: the datasets the family applies to (shown by ``modalbench scenarios NAME`` and in the docs)
+    applies_to: str = "every dataset"
+    #: the splits it is generated on (:data:`SCENARIO_SPLITS`, or :data:`TRAINING_SPLITS` for training scenarios)
+    splits: tuple[str, ...] = SCENARIO_SPLITS
 
     @property
     def id(self) -> str:
@@ -172,7 +181,7 @@ class ScenarioFamily:
     def request(self, ds: xr.Dataset, split: str, params: dict[str, Any]) -> dict[str, Any]:
         """Every check of a generation request, run once: the split, applicability (:class:`NotApplicableError`)
         and the parameters; returns the full parameters for :meth:`generate_checked`."""
-        check_split(split)
+        check_split(split, self.splits, self.id)
         reason = self.not_applicable(ds)
         if reason:
             raise NotApplicableError(reason)
@@ -232,7 +241,14 @@ class ScenarioFamily:
         )
 
 
-def check_split(split: str) -> None:
+def check_split(split: str, allowed: tuple[str, ...] = SCENARIO_SPLITS, family: str = "") -> None:
+    """Refuse a split a family is not generated on (evaluation families: test or val; training families: train)."""
+    if allowed == TRAINING_SPLITS:
+        if split != "train":
+            raise ModalbenchError(
+                f"{family or 'a training scenario'} is generated on the train split only, not {split!r}"
+            )
+        return
     if split == "train":
         raise ModalbenchError("scenarios are never generated on the train split (use 'test', or 'val' for tuning)")
     if split not in SCENARIO_SPLITS:
@@ -250,6 +266,8 @@ class SplitView:
     modality_kinds: list[str]
     sample_range: tuple[int, int]
     natural_available: np.ndarray  # (N, M) bool
+    #: per-sample shape of each modality (from the store's ``modalities`` attribute; empty when not recorded)
+    modality_shapes: list[tuple[int, ...]] = field(default_factory=list)
 
     @property
     def n_samples(self) -> int:
@@ -299,6 +317,7 @@ class SplitView:
             modality_kinds=[m["kind"] for m in mods],
             sample_range=(start, stop),
             natural_available=np.ascontiguousarray(avail),
+            modality_shapes=[tuple(int(d) for d in m.get("shape", ())) for m in mods],
         )
 
 
@@ -333,4 +352,12 @@ def get_scenario(name: str) -> ScenarioFamily:
 
 
 # Register the built-in families (they import the names defined above).
-from . import block_missing, full, missing_modalities, random_missing  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    block_missing,
+    damaged_modality,
+    full,
+    missing_modalities,
+    noisy_modality,
+    random_missing,
+    train_missing,
+)

@@ -111,6 +111,7 @@ class BlockMissing(ScenarioFamily):
     kind = "stream"
     description = "random contiguous per-modality gaps in the continuous recordings until missing rate r"
     reference = "Choi & Lee, EmbraceNet, Information Fusion 51 (2019), §6.4.2"
+    applies_to = "windowed datasets with continuous recordings (time series); not images or vectors"
     #: fill the evaluator uses unless the user passes one: forward fill on the continuous stream
     #: (the OPPORTUNITY challenge rule that EmbraceNet §6.4.2 applies to early, intermediate and CMP)
     protocol_fill = "ffill"

@@ -8,7 +8,11 @@ Strategies (the dataset itself is never modified or copied; every call returns n
 * ``ffill`` – the previous observed value within the recording, the OPPORTUNITY challenge procedure
   (Chavarriaga et al., Pattern Recognition Letters 34, 2013); at a recording start, where nothing was
   observed yet, the ``mean`` is used. Only series have a time axis; other kinds fall back to ``mean``;
-* ``none``  – values untouched (the model gets the mask only).
+* ``none``  – values untouched (the model gets the mask only);
+* ``interpolate`` (v1) – series: linear interpolation along time across the missing steps of the window (the
+  nearest observed value before the first / after the last one; the mean when none); other kinds: ``mean``;
+* ``knn`` (v1, ``k`` = 5) and ``regress`` (v1, ``alpha`` = 1.0) – fitted on the complete training samples
+  (:mod:`.imputers`): the missing modalities from the available ones; pass the fitted ``imputer``.
 
 Missing means: the modality is unavailable for the sample (``available``), the time step is removed
 (``timestep_mask``, block-missing), or the value is NaN in the store (natural gaps get the same treatment).
@@ -166,6 +170,7 @@ def fill(
     history: Mapping[str, Any] | None = None,
     modalities: Sequence[str] | None = None,
     kinds: Mapping[str, str] | None = None,
+    imputer: Any = None,
 ) -> dict[str, Any]:
     """Fill the missing values of a batch.
 
@@ -174,10 +179,23 @@ def fill(
     ``means``: modality -> per-channel training means (needed by ``mean`` and ``ffill``). ``history``:
     modality -> ``(B, C)`` last observed value before each window (NaN: none, e.g. the window starts its
     recording) for ``ffill``. ``kinds``: modality -> kind when it cannot be inferred from ``ndim``.
-    Inputs not listed in ``modalities`` are returned unchanged.
+    Inputs not listed in ``modalities`` are returned unchanged. ``imputer``: the fitted
+    :class:`~.imputers.Imputer` of ``knn`` / ``regress`` (:func:`~.imputers.fit_imputer`).
     """
     if strategy not in STRATEGIES:
         raise ModalbenchError(f"unknown fill strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
+    if strategy in ("knn", "regress"):
+        if imputer is None or getattr(imputer, "strategy", None) != strategy:
+            raise ModalbenchError(f"fill {strategy}: needs an imputer fitted on the training split (fit_imputer)")
+        return _imputed(
+            inputs,
+            available,
+            means=means,
+            timestep_mask=timestep_mask,
+            modalities=modalities,
+            kinds=kinds,
+            imputer=imputer,
+        )
     names = list(modalities) if modalities is not None else list(inputs)
     missing_names = [n for n in names if n not in inputs]
     if missing_names:
@@ -212,11 +230,49 @@ def fill(
         if strategy == "mean" or kind != "series":
             out[name] = _where(miss, mu, x)
             continue
+        if strategy == "interpolate":
+            out[name] = _interpolated(x, miss, mu)
+            continue
         fallback = mu
         if history is not None and name in history:
             h = _like(history[name], x, dtype=x.dtype).reshape(x.shape[0], 1, x.shape[2])
             fallback = _where(_isnan(h), mu, h)
         out[name] = ffill_series(x, miss, fallback)
+    return out
+
+
+def _numpy(x: Any) -> np.ndarray:
+    return x.detach().cpu().numpy() if _is_torch(x) else np.asarray(x)
+
+
+def _interpolated(x: Any, miss: Any, mu: Any) -> Any:
+    """:func:`~.imputers.interpolate_series` on numpy or torch ``(B, L, C)`` batches."""
+    from .imputers import interpolate_series
+
+    xn = _numpy(x)
+    missing = np.broadcast_to(_numpy(miss), xn.shape)
+    fallback = np.broadcast_to(_numpy(mu), (1, 1, xn.shape[2]))
+    return _like(interpolate_series(xn, missing, fallback), x, dtype=x.dtype)
+
+
+def _imputed(
+    inputs: Mapping[str, Any],
+    available: Any,
+    *,
+    means: Mapping[str, Any] | None,
+    timestep_mask: Any,
+    modalities: Sequence[str] | None,
+    kinds: Mapping[str, str] | None,
+    imputer: Any,
+) -> dict[str, Any]:
+    """``knn`` / ``regress``: the mean fill first (natural NaNs, removed steps), then the imputer's values for the
+    missing modalities of samples that have at least one."""
+    names = list(modalities) if modalities is not None else list(inputs)
+    base = fill(inputs, available, "mean", means=means, timestep_mask=timestep_mask, modalities=names, kinds=kinds)
+    imputed = imputer.impute({n: _numpy(base[n]) for n in names}, _numpy(available))
+    out = dict(base)
+    for n in names:
+        out[n] = _like(imputed[n], base[n], dtype=base[n].dtype)
     return out
 
 

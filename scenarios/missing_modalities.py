@@ -32,6 +32,7 @@ class MissingModalities(ScenarioFamily):
     kind = "condition"
     description = "every non-empty modality subset per size k (at most `cap` per size, drawn uniformly)"
     reference = "Choi & Lee, EmbraceNet, Information Fusion 51 (2019), §6.4.1"
+    applies_to = "every dataset (at most 60 modalities)"
     #: fill the evaluator uses unless the user passes one: the training mean (EmbraceNet §6.4.1)
     protocol_fill = "mean"
     #: whether test samples with any natural gap are left out of every condition

@@ -62,6 +62,8 @@ class RandomMissing(ScenarioFamily):
     reference = "Rubin, Biometrika 63 (1976) (MCAR); drop-rate grid as in EmbraceNet, Information Fusion 51 (2019)"
     #: fill the evaluator uses unless the user passes one: the training mean (EmbraceNet §6.4.1)
     protocol_fill = "mean"
+    #: PCG64 stream tag: condition ``i`` draws from ``PCG64([seed, stream_tag, i])``
+    stream_tag = _STREAM_TAG
 
     def default_params(self, ds: xr.Dataset) -> dict[str, Any]:
         return {"rates": list(DEFAULT_RATES), "per_modality": True}
@@ -82,7 +84,7 @@ class RandomMissing(ScenarioFamily):
         masks = np.ones((len(specs), n, m), dtype=bool)
         conds: list[dict[str, Any]] = []
         for ci, (j, p) in enumerate(specs):
-            rng = make_rng(seed, _STREAM_TAG, ci)
+            rng = make_rng(seed, self.stream_tag, ci)
             mask = masks[ci]
             if j is None:
                 mask[:] = uniform(rng, n * m).reshape(n, m) >= p

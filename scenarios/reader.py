@@ -43,6 +43,7 @@ class ScenarioReader(ManifestView):
         self.path = directory
         self._small: dict[str, np.ndarray] = {}
         self._cache: tuple[int, np.ndarray, np.ndarray | None] | None = None
+        self._element_cache: tuple[int, list[np.ndarray | None]] | None = None
         if verify:  # every array in memory, checked
             self.manifest, self._small = read_verified(directory)
             self._arrays: dict[str, Any] = dict(self._small)
@@ -103,8 +104,8 @@ class ScenarioReader(ManifestView):
 
     @property
     def condition_table(self) -> np.ndarray | None:
-        """``(K, M)`` bool table of condition-level families (None for per-sample and block families)."""
-        return self._get("condition_table") if self.kind == "condition" else None
+        """``(K, M)`` bool table of condition-level and element families (None for per-sample and block families)."""
+        return self._get("condition_table") if self.kind in ("condition", "element") else None
 
     @property
     def natural_available(self) -> np.ndarray:
@@ -149,7 +150,7 @@ class ScenarioReader(ManifestView):
         """
         c = self._condition(condition_index)
         loc = self._local(sample_index)
-        if self.kind == "condition":
+        if self.kind in ("condition", "element"):
             out = np.broadcast_to(self._get("condition_table")[c], (loc.size, len(self.modalities))).copy()
         elif self.kind == "sample":
             out = self._per_condition(c)[0][loc]
@@ -176,6 +177,48 @@ class ScenarioReader(ManifestView):
         if natural:
             out = out & self.natural_available[loc][:, None, :]
         return out
+
+    # --- element families (damaged-modality, noisy-modality) ------------------------------------------
+    def elements(self, condition_index: int) -> list[np.ndarray | None]:
+        """Condition ``condition_index``'s element arrays over the whole split, one per modality (None: untouched),
+        regenerated from the seed and the family's rule and checked against the condition's ``elements_sha256``
+        (a mismatch is refused with :class:`ScenarioIntegrityError`)."""
+        from .elements import ElementFamily, elements_sha256
+
+        if self.kind != "element":
+            raise ModalbenchError(f"element arrays exist only for element-level scenarios, not {self.scenario_id}")
+        c = self._condition(condition_index)
+        if self._element_cache is not None and self._element_cache[0] == c:
+            return self._element_cache[1]
+        fam = get_scenario(self.scenario_id)
+        if not isinstance(fam, ElementFamily):
+            raise ModalbenchError(f"scenario {self.scenario_id} is not an element-level family")
+        arrays = fam.regenerate(self.manifest, c)
+        want = self.conditions[c].get("elements_sha256")
+        got = elements_sha256(arrays)
+        if got != want:
+            raise ScenarioIntegrityError(
+                f"{self.path}: condition {self.conditions[c]['id']} regenerates element arrays with sha256 {got}, "
+                f"the manifest records {want} (another rule or platform); run: {self.regenerate_command()}"
+            )
+        self._element_cache = (c, arrays)
+        return arrays
+
+    def apply_elements(
+        self, condition_index: int, inputs: dict[str, np.ndarray], names: list[str]
+    ) -> dict[str, np.ndarray]:
+        """The split's ``inputs`` (rows in split order) with condition ``condition_index``'s damage or noise."""
+        if list(names) != self.modalities:
+            raise ModalbenchError(f"scenario {self.scenario_id}: modalities {self.modalities}, the inputs have {names}")
+        arrays = self.elements(condition_index)
+        fam = get_scenario(self.scenario_id)
+        return fam.apply(  # type: ignore[attr-defined]
+            inputs,
+            names,
+            arrays,
+            condition=self.conditions[condition_index],
+            params=self.manifest["params"],
+        )
 
     # --- stream-level access (block-missing ffill) --------------------------------------------------
     def stream_mask(self, condition_index: int) -> np.ndarray:

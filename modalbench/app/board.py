@@ -89,7 +89,11 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_register_official(args: argparse.Namespace) -> int:
     """Register a dataset's fingerprint and its standard scenarios' hashes (seed 0, test) as official values."""
-    manifests = [r.manifest for r in generate_scenarios(args.root, args.name, seed=0) if not isinstance(r, Skipped)]
+    manifests = [
+        r.manifest
+        for r in generate_scenarios(args.root, args.name, seed=0, robustness=True)
+        if not isinstance(r, Skipped)
+    ]
     path = register_manifests(manifests, official_path(resolve_dir(args.leaderboard)))  # the project's by default
     for m in manifests:
         out.print(f"{m['scenario']}: {m['n_conditions']} conditions, sha256 {m['sha256']}")

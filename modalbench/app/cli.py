@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from modalbench import __version__
 from modalbench.errors import ModalbenchError
 from modalbench.plugins import import_modules
-from modalbench.vocabulary import FILLS, VERIFICATION_MODES
+from modalbench.vocabulary import FILLS, TRAINING_REGIMES, VERIFICATION_MODES
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -225,6 +225,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--workers", type=_non_negative_int, default=0, help="DataLoader workers")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument(
+        "--regime",
+        default=None,
+        choices=TRAINING_REGIMES,
+        help="trainer-side regime for any method: modality-dropout (--set p_drop=P, default 0.5) or "
+        "curriculum-dropout (rate ramped 0 -> p_drop over the epochs)",
+    )
+    p.add_argument(
+        "--train-scenario",
+        default=None,
+        metavar="FAMILY:CONDITION",
+        help="train on a training split that loses modalities: a training scenario's condition, e.g. "
+        "train-missing:mcar-p0.30 (generated with seed --train-scenario-seed when absent)",
+    )
+    p.add_argument(
+        "--train-scenario-seed", type=_non_negative_int, default=0, help="training scenario seed (default 0)"
+    )
 
     p = command(
         "search", "models:cmd_search", "architecture search (MFAS) on a prepared dataset", [root, threads, device]

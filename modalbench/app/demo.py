@@ -1,7 +1,8 @@
 """``modalbench demo``: the main job end to end on the embedded ``digits`` dataset, offline.
 
-prepare → scenarios → train the baselines → evaluate on ``full`` and ``missing-modalities`` →
-robustness table (both halves / left only / right only) → submit to a demo copy of the leaderboard →
+prepare → scenarios → train the baselines → evaluate on ``full``, ``missing-modalities``, ``damaged-modality`` and
+``noisy-modality`` → robustness tables (both halves / left only / right only; the right half damaged at 0-70 %, DMF
+Table 1 style; Gaussian noise by SNR) → submit to a demo copy of the leaderboard →
 leaderboard table and static site.
 """
 
@@ -70,6 +71,48 @@ def robustness_table(results: dict[str, dict]) -> Table:
     return t
 
 
+def _f1(res: dict, family: str) -> dict[str, float]:
+    """Weighted F1 (%) of the first seed per condition id of a result's scenario ``family``."""
+    sc = next(s for s in res["scenarios"] if s["id"].split("@")[0] == family)
+    return {c["id"]: c["metrics"]["f1_weighted"][0] * 100 for c in sc["conditions"]}
+
+
+#: damage rates of the demo's DMF Table 1 style rows (0 %: the undamaged half, from missing-modalities)
+DEMO_DAMAGE = (0.0, 0.1, 0.3, 0.5, 0.7)
+DEMO_SNRS = (20, 10, 5, 0, -5)
+
+
+def damaged_table(results: dict[str, dict]) -> Table:
+    """DMF Table 1 style: weighted F1 with the right half damaged at 0-70 %, with the left half (both) or alone."""
+    t = Table(title="digits: weighted F1 (%) with the right half damaged (zeroed), DMF Table 1 style")
+    t.add_column("method")
+    t.add_column("halves")
+    for d in DEMO_DAMAGE:
+        t.add_column(f"{round(d * 100)}%", justify="right")
+    for name, res in results.items():
+        dm, mm = _f1(res, "damaged-modality"), _f1(res, "missing-modalities")
+        sc = next(s for s in res["scenarios"] if s["id"].split("@")[0] == "missing-modalities")
+        undamaged = {c["description"]: mm[c["id"]] for c in sc["conditions"]}
+        both0 = undamaged["all modalities present"]
+        right0 = undamaged["present: right"]
+        for label, zero, suffix in (("both", both0, ""), ("right only", right0, "-alone")):
+            cells = [f"{zero:.1f}"] + [f"{dm[f'damage-right-d{d:.2f}{suffix}']:.1f}" for d in DEMO_DAMAGE[1:]]
+            t.add_row(name if label == "both" else "", label, *cells)
+    return t
+
+
+def noisy_table(results: dict[str, dict]) -> Table:
+    """Weighted F1 with Gaussian noise at decreasing SNR on both halves (noisy-modality ``noise-all``)."""
+    t = Table(title="digits: weighted F1 (%) with Gaussian noise on both halves, by SNR (dB)")
+    t.add_column("method")
+    for snr in DEMO_SNRS:
+        t.add_column(f"{snr} dB", justify="right")
+    for name, res in results.items():
+        nm = _f1(res, "noisy-modality")
+        t.add_row(name, *[f"{nm[f'noise-all-snr{snr}']:.1f}" for snr in DEMO_SNRS])
+    return t
+
+
 def run_demo(
     root: str | None,
     *,
@@ -88,7 +131,7 @@ def run_demo(
         print_info("digits", str(root_p))
 
         out.rule("[bold]2. scenarios")
-        for r in generate_scenarios(root_p, "digits", seed=0):
+        for r in generate_scenarios(root_p, "digits", seed=0, robustness=True):
             if isinstance(r, Skipped):
                 out.print(f"  {r.scenario_id}: skipped ({r.reason})")
             else:
@@ -121,7 +164,7 @@ def run_demo(
                     dataset="digits",
                     root=str(root_p),
                     checkpoint=ckpt,
-                    scenarios=("full", "missing-modalities"),
+                    scenarios=("full", "missing-modalities", "damaged-modality", "noisy-modality"),
                     fill="mean",
                     model_name=f"{name}-demo",
                     command=f"modalbench evaluate --dataset digits --checkpoint {ckpt} --name {name}-demo",
@@ -135,6 +178,8 @@ def run_demo(
             "EmbraceNet (adj_pre) is trained with modality dropout, so it keeps more of its accuracy when a "
             "half is missing than intermediate integration (EmbraceNet Table 1)."
         )
+        out.print(damaged_table(results))
+        out.print(noisy_table(results))
 
         out.rule("[bold]4. leaderboard (a demo copy: your `-demo` rows, one seed → unranked, beside the ranked rows)")
         board_dir = demo_leaderboard(root_p)

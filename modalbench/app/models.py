@@ -12,7 +12,7 @@ from rich.table import Table
 from modalbench.atomic import write_json_atomic
 from modalbench.baselines.registry import canonical_name, describe_method_params
 from modalbench.baselines.search import search
-from modalbench.engine.trainer import resolve_device
+from modalbench.engine.trainer import REGIME_PARAMS, resolve_device
 from modalbench.errors import ModalbenchError
 from modalbench.paths import resolve_root
 
@@ -29,8 +29,18 @@ def _runs_dir(root: str | None) -> Path:
     return Path(base) / "runs"
 
 
+def split_regime_params(hparams: dict[str, Any], regime: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``--set`` values split into the method's hyperparameters and the trainer regime's (``p_drop``)."""
+    if regime in (None, "full-modality"):
+        return hparams, {}
+    taken = {k: hparams[k] for k in REGIME_PARAMS if k in hparams}
+    return {k: v for k, v in hparams.items() if k not in taken}, taken
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     threads = set_threads(args.threads)
+    regime = getattr(args, "regime", None)
+    hparams, regime_params = split_regime_params(parse_set(args.set), regime)
     seeds = parse_seeds(args.seeds) or (args.seed,)
     base = Path(args.out) if args.out else _runs_dir(args.root) / args.dataset / args.baseline
     settings = plan_training(
@@ -42,7 +52,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             epochs=args.epochs,
             lr=args.lr,
             batch_size=args.batch_size,
-            hparams=parse_set(args.set),
+            hparams=hparams,
             preset=args.preset,
             arch=Path(args.arch) if args.arch else None,
         )
@@ -74,7 +84,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             seed=seed,
             device=args.device,
             out=out_dir,
-            hparams=parse_set(args.set),
+            hparams=hparams,
             fill=args.fill,
             num_workers=args.workers,
             patience=args.patience,
@@ -82,6 +92,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             command=command_line(),
             arch=Path(args.arch) if args.arch else None,
             preset=args.preset,
+            regime=regime,
+            regime_params=regime_params,
+            train_scenario=getattr(args, "train_scenario", None),
+            train_scenario_seed=getattr(args, "train_scenario_seed", 0),
         )
         res = run_training(spec)
         err.print(

@@ -21,12 +21,13 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
         return _list(args)
     # this command is the repair path: an artifact that fails its sha256 is regenerated, and said so below
     results = generate_scenarios(
-        args.root, args.name, args.family, seed=args.seed, split=args.split, on_corrupt="regenerate"
+        args.root, args.name, args.family, seed=args.seed, split=args.split, on_corrupt="regenerate", robustness=True
     )
     rows: list[dict[str, Any]] = []
     for r in results:
+        applies = get_scenario(r.scenario_id).applies_to
         if isinstance(r, Skipped):
-            rows.append({"scenario": r.scenario_id, "skipped": r.reason})
+            rows.append({"scenario": r.scenario_id, "skipped": r.reason, "applies_to": applies})
         else:
             rows.append(
                 {
@@ -39,6 +40,7 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
                     "sha256": r.sha256,
                     "status": r.status,
                     "path": str(r.path),
+                    "applies_to": applies,
                     **({"reason": r.reason} if r.reason else {}),
                 }
             )
@@ -56,6 +58,8 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
             continue
         t.add_row(row["scenario"], str(row["n_conditions"]), short_hash(row["sha256"]), row["status"])
     out.print(t)
+    for row in rows:
+        out.print(f"[dim]{escape(row['scenario'])} applies to: {escape(row['applies_to'])}[/dim]")
     for row in rows:
         if "skipped" in row:
             out.print(f"[yellow]skipped[/yellow] {escape(row['scenario'])}: {escape(row['skipped'])}", soft_wrap=True)

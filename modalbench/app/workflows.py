@@ -16,7 +16,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -32,14 +32,16 @@ from modalbench.data import ChunkBatches, NumpyBatch, StoreReader, batch_loader,
 from modalbench.datasets import get_dataset
 from modalbench.engine.checkpoint import CONFIG_FILE, MODEL_FILE, load_checkpoint, parameter_count
 from modalbench.engine.evaluation import evaluate_batches, evaluate_conditions
-from modalbench.engine.trainer import fit
+from modalbench.engine.trainer import fit, make_regime
 from modalbench.errors import ModalbenchError
 from modalbench.fusion import model_meta
 from modalbench.jsonio import read_json
 from modalbench.meta import DatasetMeta
 from modalbench.results import ConditionResult, DatasetRef, ModelInfo, ResultDocument, ScenarioResult, TrainedModel
 from modalbench.scenarios import Skipped, generate_scenarios, get_scenario, load_scenario
+from modalbench.scenarios.base import TRAINING_SPLITS
 from modalbench.scenarios.fill import ffill_streams, fill, means_from_attrs
+from modalbench.scenarios.imputers import FITTED_FILLS, fit_imputer
 from modalbench.vocabulary import STANDARD_FAMILIES
 from modalbench.windows import cut_windows
 
@@ -79,10 +81,39 @@ def set_threads(threads: int | None) -> int:
     return n
 
 
-def make_fill(attrs: dict[str, Any], meta: DatasetMeta, strategy: str) -> Callable[..., Any]:
-    """The batch-time fill of the store's scenario engine, columns in the meta's modality order."""
+def make_fill(attrs: dict[str, Any], meta: DatasetMeta, strategy: str, imputer: Any = None) -> Callable[..., Any]:
+    """The batch-time fill of the store's scenario engine, columns in the meta's modality order (``imputer``: the
+    fitted ``knn`` / ``regress`` model, :func:`fit_train_imputer`)."""
     kinds = {m.name: m.kind for m in meta.modalities}
-    return partial(fill, strategy=strategy, means=means_from_attrs(attrs), modalities=meta.modality_names, kinds=kinds)
+    return partial(
+        fill,
+        strategy=strategy,
+        means=means_from_attrs(attrs),
+        modalities=meta.modality_names,
+        kinds=kinds,
+        imputer=imputer,
+    )
+
+
+def fit_train_imputer(reader: StoreReader, strategy: str, seed: int = 0) -> Any:
+    """The ``knn`` / ``regress`` imputer fitted on the complete samples of ``reader``'s store's train split (None for
+    the other fills)."""
+    if strategy not in FITTED_FILLS:
+        return None
+    train = StoreReader(reader.path, split="train", task=reader.meta.task, storage_options=reader.storage_options)
+    inputs, avail, _ = train.read_all()
+    means = means_from_attrs(train.attrs)
+    names = train.meta.modality_names
+    kinds = {m.name: m.kind for m in train.meta.modalities}
+    inputs = fill(inputs, np.ones_like(avail, dtype=bool), "mean", means=means, modalities=names, kinds=kinds)
+    return fit_imputer(strategy, names, inputs, avail, seed=seed)
+
+
+def recorded_fill(strategy: str) -> str:
+    """The fill name results record: the imputation fills with their version (``knn@v1``), the others as given."""
+    if strategy in FITTED_FILLS:
+        return f"{strategy}@{FITTED_FILLS[strategy][0]}"
+    return "interpolate@v1" if strategy == "interpolate" else strategy
 
 
 def _numpy_fill(fill_fn: Callable[..., Any]) -> Callable[[NumpyBatch], NumpyBatch]:
@@ -130,6 +161,12 @@ class TrainSpec:
     command: str = ""
     arch: Path | None = None
     preset: str = "default"  # "paper": the paper's model and recipe where it states them (docs/protocols.md)
+    #: trainer-side regime (``modality-dropout`` | ``curriculum-dropout``; None: the method's own) and its parameters
+    regime: str | None = None
+    regime_params: dict[str, Any] | None = None
+    #: ``train-missing[@v1]:<condition>``: the training split loses modalities by that training scenario's mask
+    train_scenario: str | None = None
+    train_scenario_seed: int = 0
 
 
 @dataclass
@@ -143,6 +180,61 @@ class Batches:
     val: Callable[[], Iterable[Any]]
 
 
+class MaskedTrainReader:
+    """A train-split :class:`StoreReader` whose availability is ANDed with a training scenario's ``(N, M)`` mask
+    (rows in split order); everything else is the wrapped reader's."""
+
+    def __init__(self, reader: StoreReader, mask: np.ndarray) -> None:
+        if mask.shape != (len(reader), len(reader.meta.modality_names)):
+            raise ModalbenchError(
+                f"training scenario mask has shape {mask.shape}, the train split {(len(reader), len(reader.meta.modality_names))}"
+            )
+        self._reader, self._mask = reader, np.ascontiguousarray(mask, dtype=bool)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("_reader", "_mask"):  # not yet set (unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self._reader, name)
+
+    def __len__(self) -> int:
+        return len(self._reader)
+
+    def read_lazy(self, start: int, stop: int) -> Any:
+        """The wrapped reader's rows ``[start, stop)`` with the training scenario's modalities removed."""
+        inputs, avail, label = self._reader.read_lazy(start, stop)
+        return inputs, np.asarray(avail, dtype=bool) & self._mask[start:stop], label
+
+
+@dataclass
+class TrainingScenario:
+    """The training-split mask of one condition of a training scenario and what results record about it."""
+
+    mask: np.ndarray
+    record: dict[str, Any]
+
+
+def load_training_scenario(root: str | None, dataset: str, text: str, seed: int = 0) -> TrainingScenario:
+    """``train-missing[@v1]:<condition>`` → the condition's ``(N_train, M)`` mask (generated when absent)."""
+    scenario_id, sep, condition = text.partition(":")
+    fam = get_scenario(scenario_id)
+    if fam.splits != TRAINING_SPLITS:
+        raise ModalbenchError(
+            f"--train-scenario {text!r}: {fam.id} is a test scenario; expected a training scenario "
+            "(train-missing:<condition>, e.g. train-missing:mcar-p0.30)"
+        )
+    generate_scenarios(root, dataset, [fam.id], seed=seed)
+    reader = load_scenario(root, dataset, fam.id, seed, split="train")
+    ids = [str(c["id"]) for c in reader.conditions]
+    if not sep or condition not in ids:
+        raise ModalbenchError(
+            f"--train-scenario {text!r}: expected {fam.family}:<condition>, the condition one of {', '.join(ids)}"
+        )
+    c = ids.index(condition)
+    mask = reader.availability(c, reader.sample_indices(), natural=False)
+    record = {"id": fam.id, "condition": condition, "seed": int(seed), "sha256": reader.sha256}
+    return TrainingScenario(mask, record)
+
+
 def batches_for(
     root: str | None,
     dataset: str,
@@ -152,8 +244,13 @@ def batches_for(
     seed: int,
     fill: str = "mean",
     num_workers: int = 0,
+    train_mask: np.ndarray | None = None,
 ) -> Batches:
-    """Chunk-aware shuffled train batches (reshuffled per epoch) and sequential val batches, NaNs filled."""
+    """Chunk-aware shuffled train batches (reshuffled per epoch) and sequential val batches, NaNs filled.
+
+    ``train_mask`` ``(N_train, M)``: a training scenario's availability, ANDed into every training batch (masked
+    modalities are filled like natural gaps); validation stays complete.
+    """
     train_reader = open_reader(root, dataset, "train", task)
     val_reader = StoreReader(train_reader.path, split="val", task=task, storage_options=train_reader.storage_options)
     meta = train_reader.meta
@@ -161,9 +258,10 @@ def batches_for(
         raise ModalbenchError(f"{dataset}: task {meta.task!r} has fewer than two classes")
     if len(train_reader) == 0 or len(val_reader) == 0:
         raise ModalbenchError(f"{dataset}: the train and val splits must not be empty")
-    fill_fn = make_fill(train_reader.attrs, meta, fill)
+    fill_fn = make_fill(train_reader.attrs, meta, fill, fit_train_imputer(train_reader, fill, seed))
     transform = _numpy_fill(fill_fn)
-    train_ds = ChunkBatches(train_reader, batch_size=batch_size, shuffle=True, seed=seed, transform=transform)
+    source: Any = MaskedTrainReader(train_reader, train_mask) if train_mask is not None else train_reader
+    train_ds = ChunkBatches(source, batch_size=batch_size, shuffle=True, seed=seed, transform=transform)
     excluded = train_reader.attrs.get("tasks", {}).get(meta.task, {}).get("val_excluded_classes", [])
     val_transform = _drop_classes(transform, excluded) if excluded else transform
     val_ds = ChunkBatches(val_reader, batch_size=max(256, batch_size), shuffle=False, transform=val_transform)
@@ -232,6 +330,17 @@ def run_training(spec: TrainSpec) -> Any:
     """
     plan = plan_training(spec)
     preset, model, recipe, settings = plan.preset, plan.model, plan.recipe, plan.settings
+    regime = make_regime(spec.regime, spec.regime_params, settings["epochs"])
+    training_scenario = None
+    if spec.train_scenario:
+        if not getattr(model, "trains_with_missing", True):
+            raise ModalbenchError(
+                f"--train-scenario: {spec.baseline} cannot train on samples with missing modalities "
+                "(trains_with_missing is false); train it on complete data"
+            )
+        training_scenario = load_training_scenario(
+            spec.root, spec.dataset, spec.train_scenario, spec.train_scenario_seed
+        )
     b = batches_for(
         spec.root,
         spec.dataset,
@@ -240,8 +349,10 @@ def run_training(spec: TrainSpec) -> Any:
         seed=spec.seed,
         fill=spec.fill,
         num_workers=spec.num_workers,
+        train_mask=training_scenario.mask if training_scenario is not None else None,
     )
     extra = {
+        "training_scenario": training_scenario.record if training_scenario is not None else None,
         "dataset": {"name": b.meta.name, "version": b.meta.version, "task": b.meta.task, "fingerprint": b.fingerprint},
         "fill": spec.fill,
         "command": spec.command,
@@ -265,6 +376,7 @@ def run_training(spec: TrainSpec) -> Any:
         fill=b.fill,
         extra_config=extra,
         optimizer=recipe,
+        regime=regime,
     )
 
 
@@ -389,6 +501,14 @@ class TestData:
     natural: np.ndarray
     labels: np.ndarray
     indices: np.ndarray  # global sample indices
+    #: fitted knn / regress imputers by fill name (fitted once per evaluation)
+    imputers: dict[str, Any] = field(default_factory=dict)
+
+    def imputer(self, strategy: str) -> Any:
+        """The fitted imputer of a ``knn`` / ``regress`` fill (None for the other fills)."""
+        if strategy in FITTED_FILLS and strategy not in self.imputers:
+            self.imputers[strategy] = fit_train_imputer(self.reader, strategy)
+        return self.imputers.get(strategy)
 
 
 def load_test(root: str | None, dataset: str, task: str | None, split: str = "test") -> TestData:
@@ -441,8 +561,10 @@ def evaluate_scenario(
     """
     meta = model_meta(model)
     attrs = test.reader.attrs
-    fill_fn = make_fill(attrs, meta, fill_name)
+    fill_fn = make_fill(attrs, meta, fill_name, test.imputer(fill_name))
     names = meta.modality_names
+    if fill_name in FITTED_FILLS:  # a filled modality depends on the others present: the fast path is not exact
+        use_fast_path = False
     if scenario.kind == "condition":
         table = torch.from_numpy(np.ascontiguousarray(scenario.condition_table, dtype=bool))
         eligible = (
@@ -470,7 +592,12 @@ def evaluate_scenario(
     for c in range(scenario.n_conditions):
         avail = scenario.availability(c, test.indices)
         inputs: dict[str, np.ndarray] = test.inputs
-        if scenario.kind == "stream":
+        if scenario.kind == "element":  # damaged or noisy inputs: the plain path, one condition at a time
+            changed = scenario.apply_elements(c, test.inputs, names)
+            res, n = evaluate_batches(
+                model, _batches(changed, avail, test.labels, batch_size), fill=fill_fn, return_counts=True
+            )
+        elif scenario.kind == "stream":
             if fill_name == "ffill":
                 if streams is None:
                     steps = scenario.stream_steps()
@@ -572,6 +699,10 @@ def _checkpoint_model(seed: int, directory: Path, device: str) -> tuple[int, tor
     cfg = read_json(Path(directory) / CONFIG_FILE)
     training_seed = cfg.get("seed")
     model = load_checkpoint(directory, create_baseline, device=device)
+    trained_regime = (cfg.get("training_regime") or {}).get("name")
+    if isinstance(trained_regime, str) and trained_regime != "full-modality":
+        setattr(model, "regime", trained_regime)  # noqa: B010 - a trainer-side regime labels the results
+    setattr(model, "training_scenario", cfg.get("training_scenario"))  # noqa: B010 - recorded in the results
     prov = TrainedModel(
         seed=seed,
         training_seed=int(training_seed) if isinstance(training_seed, int) else None,
@@ -640,6 +771,19 @@ def run_evaluation(spec: EvalSpec, *, progress: Callable[[str], None] | None = N
     explicit = spec.scenarios is not None
     families = list(spec.scenarios) if spec.scenarios is not None else list(STANDARD_FAMILIES)
     ids = [get_scenario(f).id for f in families]
+    training_ids = [i for i in ids if get_scenario(i).splits == TRAINING_SPLITS]
+    if training_ids:
+        raise ModalbenchError(
+            f"--scenarios {training_ids[0]}: a training scenario is not evaluated; train with "
+            f"`modalbench train METHOD --train-scenario {training_ids[0].split('@')[0]}:<condition>` and evaluate "
+            "the checkpoint on test scenarios"
+        )
+    trained_on = {json.dumps(getattr(m, "training_scenario", None), sort_keys=True) for _, m, _ in models}
+    if len(trained_on) > 1:
+        raise ModalbenchError(
+            f"the checkpoints were trained on different training scenarios ({', '.join(sorted(trained_on))}); "
+            "evaluate each training scenario separately"
+        )
     applicable = {
         r.scenario_id
         for r in generate_scenarios(
@@ -684,8 +828,16 @@ def run_evaluation(spec: EvalSpec, *, progress: Callable[[str], None] | None = N
                     },
                 )
             )
+        imputer = test.imputer(fill_name)
         scenarios_out.append(
-            ScenarioResult(id=sid, seed=spec.scenario_seed, sha256=reader.sha256, fill=fill_name, conditions=conditions)
+            ScenarioResult(
+                id=sid,
+                seed=spec.scenario_seed,
+                sha256=reader.sha256,
+                fill=recorded_fill(fill_name),
+                conditions=conditions,
+                fill_params=imputer.describe()["params"] | {"n_fit": imputer.describe()["n_fit"]} if imputer else None,
+            )
         )
     first = models[0][1]
     cfg_name = getattr(first, "registry_name", "") or type(first).__name__.lower()
@@ -705,6 +857,7 @@ def run_evaluation(spec: EvalSpec, *, progress: Callable[[str], None] | None = N
             handles_missing=handles_missing(first),
         ),
         regime=spec.regime or str(getattr(first, "regime", "full-modality")),
+        training_scenario=getattr(first, "training_scenario", None),
         trained_models=[prov for _, _, prov in models],
         scenarios=scenarios_out,
         hardware={

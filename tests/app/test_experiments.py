@@ -90,7 +90,10 @@ def _base(**over: object) -> dict:
         (_base(training={"lr": "fast"}), "training.lr: expected a positive number"),
         (_base(seeds=[0, 0]), "seeds: expected distinct integers"),
         (_base(seeds=3), "seeds: expected a non-empty array of integers"),
-        (_base(fill="median"), "fill: expected one of mean, zero, ffill, none, got 'median'"),
+        (
+            _base(fill="median"),
+            "fill: expected one of mean, zero, ffill, none, knn, regress, interpolate, got 'median'",
+        ),
         (_base(methods=[{"name": "embrace"}]), "methods[0].name: unknown method 'embrace'; did you mean 'embracenet'"),
         (_base(methods=[{"name": "late", "hparam": {}}]), "methods[0]: unknown key 'hparam'; did you mean 'hparams'?"),
         (_base(methods=[{"name": "late", "hparams": {"w": []}}]), "methods[0].hparams.w: a grid axis needs"),

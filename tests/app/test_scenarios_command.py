@@ -29,7 +29,16 @@ def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> list[dict]:
 def test_synthetic_all_families_and_identical_rerun(synthetic_root: Path, capsys) -> None:
     rows = run_json(capsys, "synthetic", "--root", str(synthetic_root))
     by_id = {r["scenario"]: r for r in rows}
-    assert list(by_id) == ["full@v1", "missing-modalities@v2", "random-missing@v1", "block-missing@v1"]
+    assert list(by_id) == [
+        "full@v1",
+        "missing-modalities@v2",
+        "random-missing@v1",
+        "block-missing@v1",
+        "damaged-modality@v1",
+        "noisy-modality@v1",
+        "train-missing@v1",
+    ]
+    assert by_id["train-missing@v1"]["split"] == "train" and by_id["damaged-modality@v1"]["n_conditions"] == 80
     assert by_id["full@v1"]["n_conditions"] == 1
     assert by_id["missing-modalities@v2"]["n_conditions"] == 255
     assert by_id["block-missing@v1"]["n_conditions"] == 9
@@ -42,7 +51,7 @@ def test_synthetic_all_families_and_identical_rerun(synthetic_root: Path, capsys
     assert "exists" in table and "created" not in table
     listed = run_json(capsys, "synthetic", "--root", str(synthetic_root), "--list")
     seed0 = {(r["scenario"], r["sha256"]) for r in listed if r["seed"] == 0 and r["split"] == "test"}
-    assert seed0 == {(r["scenario"], r["sha256"]) for r in rows}
+    assert seed0 == {(r["scenario"], r["sha256"]) for r in rows if r["split"] == "test"}
     assert all(r["current"] for r in listed)
 
 
@@ -81,6 +90,9 @@ def test_digits_families_and_clear_block_missing_message(digits_root: Path, caps
     assert code == 0
     assert "full@v1" in table and "missing-modalities@v2" in table
     assert "block-missing does not apply to digits: it has no continuous recordings" in table
+    # every family says which datasets it applies to
+    assert "damaged-modality@v1 applies to: every dataset" in table and "train-missing@v1 applies to" in table
+    assert all(len(line) <= 80 for line in table.splitlines() if not line.startswith("skipped"))
     rows = run_json(capsys, "digits", "--root", str(digits_root))
     by_id = {r["scenario"]: r for r in rows}
     assert by_id["missing-modalities@v2"]["n_conditions"] == 3

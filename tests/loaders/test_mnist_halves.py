@@ -283,7 +283,14 @@ def test_scenarios_command_writes_three_families(mnist_root: Path, capsys) -> No
     assert main(["scenarios", "mnist-halves", "--root", str(mnist_root), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     by_id = {r["scenario"]: r for r in rows if "skipped" not in r}
-    assert list(by_id) == ["full@v1", "missing-modalities@v2", "random-missing@v1"]
+    assert list(by_id) == [
+        "full@v1",
+        "missing-modalities@v2",
+        "random-missing@v1",
+        "damaged-modality@v1",
+        "noisy-modality@v1",
+        "train-missing@v1",
+    ]
     assert all(len(r["sha256"]) == 64 for r in by_id.values())
     assert by_id["missing-modalities@v2"]["n_conditions"] == 3
 

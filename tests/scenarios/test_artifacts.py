@@ -24,14 +24,28 @@ from modalbench.scenarios import (
 )
 from modalbench.scenarios.artifacts import MASKS, artifact_dir
 
-FAMILIES = ["full@v1", "missing-modalities@v1", "random-missing@v1", "block-missing@v1"]
+FAMILIES = [
+    "full@v1",
+    "missing-modalities@v1",
+    "random-missing@v1",
+    "block-missing@v1",
+    "damaged-modality@v1",
+    "noisy-modality@v1",
+    "train-missing@v1",
+]
 SNIPPET = """
 import json, sys
 from modalbench.store import open_store
 from modalbench.scenarios import get_scenario
 ds = open_store(sys.argv[2], root=sys.argv[1], version="v1")
-print(json.dumps({f: get_scenario(f).generate(ds, seed=7).sha256 for f in sys.argv[3:]}))
+split = lambda f: "train" if f.startswith("train-") else "test"
+print(json.dumps({f: get_scenario(f).generate(ds, seed=7, split=split(f)).sha256 for f in sys.argv[3:]}))
 """
+
+
+def _split(family: str) -> str:
+    """Training scenarios are generated on the train split, the others on test."""
+    return "train" if family.startswith("train-") else "test"
 
 
 @pytest.fixture()
@@ -44,20 +58,20 @@ def test_generation_is_deterministic(series, tmp_path_factory) -> None:
     other = make_series_store(tmp_path_factory.mktemp("again"), n_modalities=5, unavailable={1: [0, 3]})
     assert other.attrs["fingerprint"] == ds.attrs["fingerprint"]
     for fam in FAMILIES:
-        a = get_scenario(fam).generate(ds, seed=7)
-        b = get_scenario(fam).generate(other, seed=7)
+        a = get_scenario(fam).generate(ds, seed=7, split=_split(fam))
+        b = get_scenario(fam).generate(other, seed=7, split=_split(fam))
         assert a.sha256 == b.sha256
         assert list(a.arrays) == list(b.arrays)
         for name in a.arrays:
             assert a.arrays[name].tobytes() == b.arrays[name].tobytes()
-        c = get_scenario(fam).generate(ds, seed=8)
-        if fam in ("random-missing@v1", "block-missing@v1"):  # M = 5: missing-modalities takes every subset
+        c = get_scenario(fam).generate(ds, seed=8, split=_split(fam))
+        if fam not in ("full@v1", "missing-modalities@v1"):  # M = 5: missing-modalities takes every subset
             assert c.sha256 != a.sha256, f"{fam}: the seed must matter"
 
 
 def test_same_sha256_in_subprocess_with_other_hashseed(series) -> None:
     root, ds = series
-    here = {f: get_scenario(f).generate(ds, seed=7).sha256 for f in FAMILIES}
+    here = {f: get_scenario(f).generate(ds, seed=7, split=_split(f)).sha256 for f in FAMILIES}
     for hashseed, threads in (("0", "1"), ("12345", "2")):
         env = dict(os.environ, PYTHONHASHSEED=hashseed, OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads)
         out = subprocess.run(
