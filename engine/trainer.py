@@ -419,7 +419,7 @@ def fit(
                 def train_loss(x: Any, a: Any, t: Any, e: int = e) -> torch.Tensor:
                     if regime is not None and drop_gen is not None:
                         x, a = regime.drop(x, a, e, drop_gen, fill)
-                    loss_and_logits: Callable[..., tuple[torch.Tensor, torch.Tensor]] = model.training_loss  # type: ignore[assignment]
+                    loss_and_logits: Callable[..., tuple[torch.Tensor, torch.Tensor]] = model.training_loss
                     return loss_and_logits(x, a, t)[0]
 
                 loss = _run_epoch(

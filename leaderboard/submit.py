@@ -273,7 +273,7 @@ def check_submission(
     training = training_label(result)
     ts = result.get("training_scenario")
     if isinstance(ts, dict) and dataset_registered:
-        rec = registered.get(ts.get("id"))
+        rec = registered.get(str(ts.get("id")))
         if rec is None:
             known = ", ".join(sorted(registered)) or "none"
             problems.append(
