@@ -200,6 +200,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         model_name=args.name,
         command=command_line(),
         use_fast_path=not args.no_fast_path,
+        threshold=args.threshold,
     )
     result = run_evaluation(spec, progress=None if args.quiet else (lambda msg: err.print(f"evaluating {msg}")))
     write_json_atomic(Path(args.out), result)
