@@ -22,6 +22,14 @@ from rich.text import Text
 from modalbench.errors import ModalbenchError
 from modalbench.results import MAIN_METRIC
 
+#: registered dataset -> the names its reported rows carry in the papers' tables (reference-results.csv)
+REPORTED_NAMES: dict[str, tuple[str, ...]] = {"mmimdb": ("mm-imdb",)}
+
+
+def reported_dataset_matches(row_dataset: str, dataset: str | None) -> bool:
+    """Whether a reported row of ``row_dataset`` belongs under the ``dataset`` filter (its paper name counts)."""
+    return dataset is None or row_dataset == dataset or row_dataset in REPORTED_NAMES.get(dataset, ())
+
 
 def _registered_datasets() -> set[str]:
     try:
@@ -113,7 +121,7 @@ def table_rows(
     )
     if scenario is None:
         for r in reported:
-            if (dataset and r["dataset"] != dataset) or (task and r["task"] != task):
+            if not reported_dataset_matches(r["dataset"], dataset) or (task and r["task"] != task):
                 continue
             rows.append(
                 {
