@@ -223,7 +223,12 @@ def test_without_files_and_network_one_line_names_both_files(tmp_path, monkeypat
     empty.mkdir()
     assert main(["prepare", "mmimdb", "--quiet", "--root", str(root), "--raw", str(empty)]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("error:") and f"--raw directory {empty}" in err and mm.ARCHIVE_URLS[1] in err
+    assert (
+        len(err.splitlines()) == 1
+        and err.startswith("error:")
+        and f"--raw directory {empty}" in err
+        and mm.ARCHIVE_URLS[1] in err
+    )
 
 
 # ---------------------------------------------------------------- multi-label end to end on the fixture store
@@ -303,3 +308,18 @@ def test_train_gmu_evaluate_four_f1s_submit_and_leaderboard(mmimdb_root: Path, t
     assert main(["leaderboard", "--dataset", "mmimdb", "--leaderboard", str(board)]) == 0
     text = capsys.readouterr().out
     assert "mfas-2019 Table 3" in text and "weighted F1" in text
+
+
+def test_mfas_search_small_budget_then_train(mmimdb_root: Path, tmp_path: Path) -> None:
+    from modalbench.app.cli import main
+
+    root = str(mmimdb_root)
+    log = tmp_path / "search.jsonl"
+    search = ["search", "mfas", "--dataset", "mmimdb", "--root", root, "--budget", "small", "--batch-size", "16"]
+    assert main([*search, "--log", str(log)]) == 0
+    best = tmp_path / "search.best.json"
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert best.is_file() and len(lines) >= 2
+    train = ["train", "mfas", "--dataset", "mmimdb", "--root", root, "--arch", str(best), "--epochs", "1"]
+    assert main([*train, "--out", str(tmp_path / "m"), "--quiet"]) == 0
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["dataset"]["name"] == "mmimdb"
