@@ -311,7 +311,13 @@ class MMIMDB(DatasetBuilder):
                 f"mmimdb needs {hdf5.name} (representation=features; {' or '.join(hdf5.urls)}) or {archive.name} "
                 f"(representation=raw; {' or '.join(archive.urls)}): put {file.name} in {place} ({first})"
             ) from exc
-        return Path(res.path), {"name": file.name, "sha256": res.sha256, "verification": res.verification}
+        path = Path(res.path)
+        return path, {
+            "name": file.name,
+            "size": path.stat().st_size,
+            "sha256": res.sha256,
+            "verification": res.verification,
+        }
 
     def load(self, params: dict[str, Any], ctx: PrepareContext) -> list[SampleSplit]:
         _check_representation(params)

@@ -124,6 +124,24 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the terminal columns of a multi-label result (GMU reports all four F1 variants)
+MULTILABEL_COLUMNS = {
+    "f1_micro": "micro F1",
+    "f1_macro": "macro F1",
+    "f1_weighted": "weighted F1",
+    "f1_samples": "samples F1",
+}
+
+
+def result_columns(result: dict) -> dict[str, str]:
+    """``{metric: label}`` shown by :func:`print_results`: the four F1 variants for multi-label results, else
+    weighted F1 and accuracy."""
+    names = {k for agg in result["aggregates"].values() for k in agg.get("metrics", {})}
+    if "f1_samples" in names:
+        return dict(MULTILABEL_COLUMNS)
+    return {"f1_weighted": "weighted F1", "accuracy": "accuracy"}
+
+
 def print_results(result: dict) -> None:
     t = Table(
         title=f"{result['model']['name']} on {result['dataset']['name']} ({plural(len(result['seeds']), 'seed')})",
@@ -131,12 +149,13 @@ def print_results(result: dict) -> None:
     )
     t.add_column("scenario")
     t.add_column("conditions", justify="right")
-    for name in ("weighted F1 %", "accuracy %"):
-        t.add_column(name, justify="right", no_wrap=True)
+    columns = result_columns(result)
+    for label in columns.values():
+        t.add_column(f"{label} %", justify="right", no_wrap=True)
     for sc in result["scenarios"]:
         agg = result["aggregates"][sc["id"]]["metrics"]
         cells = []
-        for name in ("f1_weighted", "accuracy"):
+        for name in columns:
             m = agg.get(name)
             cells.append(
                 "-" if m is None else f"{100 * m['mean']:.1f}" + (f" ± {100 * m['std']:.1f}" if m["std"] else "")

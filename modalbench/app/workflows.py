@@ -223,14 +223,17 @@ def plan_training(spec: TrainSpec) -> TrainingPlan:
     return TrainingPlan(preset, model, recipe, settings)
 
 
-def apply_label_weights(root: str, dataset: str, task: str | None, model: torch.nn.Module) -> list[float] | None:
+def apply_label_weights(
+    root: str | Path | None, dataset: str, task: str | None, model: torch.nn.Module
+) -> list[float] | None:
     """Multi-label tasks: give ``model`` the per-class positive weights of the training split's labels
     (:func:`~modalbench.engine.trainer.positive_class_weights`) and return them; ``None`` for other tasks."""
     reader = open_reader(root, dataset, "train", task)
-    if reader.meta.task_type != "multilabel" or not hasattr(model, "set_label_pos_weight"):
+    setter = getattr(model, "set_label_pos_weight", None)
+    if reader.meta.task_type != "multilabel" or not callable(setter):
         return None
     weights = positive_class_weights(np.asarray(reader.array(reader.label_var)[reader.start : reader.stop]))
-    model.set_label_pos_weight(torch.from_numpy(weights))
+    setter(torch.from_numpy(weights))
     return [round(float(w), 6) for w in weights]
 
 

@@ -198,6 +198,7 @@ def test_prepare_downloads_from_the_mirror_when_the_host_is_down(raw, tmp_path, 
     fetched = attrs["source"]["provenance"]["file"]
     assert (root / "mmimdb" / "raw" / mm.HDF5_NAME).is_file()
     assert fetched["verification"] == "tofu" and fetched["sha256"] == _sha256(d / mm.HDF5_NAME)
+    assert fetched["size"] == (d / mm.HDF5_NAME).stat().st_size
     assert attrs["n_samples"]["test"] == 8
 
 
@@ -276,7 +277,10 @@ def test_train_gmu_evaluate_four_f1s_submit_and_leaderboard(mmimdb_root: Path, t
     assert main([*train, "--out", str(runs)]) == 0
     results = tmp_path / "results.json"
     evaluate = ["evaluate", "--dataset", "mmimdb", "--root", root, "--checkpoint", str(runs), "--seeds", "0,1,2"]
+    capsys.readouterr()
     assert main([*evaluate, "--out", str(results)]) == 0
+    printed = capsys.readouterr().out
+    assert all(f"{v} F1 %" in printed for v in ("micro", "macro", "weighted", "samples"))
     doc = json.loads(results.read_text())
     families = {s["id"].split("@")[0] for s in doc["scenarios"]}
     assert {"full", "missing-modalities", "random-missing"} <= families
