@@ -102,6 +102,17 @@ def embracenet_baseline_preset(meta: DatasetMeta, encoder_param: str = "encoder_
     return {"hparams": hp, "fill": "zero" if fam == "image-halves" else None, "notes": notes}
 
 
+def multilabel_loss(
+    logits: torch.Tensor, target: torch.Tensor, pos_weight: torch.Tensor | None = None, reduction: str = "mean"
+) -> torch.Tensor:
+    """BCE-with-logits of multi-hot ``target``; ``pos_weight [C]`` weighs each class's positive term (MFAS on
+    MM-IMDB: "weights to balance the dataset", n_negative / n_positive of the training split)."""
+    weight = None if pos_weight is None else pos_weight.to(device=logits.device, dtype=logits.dtype)
+    return nn.functional.binary_cross_entropy_with_logits(
+        logits, target.to(logits.dtype), pos_weight=weight, reduction=reduction
+    )
+
+
 class FusionModel(nn.Module):
     """Base class: stores the dataset meta and the hyperparameters needed to rebuild the model."""
 
@@ -122,6 +133,8 @@ class FusionModel(nn.Module):
     trains_with_missing: bool = True
     #: the method's recipe before the ``recipe`` hyperparameter (keys of ``registry.RECIPE_PARAMS``)
     default_recipe: ClassVar[dict[str, Any]] = DEFAULT_RECIPE
+    #: per-class positive weights of multi-label BCE (set by the trainer from the training split; not saved)
+    label_pos_weight: torch.Tensor | None = None
 
     def __init__(self, meta: DatasetMeta, **hparams: Any) -> None:
         super().__init__()
@@ -166,10 +179,14 @@ class FusionModel(nn.Module):
         """Loss and logits of one training batch; methods with their own objective override this."""
         logits = self(inputs, available)
         if self.meta.task_type == "multilabel":
-            loss = nn.functional.binary_cross_entropy_with_logits(logits, target.float())
+            loss = multilabel_loss(logits, target, self.label_pos_weight)
         else:
             loss = nn.functional.cross_entropy(logits, target)
         return loss, logits
+
+    def set_label_pos_weight(self, weights: torch.Tensor | None) -> None:
+        """Weigh each class's positive term of the multi-label loss (``None``: unweighted BCE)."""
+        self.label_pos_weight = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
 
     def predict_proba(self, logits: torch.Tensor) -> torch.Tensor:
         """Class scores from logits (softmax, or sigmoid for multi-label)."""

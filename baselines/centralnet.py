@@ -117,11 +117,11 @@ class CentralNet(FusionModel):
         self, central: torch.Tensor, unimodal: dict[str, torch.Tensor], available: torch.Tensor, target: torch.Tensor
     ) -> torch.Tensor:
         """``L_central + Σ_m λ_m L_m``; ``L_m`` averages over samples with modality m available."""
-        loss = task_loss(self.meta, central, target)
+        loss = task_loss(self.meta, central, target, pos_weight=self.label_pos_weight)
         for j, n in enumerate(self.modality_names):
             lam = float(self.hparams["unimodal_weights"][j])
             if lam:
-                loss = loss + lam * task_loss(self.meta, unimodal[n], target, available[:, j])
+                loss = loss + lam * task_loss(self.meta, unimodal[n], target, available[:, j], self.label_pos_weight)
         return loss
 
     def training_loss(

@@ -279,7 +279,7 @@ class DenseMultimodalFusion(FusionModel):
         h1 = self._front(inputs)
         s, s_first, rec = self._impute(h1, keep)
         logits = self.classifier(self.drop(s))
-        loss = task_loss(self.meta, logits, target)
+        loss = task_loss(self.meta, logits, target, pos_weight=self.label_pos_weight)
         w = float(self.hparams["recon_weight"])
         for i, n in enumerate(self.modality_names):
             err = (rec[n] - h1[n]).pow(2).mean(dim=1)

@@ -22,7 +22,7 @@ from torch.nn import functional as F
 from modalbench.errors import ModalbenchError
 from modalbench.meta import DatasetMeta
 
-from .base import embracenet_baseline_preset
+from .base import embracenet_baseline_preset, multilabel_loss
 from .intermediate import HeadedFusion
 from .mul import BatchedHeads
 from .registry import register_baseline
@@ -100,8 +100,8 @@ class LateFusion(HeadedFusion):
         logits = self.modality_logits(self.encode(inputs))  # [B, M, C]
         b, m, c = logits.shape
         if self.meta.task_type == "multilabel":
-            per = F.binary_cross_entropy_with_logits(
-                logits, target.float().unsqueeze(1).expand(b, m, c), reduction="none"
+            per = multilabel_loss(
+                logits, target.unsqueeze(1).expand(b, m, c), self.label_pos_weight, reduction="none"
             ).mean(-1)
         else:
             per = F.cross_entropy(logits.reshape(b * m, c), target.repeat_interleave(m), reduction="none").view(b, m)

@@ -41,7 +41,7 @@ from modalbench.errors import ModalbenchError
 from modalbench.meta import DatasetMeta, ModalitySpec
 from modalbench.params import Param
 
-from .base import FusionModel
+from .base import FusionModel, multilabel_loss
 from .encoders import make_encoder
 from .registry import register_baseline
 
@@ -270,20 +270,22 @@ class MFASNet(FusionModel):
         """Fusion loss, plus ``multitask_weight`` × the mean unimodal loss when the unimodal heads exist."""
         feats = self.encode(inputs)
         logits = self.fuse(feats, available)
-        loss = _task_loss(self.meta, logits, target)
+        loss = _task_loss(self.meta, logits, target, self.label_pos_weight)
         w = float(self.hparams.get("multitask_weight", 0.0))
         if w > 0:
             uni: torch.Tensor | float = 0.0
             for n in self.modality_names:
                 emb = feats[n][:, -self.layer_dims[n][-1] :]  # the backbone's final embedding (last layer feature)
-                uni = uni + _task_loss(self.meta, self.unimodal_heads[n](emb), target)
+                uni = uni + _task_loss(self.meta, self.unimodal_heads[n](emb), target, self.label_pos_weight)
             loss = loss + w * uni / len(self.modality_names)
         return loss, logits
 
 
-def _task_loss(meta: DatasetMeta, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def _task_loss(
+    meta: DatasetMeta, logits: torch.Tensor, target: torch.Tensor, pos_weight: torch.Tensor | None = None
+) -> torch.Tensor:
     if meta.task_type == "multilabel":
-        return nn.functional.binary_cross_entropy_with_logits(logits, target.float())
+        return multilabel_loss(logits, target, pos_weight)
     return nn.functional.cross_entropy(logits, target)
 
 

@@ -25,20 +25,24 @@ from modalbench.errors import ModalbenchError
 from modalbench.meta import DatasetMeta
 from modalbench.params import Param
 
-from .base import FusionModel
+from .base import FusionModel, multilabel_loss
 from .encoders import make_encoder
 from .registry import register_baseline
 
 
 def task_loss(
-    meta: DatasetMeta, logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
+    meta: DatasetMeta,
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    pos_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean cross-entropy (BCE-with-logits for multi-label) over the samples where ``mask`` is True.
 
     Returns 0 (with a graph) when no sample is selected.
     """
     if meta.task_type == "multilabel":
-        per = nn.functional.binary_cross_entropy_with_logits(logits, target.float(), reduction="none").mean(dim=1)
+        per = multilabel_loss(logits, target, pos_weight, reduction="none").mean(dim=1)
     else:
         per = nn.functional.cross_entropy(logits, target, reduction="none")
     if mask is None:
@@ -114,9 +118,10 @@ class TwoStream(FusionModel):
         self, inputs: dict[str, torch.Tensor], available: torch.Tensor, target: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         logits, uni = self._fuse(self.encode(inputs), available)
-        loss = task_loss(self.meta, logits, target)
+        loss = task_loss(self.meta, logits, target, pos_weight=self.label_pos_weight)
         w = float(self.hparams["unimodal_weight"])
         if w:
             for i, n in enumerate(self.modality_names):
-                loss = loss + w * task_loss(self.meta, uni[n], target, available[:, i]) / self.meta.n_modalities
+                uni_loss = task_loss(self.meta, uni[n], target, available[:, i], self.label_pos_weight)
+                loss = loss + w * uni_loss / self.meta.n_modalities
         return loss, logits

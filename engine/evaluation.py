@@ -72,11 +72,21 @@ def sample_keys(model: nn.Module, keys: torch.Tensor | None) -> Iterator[None]:
         setter(None)
 
 
+def multilabel_logit_threshold(threshold: float) -> float:
+    """The logit a multi-label score must exceed for a probability above ``threshold`` (0.5 -> 0)."""
+    t = float(threshold)
+    if not 0.0 < t < 1.0:
+        raise ModalbenchError(f"the multi-label threshold must be in (0, 1), got {threshold!r}")
+    return float(np.log(t) - np.log1p(-t))
+
+
 class ConditionAccumulator:
     """Confusion counts for ``K`` conditions (multi-class ``[K, C, C]``; multi-label tp/fp/fn ``[K, L]``)."""
 
-    def __init__(self, n_conditions: int, n_classes: int, multilabel: bool) -> None:
+    def __init__(self, n_conditions: int, n_classes: int, multilabel: bool, threshold: float = 0.5) -> None:
         self.k, self.c, self.multilabel = n_conditions, n_classes, multilabel
+        #: multi-label: a label is predicted when its probability exceeds ``threshold`` (logit > logit(threshold))
+        self.logit_threshold = multilabel_logit_threshold(threshold)
         self.n_scored = torch.zeros(n_conditions, dtype=torch.int64)
         if multilabel:
             self.tp = torch.zeros(n_conditions, n_classes, dtype=torch.int64)
@@ -98,7 +108,7 @@ class ConditionAccumulator:
         keep = keep.to(logits.device)
         self.n_scored[start : start + kc] += keep.sum(1).cpu()
         if self.multilabel:
-            pred = (logits > 0) & keep.unsqueeze(-1)  # probability > 0.5; excluded rows count nothing
+            pred = (logits > self.logit_threshold) & keep.unsqueeze(-1)  # probability > threshold; excluded rows: 0
             t = target.to(logits.device).bool().unsqueeze(0) & keep.unsqueeze(-1)
             tp_s = (pred & t).sum(-1)
             fp_s = (pred & ~t).sum(-1)
@@ -159,6 +169,7 @@ def evaluate_condition_batches(
     device: torch.device | str | None = None,
     eligible: torch.Tensor | None = None,
     return_counts: bool = False,
+    threshold: float = 0.5,
 ) -> Any:
     """Metrics ``{name: array[K]}`` of ``model`` on ``batches`` under each row of ``conditions [K, M]``.
 
@@ -175,7 +186,7 @@ def evaluate_condition_batches(
     dev = torch.device(device) if device is not None else model_device(model)
     n_cond = conditions.shape[0]
     multilabel = meta.task_type == "multilabel"
-    acc = ConditionAccumulator(n_cond, meta.n_classes, multilabel)
+    acc = ConditionAccumulator(n_cond, meta.n_classes, multilabel, threshold)
     fast_model = model if isinstance(model, FastPathModel) and model.has_fast_path else None
     fast = use_fast_path and fast_model is not None and n_cond > 1
     max_rows = min(int(max_rows), int(getattr(model, "max_fuse_rows", max_rows)))
@@ -252,6 +263,7 @@ def evaluate_conditions(
     device: torch.device | str | None = None,
     eligible: torch.Tensor | None = None,
     return_counts: bool = False,
+    threshold: float = 0.5,
 ) -> Any:
     """Metrics arrays ``[K]`` for in-memory test tensors (``inputs[m]: [N, *shape]``, ``natural [N, M]``).
 
@@ -275,6 +287,7 @@ def evaluate_conditions(
         device=device,
         eligible=eligible,
         return_counts=return_counts,
+        threshold=threshold,
     )
 
 
@@ -285,6 +298,7 @@ def evaluate_batches(
     fill: FillFn | None = None,
     device: torch.device | str | None = None,
     return_counts: bool = False,
+    threshold: float = 0.5,
 ) -> Any:
     """Metrics of ``model`` on batches whose availability already differs per sample (random/block missing).
 
@@ -299,6 +313,7 @@ def evaluate_batches(
         use_fast_path=False,
         device=device,
         return_counts=True,
+        threshold=threshold,
     )
     metrics = {k: float(v[0]) for k, v in out.items()}
     return (metrics, int(n_scored[0])) if return_counts else metrics

@@ -44,6 +44,7 @@ __all__ = [
     "TrainResult",
     "fit",
     "make_regime",
+    "positive_class_weights",
     "resolve_device",
     "seed_torch",
     "training_warnings",
@@ -178,6 +179,24 @@ def training_warnings(
                 "--lr and --epochs"
             )
     return found
+
+
+def positive_class_weights(labels: np.ndarray) -> np.ndarray:
+    """Per-class positive weights ``n_negative / n_positive`` of multi-hot training labels ``[N, C]`` (float32).
+
+    MFAS trains on MM-IMDB with "weights to balance the dataset" (Pérez-Rúa et al. 2019, §4.2): BCE whose positive
+    term of class ``c`` is weighted so that its positives weigh as much as its negatives. A class without
+    positives (or without negatives) gets weight 1.
+    """
+    y = np.asarray(labels)
+    if y.ndim != 2:
+        raise ModalbenchError(f"multi-label training labels must be [N, C], got shape {y.shape}")
+    pos = (y > 0).sum(axis=0).astype(np.float64)
+    neg = y.shape[0] - pos
+    weights = np.ones(y.shape[1], dtype=np.float64)
+    ok = (pos > 0) & (neg > 0)
+    weights[ok] = neg[ok] / pos[ok]
+    return weights.astype(np.float32)
 
 
 def seed_torch(seed: int) -> None:

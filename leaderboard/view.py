@@ -23,6 +23,13 @@ from modalbench.errors import ModalbenchError
 from modalbench.results import MAIN_METRIC
 
 
+#: registered dataset -> the names its reported rows carry in the papers' tables (reference-results.csv)
+def reported_dataset_matches(row: dict[str, Any], dataset: str | None) -> bool:
+    """Whether a reported row belongs under the ``dataset`` filter: its paper's dataset name or a registered
+    dataset that follows it (``benchmark_datasets``, set by ``reference/convert.py``)."""
+    return dataset is None or dataset in (row["dataset"], *row.get("benchmark_datasets", ()))
+
+
 def _registered_datasets() -> set[str]:
     try:
         from modalbench.datasets import dataset_names
@@ -118,9 +125,7 @@ def table_rows(
     )
     if scenario is None:
         for r in reported:
-            if dataset and dataset not in (r["dataset"], *r.get("benchmark_datasets", ())):
-                continue
-            if task and r["task"] != task:
+            if not reported_dataset_matches(r, dataset) or (task and r["task"] != task):
                 continue
             rows.append(
                 {

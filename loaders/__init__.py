@@ -6,6 +6,7 @@ from . import (  # noqa: F401
     fashion_halves,  # noqa: F401
     gas_sensor,
     higgs,  # noqa: F401
+    mmimdb,  # noqa: F401
     mnist_halves,  # noqa: F401
     mudestreda,  # noqa: F401
     ntu,  # noqa: F401

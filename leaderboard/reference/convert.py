@@ -52,6 +52,7 @@ MODALITY_COUNTS = {
 #: ``modalbench leaderboard --dataset NAME`` shows them beside the reproduced entries of NAME).
 BENCHMARK_DATASETS = {
     "ntu-rgbd": ["ntu60"],  # MFAS §4.2: NTU RGB+D 60, cross-subject, video + pose
+    "mm-imdb": ["mmimdb"],  # Arevalo et al. 2017 / MFAS §4.3: the published split, features representation
 }
 
 

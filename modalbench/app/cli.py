@@ -87,6 +87,17 @@ _positive_int = _int_at_least(1)
 _non_negative_int = _int_at_least(0)
 
 
+def _probability(text: str) -> float:
+    """An argparse ``type`` for numbers strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number strictly between 0 and 1, got {text}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     """An argparse ``type`` for finite numbers > 0."""
     try:
@@ -278,6 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--regime", default=None, help="training regime label (default: the model's)")
     p.add_argument("--name", default=None, help="model name on the leaderboard (default: the registry name)")
     p.add_argument("--no-fast-path", action="store_true", help="run the full forward for every condition")
+    p.add_argument(
+        "--threshold",
+        type=_probability,
+        default=0.5,
+        help="multi-label tasks: predict a label when its probability exceeds this (default 0.5, GMU/MFAS)",
+    )
     p.add_argument("--out", default="results.json")
     p.add_argument("--quiet", action="store_true")
 

@@ -150,6 +150,24 @@ def percent_cell(summary: dict[str, Any] | None, n_seeds: int) -> str:
     return text
 
 
+#: the terminal columns of a multi-label result (GMU reports all four F1 variants)
+MULTILABEL_COLUMNS = {
+    "f1_micro": "micro F1",
+    "f1_macro": "macro F1",
+    "f1_weighted": "weighted F1",
+    "f1_samples": "samples F1",
+}
+
+
+def result_columns(result: dict) -> dict[str, str]:
+    """``{metric: label}`` shown by :func:`print_results`: the four F1 variants for multi-label results, else
+    weighted F1 and accuracy."""
+    names = {k for agg in result["aggregates"].values() for k in agg.get("metrics", {})}
+    if "f1_samples" in names:
+        return dict(MULTILABEL_COLUMNS)
+    return {"f1_weighted": "weighted F1", "accuracy": "accuracy"}
+
+
 def print_results(result: dict) -> None:
     t = Table(
         title=f"{result['model']['name']} on {result['dataset']['name']} ({plural(len(result['seeds']), 'seed')})",
@@ -157,11 +175,12 @@ def print_results(result: dict) -> None:
     )
     t.add_column("scenario")
     t.add_column("conditions", justify="right")
-    for name in ("weighted F1 %", "accuracy %"):
-        t.add_column(name, justify="right", no_wrap=True)
+    columns = result_columns(result)
+    for label in columns.values():
+        t.add_column(f"{label} %", justify="right", no_wrap=True)
     for sc in result["scenarios"]:
         agg = result["aggregates"][sc["id"]]["metrics"]
-        cells = [percent_cell(agg.get(name), len(result["seeds"])) for name in ("f1_weighted", "accuracy")]
+        cells = [percent_cell(agg.get(name), len(result["seeds"])) for name in columns]
         t.add_row(sc["id"], str(len(sc["conditions"])), *cells)
     out.print(t)
     rows = table2_summary(result)
@@ -221,6 +240,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         model_name=args.name,
         command=command_line(),
         use_fast_path=not args.no_fast_path,
+        threshold=args.threshold,
     )
     result = run_evaluation(spec, progress=None if args.quiet else (lambda msg: err.print(f"evaluating {msg}")))
     write_json_atomic(Path(args.out), result)

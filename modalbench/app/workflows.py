@@ -32,7 +32,7 @@ from modalbench.data import ChunkBatches, NumpyBatch, StoreReader, batch_loader,
 from modalbench.datasets import get_dataset
 from modalbench.engine.checkpoint import CONFIG_FILE, MODEL_FILE, load_checkpoint, parameter_count
 from modalbench.engine.evaluation import evaluate_batches, evaluate_conditions
-from modalbench.engine.trainer import fit, make_regime
+from modalbench.engine.trainer import fit, make_regime, positive_class_weights
 from modalbench.errors import ModalbenchError
 from modalbench.fusion import model_meta
 from modalbench.jsonio import read_json
@@ -322,6 +322,20 @@ def plan_training(spec: TrainSpec) -> TrainingPlan:
     return TrainingPlan(preset, model, recipe, settings)
 
 
+def apply_label_weights(
+    root: str | Path | None, dataset: str, task: str | None, model: torch.nn.Module
+) -> list[float] | None:
+    """Multi-label tasks: give ``model`` the per-class positive weights of the training split's labels
+    (:func:`~modalbench.engine.trainer.positive_class_weights`) and return them; ``None`` for other tasks."""
+    reader = open_reader(root, dataset, "train", task)
+    setter = getattr(model, "set_label_pos_weight", None)
+    if reader.meta.task_type != "multilabel" or not callable(setter):
+        return None
+    weights = positive_class_weights(np.asarray(reader.array(reader.label_var)[reader.start : reader.stop]))
+    setter(torch.from_numpy(weights))
+    return [round(float(w), 6) for w in weights]
+
+
 def run_training(spec: TrainSpec) -> Any:
     """Train one baseline on a prepared dataset; returns the trainer's ``TrainResult`` (checkpoint in ``spec.out``).
 
@@ -341,6 +355,7 @@ def run_training(spec: TrainSpec) -> Any:
         training_scenario = load_training_scenario(
             spec.root, spec.dataset, spec.train_scenario, spec.train_scenario_seed
         )
+    label_weights = apply_label_weights(spec.root, spec.dataset, spec.task, model)
     b = batches_for(
         spec.root,
         spec.dataset,
@@ -361,6 +376,7 @@ def run_training(spec: TrainSpec) -> Any:
         "preset": preset.to_dict(),
         "notes": list(getattr(model, "notes", [])),
         "hardware": {"threads": torch.get_num_threads()},
+        **({"label_pos_weight": label_weights} if label_weights is not None else {}),
     }
     return fit(
         model,
@@ -553,6 +569,7 @@ def evaluate_scenario(
     *,
     batch_size: int = 512,
     use_fast_path: bool = True,
+    threshold: float = 0.5,
 ) -> ScenarioScores:
     """Per-condition metrics of ``model`` on one scenario (a :class:`~modalbench.scenarios.ScenarioReader`).
 
@@ -583,6 +600,7 @@ def evaluate_scenario(
             use_fast_path=use_fast_path,
             eligible=eligible,
             return_counts=True,
+            threshold=threshold,
         )
         return ScenarioScores(
             [{k: float(v[i]) for k, v in res.items()} for i in range(table.shape[0])], [int(x) for x in n_scored]
@@ -611,10 +629,16 @@ def evaluate_scenario(
             else:
                 tm = scenario.timestep_mask(c, test.indices)
                 inputs = fill_fn(test.inputs, avail, timestep_mask=tm)
-            res, n = evaluate_batches(model, _batches(inputs, avail, test.labels, batch_size), return_counts=True)
+            res, n = evaluate_batches(
+                model, _batches(inputs, avail, test.labels, batch_size), return_counts=True, threshold=threshold
+            )
         else:
             res, n = evaluate_batches(
-                model, _batches(inputs, avail, test.labels, batch_size), fill=fill_fn, return_counts=True
+                model,
+                _batches(inputs, avail, test.labels, batch_size),
+                fill=fill_fn,
+                return_counts=True,
+                threshold=threshold,
             )
         out.append(res)
         counts.append(n)
@@ -653,6 +677,8 @@ class EvalSpec:
     model_name: str | None = None
     command: str = ""
     use_fast_path: bool = True
+    #: multi-label tasks: a label is predicted when its probability exceeds this (GMU / MFAS: 0.5)
+    threshold: float = 0.5
 
 
 def equivalent_command(spec: EvalSpec) -> str:
@@ -668,6 +694,8 @@ def equivalent_command(spec: EvalSpec) -> str:
         parts.append("--seeds " + ",".join(map(str, spec.seeds)))
     if spec.fill is not None:
         parts.append(f"--fill {spec.fill}")
+    if spec.threshold != 0.5:
+        parts.append(f"--threshold {spec.threshold:g}")
     return " ".join(parts)
 
 
@@ -812,7 +840,13 @@ def run_evaluation(spec: EvalSpec, *, progress: Callable[[str], None] | None = N
             torch.manual_seed(seed)
             per_seed.append(
                 evaluate_scenario(
-                    model, test, reader, fill_name, batch_size=spec.batch_size, use_fast_path=spec.use_fast_path
+                    model,
+                    test,
+                    reader,
+                    fill_name,
+                    batch_size=spec.batch_size,
+                    use_fast_path=spec.use_fast_path,
+                    threshold=spec.threshold,
                 )
             )
         conditions = []

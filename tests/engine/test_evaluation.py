@@ -12,10 +12,12 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from modalbench.baselines import baseline_names, create_baseline
 from modalbench.engine.evaluation import (
+    ConditionAccumulator,
     eval_mode,
     evaluate_batches,
     evaluate_condition_batches,
     evaluate_conditions,
+    multilabel_logit_threshold,
     per_modality_scores,
     sample_keys,
 )
@@ -254,3 +256,26 @@ def test_multilabel_counts_leave_out_rows_without_any_modality() -> None:
     assert n[0] == int(keep.sum()) < N
     for k in res:
         assert res[k][0] == pytest.approx(sub[k][0])
+
+
+@pytest.mark.parametrize("threshold", [0.2, 0.5, 0.8])
+def test_multilabel_threshold_equals_sklearn_on_thresholded_probabilities(threshold: float) -> None:
+    gen = torch.Generator().manual_seed(3)
+    logits = torch.randn(1, 40, 5, generator=gen) * 2
+    target = torch.rand(40, 5, generator=gen) < 0.3
+    target[:, 4] = False  # a class with no positives
+    acc = ConditionAccumulator(1, 5, True, threshold)
+    acc.add(0, logits, target)
+    got = acc.result()
+    pred = (torch.sigmoid(logits[0]) > threshold).numpy().astype(int)
+    y = target.numpy().astype(int)
+    for avg in ("micro", "macro", "weighted", "samples"):
+        want = f1_score(y, pred, average=avg, zero_division=0)
+        assert got[f"f1_{avg}"][0] == pytest.approx(want, abs=1e-12), avg
+
+
+def test_multilabel_threshold_must_be_a_probability() -> None:
+    assert multilabel_logit_threshold(0.5) == 0.0
+    for bad in (0.0, 1.0, -0.1, 2):
+        with pytest.raises(ModalbenchError, match=r"threshold must be in \(0, 1\)"):
+            ConditionAccumulator(1, 3, True, bad)

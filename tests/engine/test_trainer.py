@@ -213,3 +213,37 @@ def test_warns_when_still_improving_or_near_chance(tmp_path, capsys) -> None:
     logged = [json.loads(line) for line in (tmp_path / "ck" / "train_log.jsonl").read_text().splitlines()]
     assert [e["message"] for e in logged if e["stage"] == "warning"] == res.warnings
     assert json.loads((tmp_path / "ck" / "config.json").read_text())["warnings"] == res.warnings
+
+
+def test_positive_class_weights_balance_each_class() -> None:
+    import numpy as np
+
+    from modalbench.engine.trainer import positive_class_weights
+
+    y = np.array([[1, 0, 0, 1], [0, 0, 1, 1], [1, 0, 0, 1], [0, 0, 0, 1]])
+    w = positive_class_weights(y)
+    assert w.dtype == np.float32
+    np.testing.assert_allclose(w, [1.0, 1.0, 3.0, 1.0])  # 2/2; no positives; 3 negatives / 1; no negatives
+    with pytest.raises(ModalbenchError, match=r"must be \[N, C\]"):
+        positive_class_weights(np.zeros(4))
+
+
+def test_multilabel_loss_weighs_positive_terms() -> None:
+    from modalbench.baselines.base import multilabel_loss
+
+    logits = torch.tensor([[0.3, -1.2], [2.0, 0.1]])
+    target = torch.tensor([[1, 0], [0, 1]])
+    w = torch.tensor([2.0, 5.0])
+    by_hand = -(
+        w * target * torch.nn.functional.logsigmoid(logits) + (1 - target) * torch.nn.functional.logsigmoid(-logits)
+    ).mean()
+    torch.testing.assert_close(multilabel_loss(logits, target, w), by_hand)
+    assert not torch.allclose(multilabel_loss(logits, target, None), by_hand)
+    meta = DatasetMeta("ml", (ModalitySpec("a", "vector", (3,)),), ("x", "y"), task_type="multilabel")
+    model = create_baseline("early", meta).eval()  # no dropout: both losses see the same logits
+    x, avail = {"a": torch.randn(2, 3)}, torch.ones(2, 1, dtype=torch.bool)
+    plain, logits_out = model.training_loss(x, avail, target)
+    model.set_label_pos_weight(w)
+    weighted, _ = model.training_loss(x, avail, target)
+    torch.testing.assert_close(weighted, multilabel_loss(logits_out, target, w))
+    assert weighted != plain

@@ -1,0 +1,367 @@
+"""``mmimdb``: MM-IMDB (Arevalo et al., "Gated Multimodal Units for Information Fusion", ICLR-W 2017), movie genres
+from plots and posters: 25,959 movies, 23 genres, multi-label. Used by GMU and MFAS (Pérez-Rúa et al., CVPR 2019).
+
+Source (``representation = features``, the default; the setting of GMU's, CentralNet's and MFAS's published numbers):
+the authors' Fuel-format HDF5 ``multimodal_imdb.hdf5`` (primary host ``lisi1.unal.edu.co`` and an archive.org mirror;
+neither publishes a checksum, so the sha256 of the first download is shown and stored: trust on first use). Its
+root-level datasets, as written by the authors' ``make_dataset.py``:
+
+* ``features`` N×300 float32: the mean word2vec vector of the plot's words  → modality ``text`` (kind ``vector``);
+* ``vgg_features`` N×4096 float32: VGG-16 fc7 activations of the poster      → modality ``image`` (kind ``vector``);
+* ``genres`` N×23 int32 multi-hot with the attribute ``target_names`` (a JSON list, the published order below);
+* ``images`` N×3×256×160, ``sequences`` (variable-length int32), ``imdb_ids`` (S7), ``three_grams``,
+  ``word_grams`` (not used by this representation);
+* the root attribute ``split``: Fuel's split array (records ``split``, ``source``, ``start``, ``stop``, ``indices``,
+  ``available``, ``comment``) with the published rows train 0–15,551, dev 15,552–18,159, test 18,160–25,958.
+
+Protocol (every parameter is recorded in the store):
+
+* split: the file's Fuel ``split`` attribute (``dev`` → ``val``); a file with the published 25,959 rows must have
+  the published 15,552 / 2,608 / 7,799 rows, anything else is refused;
+* labels: the 23 genres, multi-hot, in the published order (:data:`GENRES`; the file's ``target_names`` must match);
+* standardisation with train-only statistics (``scaling.method = standard``), float32 store;
+* missing data that is real: a row whose vector is all zeros or not finite (a plot without any word2vec word, a
+  poster without features) is stored as NaN with ``available = False`` for that modality, never dropped; its
+  statistics leave it out, and the counts per modality and split are in the store's ``source.provenance``
+  (``modalbench info mmimdb --json``);
+* task ``genre`` (multi-label) with ``primary_metric = f1_weighted`` (MFAS Table 3 ranks by weighted F1).
+
+Reading: h5py, inside dask tasks, ``block_rows`` rows per task (each task opens the file, reads its rows and closes
+it), so the 8 GB file is never read whole and the tasks run on any scheduler. The availability scan (one pass over
+the two modalities) runs before the write so the counts can be recorded.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import dask
+import dask.array as da
+import numpy as np
+
+from modalbench.datasets import DatasetBuilder, PrepareContext, TaskInfo, register_dataset
+from modalbench.errors import ModalbenchError
+from modalbench.meta import ModalitySpec
+from modalbench.paths import local_raw_dir, resolve_root
+from modalbench.preprocess.types import SampleSplit
+
+from .download import RemoteFile, fetch
+
+HDF5_NAME = "multimodal_imdb.hdf5"
+ARCHIVE_NAME = "mmimdb.tar.gz"
+HDF5_URLS = (
+    "http://lisi1.unal.edu.co/mmimdb/multimodal_imdb.hdf5",
+    "https://archive.org/download/mmimdb/multimodal_imdb.hdf5",
+)
+ARCHIVE_URLS = (
+    "http://lisi1.unal.edu.co/mmimdb/mmimdb.tar.gz",
+    "https://archive.org/download/mmimdb/mmimdb.tar.gz",
+)
+HOMEPAGE = "https://github.com/johnarevalo/gmu-mmimdb"
+
+#: the 23 genres in the published order (most frequent first; ``genres.attrs["target_names"]`` of the HDF5)
+GENRES = (
+    "Drama",
+    "Comedy",
+    "Romance",
+    "Thriller",
+    "Crime",
+    "Action",
+    "Adventure",
+    "Horror",
+    "Documentary",
+    "Mystery",
+    "Sci-Fi",
+    "Fantasy",
+    "Family",
+    "Biography",
+    "War",
+    "History",
+    "Music",
+    "Animation",
+    "Musical",
+    "Western",
+    "Sport",
+    "Short",
+    "Film-Noir",
+)
+#: the published split rows ``[start, stop)`` (Arevalo et al. 2017; MFAS uses the same)
+PUBLISHED_SPLIT = {"train": (0, 15_552), "val": (15_552, 18_160), "test": (18_160, 25_959)}
+PUBLISHED_ROWS = 25_959
+#: modality -> HDF5 dataset of the ``features`` representation
+FEATURE_SOURCES = {"text": "features", "image": "vgg_features"}
+FEATURE_DIMS = {"text": 300, "image": 4096}
+LABEL_SOURCE = "genres"
+#: Fuel's split names -> ours
+FUEL_SPLITS = {"train": "train", "dev": "val", "test": "test"}
+SPLITS = ("train", "val", "test")
+REPRESENTATIONS = ("features",)
+#: rows per read task (4096-d float32: 16 MB)
+BLOCK_ROWS = 1024
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes | np.bytes_) else str(value)
+
+
+def fuel_split_rows(split_attr: Any, sources: tuple[str, ...], where: str) -> dict[str, tuple[int, int]]:
+    """``{train|val|test: (start, stop)}`` from Fuel's ``split`` attribute, the same rows for every source in
+    ``sources``; one-line errors name ``where`` and what is wrong."""
+    try:
+        records = [(_text(r["split"]), _text(r["source"]), int(r["start"]), int(r["stop"])) for r in split_attr]
+        flags = [bool(r["available"]) for r in split_attr]
+    except (KeyError, ValueError, TypeError, IndexError) as exc:
+        raise ModalbenchError(f"{where}: attribute 'split' is not a Fuel split array ({exc})") from None
+    rows: dict[str, tuple[int, int]] = {}
+    for (split, source, start, stop), ok in zip(records, flags, strict=True):
+        if source not in sources or not ok:
+            continue
+        if split not in FUEL_SPLITS:
+            raise ModalbenchError(f"{where}: split {split!r} is not one of {', '.join(FUEL_SPLITS)}")
+        ours = FUEL_SPLITS[split]
+        if ours in rows and rows[ours] != (start, stop):
+            raise ModalbenchError(
+                f"{where}: split {split!r} has rows {rows[ours]} for one source and {(start, stop)} for {source!r}"
+            )
+        rows[ours] = (start, stop)
+    missing = [s for s in FUEL_SPLITS if FUEL_SPLITS[s] not in rows]
+    if missing:
+        raise ModalbenchError(f"{where}: the 'split' attribute has no {', '.join(missing)} rows for {sources}")
+    order = [rows[s] for s in SPLITS]
+    if order[0][0] != 0 or any(a[1] != b[0] for a, b in zip(order, order[1:])) or any(a >= b for a, b in order):
+        raise ModalbenchError(f"{where}: split rows {dict(rows)} are not consecutive train, dev, test ranges from 0")
+    return rows
+
+
+def check_published(rows: dict[str, tuple[int, int]], n_rows: int, where: str) -> None:
+    """A file with the published 25,959 rows must use the published split (15,552 / 2,608 / 7,799)."""
+    if n_rows == PUBLISHED_ROWS and rows != PUBLISHED_SPLIT:
+        raise ModalbenchError(f"{where}: split rows {rows} differ from the published ones {PUBLISHED_SPLIT}")
+
+
+def missing_rows(block: np.ndarray) -> np.ndarray:
+    """Rows that hold no data: all zeros, or any value not finite (``(n,)`` bool)."""
+    block = np.asarray(block)
+    return ~np.isfinite(block).all(axis=1) | ~block.any(axis=1)
+
+
+def read_rows(path: str, source: str, start: int, stop: int) -> np.ndarray:
+    """Rows ``[start, stop)`` of the HDF5 dataset ``source`` (opens and closes the file: safe in any dask worker)."""
+    import h5py
+
+    with h5py.File(path, "r") as fh:
+        return np.asarray(fh[source][start:stop])
+
+
+def _read_features(path: str, source: str, start: int, stop: int) -> np.ndarray:
+    block = read_rows(path, source, start, stop).astype(np.float32, copy=False)
+    gone = missing_rows(block)
+    if gone.any():
+        block = block.copy()
+        block[gone] = np.nan
+    return block
+
+
+def lazy_rows(
+    path: Path, source: str, start: int, stop: int, width: tuple[int, ...], dtype: Any, block_rows: int, features: bool
+) -> da.Array:
+    """Rows ``[start, stop)`` of ``source`` as a dask array of ``block_rows``-row chunks, each read by one task."""
+    parts = []
+    reader = _read_features if features else read_rows
+    for lo in range(start, stop, block_rows):
+        hi = min(stop, lo + block_rows)
+        task = dask.delayed(reader, pure=True)(str(path), source, lo, hi)
+        parts.append(da.from_delayed(task, shape=(hi - lo, *width), dtype=dtype))
+    if not parts:
+        return da.zeros((0, *width), dtype=dtype)
+    return da.concatenate(parts, axis=0)
+
+
+def scan_missing(path: Path, source: str, n_rows: int, block_rows: int) -> np.ndarray:
+    """``(n_rows,)`` bool: the rows of ``source`` that hold no data (read ``block_rows`` at a time)."""
+    import h5py
+
+    out = np.zeros(n_rows, dtype=bool)
+    with h5py.File(path, "r") as fh:
+        ds = fh[source]
+        for lo in range(0, n_rows, block_rows):
+            out[lo : lo + block_rows] = missing_rows(ds[lo : lo + block_rows])
+    return out
+
+
+def inspect_hdf5(path: Path) -> dict[str, Any]:
+    """Shapes, genre names and split rows of a Fuel-layout ``multimodal_imdb.hdf5``; one-line errors name the file
+    and the dataset or attribute that is not as expected."""
+    import h5py
+
+    where = str(path)
+    try:
+        fh = h5py.File(path, "r")
+    except OSError as exc:
+        raise ModalbenchError(f"{where}: not a readable HDF5 file ({exc}); delete it and download it again") from None
+    with fh:
+        for name in (*FEATURE_SOURCES.values(), LABEL_SOURCE):
+            if name not in fh:
+                raise ModalbenchError(f"{where}: no dataset {name!r}; is this the Fuel-format {HDF5_NAME}?")
+        n_rows = int(fh[LABEL_SOURCE].shape[0])
+        for m, name in FEATURE_SOURCES.items():
+            shape = tuple(fh[name].shape)
+            if shape != (n_rows, FEATURE_DIMS[m]):
+                raise ModalbenchError(
+                    f"{where}: dataset {name!r} has shape {shape}, expected ({n_rows}, {FEATURE_DIMS[m]})"
+                )
+        if tuple(fh[LABEL_SOURCE].shape) != (n_rows, len(GENRES)):
+            raise ModalbenchError(
+                f"{where}: dataset 'genres' has shape {tuple(fh[LABEL_SOURCE].shape)}, expected ({n_rows}, {len(GENRES)})"
+            )
+        raw_names = fh[LABEL_SOURCE].attrs.get("target_names")
+        if raw_names is None:
+            raise ModalbenchError(f"{where}: dataset 'genres' has no attribute 'target_names'")
+        try:
+            names = tuple(json.loads(_text(raw_names)))
+        except ValueError:
+            raise ModalbenchError(f"{where}: genres.attrs['target_names'] is not a JSON list") from None
+        if names != GENRES:
+            raise ModalbenchError(f"{where}: genres.attrs['target_names'] = {list(names)}, expected {list(GENRES)}")
+        if "split" not in fh.attrs:
+            raise ModalbenchError(f"{where}: no root attribute 'split' (Fuel's split array)")
+        rows = fuel_split_rows(fh.attrs["split"], (*FEATURE_SOURCES.values(), LABEL_SOURCE), where)
+    if rows["test"][1] != n_rows:
+        raise ModalbenchError(f"{where}: the split ends at row {rows['test'][1]} but the file has {n_rows} rows")
+    check_published(rows, n_rows, where)
+    return {"rows": n_rows, "split": rows}
+
+
+@register_dataset
+class MMIMDB(DatasetBuilder):
+    name = "mmimdb"
+    version = "v1"
+    description = "MM-IMDB: 25,959 movies, plot (word2vec mean) and poster (VGG-16) features, 23 genres multi-label"
+    license = "research use (IMDb data; see the authors' page)"
+    homepage = HOMEPAGE
+    citation = (
+        "J. Arevalo, T. Solorio, M. Montes-y-Gómez, F. A. González. Gated Multimodal Units for Information Fusion. "
+        "ICLR 2017 Workshop."
+    )
+    structure = "samples"
+    #: rows per HDF5 read task (not a data parameter)
+    block_rows = BLOCK_ROWS
+    #: the authors' host first, then archive.org (class attributes so a test can point them at a local server)
+    hdf5_urls: ClassVar[tuple[str, ...]] = HDF5_URLS
+    archive_urls: ClassVar[tuple[str, ...]] = ARCHIVE_URLS
+    fetch_options: ClassVar[dict[str, Any]] = {}
+
+    def default_params(self) -> dict[str, Any]:
+        return {
+            "representation": "features",
+            "scaling": {"method": "standard", "range": [0.0, 1.0], "clip": False},
+        }
+
+    def modalities(self, params: dict[str, Any]) -> list[ModalitySpec]:
+        _check_representation(params)
+        return [ModalitySpec(m, "vector", (FEATURE_DIMS[m],)) for m in FEATURE_SOURCES]
+
+    def tasks(self, params: dict[str, Any]) -> list[TaskInfo]:
+        return [TaskInfo("genre", "multilabel", GENRES, primary_metric="f1_weighted")]
+
+    def remote_files(self) -> list[RemoteFile]:
+        """The Fuel HDF5 (``features``) and the raw archive, each from the authors' host then archive.org."""
+        return [
+            RemoteFile(HDF5_NAME, self.hdf5_urls, manual="download " + " or ".join(self.hdf5_urls)),
+            RemoteFile(ARCHIVE_NAME, self.archive_urls, manual="download " + " or ".join(self.archive_urls)),
+        ]
+
+    def source_info(self) -> dict[str, Any]:
+        info = super().source_info()
+        info["urls"] = [*self.hdf5_urls, *self.archive_urls]
+        note = "the hosts publish no checksum (trust on first use: the first download's sha256 is stored)"
+        info["files"] = [{"name": f.name, "sha256": f.sha256, "note": note} for f in self.remote_files()]
+        return info
+
+    def download_directory(self, ctx: PrepareContext) -> Path:
+        """Where downloads go (``<root>/mmimdb/raw`` for a local root)."""
+        if ctx.download_dir is not None:
+            return Path(ctx.download_dir)
+        return local_raw_dir(resolve_root(ctx.root), self.name)
+
+    def fetch_file(self, file: RemoteFile, ctx: PrepareContext) -> tuple[Path, dict[str, Any]]:
+        """Fetch (or find under ``--raw``) one raw file; when that fails, one line naming both files, their URLs
+        and where to put them."""
+        dest = self.download_directory(ctx)
+        try:
+            res = fetch(
+                file,
+                dest,
+                verification=ctx.verification,
+                raw_dir=ctx.raw_dir,
+                progress=ctx.progress,
+                mirrors=tuple(ctx.mirrors),
+                dataset=self.name,
+                **self.fetch_options,
+            )
+        except ModalbenchError as exc:
+            lines = str(exc).splitlines()
+            tried = [line.strip() for line in lines if line.startswith("  ")]  # "url: error" per source tried
+            first = "; ".join(tried) if tried else lines[0]
+            place = f"--raw directory {ctx.raw_dir}" if ctx.raw_dir is not None else f"{dest} (or pass --raw DIR)"
+            hdf5, archive = self.remote_files()
+            raise ModalbenchError(
+                f"mmimdb needs {hdf5.name} (representation=features; {' or '.join(hdf5.urls)}) or {archive.name} "
+                f"(representation=raw; {' or '.join(archive.urls)}): put {file.name} in {place} ({first})"
+            ) from exc
+        path = Path(res.path)
+        return path, {
+            "name": file.name,
+            "size": path.stat().st_size,
+            "sha256": res.sha256,
+            "verification": res.verification,
+        }
+
+    def load(self, params: dict[str, Any], ctx: PrepareContext) -> list[SampleSplit]:
+        _check_representation(params)
+        path, fetched = self.fetch_file(self.remote_files()[0], ctx)
+        info = inspect_hdf5(path)
+        n_rows = info["rows"]
+        unavailable = {m: scan_missing(path, src, n_rows, self.block_rows) for m, src in FEATURE_SOURCES.items()}
+        ctx.provenance.update(
+            {
+                "file": fetched,
+                "rows": n_rows,
+                "split_rows": {k: list(v) for k, v in info["split"].items()},
+                "unavailable": {
+                    m: {s: int(gone[lo:hi].sum()) for s, (lo, hi) in info["split"].items()}
+                    for m, gone in unavailable.items()
+                },
+            }
+        )
+        out = []
+        for split in SPLITS:
+            lo, hi = info["split"][split]
+            inputs = {
+                m: lazy_rows(path, src, lo, hi, (FEATURE_DIMS[m],), np.float32, self.block_rows, features=True)
+                for m, src in FEATURE_SOURCES.items()
+            }
+            labels = lazy_rows(path, LABEL_SOURCE, lo, hi, (len(GENRES),), np.int32, self.block_rows, features=False)
+            available = np.stack([~unavailable[m][lo:hi] for m in FEATURE_SOURCES], axis=1)
+            out.append(
+                SampleSplit(
+                    split=split,
+                    inputs=inputs,
+                    labels={"genre": labels.astype(np.int8)},
+                    available=da.from_array(available, chunks=(max(1, self.block_rows), len(FEATURE_SOURCES))),
+                )
+            )
+        return out
+
+    def library_versions(self) -> dict[str, str]:
+        import h5py
+
+        return {"h5py": h5py.__version__}
+
+
+def _check_representation(params: dict[str, Any]) -> None:
+    rep = params.get("representation", "features")
+    if rep not in REPRESENTATIONS:
+        raise ModalbenchError(f"mmimdb: representation {rep!r} is not one of {', '.join(REPRESENTATIONS)}")
