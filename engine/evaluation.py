@@ -32,7 +32,7 @@ from torch import nn
 from modalbench.data import Batch
 from modalbench.errors import ModalbenchError
 
-from .metrics import multiclass_from_confusion, multilabel_from_counts
+from .metrics import is_binary_task, multiclass_from_confusion, multilabel_from_counts, roc_auc
 
 FillFn = Callable[[dict[str, torch.Tensor], torch.Tensor], dict[str, torch.Tensor]]
 
@@ -72,11 +72,18 @@ def sample_keys(model: nn.Module, keys: torch.Tensor | None) -> Iterator[None]:
 
 
 class ConditionAccumulator:
-    """Confusion counts for ``K`` conditions (multi-class ``[K, C, C]``; multi-label tp/fp/fn ``[K, L]``)."""
+    """Confusion counts for ``K`` conditions (multi-class ``[K, C, C]``; multi-label tp/fp/fn ``[K, L]``).
 
-    def __init__(self, n_conditions: int, n_classes: int, multilabel: bool) -> None:
+    ``binary`` (two classes, class 1 positive): the scores ``logit_1 − logit_0`` of every scored sample are kept
+    per condition as well (float32, ``4 N`` bytes a condition), for the exact ROC AUC and the error rate.
+    """
+
+    def __init__(self, n_conditions: int, n_classes: int, multilabel: bool, binary: bool = False) -> None:
         self.k, self.c, self.multilabel = n_conditions, n_classes, multilabel
+        self.binary = bool(binary) and not multilabel and n_classes == 2
         self.n_scored = torch.zeros(n_conditions, dtype=torch.int64)
+        self.scores: list[list[np.ndarray]] = [[] for _ in range(n_conditions)] if self.binary else []
+        self.targets: list[list[np.ndarray]] = [[] for _ in range(n_conditions)] if self.binary else []
         if multilabel:
             self.tp = torch.zeros(n_conditions, n_classes, dtype=torch.int64)
             self.fp = torch.zeros_like(self.tp)
@@ -117,13 +124,41 @@ class ConditionAccumulator:
             codes = (k_idx * self.c + y) * self.c + pred
             counts = torch.bincount(codes[keep], minlength=kc * self.c * self.c)
             self.conf[start : start + kc] += counts.view(kc, self.c, self.c).cpu()
+            if self.binary:
+                self._add_scores(start, logits, target, keep)
+
+    def _add_scores(self, start: int, logits: torch.Tensor, target: torch.Tensor, keep: torch.Tensor) -> None:
+        score = (logits[..., 1] - logits[..., 0]).float().cpu().numpy()  # [Kc, B]; > 0 iff argmax is class 1
+        kept = keep.cpu().numpy()
+        y = target.reshape(-1).cpu().numpy()
+        for j in range(score.shape[0]):
+            self.scores[start + j].append(score[j][kept[j]])
+            self.targets[start + j].append(y[kept[j]])
 
     def result(self) -> dict[str, np.ndarray]:
+        """Metrics ``{name: array[K]}``; binary tasks add ``error_rate`` and ``roc_auc`` (scikit-learn's)."""
         if self.multilabel:
             return multilabel_from_counts(
                 self.tp.numpy(), self.fp.numpy(), self.fn.numpy(), self.samples_f1.numpy(), self.n.numpy()
             )
-        return multiclass_from_confusion(self.conf.numpy())
+        out = multiclass_from_confusion(self.conf.numpy())
+        if not self.binary:
+            return out
+        aucs = np.empty(self.k, dtype=np.float64)
+        for k in range(self.k):
+            y = np.concatenate(self.targets[k]) if self.targets[k] else np.empty(0, np.int64)
+            s = np.concatenate(self.scores[k]) if self.scores[k] else np.empty(0, np.float32)
+            try:
+                aucs[k] = roc_auc(y, s)
+            except ModalbenchError as exc:
+                raise ModalbenchError(f"condition {k} ({y.size} scored samples): {exc}") from None
+        return {
+            "accuracy": out["accuracy"],
+            "error_rate": 1.0 - out["accuracy"],
+            "roc_auc": aucs,
+            "f1_weighted": out["f1_weighted"],
+            "f1_macro": out["f1_macro"],
+        }
 
 
 def check_batch(batch: Any, names: list[str], where: str) -> Batch:
@@ -158,11 +193,15 @@ def evaluate_condition_batches(
     device: torch.device | str | None = None,
     eligible: torch.Tensor | None = None,
     return_counts: bool = False,
+    binary_scores: bool = True,
 ) -> Any:
     """Metrics ``{name: array[K]}`` of ``model`` on ``batches`` under each row of ``conditions [K, M]``.
 
     Rows with no available modality under a condition are not scored; ``eligible`` ``[N]`` bool (rows of all
     batches in order) restricts scoring further. ``return_counts=True`` returns ``(metrics, n_scored[K])``.
+    A two-class task adds ``error_rate`` and ``roc_auc`` (:data:`~modalbench.engine.metrics.BINARY_METRICS`) unless
+    ``binary_scores=False`` (model selection needs only the confusion counts); the ROC AUC of a condition whose
+    scored samples hold one class only is undefined and raises :class:`ModalbenchError`.
     """
     meta = model.meta
     names = meta.modality_names
@@ -174,7 +213,8 @@ def evaluate_condition_batches(
     dev = torch.device(device) if device is not None else model_device(model)
     n_cond = conditions.shape[0]
     multilabel = meta.task_type == "multilabel"
-    acc = ConditionAccumulator(n_cond, meta.n_classes, multilabel)
+    binary = binary_scores and is_binary_task(meta.task_type, meta.n_classes)
+    acc = ConditionAccumulator(n_cond, meta.n_classes, multilabel, binary=binary)
     fast = use_fast_path and getattr(model, "has_fast_path", False) and n_cond > 1
     max_rows = min(int(max_rows), int(getattr(model, "max_fuse_rows", max_rows)))
     cond_dev = conditions.to(dev)
@@ -283,10 +323,12 @@ def evaluate_batches(
     fill: FillFn | None = None,
     device: torch.device | str | None = None,
     return_counts: bool = False,
+    binary_scores: bool = True,
 ) -> Any:
     """Metrics of ``model`` on batches whose availability already differs per sample (random/block missing).
 
-    Samples without any available modality are not scored; ``return_counts=True`` returns ``(metrics, n_scored)``.
+    Samples without any available modality are not scored; ``return_counts=True`` returns ``(metrics, n_scored)``;
+    ``binary_scores``: see :func:`evaluate_condition_batches`.
     """
     m = model.meta.n_modalities
     out, n_scored = evaluate_condition_batches(
@@ -297,6 +339,7 @@ def evaluate_batches(
         use_fast_path=False,
         device=device,
         return_counts=True,
+        binary_scores=binary_scores,
     )
     metrics = {k: float(v[0]) for k, v in out.items()}
     return (metrics, int(n_scored[0])) if return_counts else metrics
@@ -315,4 +358,5 @@ def per_modality_scores(
 
     metric = metric or main_metric(model.meta.task_type)
     eye = torch.eye(model.meta.n_modalities, dtype=torch.bool)
-    return [float(v) for v in evaluate_condition_batches(model, batches, eye, fill=fill, device=device)[metric]]
+    scores = evaluate_condition_batches(model, batches, eye, fill=fill, device=device, binary_scores=False)
+    return [float(v) for v in scores[metric]]

@@ -131,12 +131,13 @@ def print_results(result: dict) -> None:
     )
     t.add_column("scenario")
     t.add_column("conditions", justify="right")
-    for name in ("weighted F1 %", "accuracy %"):
-        t.add_column(name, justify="right", no_wrap=True)
+    columns = result_columns(result)
+    for _, label in columns:
+        t.add_column(label, justify="right", no_wrap=True)
     for sc in result["scenarios"]:
         agg = result["aggregates"][sc["id"]]["metrics"]
         cells = []
-        for name in ("f1_weighted", "accuracy"):
+        for name, _ in columns:
             m = agg.get(name)
             cells.append(
                 "-" if m is None else f"{100 * m['mean']:.1f}" + (f" ± {100 * m['std']:.1f}" if m["std"] else "")
@@ -153,6 +154,16 @@ def print_results(result: dict) -> None:
                 label, f"{100 * orig:.1f}", f"{100 * degraded:.1f}", f"{(orig - degraded) / orig:.1%}" if orig else "-"
             )
         out.print(t2)
+
+
+def result_columns(result: dict) -> list[tuple[str, str]]:
+    """``(metric, column label)`` of the evaluate table: weighted F1 and accuracy, plus the ROC AUC and the error
+    rate when the result reports them (two-class tasks)."""
+    first = next(iter(result["aggregates"].values()), {}).get("metrics", {})
+    columns = [("f1_weighted", "weighted F1 %"), ("accuracy", "accuracy %")]
+    if "roc_auc" in first:
+        columns += [("roc_auc", "AUC %"), ("error_rate", "error %")]
+    return columns
 
 
 def table2_summary(result: dict) -> list[tuple[str, float, float]]:
