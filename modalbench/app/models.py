@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from rich.table import Table
 
@@ -159,7 +160,8 @@ def print_results(result: dict) -> None:
 def result_columns(result: dict) -> list[tuple[str, str]]:
     """``(metric, column label)`` of the evaluate table: weighted F1 and accuracy, plus the ROC AUC and the error
     rate when the result reports them (two-class tasks)."""
-    first = next(iter(result["aggregates"].values()), {}).get("metrics", {})
+    aggregate: dict[str, Any] = next(iter(result["aggregates"].values()), {})
+    first = aggregate.get("metrics", {})
     columns = [("f1_weighted", "weighted F1 %"), ("accuracy", "accuracy %")]
     if "roc_auc" in first:
         columns += [("roc_auc", "AUC %"), ("error_rate", "error %")]

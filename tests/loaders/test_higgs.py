@@ -291,3 +291,16 @@ def test_evaluate_mul_reports_binary_metrics_per_condition_and_submit_accepts_th
     entry = json.loads((board / "leaderboard.json").read_text())["entries"][0]
     assert entry["key"] == "higgs/signal/mul--full-modality" and entry["ranked"]
     assert entry["scenarios"]["full@v1"]["metrics"]["roc_auc"] == res["aggregates"]["full@v1"]["metrics"]["roc_auc"]
+    # register-official copied the store's primary metric; the leaderboard ranks and shows HIGGS by ROC AUC
+    official = json.loads((board / "official.json").read_text())
+    assert official["datasets"]["higgs@v1"]["primary_metrics"] == {"signal": "roc_auc"}
+    assert entry["primary_metric"] == "roc_auc" and entry["scenarios"]["full@v1"]["rank"] == 1
+    from modalbench.leaderboard.board import load_leaderboard
+    from modalbench.leaderboard.view import table_rows
+
+    rows = table_rows(load_leaderboard(board), dataset="higgs")
+    ours = [r for r in rows if r["source"] == "reproduced" and r["scenario"] == "full@v1"]
+    assert [(r["model"], r["metric"]) for r in ours] == [("mul", "roc_auc")]
+    assert ours[0]["mean"] == res["aggregates"]["full@v1"]["metrics"]["roc_auc"]["mean"]
+    mul_paper = [r for r in rows if r["source"] == "reported" and r["model"] == "mul" and r["metric"] == "roc_auc"]
+    assert sorted(r["mean"] for r in mul_paper) == pytest.approx([0.865, 0.883])  # HIGGS-small, full (Mul Table 2)
