@@ -33,7 +33,7 @@ from modalbench.data import Batch
 from modalbench.errors import ModalbenchError
 from modalbench.fusion import ConditionFuser, FastPathModel, model_meta
 
-from .metrics import multiclass_from_confusion, multilabel_from_counts
+from .metrics import is_binary_task, multiclass_from_confusion, multilabel_from_counts, roc_auc
 
 FillFn = Callable[[dict[str, torch.Tensor], torch.Tensor], dict[str, torch.Tensor]]
 
@@ -81,13 +81,22 @@ def multilabel_logit_threshold(threshold: float) -> float:
 
 
 class ConditionAccumulator:
-    """Confusion counts for ``K`` conditions (multi-class ``[K, C, C]``; multi-label tp/fp/fn ``[K, L]``)."""
+    """Confusion counts for ``K`` conditions (multi-class ``[K, C, C]``; multi-label tp/fp/fn ``[K, L]``).
 
-    def __init__(self, n_conditions: int, n_classes: int, multilabel: bool, threshold: float = 0.5) -> None:
+    ``binary`` (two classes, class 1 positive): the scores ``logit_1 − logit_0`` of every scored sample are kept
+    per condition as well (float32, ``4 N`` bytes a condition), for the exact ROC AUC and the error rate.
+    """
+
+    def __init__(
+        self, n_conditions: int, n_classes: int, multilabel: bool, threshold: float = 0.5, binary: bool = False
+    ) -> None:
         self.k, self.c, self.multilabel = n_conditions, n_classes, multilabel
         #: multi-label: a label is predicted when its probability exceeds ``threshold`` (logit > logit(threshold))
         self.logit_threshold = multilabel_logit_threshold(threshold)
+        self.binary = bool(binary) and not multilabel and n_classes == 2
         self.n_scored = torch.zeros(n_conditions, dtype=torch.int64)
+        self.scores: list[list[np.ndarray]] = [[] for _ in range(n_conditions)] if self.binary else []
+        self.targets: list[list[np.ndarray]] = [[] for _ in range(n_conditions)] if self.binary else []
         if multilabel:
             self.tp = torch.zeros(n_conditions, n_classes, dtype=torch.int64)
             self.fp = torch.zeros_like(self.tp)
@@ -128,13 +137,41 @@ class ConditionAccumulator:
             codes = (k_idx * self.c + y) * self.c + pred
             counts = torch.bincount(codes[keep], minlength=kc * self.c * self.c)
             self.conf[start : start + kc] += counts.view(kc, self.c, self.c).cpu()
+            if self.binary:
+                self._add_scores(start, logits, target, keep)
+
+    def _add_scores(self, start: int, logits: torch.Tensor, target: torch.Tensor, keep: torch.Tensor) -> None:
+        score = (logits[..., 1] - logits[..., 0]).float().cpu().numpy()  # [Kc, B]; > 0 iff argmax is class 1
+        kept = keep.cpu().numpy()
+        y = target.reshape(-1).cpu().numpy()
+        for j in range(score.shape[0]):
+            self.scores[start + j].append(score[j][kept[j]])
+            self.targets[start + j].append(y[kept[j]])
 
     def result(self) -> dict[str, np.ndarray]:
+        """Metrics ``{name: array[K]}``; binary tasks add ``error_rate`` and ``roc_auc`` (scikit-learn's)."""
         if self.multilabel:
             return multilabel_from_counts(
                 self.tp.numpy(), self.fp.numpy(), self.fn.numpy(), self.samples_f1.numpy(), self.n.numpy()
             )
-        return multiclass_from_confusion(self.conf.numpy())
+        out = multiclass_from_confusion(self.conf.numpy())
+        if not self.binary:
+            return out
+        aucs = np.empty(self.k, dtype=np.float64)
+        for k in range(self.k):
+            y = np.concatenate(self.targets[k]) if self.targets[k] else np.empty(0, np.int64)
+            s = np.concatenate(self.scores[k]) if self.scores[k] else np.empty(0, np.float32)
+            try:
+                aucs[k] = roc_auc(y, s)
+            except ModalbenchError as exc:
+                raise ModalbenchError(f"condition {k} ({y.size} scored samples): {exc}") from None
+        return {
+            "accuracy": out["accuracy"],
+            "error_rate": 1.0 - out["accuracy"],
+            "roc_auc": aucs,
+            "f1_weighted": out["f1_weighted"],
+            "f1_macro": out["f1_macro"],
+        }
 
 
 def check_batch(batch: Any, names: list[str], where: str) -> Batch:
@@ -170,11 +207,15 @@ def evaluate_condition_batches(
     eligible: torch.Tensor | None = None,
     return_counts: bool = False,
     threshold: float = 0.5,
+    binary_scores: bool = True,
 ) -> Any:
     """Metrics ``{name: array[K]}`` of ``model`` on ``batches`` under each row of ``conditions [K, M]``.
 
     Rows with no available modality under a condition are not scored; ``eligible`` ``[N]`` bool (rows of all
     batches in order) restricts scoring further. ``return_counts=True`` returns ``(metrics, n_scored[K])``.
+    A two-class task adds ``error_rate`` and ``roc_auc`` (:data:`~modalbench.engine.metrics.BINARY_METRICS`) unless
+    ``binary_scores=False`` (model selection needs only the confusion counts); the ROC AUC of a condition whose
+    scored samples hold one class only is undefined and raises :class:`ModalbenchError`.
     """
     meta = model_meta(model)
     names = meta.modality_names
@@ -186,7 +227,8 @@ def evaluate_condition_batches(
     dev = torch.device(device) if device is not None else model_device(model)
     n_cond = conditions.shape[0]
     multilabel = meta.task_type == "multilabel"
-    acc = ConditionAccumulator(n_cond, meta.n_classes, multilabel, threshold)
+    binary = binary_scores and is_binary_task(meta.task_type, meta.n_classes)
+    acc = ConditionAccumulator(n_cond, meta.n_classes, multilabel, threshold, binary=binary)
     fast_model = model if isinstance(model, FastPathModel) and model.has_fast_path else None
     fast = use_fast_path and fast_model is not None and n_cond > 1
     max_rows = min(int(max_rows), int(getattr(model, "max_fuse_rows", max_rows)))
@@ -299,10 +341,12 @@ def evaluate_batches(
     device: torch.device | str | None = None,
     return_counts: bool = False,
     threshold: float = 0.5,
+    binary_scores: bool = True,
 ) -> Any:
     """Metrics of ``model`` on batches whose availability already differs per sample (random/block missing).
 
-    Samples without any available modality are not scored; ``return_counts=True`` returns ``(metrics, n_scored)``.
+    Samples without any available modality are not scored; ``return_counts=True`` returns ``(metrics, n_scored)``;
+    ``binary_scores``: see :func:`evaluate_condition_batches`.
     """
     m = model_meta(model).n_modalities
     out, n_scored = evaluate_condition_batches(
@@ -314,6 +358,7 @@ def evaluate_batches(
         device=device,
         return_counts=True,
         threshold=threshold,
+        binary_scores=binary_scores,
     )
     metrics = {k: float(v[0]) for k, v in out.items()}
     return (metrics, int(n_scored[0])) if return_counts else metrics
@@ -333,4 +378,5 @@ def per_modality_scores(
     meta = model_meta(model)
     metric = metric or main_metric(meta.task_type)
     eye = torch.eye(meta.n_modalities, dtype=torch.bool)
-    return [float(v) for v in evaluate_condition_batches(model, batches, eye, fill=fill, device=device)[metric]]
+    scores = evaluate_condition_batches(model, batches, eye, fill=fill, device=device, binary_scores=False)
+    return [float(v) for v in scores[metric]]

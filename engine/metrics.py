@@ -125,6 +125,16 @@ def multilabel_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
 BINARY_METRICS = ("accuracy", "error_rate", "roc_auc", "f1_weighted", "f1_macro")
 
 
+def is_binary_task(task_type: str, n_classes: int) -> bool:
+    """A single-label task with two classes (class 1 = positive): it reports :data:`BINARY_METRICS`."""
+    return task_type != "multilabel" and int(n_classes) == 2
+
+
+def task_metric_names(task_type: str, n_classes: int) -> tuple[str, ...]:
+    """The metrics the evaluator reports for a task: binary, multi-class or multi-label."""
+    return BINARY_METRICS if is_binary_task(task_type, n_classes) else metric_names(task_type)
+
+
 def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> np.ndarray | float:
     """ROC AUC of ``scores [..., N]`` (higher = class 1) for labels ``y_true [N]`` in {0, 1}; vectorised.
 

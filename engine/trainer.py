@@ -451,7 +451,7 @@ def fit(
                     show,
                     log_every,
                 )
-                val = evaluate_batches(model, val_batches(), device=dev)
+                val = evaluate_batches(model, val_batches(), device=dev, binary_scores=False)
                 score = val[metric]
                 train_losses.append(loss)
                 val_scores.append(score)
@@ -487,7 +487,7 @@ def fit(
             calibration = per_modality_scores(model, val_batches(), fill=fill, metric=metric, device=dev)
             model.calibrate(calibration)
             log.append({"stage": "calibrate", "per_modality_val": calibration})
-        final_val = evaluate_batches(model, val_batches(), device=dev)
+        final_val = evaluate_batches(model, val_batches(), device=dev, binary_scores=False)
         log.append(
             {"stage": "final", "val": final_val, "best_epoch": best_epoch, "elapsed_s": round(time.monotonic() - t0, 3)}
         )

@@ -11,13 +11,17 @@ Ranking: results are only ranked against results measured the same way. A rankin
 (dataset, version, task, scenario id with its version, fill, training regime): a mean-filled result is never ranked
 against a forward-filled one, nor a modality-dropout model against full-modality ones, nor missing-modalities@v1
 against @v2. Within a group, ranked entries (:func:`modalbench.results.ranking_problems` is empty: schema v2,
->= 3 seeds that are distinct trained models) are ordered by the mean over seeds of the condition-mean of the main
-metric (weighted F1, EmbraceNet eq. 9), highest first; equal means share a rank (competition ranking 1, 1, 3).
+>= 3 seeds that are distinct trained models) are ordered by the mean over seeds of the condition-mean of the task's
+primary metric — the one its store declares and ``register-official`` copies into official.json
+(``primary_metrics``; HIGGS: ROC AUC), else the main metric (weighted F1, EmbraceNet eq. 9) — best first (highest,
+or lowest for :data:`modalbench.results.LOWER_IS_BETTER` metrics such as the error rate); equal means share a rank
+(competition ranking 1, 1, 3).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Iterator
@@ -26,7 +30,9 @@ from typing import Any
 
 from modalbench.errors import ModalbenchError
 from modalbench.jsonio import read_json as strict_read_json
-from modalbench.results import MAIN_METRIC, MIN_RANKED_SEEDS, ranking_problems
+from modalbench.results import LOWER_IS_BETTER, MAIN_METRIC, MIN_RANKED_SEEDS, higher_is_better, ranking_problems
+
+from .official import load_official, primary_metric
 
 PACKAGE_DIR = Path(__file__).parent
 #: Default leaderboard directory: this package's folder (``leaderboard/`` of the source checkout).
@@ -136,7 +142,9 @@ def load_reported(leaderboard_dir: Path | None = None) -> dict[str, Any]:
     return obj
 
 
-def _entry(leaderboard_dir: Path, path: Path, result: dict[str, Any]) -> dict[str, Any]:
+def _entry(
+    leaderboard_dir: Path, path: Path, result: dict[str, Any], official: dict[str, Any] | None = None
+) -> dict[str, Any]:
     try:
         ds, model = result["dataset"], result["model"]
         training = training_label(result)
@@ -174,6 +182,7 @@ def _entry(leaderboard_dir: Path, path: Path, result: dict[str, Any]) -> dict[st
         },
         "regime": result["regime"],
         **({"training_scenario": result["training_scenario"]} if result.get("training_scenario") else {}),
+        "primary_metric": primary_metric(official or {}, ds["name"], ds["version"], result["task"]),
         "schema_version": result.get("schema_version"),
         "handles_missing": model.get("handles_missing"),
         "seeds": seeds,
@@ -187,11 +196,21 @@ def _entry(leaderboard_dir: Path, path: Path, result: dict[str, Any]) -> dict[st
 
 
 def main_score(entry: dict[str, Any], scenario_id: str) -> float | None:
-    """Mean of the main metric of ``entry`` on a scenario (None when absent)."""
+    """Mean of the entry's ranking metric (its task's primary metric, else the main metric) on a scenario (None
+    when absent)."""
     sc = entry["scenarios"].get(scenario_id)
-    if sc is None or MAIN_METRIC not in sc["metrics"]:
+    metric = entry.get("primary_metric") or MAIN_METRIC
+    if sc is None or metric not in sc["metrics"]:
         return None
-    return float(sc["metrics"][MAIN_METRIC]["mean"])
+    return float(sc["metrics"][metric]["mean"])
+
+
+def sort_score(entry: dict[str, Any], scenario_id: str) -> float:
+    """A key that sorts entries best first: the negated score for higher-is-better metrics."""
+    score = main_score(entry, scenario_id)
+    if score is None:
+        return math.inf
+    return -score if higher_is_better(entry.get("primary_metric") or MAIN_METRIC) else score
 
 
 def ranking_group(scenario_id: str, fill: str, regime: str, training: str | None = None) -> str:
@@ -209,13 +228,19 @@ def _assign_ranks(entries: list[dict[str, Any]]) -> None:
             if main_score(e, sid) is not None:
                 groups.setdefault((e["dataset"], e["dataset_version"], e["task"], sid, sc["group"]), []).append(e)
     for (_, _, _, sid, _), members in sorted(groups.items()):
-        members.sort(key=lambda e: (-main_score(e, sid), e["key"]))  # type: ignore[operator]
+        members.sort(key=lambda e: (sort_score(e, sid), e["key"]))
         previous, rank = None, 0
         for i, e in enumerate(members, start=1):
             score = main_score(e, sid)
             if score != previous:
                 rank, previous = i, score
             e["scenarios"][sid]["rank"] = rank
+
+
+def _official_or_empty(root: Path) -> dict[str, Any]:
+    """The leaderboard's official values (for the declared primary metrics); empty when there are none."""
+    path = official_path(root)
+    return load_official(path) if path.exists() else {"datasets": {}, "scenarios": {}}
 
 
 def build_leaderboard(
@@ -230,7 +255,8 @@ def build_leaderboard(
     subs = dict(iter_submissions(root))
     if extra is not None:
         subs[extra[0]] = extra[1]
-    entries = [_entry(root, p, r) for p, r in subs.items()]
+    official = _official_or_empty(root)
+    entries = [_entry(root, p, r, official) for p, r in subs.items()]
     seen: dict[str, str] = {}
     for e in entries:
         if e["key"] in seen:
@@ -242,6 +268,7 @@ def build_leaderboard(
     return {
         "format_version": FORMAT_VERSION,
         "main_metric": MAIN_METRIC,
+        "lower_is_better": sorted(LOWER_IS_BETTER),
         "min_ranked_seeds": MIN_RANKED_SEEDS,
         "entries": entries,
         "reported": {"papers": reported["papers"], "rows": reported["rows"]},

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from modalbench.results import (
+    BINARY_METRICS,
     MULTICLASS_METRICS,
     MULTILABEL_METRICS,
     ConditionResult,
@@ -91,12 +92,13 @@ def make_result(
 ) -> dict[str, Any]:
     """A complete, schema-valid (v2) result with random metrics (seeded by ``rng_seed``) and exact aggregates.
 
+    ``task_type``: ``multiclass``, ``binary`` (adds ``error_rate`` and ``roc_auc``) or ``multilabel``.
     ``skill`` in [0, 1] sets the metric level with all modalities; metrics fall with fewer modalities
     or higher missing rates, plus seeded noise, clipped to [0, 1]. ``fill`` overrides every scenario's fill.
     Each seed gets a distinct placeholder weights sha256; ``n_samples`` are all scored.
     """
     rng = np.random.Generator(np.random.PCG64(rng_seed))
-    names = MULTICLASS_METRICS if task_type == "multiclass" else MULTILABEL_METRICS
+    names = {"multiclass": MULTICLASS_METRICS, "binary": BINARY_METRICS}.get(task_type, MULTILABEL_METRICS)
     specs = digits_scenarios() if scenarios is None else scenarios
     out_scenarios = []
     for spec in specs:
@@ -112,6 +114,8 @@ def make_result(
             metrics = {
                 m: [float(np.clip(round(level + rng.normal(0, 0.02), 6), 0.0, 1.0)) for _ in seeds] for m in names
             }
+            if "error_rate" in metrics:  # two classes: the error rate is 1 - accuracy
+                metrics["error_rate"] = [round(1.0 - a, 6) for a in metrics["accuracy"]]
             conditions.append(
                 ConditionResult(
                     id=cond["id"],

@@ -2,10 +2,12 @@
 
 ``official.json``::
 
-    {"datasets":  {"<name>@<version>": {"fingerprint": "<sha256>"}},
+    {"datasets":  {"<name>@<version>": {"fingerprint": "<sha256>", "primary_metrics": {"<task>": "roc_auc"}}},
      "scenarios": {"<name>@<version>": {"<scenario id>": {"seed": 0, "sha256": "<sha256>", "n_conditions": 255}}}}
 
-The scenario values are the scenario engine's published artifacts for the standard seed.
+The scenario values are the scenario engine's published artifacts for the standard seed. ``primary_metrics``
+(optional) copies the store's ``tasks.<task>.primary_metric``: the leaderboard ranks that task by it (its direction,
+higher or lower better, from :data:`modalbench.results.LOWER_IS_BETTER`); tasks without one rank by weighted F1.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from modalbench.atomic import write_json_atomic
 from modalbench.errors import ModalbenchError
+from modalbench.results import MAIN_METRIC, metric_name_problem
 
 DEFAULT_PATH = Path(__file__).parent / "official.json"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -56,6 +59,13 @@ def official_problems(obj: Any) -> list[str]:
             or not _SHA256.match(rec["fingerprint"])
         ):
             problems.append(f"datasets.{dkey}.fingerprint: expected a 64-digit lowercase hex sha256")
+        primary = rec.get("primary_metrics") if isinstance(rec, dict) else None
+        if primary is not None and not isinstance(primary, dict):
+            problems.append(f"datasets.{dkey}.primary_metrics: expected an object {{task: metric name}}")
+        for task, metric in (primary or {}).items() if isinstance(primary, dict) else ():
+            bad = metric_name_problem(metric) if isinstance(metric, str) else "expected a metric name"
+            if bad:
+                problems.append(f"datasets.{dkey}.primary_metrics.{task}: {bad}")
     for dkey, scen in obj["scenarios"].items():
         if dkey not in obj["datasets"]:
             problems.append(f"scenarios.{dkey}: dataset {dkey!r} has no entry under 'datasets'")
@@ -93,6 +103,13 @@ def load_official(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     return obj
 
 
+def primary_metric(official: Mapping[str, Any], dataset: str, version: str, task: str) -> str:
+    """The metric a dataset task is ranked by: its registered ``primary_metrics`` entry, else weighted F1."""
+    rec = official.get("datasets", {}).get(dataset_key(dataset, version), {})
+    metric = (rec.get("primary_metrics") or {}).get(task) if isinstance(rec, Mapping) else None
+    return metric if isinstance(metric, str) else MAIN_METRIC
+
+
 def _scenario_record(sid: str, value: ScenarioValue) -> dict[str, Any]:
     if isinstance(value, Mapping):
         rec = {"seed": value.get("seed"), "sha256": value.get("sha256"), "n_conditions": value.get("n_conditions")}
@@ -105,18 +122,28 @@ def _scenario_record(sid: str, value: ScenarioValue) -> dict[str, Any]:
 
 
 def register_official(
-    dataset: str, version: str, fingerprint: str, scenarios: Mapping[str, ScenarioValue], path: str | Path | None = None
+    dataset: str,
+    version: str,
+    fingerprint: str,
+    scenarios: Mapping[str, ScenarioValue],
+    path: str | Path | None = None,
+    primary_metrics: Mapping[str, str] | None = None,
 ) -> Path:
     """Record a dataset's fingerprint and its scenarios' ``(seed, sha256, n_conditions)``; atomic write.
 
     Existing scenarios of the dataset not named in ``scenarios`` are kept; a changed fingerprint drops them
-    (they were hashes of another store). Returns the path written.
+    (they were hashes of another store). ``primary_metrics`` ``{task: metric}`` (the store's declared primary
+    metrics) replaces the recorded ones when given. Returns the path written.
     """
     path = Path(path) if path is not None else DEFAULT_PATH
     official = load_official(path) if path.exists() else {"datasets": {}, "scenarios": {}}
     key = dataset_key(dataset, version)
-    old_fp = official["datasets"].get(key, {}).get("fingerprint")
+    old_rec = official["datasets"].get(key, {})
+    old_fp = old_rec.get("fingerprint")
     official["datasets"][key] = {"fingerprint": fingerprint}
+    primary = dict(primary_metrics) if primary_metrics is not None else old_rec.get("primary_metrics")
+    if primary:
+        official["datasets"][key]["primary_metrics"] = dict(sorted(primary.items()))
     current = {} if old_fp not in (None, fingerprint) else dict(official["scenarios"].get(key, {}))
     for sid, value in scenarios.items():
         current[sid] = _scenario_record(sid, value)
@@ -128,12 +155,17 @@ def register_official(
     return path
 
 
-def register_manifests(manifests: Iterable[Mapping[str, Any]], path: str | Path | None = None) -> Path:
+def register_manifests(
+    manifests: Iterable[Mapping[str, Any]],
+    path: str | Path | None = None,
+    primary_metrics: Mapping[str, Mapping[str, str]] | None = None,
+) -> Path:
     """Register official values from scenario-engine manifests (``manifest.json`` of the standard seed).
 
     Each manifest gives ``dataset`` {name, version, fingerprint}, ``scenario`` (id), ``seed``, ``split``,
     ``sha256`` and ``n_conditions``. Only test-split scenarios are official, and training scenarios (``use``
     ``training``, on the train split: ``train-missing``); one fingerprint per dataset.
+    ``primary_metrics``: per dataset key (``name@version``), the ``{task: metric}`` its store declares.
     """
     by_dataset: dict[tuple[str, str], tuple[str, dict[str, ScenarioValue]]] = {}
     problems = []
@@ -162,5 +194,6 @@ def register_manifests(manifests: Iterable[Mapping[str, Any]], path: str | Path 
         raise ModalbenchError("cannot register these manifests:\n" + "\n".join(problems))
     out = Path(path) if path is not None else DEFAULT_PATH
     for (name, version), (fp, scen) in sorted(by_dataset.items()):
-        out = register_official(name, version, fp, scen, path=path)
+        primary = (primary_metrics or {}).get(dataset_key(name, version))
+        out = register_official(name, version, fp, scen, path=path, primary_metrics=primary)
     return out

@@ -43,12 +43,20 @@ def line_style(i: int) -> dict[str, Any]:
     }
 
 
+def task_metric(board: dict[str, Any], dataset: str, task: str) -> str:
+    """The metric a dataset task is ranked and plotted by: its entries' primary metric, else the main metric."""
+    for e in board.get("entries", []):
+        if e["dataset"] == dataset and e["task"] == task and e.get("primary_metric"):
+            return str(e["primary_metric"])
+    return str(board.get("main_metric", MAIN_METRIC))
+
+
 def curve_series(
     board: dict[str, Any], dataset: str, task: str, field: str
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """``(lines, points)`` for one plot: reproduced curves and reported points along ``field``."""
     key, _ = CURVES[field]
-    main = board.get("main_metric", MAIN_METRIC)
+    main = task_metric(board, dataset, task)
     lines = []
     for e in board.get("entries", []):
         if e["dataset"] != dataset or e["task"] != task:
@@ -91,7 +99,7 @@ def render_curve(board: dict[str, Any], dataset: str, task: str, field: str, out
     if not lines and not points:
         return None
     _, xlabel = CURVES[field]
-    main = board.get("main_metric", MAIN_METRIC)
+    main = task_metric(board, dataset, task)
     with plt.rc_context({"svg.hashsalt": "modalbench", "svg.fonttype": "path"}):
         fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
         try:

@@ -226,7 +226,8 @@ def _dataset_page(board: dict[str, Any], dataset: str, tasks: list[str], plot_di
         for sid in sorted({r["scenario"] for r in reproduced}):
             tid = re.sub(r"[^A-Za-z0-9_-]", "_", f"t-{slug}-{sid}")
             parts.append(f"<h3>Scenario {_e(sid)}</h3>")
-            parts.append(_reproduced_table([r for r in reproduced if r["scenario"] == sid], main, tid))
+            group_rows = [r for r in reproduced if r["scenario"] == sid]
+            parts.append(_reproduced_table(group_rows, group_rows[0]["metric"], tid))  # the task's primary metric
         reported = [r for r in rows if r["source"] == "reported"]
         if reported:
             parts.append("<h3>Reported in the papers (not ranked)</h3>")

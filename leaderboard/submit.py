@@ -22,7 +22,14 @@ from filelock import FileLock
 
 from modalbench.atomic import INCOMPLETE, write_bytes_atomic
 from modalbench.errors import ModalbenchError
-from modalbench.results import RESULT_SCHEMA_VERSION, compare_aggregates, ranking_problems, scenario_aggregate
+from modalbench.results import (
+    RESULT_SCHEMA_VERSION,
+    TOLERANCE,
+    compare_aggregates,
+    metric_name_problem,
+    ranking_problems,
+    scenario_aggregate,
+)
 
 from .board import (
     LEADERBOARD_FILE,
@@ -95,6 +102,7 @@ def _check_conditions(
         names = tuple(sorted(metrics))
         metric_sets.setdefault(names, cwhere)
         local_sets.add(names)
+        problems += _error_rate_problems(metrics, cwhere)
         for name, values in metrics.items():
             mwhere = f"{cwhere}.metrics.{name}"
             if not isinstance(values, list):
@@ -129,6 +137,17 @@ def _check_conditions(
     if len(local_sets) > 1:
         usable = False  # reported once for the whole file by check_submission
     return problems, usable
+
+
+def _error_rate_problems(metrics: dict[str, Any], where: str) -> list[str]:
+    """A two-class result's ``error_rate`` must be ``1 − accuracy`` for every seed."""
+    err, acc = metrics.get("error_rate"), metrics.get("accuracy")
+    if not isinstance(err, list) or not isinstance(acc, list) or len(err) != len(acc):
+        return []
+    for j, (e, a) in enumerate(zip(err, acc)):
+        if _is_num(e) and _is_num(a) and _finite(e) and _finite(a) and abs(float(e) + float(a) - 1.0) > TOLERANCE:
+            return [f"{where}.metrics.error_rate[{j}]: {e!r} is not 1 - accuracy ({a!r})"]
+    return []
 
 
 def _provenance_problems(result: dict[str, Any], seeds: Any) -> list[str]:
@@ -261,6 +280,13 @@ def check_submission(
                     problems.append(f"aggregates: missing the aggregate of scenario {sid!r}")
                 elif sid in expected_aggs:
                     problems += compare_aggregates(aggregates[sid], expected_aggs[sid], f"aggregates.{sid}")
+    named: set[str] = set()
+    for names, mwhere in metric_sets.items():  # a wrong spelling once per file, where it first appears
+        for mname in names:
+            bad_name = metric_name_problem(mname) if isinstance(mname, str) else None
+            if bad_name and mname not in named:
+                named.add(mname)
+                problems.append(f"{mwhere}.metrics.{mname}: {bad_name}")
     if len(metric_sets) > 1:
         (first, fwhere), *rest = metric_sets.items()
         for names, other in rest:

@@ -20,14 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from modalbench.errors import ModalbenchError
-from modalbench.results import MAIN_METRIC
-
-
-#: registered dataset -> the names its reported rows carry in the papers' tables (reference-results.csv)
-def reported_dataset_matches(row: dict[str, Any], dataset: str | None) -> bool:
-    """Whether a reported row belongs under the ``dataset`` filter: its paper's dataset name or a registered
-    dataset that follows it (``benchmark_datasets``, set by ``reference/convert.py``)."""
-    return dataset is None or dataset in (row["dataset"], *row.get("benchmark_datasets", ()))
+from modalbench.results import MAIN_METRIC, higher_is_better
 
 
 def _registered_datasets() -> set[str]:
@@ -61,13 +54,11 @@ def table_rows(
     """The rows of the view as plain dicts (what ``--json`` prints), in display order."""
     entries = board.get("entries", [])
     reported = board.get("reported", {}).get("rows", [])
+    mapped = [pair for r in reported for pair in REPORTED_DATASETS.get((r["dataset"], r["task"]), ())]
     _check_filter(
-        dataset,
-        {e["dataset"] for e in entries}
-        | {d for r in reported for d in (r["dataset"], *r.get("benchmark_datasets", ()))},
-        "dataset",
+        dataset, {e["dataset"] for e in entries} | {r["dataset"] for r in reported} | {d for d, _ in mapped}, "dataset"
     )
-    _check_filter(task, {e["task"] for e in entries} | {r["task"] for r in reported}, "task")
+    _check_filter(task, {e["task"] for e in entries} | {r["task"] for r in reported} | {t for _, t in mapped}, "task")
     known_scenarios = {s for e in entries for s in e["scenarios"]}
     if scenario is not None and "@" not in scenario:  # a family name means its newest version on the board
         versions = sorted(
@@ -81,10 +72,11 @@ def table_rows(
     for e in entries:
         if (dataset and e["dataset"] != dataset) or (task and e["task"] != task):
             continue
+        metric = e.get("primary_metric") or main
         for sid, sc in sorted(e["scenarios"].items()):
             if scenario and sid != scenario:
                 continue
-            summary = sc["metrics"].get(main, {})
+            summary = sc["metrics"].get(metric, {})
             rows.append(
                 {
                     "dataset": e["dataset"],
@@ -99,7 +91,7 @@ def table_rows(
                     "ranked": e["ranked"],
                     "model": e["model"]["name"],
                     "regime": e["regime"],
-                    "metric": main,
+                    "metric": metric,
                     "mean": summary.get("mean"),
                     "std": summary.get("std"),
                     "n_seeds": e["n_seeds"],
@@ -119,14 +111,16 @@ def table_rows(
             r["group"],
             r["rank"] is None,
             r["rank"] or 0,
-            -(r["mean"] or 0.0),
+            (-1.0 if higher_is_better(r["metric"]) else 1.0) * (r["mean"] or 0.0),
             r["key"],
         )
     )
     if scenario is None:
         for r in reported:
-            if not reported_dataset_matches(r, dataset) or (task and r["task"] != task):
+            match = reported_match(r, dataset, task)
+            if match is None:
                 continue
+            r = {**r, **match}
             rows.append(
                 {
                     "dataset": r["dataset"],
@@ -151,9 +145,54 @@ def table_rows(
                     "link": None,
                     "citation": f"{r['paper']} Table {r['table']}",
                     "key": f"reported:{r['paper']}:{r['table']}:{r['dataset']}:{r['method']}:{r['condition']}:{r['metric']}",
+                    **({"reported_as": r["reported_as"]} if "reported_as" in r else {}),
                 }
             )
     return rows
+
+
+#: Papers' dataset and task names that are a modalbench dataset task: ``(paper dataset, paper task)`` ->
+#: ``[(dataset, task), ...]``. Their reported rows show beside that dataset's reproduced rows.
+REPORTED_DATASETS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
+    ("higgs-full", "signal"): (("higgs", "signal"),),
+    ("higgs-small", "signal"): (("higgs", "signal"),),  # HIGGS-small: `prepare higgs --set subset=small`
+    ("mudestreda", "tool-wear"): (("mudestreda-random", "wear"), ("mudestreda", "wear")),  # Minape: random split
+    ("ntu-rgbd", "action-cross-subject"): (("ntu60", "action"),),  # MFAS §4.2: NTU 60 cross-subject, video + pose
+    ("mm-imdb", "genre"): (("mmimdb", "genre"),),  # Arevalo et al. 2017, MFAS §4.3: the published split
+}
+#: Papers' metric names in % -> the canonical metric (a fraction) they equal after dividing by 100.
+REPORTED_PERCENT_METRICS = {"error_pct": "error_rate", "auc_pct": "roc_auc", "accuracy_pct": "accuracy"}
+#: Papers' metric names that are a canonical metric under another name (same units).
+REPORTED_METRIC_NAMES = {"weighted_f1": "f1_weighted", "macro_f1": "f1_macro"}
+
+
+def reported_match(row: dict[str, Any], dataset: str | None, task: str | None) -> dict[str, Any] | None:
+    """How a reported row shows under the ``dataset`` / ``task`` filter: ``{}`` as it is, or the modalbench dataset,
+    task and canonical metric (value as a fraction, the paper's own in ``reported_as``) it matches; None: not shown.
+
+    Unfiltered, every row shows as reported. Filtered by a modalbench dataset, the rows of the papers' matching
+    dataset (:data:`REPORTED_DATASETS`) show under that dataset's name and metric names, beside reproduced rows.
+    """
+    if not dataset or (row["dataset"] == dataset and (task is None or row["task"] == task)):
+        return {} if task is None or row["task"] == task else None
+    for ours, our_task in REPORTED_DATASETS.get((row["dataset"], row["task"]), ()):
+        if ours == dataset and (task is None or task == our_task):
+            metric, value, std = row["metric"], row["value"], row["std"]
+            if metric in REPORTED_PERCENT_METRICS:
+                metric = REPORTED_PERCENT_METRICS[metric]
+                value = value / 100.0
+                std = std / 100.0 if std is not None else None
+            metric = REPORTED_METRIC_NAMES.get(metric, metric)
+            note = f"{row['dataset']}: {row['metric']} {row['value']:g}"
+            return {
+                "dataset": ours,
+                "task": our_task,
+                "metric": metric,
+                "value": value,
+                "std": std,
+                "reported_as": note,
+            }
+    return None
 
 
 def format_score(mean: float | None, std: float | None, metric: str, main: str = MAIN_METRIC) -> str:
@@ -174,6 +213,8 @@ METRIC_LABELS = {
     "accuracy_pct": "accuracy",
     "auc_pct": "AUC",
     "accuracy": "accuracy",
+    "roc_auc": "ROC AUC",
+    "error_rate": "error",
 }
 
 
@@ -220,7 +261,9 @@ def render_table(
         t = Table(title=f"{ds} · {tk} · {grp}", box=box.SIMPLE_HEAD, title_justify="left")
         t.add_column("Rank", justify="right", no_wrap=True)
         t.add_column("Model", no_wrap=True)
-        t.add_column(f"{label} %", justify="right", no_wrap=True)
+        metric = group[0]["metric"]  # the task's primary metric (one per dataset task)
+        arrow = "" if higher_is_better(metric) else " ↓"  # lower is better (the error rate)
+        t.add_column(f"{METRIC_LABELS.get(metric, metric)} %{arrow}", justify="right", no_wrap=True)
         t.add_column("Excl.", justify="right")
         t.add_column("Seeds", justify="right")
         t.add_column("Params", justify="right")
@@ -254,7 +297,8 @@ def render_table(
         parts.append(Text("no entries" + "".join(f" · {v}" for v in (dataset, task, scenario) if v)))
     parts.append(
         Text(
-            f"{label} %: mean ± std over seeds of the condition-mean; tables are ranking groups "
+            f"{label} % (or the task's primary metric): mean ± std over seeds of the condition-mean; ↓ = lower is "
+            "better; tables are ranking groups "
             "(scenario version · fill · regime); – = unranked (see `--json` for why); Excl. = "
             "sample-conditions left out of scoring; reported rows are numbers from the papers, never "
             "ranked; every field: --json",

@@ -10,13 +10,15 @@ Truchan, Naumov, Abedin, Palmer, Ahmadi, "Multimodal Isotropic Neural Architectu
   PNG), resized to ``image_size.spec`` (default [128, 128]). The renderings are opaque: RGBA → RGB drops the alpha
   channel (Pillow's ``convert("RGB")``, no compositing).
 
-Pixels are stored as float32 in [0, 1] (``x / 255``, ``scaling.method = none``), channel-first ``(3, H, W)``;
+Pixels are stored as uint8 (one byte a pixel; ``storage_dtype = uint8``) and scaled by the reader to float32
+``x / 255`` in [0, 1] (attrs ``reader_scale``, as mnist-halves and avmnist; ``scaling.method = none``), channel-first
+``(3, H, W)``. Store versions ``tool-v2`` / ``random-v2`` (v1 stored float32, four times the bytes);
 Pillow resizes with the bilinear filter (antialiased when shrinking). Labels come from the record's label CSVs
 (``id,image_label,tool_label``; every CSV of the archives is read and they must agree).
 
 Splits (``split``, recorded in the store). Each distribution is a dataset name of its own, so their stores,
-versions and leaderboard tables never mix: ``mudestreda`` (version ``tool-v1``) and ``mudestreda-random``
-(version ``random-v1``; every fold and repetition has its own fingerprint):
+versions and leaderboard tables never mix: ``mudestreda`` (version ``tool-v2``) and ``mudestreda-random``
+(version ``random-v2``; every fold and repetition has its own fingerprint):
 
 * ``tool`` (``mudestreda``): whole tools per split, ``tool_split`` = T1–T8 train, T9 validation, T10 test, so
   no phase of a test tool is seen in training (the random split leaks: sibling blocks of one run land in train
@@ -192,7 +194,7 @@ def random_split_codes(labels: np.ndarray, *, fold: int, repeat: int, seed: int)
 
 
 def decode_image(data: bytes, size: tuple[int, int], *, where: str) -> np.ndarray:
-    """JPEG/PNG bytes → ``(3, H, W)`` float32 in [0, 1] (alpha dropped, bilinear resize to ``size`` = (H, W))."""
+    """JPEG/PNG bytes → ``(3, H, W)`` uint8 (alpha dropped, bilinear resize to ``size`` = (H, W))."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -200,14 +202,14 @@ def decode_image(data: bytes, size: tuple[int, int], *, where: str) -> np.ndarra
             rgb = img.convert("RGB").resize((int(size[1]), int(size[0])), Image.Resampling.BILINEAR)
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise ModalbenchError(f"{where}: not a readable image ({exc})") from None
-    return np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / np.float32(255.0)
+    return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1))
 
 
 def _decode_batch(sources: tuple[tuple[str, str] | None, ...], size: tuple[int, int]) -> np.ndarray:
     """``(n, 3, H, W)`` for ``(archive, member)`` pairs (None: an absent image, left as zeros)."""
     from .archive import open_member
 
-    out = np.zeros((len(sources), 3, int(size[0]), int(size[1])), dtype=np.float32)
+    out = np.zeros((len(sources), 3, int(size[0]), int(size[1])), dtype=np.uint8)
     for i, src in enumerate(sources):
         if src is None:
             continue
@@ -221,7 +223,7 @@ def _decode_batch(sources: tuple[tuple[str, str] | None, ...], size: tuple[int, 
 @register_dataset
 class Mudestreda(DatasetBuilder):
     name = "mudestreda"
-    version = "tool-v1"
+    version = "tool-v2"
     description = (
         "Mudestreda (Zenodo 8238653): milling-tool wear, 512 samples, tool microscope image + 3 force "
         "spectrograms, 3 classes (Minape, ICONIP 2023)"
@@ -261,7 +263,10 @@ class Mudestreda(DatasetBuilder):
         return int(size[0]), int(size[1])
 
     def modalities(self, params: dict[str, Any]) -> list[ModalitySpec]:
-        return [ModalitySpec(m, "image", (3, *self._size(params, m)), ("red", "green", "blue")) for m in MODALITIES]
+        return [
+            ModalitySpec(m, "image", (3, *self._size(params, m)), ("red", "green", "blue"), storage_dtype="uint8")
+            for m in MODALITIES
+        ]
 
     def tasks(self, params: dict[str, Any]) -> list[TaskInfo]:
         return [TaskInfo("wear", "multiclass", CLASSES)]
@@ -418,8 +423,8 @@ class Mudestreda(DatasetBuilder):
                     part = split_ids[start : start + self.batch]
                     sources = tuple(images[i].get(modality) for i in part)
                     block = dask.delayed(_decode_batch, pure=True)(sources, size)
-                    parts.append(da.from_delayed(block, shape=(len(part), 3, *size), dtype=np.float32))
-                inputs[modality] = da.concatenate(parts, axis=0) if parts else da.zeros((0, 3, *size), dtype=np.float32)
+                    parts.append(da.from_delayed(block, shape=(len(part), 3, *size), dtype=np.uint8))
+                inputs[modality] = da.concatenate(parts, axis=0) if parts else da.zeros((0, 3, *size), dtype=np.uint8)
             available = np.array([[m in images[i] for m in MODALITIES] for i in split_ids], dtype=bool)
             out.append(
                 SampleSplit(
@@ -436,12 +441,12 @@ class Mudestreda(DatasetBuilder):
 class MudestredaRandom(Mudestreda):
     """The paper's random distribution (80/10/10 ten-fold CV, 5 repetitions: ``--set fold=k --set repeat=r``).
 
-    A dataset name of its own (version ``random-v1``) so that its results never share a leaderboard table with
+    A dataset name of its own (version ``random-v2``) so that its results never share a leaderboard table with
     the tool split's; folds and repetitions differ in the store's parameters and fingerprint.
     """
 
     name = "mudestreda-random"
-    version = "random-v1"
+    version = "random-v2"
     split = "random"
     description = (
         "Mudestreda, random distribution (80/10/10, ten-fold CV x 5 repetitions; leaks same-run siblings "

@@ -19,10 +19,13 @@ leaderboard validates files against the JSON schema, and a test checks that both
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from modalbench.errors import ModalbenchError
 
 #: Version of the results document written by this modalbench (``leaderboard/schema/result-v<N>.json``).
 RESULT_SCHEMA_VERSION = 2
@@ -31,9 +34,51 @@ MIN_RANKED_SEEDS = 3
 MAIN_METRIC = "f1_weighted"
 MULTICLASS_METRICS = ("accuracy", "f1_weighted", "f1_macro")
 MULTILABEL_METRICS = ("f1_micro", "f1_macro", "f1_weighted", "f1_samples")
-ALL_METRICS = ("accuracy", "f1_weighted", "f1_macro", "f1_micro", "f1_samples")
+ALL_METRICS = ("accuracy", "f1_weighted", "f1_macro", "f1_micro", "f1_samples", "error_rate", "roc_auc")
+#: Two-class tasks (class 1 positive): Mul (Liu et al. 2018, Table 2) reports the error rate and the ROC AUC.
+BINARY_METRICS = ("accuracy", "error_rate", "roc_auc", "f1_weighted", "f1_macro")
+#: The one place that says which metrics are better when lower (every other metric is better when higher).
+LOWER_IS_BETTER = frozenset({"error_rate"})
+#: Other spellings of the canonical metric names (papers' tables, other tools); refused with a did-you-mean.
+METRIC_ALIASES = {
+    "weighted_f1": "f1_weighted",
+    "macro_f1": "f1_macro",
+    "micro_f1": "f1_micro",
+    "samples_f1": "f1_samples",
+    "f1": "f1_weighted",
+    "acc": "accuracy",
+    "error": "error_rate",
+    "err": "error_rate",
+    "auc": "roc_auc",
+    "roc-auc": "roc_auc",
+    "auroc": "roc_auc",
+}
 #: Tolerance for aggregates recomputed from the per-seed values.
 TOLERANCE = 1e-6
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of ``metric`` is better (False for :data:`LOWER_IS_BETTER`, e.g. the error rate)."""
+    return metric not in LOWER_IS_BETTER
+
+
+def metric_name_problem(name: str) -> str | None:
+    """Why ``name`` is not a canonical metric name (with a did-you-mean), or None when it is one."""
+    if name in ALL_METRICS:
+        return None
+    if name in METRIC_ALIASES:
+        return f"{name!r} is not a metric name; did you mean {METRIC_ALIASES[name]!r}? (one spelling per metric)"
+    close = difflib.get_close_matches(name, ALL_METRICS, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"{name!r} is not a metric name; {hint}(known: {', '.join(ALL_METRICS)})"
+
+
+def check_metric_name(name: str, where: str = "metric") -> str:
+    """``name`` when it is a canonical metric name, else :class:`ModalbenchError` naming ``where``."""
+    problem = metric_name_problem(name)
+    if problem is not None:
+        raise ModalbenchError(f"{where}: {problem}")
+    return name
 
 
 def summarize(values: Sequence[float]) -> dict[str, float | None]:

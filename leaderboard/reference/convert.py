@@ -48,13 +48,6 @@ MODALITY_COUNTS = {
 }
 
 
-#: The registered modalbench datasets that follow a paper's dataset (rows gain ``benchmark_datasets``, and
-#: ``modalbench leaderboard --dataset NAME`` shows them beside the reproduced entries of NAME).
-BENCHMARK_DATASETS = {
-    "ntu-rgbd": ["ntu60"],  # MFAS §4.2: NTU RGB+D 60, cross-subject, video + pose
-    "mm-imdb": ["mmimdb"],  # Arevalo et al. 2017 / MFAS §4.3: the published split, features representation
-}
-
 
 def parse_papers(text: str) -> tuple[dict[str, str], list[str]]:
     """``({paper id: citation}, [notes])`` from reference-papers.md."""
@@ -116,8 +109,6 @@ def convert(csv_path: Path, papers_path: Path) -> dict[str, Any]:
                 "n_available": n_available,
                 "missing_rate": missing_rate,
             }
-            if rec["dataset"] in BENCHMARK_DATASETS:
-                row["benchmark_datasets"] = BENCHMARK_DATASETS[rec["dataset"]]
             rows.append(row)
     return {
         "source": "reference-results.csv + reference-papers.md (transcribed from the papers' tables)",

@@ -94,8 +94,24 @@ def cmd_register_official(args: argparse.Namespace) -> int:
         for r in generate_scenarios(args.root, args.name, seed=0, robustness=True)
         if not isinstance(r, Skipped)
     ]
-    path = register_manifests(manifests, official_path(resolve_dir(args.leaderboard)))  # the project's by default
+    primary = store_primary_metrics(args.root, args.name)
+    official = official_path(resolve_dir(args.leaderboard))  # the project's by default
+    path = register_manifests(manifests, official, primary_metrics=primary)
     for m in manifests:
         out.print(f"{m['scenario']}: {m['n_conditions']} conditions, sha256 {m['sha256']}")
+    for tasks in primary.values():
+        for task, metric in tasks.items():
+            out.print(f"task {task}: ranked by {metric}")
     out.print(f"registered in {path}")
     return 0
+
+
+def store_primary_metrics(root: str | None, name: str) -> dict[str, dict[str, str]]:
+    """``{"<name>@<version>": {task: metric}}``: the primary metrics a prepared store declares (attrs ``tasks``)."""
+    from modalbench.leaderboard.official import dataset_key
+    from modalbench.store import open_store
+
+    attrs = open_store(name, root=root).attrs
+    tasks = attrs.get("tasks") or {}
+    declared = {t: str(info["primary_metric"]) for t, info in tasks.items() if info.get("primary_metric")}
+    return {dataset_key(str(attrs["dataset"]), str(attrs["version"])): declared} if declared else {}

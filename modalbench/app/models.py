@@ -161,11 +161,14 @@ MULTILABEL_COLUMNS = {
 
 def result_columns(result: dict) -> dict[str, str]:
     """``{metric: label}`` shown by :func:`print_results`: the four F1 variants for multi-label results, else
-    weighted F1 and accuracy."""
+    weighted F1 and accuracy, plus the ROC AUC and the error rate when the result reports them (two-class tasks)."""
     names = {k for agg in result["aggregates"].values() for k in agg.get("metrics", {})}
     if "f1_samples" in names:
         return dict(MULTILABEL_COLUMNS)
-    return {"f1_weighted": "weighted F1", "accuracy": "accuracy"}
+    columns = {"f1_weighted": "weighted F1", "accuracy": "accuracy"}
+    if "roc_auc" in names:
+        columns |= {"roc_auc": "AUC", "error_rate": "error"}
+    return columns
 
 
 def print_results(result: dict) -> None:

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from modalbench.atomic import write_bytes_atomic
 from modalbench.errors import ModalbenchError
+from modalbench.results import check_metric_name
 
 from .console import out
 
@@ -223,6 +224,7 @@ def write_report(paths: list[Path], out_dir: Path | None = None, metric: str = M
 
 def cmd_report(args: argparse.Namespace) -> int:
     """``modalbench report RESULTS... [--out DIR] [--metric NAME]``."""
+    check_metric_name(args.metric, "--metric")  # one spelling per metric: weighted_f1 -> did you mean f1_weighted?
     rep = write_report([Path(p) for p in args.results], Path(args.out) if args.out else None, args.metric)
     out.print(summary_table(rep.results, args.metric))
     out.print(f"table: {rep.table}")

@@ -117,3 +117,11 @@ def test_report_never_imports_torch(results_dir: Path) -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0 and "report ok" in proc.stdout, proc.stderr[-2000:]
+
+
+def test_metric_alias_is_refused_with_did_you_mean(results_dir: Path, capsys) -> None:
+    from modalbench.app.cli import main
+
+    assert main(["report", str(results_dir), "--metric", "weighted_f1"]) == 2
+    err = capsys.readouterr().err
+    assert "--metric: 'weighted_f1' is not a metric name; did you mean 'f1_weighted'?" in err

@@ -279,3 +279,63 @@ def test_multilabel_threshold_must_be_a_probability() -> None:
     for bad in (0.0, 1.0, -0.1, 2):
         with pytest.raises(ModalbenchError, match=r"threshold must be in \(0, 1\)"):
             ConditionAccumulator(1, 3, True, bad)
+
+
+# ---------------------------------------------------------------- two-class tasks: error rate and ROC AUC
+
+BINARY_META = DatasetMeta("two", META.modalities, ("background", "signal"))
+
+
+class RoundedScore(torch.nn.Module):
+    """logit_1 − logit_0 = the rounded mean of the available modalities' first values: many tied scores."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.meta = BINARY_META
+
+    def forward(self, inputs: dict[str, torch.Tensor], available: torch.Tensor) -> torch.Tensor:
+        firsts = torch.stack([inputs[n].reshape(len(available), -1)[:, 0] for n in self.meta.modality_names], 1)
+        score = torch.round(2 * (firsts * available).sum(1) / available.sum(1).clamp_min(1)) / 2
+        return torch.stack([torch.zeros_like(score), score], 1)
+
+
+def test_binary_task_reports_error_rate_and_roc_auc_equal_to_sklearn_with_ties() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    x, natural, _ = data(BINARY_META, seed=11)
+    y = (x["acc"][:, 0, 0] + 0.8 * torch.randn(N, generator=torch.Generator().manual_seed(3)) > 0).long()
+    eligible = torch.arange(N) % 5 != 0
+    conds = ALL_CONDITIONS[1:]  # every condition keeps a modality
+    model = RoundedScore()
+    res, n_scored = evaluate_conditions(
+        model, x, natural, y, conds, fill=zero_fill, batch_size=8, eligible=eligible, return_counts=True
+    )
+    assert list(res) == ["accuracy", "error_rate", "roc_auc", "f1_weighted", "f1_macro"]
+    for k, cond in enumerate(conds):
+        avail = natural & cond
+        keep = avail.any(1) & eligible
+        logits = model(zero_fill(x, avail), avail)
+        score = (logits[:, 1] - logits[:, 0])[keep].numpy()
+        truth = y[keep].numpy()
+        assert len(np.unique(score)) < len(score)  # ties are present
+        assert n_scored[k] == keep.sum()
+        assert res["roc_auc"][k] == pytest.approx(roc_auc_score(truth, score), abs=1e-12)
+        assert res["accuracy"][k] == pytest.approx(accuracy_score(truth, (score > 0).astype(int)))
+        assert res["error_rate"][k] == pytest.approx(1.0 - res["accuracy"][k])
+
+
+def test_binary_fast_path_equals_plain_path_and_single_class_auc_is_an_error() -> None:
+    seed_torch(5)
+    model = create_baseline("late", BINARY_META)
+    x, natural, y = data(BINARY_META, seed=5)
+    fast = evaluate_conditions(model, x, natural, y, ALL_CONDITIONS[1:], fill=zero_fill, batch_size=8)
+    plain = evaluate_conditions(
+        model, x, natural, y, ALL_CONDITIONS[1:], fill=zero_fill, batch_size=8, use_fast_path=False
+    )
+    for k in fast:
+        np.testing.assert_allclose(fast[k], plain[k], rtol=0, atol=1e-6)
+    with pytest.raises(ModalbenchError, match=r"condition 0 .*ROC AUC is undefined"):
+        evaluate_conditions(model, x, natural, torch.ones(N, dtype=torch.long), ALL_CONDITIONS[1:2], fill=zero_fill)
+    # model selection needs no scores: a one-class validation set is fine there
+    out = evaluate_batches(model, [(x, natural, torch.ones(N, dtype=torch.long))], fill=zero_fill, binary_scores=False)
+    assert "roc_auc" not in out and out["accuracy"] >= 0.0

@@ -155,3 +155,81 @@ def test_the_board_shows_scored_and_excluded_counts(lb: Path, tmp_path: Path) ->
     console.print(render_table(board, scenario=MM))
     late = next(line for line in console.export_text().splitlines() if " late " in line)
     assert "30" in late.split()  # the Excl. column: 30 sample-conditions left out
+
+
+# ---------------------------------------------------------------- the declared primary metric and its direction
+
+
+def _binary_board(lb: Path, tmp_path: Path, primary: str) -> dict[str, Any]:
+    from modalbench.leaderboard.official import register_official
+
+    official = official_for(make_result(task_type="binary"))
+    (key,) = official["datasets"]
+    name, version = key.split("@")
+    register_official(
+        name,
+        version,
+        official["datasets"][key]["fingerprint"],
+        official["scenarios"][key],
+        lb / "official.json",
+        primary_metrics={"digit": primary},
+    )
+    for model, skill in (("good", 0.9), ("bad", 0.6)):
+        r = make_result(task_type="binary", model=model, skill=skill, rng_seed=len(model))
+        p = tmp_path / f"{model}.json"
+        p.write_text(json.dumps(r))
+        submit(p, lb)
+    return json.loads((lb / "leaderboard.json").read_text())
+
+
+@pytest.mark.parametrize("primary", ["roc_auc", "error_rate"])
+def test_entries_rank_by_the_declared_primary_metric_best_first(lb: Path, tmp_path: Path, primary: str) -> None:
+    board = _binary_board(lb, tmp_path, primary)
+    assert json.loads((lb / "official.json").read_text())["datasets"]["digits@v1"]["primary_metrics"] == {
+        "digit": primary
+    }
+    ranks = {e["model"]["name"]: e["scenarios"][MM]["rank"] for e in board["entries"]}
+    assert ranks == {"good": 1, "bad": 2}  # error rate: lower is better, so the good model is still first
+    assert {e["primary_metric"] for e in board["entries"]} == {primary}
+    assert board["lower_is_better"] == ["error_rate"]
+    rows = table_rows(board, dataset="digits", scenario=MM)
+    assert [r["model"] for r in rows] == ["good", "bad"] and {r["metric"] for r in rows} == {primary}
+    scores = [r["mean"] for r in rows]
+    assert scores == sorted(scores, reverse=primary == "roc_auc")
+    console = Console(width=80, record=True)
+    console.print(render_table(board, dataset="digits", scenario=MM))
+    text = console.export_text()
+    assert ("error % ↓" if primary == "error_rate" else "ROC AUC %") in text
+    html = (build_site(lb, tmp_path / "site").parent / "digits.html").read_text()
+    assert f"<th>{primary}</th>" in html
+
+
+def test_official_primary_metrics_must_be_canonical_names() -> None:
+    from modalbench.leaderboard.official import official_problems
+
+    official = official_for(make_result())
+    official["datasets"]["digits@v1"]["primary_metrics"] = {"digit": "auc"}
+    assert official_problems(official) == [
+        "datasets.digits@v1.primary_metrics.digit: 'auc' is not a metric name; did you mean 'roc_auc'? "
+        "(one spelling per metric)"
+    ]
+
+
+def test_reported_higgs_and_mudestreda_rows_show_beside_ours_under_the_matching_metric() -> None:
+    from modalbench.leaderboard.board import load_reported
+
+    board = {"entries": [], "reported": load_reported(), "main_metric": "f1_weighted"}
+    higgs = [r for r in table_rows(board, dataset="higgs") if r["model"] == "mul"]
+    by_metric = {(r["citation"], r["metric"], r["reported_as"].split(":")[0]): r["mean"] for r in higgs}
+    assert by_metric[("mul-2018 Table 2", "roc_auc", "higgs-full")] == pytest.approx(0.883)
+    assert by_metric[("mul-2018 Table 2", "error_rate", "higgs-small")] == pytest.approx(0.218)
+    assert {r["dataset"] for r in higgs} == {"higgs"}
+    minape = [r for r in table_rows(board, dataset="mudestreda", task="wear") if r["model"] == "minape"]
+    assert {(r["scenario"], r["metric"]) for r in minape} == {
+        ("full", "accuracy"),
+        ("image-only", "accuracy"),
+        ("series-only", "accuracy"),
+    }
+    assert [r["mean"] for r in minape if r["scenario"] == "full"] == [pytest.approx(0.982)]
+    unfiltered = [r for r in table_rows(board) if r["source"] == "reported" and r["dataset"] == "higgs-full"]
+    assert len(unfiltered) == 14 and {r["metric"] for r in unfiltered} == {"error_pct", "auc_pct"}

@@ -431,3 +431,47 @@ def test_concurrent_submits_keep_every_entry(lb: Path, tmp_path: Path) -> None:
         assert proc.returncode == 0, err
     index = json.loads((lb / "leaderboard.json").read_text())
     assert sorted(e["model"]["name"] for e in index["entries"]) == [f"model{i}" for i in range(4)]
+
+
+# ---------------------------------------------------------------- two-class results and metric names
+
+
+def test_binary_result_with_error_rate_and_roc_auc_is_accepted(lb: Path, tmp_path: Path) -> None:
+    r = make_result(model="mul", task_type="binary")
+    metrics = r["scenarios"][0]["conditions"][0]["metrics"]
+    assert set(metrics) == {"accuracy", "error_rate", "roc_auc", "f1_weighted", "f1_macro"}
+    v = check_submission(r, lb)
+    assert v.problems == [] and v.ranked
+    dest = submit(_write(tmp_path, r), lb)
+    entry = json.loads((lb / "leaderboard.json").read_text())["entries"][0]
+    assert entry["file"] == dest.relative_to(lb).as_posix()
+    assert set(entry["scenarios"]["missing-modalities@v1"]["metrics"]) >= {"roc_auc", "error_rate"}
+
+
+def test_binary_result_missing_roc_auc_or_with_a_wrong_error_rate_is_rejected(lb: Path) -> None:
+    r = make_result(task_type="binary")
+    for sc in r["scenarios"]:
+        for c in sc["conditions"]:
+            del c["metrics"]["roc_auc"]
+    problems = check_submission(_reaggregate(r), lb).problems
+    assert any("'roc_auc' is a required property" in p for p in problems), problems
+    r = make_result(task_type="binary")
+    r["scenarios"][0]["conditions"][1]["metrics"]["error_rate"][2] = 0.5
+    problems = check_submission(_reaggregate(r), lb).problems
+    assert any(
+        p.startswith("scenarios[0].conditions[1].metrics.error_rate[2]: 0.5 is not 1 - accuracy") for p in problems
+    )
+
+
+@pytest.mark.parametrize(("alias", "canonical"), [("weighted_f1", "f1_weighted"), ("auc", "roc_auc")])
+def test_metric_aliases_are_refused_with_did_you_mean(lb: Path, alias: str, canonical: str) -> None:
+    r = make_result(task_type="binary")
+    for sc in r["scenarios"]:
+        for c in sc["conditions"]:
+            c["metrics"][alias] = c["metrics"].pop(canonical)
+    problems = check_submission(_reaggregate(r), lb).problems
+    hint = [p for p in problems if "did you mean" in p]
+    assert hint == [
+        f"scenarios[0].conditions[0].metrics.{alias}: {alias!r} is not a metric name; did you mean "
+        f"{canonical!r}? (one spelling per metric)"
+    ], problems

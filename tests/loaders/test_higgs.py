@@ -231,3 +231,76 @@ def test_train_mul_on_the_fixture_store(tmp_path, raw):
     assert config["model"]["name"] == "mul" and config["model"]["meta"]["name"] == "higgs"
     assert [m["name"] for m in config["model"]["meta"]["modalities"]] == ["low", "high"]
     assert config["model"]["meta"]["classes"] == ["background", "signal"]
+
+
+def test_evaluate_mul_reports_binary_metrics_per_condition_and_submit_accepts_them(tmp_path, raw):
+    from sklearn.metrics import roc_auc_score
+
+    from modalbench.app.cli import main
+    from modalbench.leaderboard.board import PACKAGE_DIR
+
+    root = str(tmp_path / "root")
+    prepare = [
+        "prepare",
+        "higgs",
+        "--quiet",
+        "--root",
+        root,
+        "--raw",
+        str(raw),
+        "--set",
+        f"split.test_rows={TEST_ROWS}",
+    ]
+    assert main(prepare) == 0
+    assert main(["scenarios", "higgs", "--root", root]) == 0
+    runs = tmp_path / "runs"
+    train = ["train", "mul", "--dataset", "higgs", "--root", root, "--epochs", "1", "--seeds", "0,1,2"]
+    assert main([*train, "--out", str(runs)]) == 0
+    results = tmp_path / "results.json"
+    evaluate = ["evaluate", "--dataset", "higgs", "--root", root, "--checkpoint", str(runs), "--seeds", "0,1,2"]
+    assert main([*evaluate, "--scenarios", "full,missing-modalities", "--out", str(results)]) == 0
+    res = json.loads(results.read_text())
+    by_id = {sc["id"]: sc for sc in res["scenarios"]}
+    assert set(by_id) == {"full@v1", "missing-modalities@v2"}
+    for sc in res["scenarios"]:
+        for cond in sc["conditions"]:
+            m = cond["metrics"]
+            assert set(m) == {"accuracy", "error_rate", "roc_auc", "f1_weighted", "f1_macro"}
+            assert all(len(v) == 3 and 0.0 <= min(v) <= max(v) <= 1.0 for v in m.values())
+            np.testing.assert_allclose(np.add(m["error_rate"], m["accuracy"]), 1.0, atol=1e-9)
+    # the full condition's AUC is scikit-learn's on the test split, for the checkpoint of seed 0
+    import torch
+
+    from modalbench.app.workflows import load_test
+    from modalbench.baselines import create_baseline
+    from modalbench.engine.checkpoint import load_checkpoint
+
+    test = load_test(root, "higgs", None)
+    model = load_checkpoint(runs / "seed-0", create_baseline).eval()
+    with torch.inference_mode():
+        inputs = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in test.inputs.items()}
+        logits = model(inputs, torch.from_numpy(test.natural)).double().numpy()
+    want = roc_auc_score(test.labels, logits[:, 1] - logits[:, 0])
+    assert by_id["full@v1"]["conditions"][0]["metrics"]["roc_auc"][0] == pytest.approx(want, abs=1e-6)
+
+    board = tmp_path / "board"
+    board.mkdir()
+    shutil.copy(PACKAGE_DIR / "official.json", board / "official.json")
+    assert main(["register-official", "higgs", "--root", root, "--leaderboard", str(board)]) == 0
+    assert main(["submit", str(results), "--leaderboard", str(board)]) == 0
+    entry = json.loads((board / "leaderboard.json").read_text())["entries"][0]
+    assert entry["key"] == "higgs/signal/mul--full-modality" and entry["ranked"]
+    assert entry["scenarios"]["full@v1"]["metrics"]["roc_auc"] == res["aggregates"]["full@v1"]["metrics"]["roc_auc"]
+    # register-official copied the store's primary metric; the leaderboard ranks and shows HIGGS by ROC AUC
+    official = json.loads((board / "official.json").read_text())
+    assert official["datasets"]["higgs@v1"]["primary_metrics"] == {"signal": "roc_auc"}
+    assert entry["primary_metric"] == "roc_auc" and entry["scenarios"]["full@v1"]["rank"] == 1
+    from modalbench.leaderboard.board import load_leaderboard
+    from modalbench.leaderboard.view import table_rows
+
+    rows = table_rows(load_leaderboard(board), dataset="higgs")
+    ours = [r for r in rows if r["source"] == "reproduced" and r["scenario"] == "full@v1"]
+    assert [(r["model"], r["metric"]) for r in ours] == [("mul", "roc_auc")]
+    assert ours[0]["mean"] == res["aggregates"]["full@v1"]["metrics"]["roc_auc"]["mean"]
+    mul_paper = [r for r in rows if r["source"] == "reported" and r["model"] == "mul" and r["metric"] == "roc_auc"]
+    assert sorted(r["mean"] for r in mul_paper) == pytest.approx([0.865, 0.883])  # HIGGS-small, full (Mul Table 2)

@@ -85,8 +85,8 @@ def test_real_labels_and_images(shared_dir, tmp_path):
         assert img.size == (1550, 500)
     spec = mu.decode_image((base / "specX" / "T3R1B1.png").read_bytes(), (128, 128), where="specX/T3R1B1.png")
     tool = mu.decode_image((base / "tool" / "T3R1B1.jpg").read_bytes(), (128, 384), where="tool/T3R1B1.jpg")
-    assert spec.shape == (3, 128, 128) and tool.shape == (3, 128, 384) and spec.dtype == np.float32
-    assert 0.0 <= spec.min() and spec.max() <= 1.0 and tool.std() > 0.01
+    assert spec.shape == (3, 128, 128) and tool.shape == (3, 128, 384) and spec.dtype == tool.dtype == np.uint8
+    assert tool.std() > 2.0 and spec.max() > spec.min()
     # the nine-sample demo subset in the record's layout: only T3R1B1 has images, the other labels are skipped
     archive = tmp_path / "raw" / "demo.zip"
     archive.parent.mkdir()
@@ -174,7 +174,7 @@ def test_download_from_the_zenodo_listing(tmp_path, served):
     test = splits[2]
     assert test.labels["wear"].tolist() == [0, 1, 2]
     tool = test.inputs["tool"].compute()
-    assert tool.shape == (3, 3, 8, 24) and tool.dtype == np.float32 and 0 <= tool.min() and tool.max() <= 1
+    assert tool.shape == (3, 3, 8, 24) and tool.dtype == np.uint8 and tool.max() > tool.min()
     assert test.inputs["spec_x"].shape == (3, 3, 8, 8) and test.available.all()
     # the class shifts the red channel in the fixture: sharp < used < dulled
     red = tool[:, 0].mean(axis=(1, 2))
@@ -251,14 +251,31 @@ def test_prepare_train_minape_evaluate_and_submit(tmp_path, served):
     root = str(tmp_path / "root")
     sizes = ["--set", "image_size.tool=[8,24]", "--set", "image_size.spec=[8,8]"]
     assert main(["prepare", "mudestreda", "--quiet", "--root", root, *sizes]) == 0
-    assert main(["prepare", "mudestreda-random", "--quiet", "--root", root, *sizes, "--set", "fold=3"]) == 0
-    tool_attrs = json.loads((Path(root) / "mudestreda" / "tool-v1" / "store.zarr" / "zarr.json").read_text())
-    random_attrs = json.loads((Path(root) / "mudestreda-random" / "random-v1" / "store.zarr" / "zarr.json").read_text())
+    random_cli = ["prepare", "mudestreda-random", "--quiet", "--root", root, *sizes, "--set", "fold=3"]
+    assert main([*random_cli, "--set", "repeat=2"]) == 0
+    tool_attrs = json.loads((Path(root) / "mudestreda" / "tool-v2" / "store.zarr" / "zarr.json").read_text())
+    random_attrs = json.loads((Path(root) / "mudestreda-random" / "random-v2" / "store.zarr" / "zarr.json").read_text())
     tool_attrs, random_attrs = tool_attrs["attributes"], random_attrs["attributes"]
-    assert (tool_attrs["version"], random_attrs["version"]) == ("tool-v1", "random-v1")
-    assert tool_attrs["params"]["split"] == "tool" and random_attrs["params"]["fold"] == 3
+    assert (tool_attrs["version"], random_attrs["version"]) == ("tool-v2", "random-v2")
+    assert tool_attrs["params"]["split"] == "tool" and (
+        random_attrs["params"]["fold"],
+        random_attrs["params"]["repeat"],
+    ) == (3, 2)
     assert tool_attrs["fingerprint"] != random_attrs["fingerprint"]
     assert tool_attrs["n_samples"] == {"train": 24, "val": 3, "test": 3}
+    # one byte a pixel in the store; the reader scales to [0, 1] with the recorded reader_scale
+    import zarr
+
+    from modalbench.store import open_store
+
+    assert tool_attrs["reader_scale"] == {m: pytest.approx(1 / 255) for m in ("tool", "spec_x", "spec_y", "spec_z")}
+    assert all(m["storage_dtype"] == "uint8" for m in tool_attrs["modalities"])
+    group = zarr.open_group(str(Path(root) / "mudestreda" / "tool-v2" / "store.zarr"), mode="r")
+    stored = group["tool"][:]
+    assert stored.dtype == np.uint8 and stored.max() > 1
+    scaled = open_store("mudestreda", root=root)["tool"].values
+    assert scaled.dtype == np.float32
+    np.testing.assert_allclose(scaled, stored.astype(np.float32) / 255.0, rtol=1e-6)
     assert random_attrs["n_samples"] == {"train": 24, "val": 3, "test": 3}
 
     assert main(["scenarios", "mudestreda", "--root", root]) == 0
@@ -312,6 +329,6 @@ def test_prepare_train_minape_evaluate_and_submit(tmp_path, served):
     assert main(["register-official", "mudestreda", "--root", root, "--leaderboard", str(board)]) == 0
     assert main(["submit", str(results), "--leaderboard", str(board)]) == 0
     official = json.loads((board / "official.json").read_text())
-    assert official["datasets"]["mudestreda@tool-v1"]["fingerprint"] == tool_attrs["fingerprint"]
+    assert official["datasets"]["mudestreda@tool-v2"]["fingerprint"] == tool_attrs["fingerprint"]
     assert len(list((board / "submissions" / "mudestreda" / "wear").glob("*.json"))) == 1
     assert (PACKAGE_DIR / "official.json").read_bytes() == packaged
