@@ -48,7 +48,6 @@ MODALITY_COUNTS = {
 }
 
 
-
 def parse_papers(text: str) -> tuple[dict[str, str], list[str]]:
     """``({paper id: citation}, [notes])`` from reference-papers.md."""
     papers: dict[str, str] = {}
