@@ -317,7 +317,9 @@ def test_cli_video_and_pose_prepare_scenarios_train_evaluate_submit_leaderboard(
     shown = json.loads(capsys.readouterr().out)
     shown = shown["rows"] if isinstance(shown, dict) else shown
     reported = {r["model"]: r["mean"] for r in shown if r["source"] == "reported"}
-    assert reported["mfas"] == 90.04 and reported["two-stream"] == 88.6 and len(reported) == 6
+    # the paper's accuracy_pct rows show as our accuracy (a fraction)
+    assert reported["mfas"] == pytest.approx(0.9004) and reported["two-stream"] == pytest.approx(0.886)
+    assert len(reported) == 6
     assert {r["dataset"] for r in shown if r["source"] == "reproduced"} == {"ntu60"}
 
 
