@@ -17,7 +17,16 @@ from modalbench.paths import resolve_root
 
 from .console import err, out, plural
 from .options import command_line, parse_seeds, parse_set
-from .workflows import EvalSpec, TrainSpec, batches_for, plan_training, run_evaluation, run_training, set_threads
+from .workflows import (
+    EvalSpec,
+    TrainSpec,
+    batches_for,
+    check_amp,
+    plan_training,
+    run_evaluation,
+    run_training,
+    set_threads,
+)
 
 
 def _runs_dir(root: str | None) -> Path:
@@ -29,6 +38,7 @@ def _runs_dir(root: str | None) -> Path:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    check_amp(args.amp, args.device)
     threads = set_threads(args.threads)
     seeds = parse_seeds(args.seeds) or (args.seed,)
     base = Path(args.out) if args.out else _runs_dir(args.root) / args.dataset / args.baseline
@@ -81,6 +91,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             command=command_line(),
             arch=Path(args.arch) if args.arch else None,
             preset=args.preset,
+            amp=args.amp,
         )
         res = run_training(spec)
         err.print(
