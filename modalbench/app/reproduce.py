@@ -33,9 +33,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from rich import box
-from rich.table import Table
-
 from modalbench.errors import ModalbenchError
 from modalbench.jsonio import read_json
 from modalbench.leaderboard.board import PACKAGE_DIR, reported_path
@@ -333,16 +330,6 @@ def _title(recipe: Recipe, rows: list[Comparison]) -> str:
     return f"{recipe.name}: reproduced vs reported ({recipe.paper} {where}, {recipe.reference_dataset}; {metrics})"
 
 
-def comparison_table(recipe: Recipe, rows: list[Comparison]) -> Table:
-    """Reproduced vs reported, with the difference and the difference in units of the paper's std."""
-    t = Table(title=_title(recipe, rows), box=box.SIMPLE_HEAD)
-    for col in COMPARISON_COLUMNS:
-        t.add_column(col, overflow="fold", justify="left" if col in COMPARISON_COLUMNS[:3] else "right")
-    for c in rows:
-        t.add_row(*_cells(c))
-    return t
-
-
 def comparison_markdown(recipe: Recipe, rows: list[Comparison]) -> str:
     """The side-by-side table as Markdown (written as ``comparison.md`` beside the results)."""
     lines = [f"# {_title(recipe, rows)}", "", "| " + " | ".join(COMPARISON_COLUMNS) + " |"]
@@ -464,8 +451,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         amp=args.amp,
     )
     rows = compare(recipe, load_merged(exp), read_json(reported_path(PACKAGE_DIR)))
-    out.print(comparison_table(recipe, rows))
     _, md = write_comparison(recipe, rows, exp.output)
+    print(comparison_markdown(recipe, rows), flush=True)  # plain lines: readable at any terminal width
     out.print(f"{len(summary.ran)} job(s) ran, {len(summary.skipped)} skipped; results: {exp.output}", soft_wrap=True)
     out.print(f"side by side: {md}", soft_wrap=True, markup=False, highlight=False)
     if args.no_submit:

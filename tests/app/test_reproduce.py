@@ -162,6 +162,7 @@ def tiny_reproduction(digits_root: Path, tmp_path_factory: pytest.TempPathFactor
     return out, board, buf.getvalue()
 
 
+@pytest.mark.timeout(900)  # the first of these runs the 11-job recipe (~2 min idle, more under load)
 def test_digits_recipe_runs_compares_and_submits(tiny_reproduction: tuple[Path, Path, str]) -> None:
     out, board, text = tiny_reproduction
     assert "11 job(s) ran, 0 skipped" in text
@@ -185,6 +186,7 @@ def test_digits_recipe_runs_compares_and_submits(tiny_reproduction: tuple[Path, 
     assert json.loads((board / "leaderboard.json").read_text())  # rebuilt
 
 
+@pytest.mark.timeout(900)  # the first of these runs the 11-job recipe (~2 min idle, more under load)
 def test_a_second_reproduce_skips_every_job(
     tiny_reproduction: tuple[Path, Path, str], digits_root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -194,6 +196,7 @@ def test_a_second_reproduce_skips_every_job(
     assert "0 job(s) ran, 11 skipped" in capsys.readouterr().out
 
 
+@pytest.mark.timeout(900)  # the first of these runs the 11-job recipe (~2 min idle, more under load)
 def test_results_record_hardware_versions_and_wall_time(tiny_reproduction: tuple[Path, Path, str]) -> None:
     import numpy as np
     import torch
