@@ -11,7 +11,10 @@ the best epoch's weights kept and saved. Models may define:
   modality's validation score when it is the only modality available (late fusion weights, EmbraceNet adj_post).
 
 Deterministic on CPU for a seed (``torch.manual_seed`` + deterministic algorithms); CUDA with AMP (float16
-autocast + gradient scaling) when the device resolves to CUDA. The step loop has no per-sample Python work and
+autocast + gradient scaling) when asked for. Data-parallel: when ``torch.distributed`` is initialised (``torchrun``),
+the model is trained through :class:`~torch.nn.parallel.DistributedDataParallel` — each rank feeds its own batches
+(``train_batches`` of that rank: disjoint chunks), gradients are averaged over ranks, ranks with fewer batches join
+early (:class:`~torch.distributed.algorithms.join.Join`), and every rank keeps identical weights. The step loop has no per-sample Python work and
 synchronises with the device only every ``log_every`` steps.
 """
 
@@ -42,6 +45,7 @@ __all__ = [
     "REGIMES",
     "ModalityDropout",
     "TrainResult",
+    "distributed_world",
     "fit",
     "make_regime",
     "positive_class_weights",
@@ -204,13 +208,30 @@ def seed_torch(seed: int) -> None:
     torch.manual_seed(int(seed))
 
 
+DEVICE_FORMS = "auto, cpu, cuda, cuda:N or mps"
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
-    """``auto`` → CUDA when available else CPU; asking for CUDA without one is an error."""
+    """``auto`` → CUDA when available else CPU; ``cpu``, ``cuda``, ``cuda:N``, ``mps``. A device torch cannot use
+    here (no CUDA, N beyond the GPUs present, no MPS) or any other name is one :class:`ModalbenchError` line."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ModalbenchError("device 'cuda' requested but torch sees no CUDA device (use --device cpu or auto)")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ModalbenchError(f"--device {device!r}: expected {DEVICE_FORMS}") from None
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ModalbenchError(f"--device {device!r}: expected {DEVICE_FORMS}")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ModalbenchError(f"--device {device}: torch sees no CUDA device (use --device cpu or auto)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ModalbenchError(
+                f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) present (cuda:0 .. "
+                f"cuda:{torch.cuda.device_count() - 1})"
+            )
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ModalbenchError(f"--device {device}: torch sees no MPS device (use --device cpu or auto)")
     return dev
 
 
@@ -219,7 +240,7 @@ def _resolve_amp(amp: str | bool, dev: torch.device) -> bool:
         return dev.type == "cuda"
     if amp in (True, "on", "true", "1"):
         if dev.type != "cuda":
-            raise ModalbenchError(f"amp requires a CUDA device, got {dev}")
+            raise ModalbenchError(f"--amp: automatic mixed precision needs a CUDA device, got --device {dev}")
         return True
     if amp in (False, "off", "false", "0"):
         return False
@@ -228,10 +249,16 @@ def _resolve_amp(amp: str | bool, dev: torch.device) -> bool:
 
 def _to_device(batch: Any, dev: torch.device, names: list[str], where: str) -> Batch:
     inputs, available, target = check_batch(batch, names, where)
+    if dev.type == "cuda":  # pinned host memory makes the non-blocking copies asynchronous
+        return (
+            {n: inputs[n].pin_memory().to(dev, non_blocking=True) for n in names},
+            available.pin_memory().to(dev, non_blocking=True),
+            target.pin_memory().to(dev, non_blocking=True),
+        )
     return (
-        {n: inputs[n].to(dev, non_blocking=True) for n in names},
-        available.to(dev, non_blocking=True),
-        target.to(dev, non_blocking=True),
+        {n: inputs[n].to(dev) for n in names},
+        available.to(dev),
+        target.to(dev),
     )
 
 
@@ -250,6 +277,45 @@ def make_optimizer(params: list[nn.Parameter], lr: float, recipe: dict[str, Any]
     if kind == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=float(recipe.get("momentum", 0.0) or 0.0), weight_decay=wd)
     raise ModalbenchError(f"training recipe: unknown optimizer {kind!r}; expected one of {', '.join(OPTIMIZERS)}")
+
+
+class _LossModule(nn.Module):
+    """``forward(inputs, available, target) -> loss`` of a model's objective, so that DistributedDataParallel sees
+    (and synchronises) the model's own ``training_loss`` / ``pretrain_loss`` hooks."""
+
+    def __init__(self, model: nn.Module, pretrain: bool) -> None:
+        super().__init__()
+        self.model, self.pretrain = model, pretrain
+
+    def forward(self, inputs: dict[str, torch.Tensor], available: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.pretrain:
+            return self.model.pretrain_loss(inputs, available)  # type: ignore[operator]
+        return self.model.training_loss(inputs, available, target)[0]  # type: ignore[operator]
+
+
+def distributed_world() -> tuple[int, int]:
+    """``(rank, world_size)`` of an initialised ``torch.distributed`` process group, else ``(0, 1)``."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def _loss_fn(
+    model: nn.Module, pretrain: bool, dev: torch.device
+) -> tuple[Callable[..., torch.Tensor], Callable[[], Any]]:
+    """The loss callable of the step loop and the Join context (DDP over ranks, or the plain model)."""
+    module = _LossModule(model, pretrain)
+    if distributed_world()[1] == 1:
+        return module, contextlib.nullcontext
+    from torch.distributed.algorithms.join import Join
+    from torch.nn.parallel import DistributedDataParallel
+
+    ddp = DistributedDataParallel(
+        module,
+        device_ids=[dev.index] if dev.type == "cuda" and dev.index is not None else None,
+        find_unused_parameters=True,  # modality dropout and per-modality heads leave parameters unused in a step
+    )
+    return ddp, (lambda: Join([ddp]))
 
 
 class _Stepper:
@@ -283,7 +349,7 @@ def _run_epoch(
     model: nn.Module,
     batches: Iterable[Batch],
     stepper: _Stepper,
-    loss_fn: Callable[..., torch.Tensor],
+    loss_fn: tuple[Callable[..., torch.Tensor], Callable[[], Any]],
     names: list[str],
     where: str,
     on_progress: Callable[[float], None],
@@ -291,6 +357,28 @@ def _run_epoch(
 ) -> float:
     model.train()
     total = torch.zeros((), device=stepper.dev, dtype=torch.float64)
+    steps = 0
+    step_loss, join = loss_fn
+    with join():
+        steps = _steps(batches, stepper, step_loss, names, where, on_progress, log_every, total)
+    if steps == 0:
+        raise ModalbenchError(f"{where}: the training batch iterable yielded no batches")
+    value = float(total) / steps
+    if not math.isfinite(value):
+        raise ModalbenchError(f"{where}: non-finite training loss; lower --lr or check the inputs")
+    return value
+
+
+def _steps(
+    batches: Iterable[Batch],
+    stepper: _Stepper,
+    loss_fn: Callable[..., torch.Tensor],
+    names: list[str],
+    where: str,
+    on_progress: Callable[[float], None],
+    log_every: int,
+    total: torch.Tensor,
+) -> int:
     steps = 0
     for i, batch in enumerate(batches):
         inputs, available, target = _to_device(batch, stepper.dev, names, f"{where}, batch {i}")
@@ -304,12 +392,7 @@ def _run_epoch(
             if not math.isfinite(value):
                 raise ModalbenchError(f"{where}: non-finite training loss by batch {i}; lower --lr or check inputs")
             on_progress(value)
-    if steps == 0:
-        raise ModalbenchError(f"{where}: the training batch iterable yielded no batches")
-    value = float(total) / steps
-    if not math.isfinite(value):
-        raise ModalbenchError(f"{where}: non-finite training loss; lower --lr or check the inputs")
-    return value
+    return steps
 
 
 def fit(
@@ -392,9 +475,9 @@ def fit(
             pre_epochs = int(getattr(model, "pretrain_epochs", 0) or 0) if pretrainable else 0
             pretrain_losses: list[float] = []
             if isinstance(model, PretrainableModel) and pre_epochs > 0:
-                pretrain_loss = model.pretrain_loss
                 task = bar.add_task(f"{name} pretrain", total=pre_epochs)
                 stepper = _Stepper(list(model.parameters()), lr, recipe, use_amp, dev)
+                pretrain_loss = _loss_fn(model, True, dev)
                 for e in range(pre_epochs):
                     where = f"pretrain epoch {e + 1}"
 
@@ -405,7 +488,7 @@ def fit(
                         model,
                         train_batches(e),
                         stepper,
-                        lambda x, a, t: pretrain_loss(x, a),
+                        pretrain_loss,
                         names,
                         where,
                         show_pretrain,
@@ -424,6 +507,7 @@ def fit(
                     flush_log()
 
             stepper = _Stepper(list(model.parameters()), lr, recipe, use_amp, dev)
+            step_loss, join = _loss_fn(model, False, dev)
             task = bar.add_task(f"{name} train", total=int(epochs))
             best_score, best_epoch, best_state = -math.inf, 0, None
             train_losses: list[float] = []
@@ -438,14 +522,13 @@ def fit(
                 def train_loss(x: Any, a: Any, t: Any, e: int = e) -> torch.Tensor:
                     if regime is not None and drop_gen is not None:
                         x, a = regime.drop(x, a, e, drop_gen, fill)
-                    loss_and_logits: Callable[..., tuple[torch.Tensor, torch.Tensor]] = model.training_loss
-                    return loss_and_logits(x, a, t)[0]
+                    return step_loss(x, a, t)
 
                 loss = _run_epoch(
                     model,
                     train_batches(pre_epochs + e),
                     stepper,
-                    train_loss,
+                    (train_loss, join),
                     names,
                     where,
                     show,
@@ -521,6 +604,7 @@ def fit(
                 "calibration": calibration,
                 "warnings": warnings,
                 "training_regime": regime_record,
+                "train_seconds": round(time.monotonic() - t0, 3),  # wall time; never part of a fingerprint
                 **(extra_config or {}),
             }
             save_checkpoint(model, out, extra=_jsonable(extra), log=log)

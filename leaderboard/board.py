@@ -191,8 +191,35 @@ def _entry(
         "unranked_reasons": reasons,
         "modalbench_version": result.get("modalbench_version"),
         "date": result.get("date"),
+        "hardware": hardware_summary(result.get("hardware")),
+        "wall_seconds_per_seed": wall_seconds_per_seed(result),
         "scenarios": scenarios,
     }
+
+
+def hardware_summary(hardware: Any) -> str | None:
+    """One line: the GPU (or CPU model), usable CPUs, torch threads, torch version; None when nothing is recorded."""
+    if not isinstance(hardware, dict) or not hardware:
+        return None
+    chip = hardware.get("gpu") or hardware.get("cpu") or hardware.get("processor") or hardware.get("machine")
+    parts = [str(chip)] if chip else []
+    if hardware.get("usable_cpus"):
+        parts.append(f"{hardware['usable_cpus']} CPUs")
+    if hardware.get("threads"):
+        parts.append(f"{hardware['threads']} thread{'s' if hardware['threads'] != 1 else ''}")
+    if hardware.get("torch"):
+        parts.append(f"torch {hardware['torch']}")
+    return " · ".join(parts) or None
+
+
+def wall_seconds_per_seed(result: dict[str, Any]) -> float | None:
+    """Training + evaluation wall time per seed (``hardware.wall_seconds`` / seeds); None when not recorded."""
+    hardware = result.get("hardware")
+    wall = hardware.get("wall_seconds") if isinstance(hardware, dict) else None
+    seeds = result.get("seeds")
+    if isinstance(wall, bool) or not isinstance(wall, (int, float)) or not isinstance(seeds, list) or not seeds:
+        return None
+    return round(float(wall) / len(seeds), 1)
 
 
 def main_score(entry: dict[str, Any], scenario_id: str) -> float | None:

@@ -113,6 +113,15 @@ def implementation(row: dict[str, Any]) -> str:
     return "re-implementation" if row.get("citation") else "new method"
 
 
+def _duration(seconds: Any) -> str:
+    """``42 s`` / ``3.5 min`` / ``2.1 h``; ``—`` when not recorded."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        return "—"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
 def _reproduced_table(rows: list[dict[str, Any]], main: str, table_id: str) -> str:
     with_links = any(_link(r["link"]) for r in rows)  # the column only when some row has a code link
     head = "".join(
@@ -128,6 +137,8 @@ def _reproduced_table(rows: list[dict[str, Any]], main: str, table_id: str) -> s
             "Seeds",
             "Params",
             "Implementation",
+            "Hardware",
+            "Wall time / seed",
             *(["Code"] if with_links else []),
         )
     )
@@ -155,6 +166,10 @@ def _reproduced_table(rows: list[dict[str, Any]], main: str, table_id: str) -> s
                         num=True,
                     ),
                     _cell(_e(implementation(r)), implementation(r)),
+                    _cell(_e(r.get("hardware") or "—"), r.get("hardware") or ""),
+                    _cell(
+                        _e(_duration(r.get("wall_seconds_per_seed"))), r.get("wall_seconds_per_seed") or "", num=True
+                    ),
                     *([_cell(_link(r["link"]) or "—", r["link"] or "")] if with_links else []),
                 ]
             )

@@ -100,6 +100,8 @@ def table_rows(
                     "source": "reproduced",
                     "link": e["model"].get("code_url"),
                     "citation": e["model"].get("paper"),
+                    "hardware": e.get("hardware"),
+                    "wall_seconds_per_seed": e.get("wall_seconds_per_seed"),
                     "key": e["key"],
                 }
             )
@@ -144,6 +146,8 @@ def table_rows(
                     "source": "reported",
                     "link": None,
                     "citation": f"{r['paper']} Table {r['table']}",
+                    "hardware": None,
+                    "wall_seconds_per_seed": None,
                     "key": f"reported:{r['paper']}:{r['table']}:{r['dataset']}:{r['method']}:{r['condition']}:{r['metric']}",
                     **({"reported_as": r["reported_as"]} if "reported_as" in r else {}),
                 }

@@ -240,7 +240,9 @@ class ChunkBatches(IterableDataset):
 
     Each epoch (``set_epoch``) shuffles the chunk order with ``seed + epoch``; ``buffer_chunks`` chunks are
     read into memory and shuffled together before batches are cut. With DataLoader workers, each worker
-    takes every n-th chunk.
+    takes every n-th chunk. Data-parallel training (``world_size`` > 1, the ``DistributedSampler`` equivalent):
+    every rank shuffles the chunk order alike and reads only chunks ``rank, rank + world_size, …`` (disjoint);
+    a split small enough for the RAM cache is read whole and each rank takes every ``world_size``-th batch.
     """
 
     def __init__(
@@ -254,10 +256,15 @@ class ChunkBatches(IterableDataset):
         drop_last: bool = False,
         transform: Callable[[NumpyBatch], NumpyBatch] | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         super().__init__()
         if batch_size < 1:
             raise ModalbenchError(f"batch size must be >= 1 (got {batch_size})")
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ModalbenchError(f"rank {rank} of world size {world_size}: expected 0 <= rank < world size")
+        self.rank, self.world_size = rank, world_size
         self.reader, self.batch_size, self.shuffle, self.seed = reader, batch_size, shuffle, seed
         self.buffer_chunks, self.drop_last, self.transform = max(1, buffer_chunks), drop_last, transform
         self.cache_bytes = cache_bytes
@@ -316,10 +323,15 @@ class ChunkBatches(IterableDataset):
         rng = np.random.Generator(np.random.PCG64([self.seed, epoch]))
         if self.shuffle:
             ranges = [ranges[i] for i in rng.permutation(len(ranges))]
+        rank_key: list[int] = []
+        if self.world_size > 1:  # disjoint chunks per rank; every rank shuffled the chunk order alike
+            ranges = ranges[self.rank :: self.world_size]
+            rank_key = [self.world_size, self.rank]
+            rng = np.random.Generator(np.random.PCG64([self.seed, epoch, 0, *rank_key]))
         info = get_worker_info()
         if info is not None:
             ranges = ranges[info.id :: info.num_workers]
-            rng = np.random.Generator(np.random.PCG64([self.seed, epoch, info.id + 1]))
+            rng = np.random.Generator(np.random.PCG64([self.seed, epoch, info.id + 1, *rank_key]))
         carry: LazyBatch | None = None
         for i in range(0, len(ranges), self.buffer_chunks):
             parts = [self.reader.read_lazy(s, e) for s, e in ranges[i : i + self.buffer_chunks]]
@@ -344,6 +356,8 @@ class ChunkBatches(IterableDataset):
         stop = n - n % self.batch_size if self.drop_last else n
         step = self.batch_size * self._group()
         starts = list(range(0, stop, step))
+        if self.world_size > 1:
+            starts = starts[self.rank :: self.world_size]
         info = get_worker_info()
         if info is not None:
             starts = starts[info.id :: info.num_workers]

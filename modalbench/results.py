@@ -53,6 +53,8 @@ METRIC_ALIASES = {
     "roc-auc": "roc_auc",
     "auroc": "roc_auc",
 }
+#: Wall times in ``hardware`` (seconds, summed over the document's seeds; never part of a fingerprint).
+TIMING_FIELDS = ("train_seconds", "evaluate_seconds", "wall_seconds")
 #: Tolerance for aggregates recomputed from the per-seed values.
 TOLERANCE = 1e-6
 
@@ -340,3 +342,71 @@ def ranking_problems(result: Mapping[str, Any]) -> list[str]:
                 "trained_models: training seeds are unknown or repeated (each seed must be its own trained model)"
             )
     return reasons
+
+
+def merge_seed_documents(docs: Sequence[Mapping[str, Any]], *, command: str, date: str) -> dict[str, Any]:
+    """One results document over several seeds from per-seed documents of the same model, without re-evaluating.
+
+    The documents must describe the same dataset, task, model and regime and the same scenarios (id, seed, sha256,
+    fill) and conditions; their seeds must differ. Per condition the metric lists are concatenated in the order of
+    ``docs``, ``trained_models`` likewise, and the aggregates are recomputed (:func:`compute_aggregates`), so the
+    result equals evaluating the seeds' models together. ``hardware`` is the first document's, with the wall times
+    (:data:`TIMING_FIELDS`) summed over the documents (None when one is unknown).
+    Raises ``ValueError`` naming the first field that differs.
+    """
+    if not docs:
+        raise ValueError("merge_seed_documents needs at least one document")
+    first = docs[0]
+    same = ("schema_version", "modalbench_version", "dataset", "task", "model", "regime")
+    for i, doc in enumerate(docs[1:], start=1):
+        for key in same:
+            if doc.get(key) != first.get(key):
+                raise ValueError(f"document {i}: {key} {doc.get(key)!r} differs from document 0's {first.get(key)!r}")
+        if [_scenario_key(s) for s in doc["scenarios"]] != [_scenario_key(s) for s in first["scenarios"]]:
+            raise ValueError(f"document {i}: scenarios or conditions differ from document 0's")
+    seeds = [int(s) for doc in docs for s in doc["seeds"]]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds {seeds}: each seed may appear in one document only")
+    scenarios = []
+    for k, sc in enumerate(first["scenarios"]):
+        conditions = []
+        for c, cond in enumerate(sc["conditions"]):
+            metrics = {
+                name: [v for doc in docs for v in doc["scenarios"][k]["conditions"][c]["metrics"][name]]
+                for name in cond["metrics"]
+            }
+            conditions.append({**cond, "metrics": metrics})
+        scenarios.append({**sc, "conditions": conditions})
+    hardware = dict(first.get("hardware", {}))
+    for key in TIMING_FIELDS:
+        if key in hardware:
+            values = [doc.get("hardware", {}).get(key) for doc in docs]
+            known = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+            hardware[key] = round(math.fsum(values), 3) if known else None
+    merged = {
+        **first,
+        "hardware": hardware,
+        "seeds": seeds,
+        "trained_models": [t for doc in docs for t in doc["trained_models"]],
+        "scenarios": scenarios,
+        "aggregates": compute_aggregates(scenarios, seeds),
+        "date": date,
+        "command": command,
+    }
+    return merged
+
+
+def _scenario_key(sc: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What must agree between per-seed documents for one scenario: its identity and its conditions' counts."""
+    conds = tuple(
+        (
+            c["id"],
+            c.get("n_available"),
+            c.get("missing_rate"),
+            c.get("n_scored"),
+            c.get("n_excluded"),
+            tuple(c["metrics"]),
+        )
+        for c in sc["conditions"]
+    )
+    return (sc["id"], sc.get("seed"), sc.get("sha256"), sc.get("fill"), conds)

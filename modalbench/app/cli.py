@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import re
 import sys
 from collections.abc import Callable, Sequence
 
@@ -21,7 +22,7 @@ from modalbench.errors import ModalbenchError
 from modalbench.plugins import import_modules
 from modalbench.vocabulary import FILLS, TRAINING_REGIMES, VERIFICATION_MODES
 
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 def _parent(*adders: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
@@ -50,8 +51,26 @@ def _threads(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _device_name(text: str) -> str:
+    """An argparse ``type`` for ``--device``: auto, cpu, cuda, cuda:N or mps (whether it is present is checked when
+    the command runs, in one line)."""
+    if text in DEVICES or re.fullmatch(r"cuda:[0-9]+", text):
+        return text
+    raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda, cuda:N or mps, got {text!r}")
+
+
 def _device(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="auto", choices=DEVICES, help="where torch runs (auto: CUDA when present)")
+    p.add_argument(
+        "--device",
+        default="auto",
+        type=_device_name,
+        metavar="{auto,cpu,cuda,cuda:N,mps}",
+        help="where torch runs (auto: CUDA when present)",
+    )
+
+
+def _amp(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--amp", action="store_true", help="automatic mixed precision (CUDA devices only)")
 
 
 def _json(p: argparse.ArgumentParser) -> None:
@@ -206,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # ------------------------------------------------------------ models
     p = command("train", "models:cmd_train", "train a method on a prepared dataset", [root, threads, device])
+    _amp(p)
     p.add_argument("baseline", metavar="METHOD")
     p.add_argument("--dataset", required=True)
     p.add_argument("--task", default=None)
@@ -308,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run those without results, and merge each model's seeds into one results.json.",
     )
     p.add_argument("experiment", help="experiment file (see examples/experiments/)")
+    _amp(p)
     p.add_argument("--jobs", type=_positive_int, default=1, help="local processes (one torch thread each)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--scheduler", default=None, metavar="ADDRESS", help="run on a dask cluster (tcp://host:8786)")
@@ -319,6 +340,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: the file's `output`)")
     p.add_argument("--dry-run", action="store_true", help="print the jobs and a rough compute estimate; run nothing")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = command(
+        "reproduce",
+        "reproduce:cmd_reproduce",
+        "list or run the papers' seed tables (shipped recipes) and compare with the reported numbers",
+        [root, threads, device, board],
+        description="Run a shipped recipe (an experiment file reproducing one paper table), print reproduced vs "
+        "reported side by side and submit the merged results. --list shows every recipe and its status.",
+    )
+    p.add_argument("name", nargs="?", default=None, metavar="NAME", help="recipe name (see --list)")
+    p.add_argument("--list", action="store_true", help="list the recipes: dataset, paper table, status")
+    _amp(p)
+    p.add_argument("--dry-run", action="store_true", help="print the jobs and a compute estimate; run nothing")
+    p.add_argument("--jobs", type=_positive_int, default=1, help="local processes (one torch thread each)")
+    p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: runs/reproduce/NAME)")
+    p.add_argument("--seeds", default=None, metavar="S,S", help="other seeds than the recipe's (a smaller run)")
+    p.add_argument("--epochs", type=_positive_int, default=None, help="another training budget than the recipe's")
+    p.add_argument("--no-submit", action="store_true", help="compare only; submit nothing")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = command(

@@ -26,7 +26,7 @@ import time
 import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +49,7 @@ if TYPE_CHECKING:  # workflows imports torch; jobs import it only in the process
 TOP_KEYS = ("name", "output", "seeds", "scenarios", "fill", "training", "datasets", "methods")
 TRAINING_KEYS = ("epochs", "lr", "batch_size", "patience")
 DATASET_KEYS = ("name", "set", "task")
-METHOD_KEYS = ("name", "label", "hparams")
+METHOD_KEYS = ("name", "label", "hparams", "preset")
 RESULTS = "results.json"
 JOB_FILE = "job.json"
 GROUP_FILE = "group.json"
@@ -78,6 +78,7 @@ class MethodEntry:
     name: str
     hparams: dict[str, Any]  # a list value is a grid axis
     label: str | None = None
+    preset: str = "default"  # "paper": the paper's model and recipe where stated (docs/protocols.md)
 
 
 @dataclass(frozen=True)
@@ -224,7 +225,10 @@ def parse_experiment(doc: dict[str, Any], path: Path, *, output: Path | None = N
                 f"{where}.label: a label names one model; this method has a grid of "
                 f"{_grid_size(hparams)} hyperparameter combinations"
             )
-        methods.append(MethodEntry(mname, hparams, label))
+        preset = m.get("preset", "default")
+        if preset not in ("default", "paper"):
+            raise ModalbenchError(f"{where}.preset: expected 'default' or 'paper', got {preset!r}")
+        methods.append(MethodEntry(mname, hparams, label, preset))
     return Experiment(
         path=path,
         name=name,
@@ -305,6 +309,8 @@ class Job:
     threads: int | None = None
     device: str = "cpu"
     plugins: tuple[str, ...] = ()
+    preset: str = "default"
+    amp: bool = False
 
     @property
     def label(self) -> str:
@@ -323,6 +329,8 @@ class Job:
             "scenarios": list(self.scenarios),
             "fill": self.fill,
             "training": asdict(self.training),
+            **({"preset": self.preset} if self.preset != "default" else {}),  # older job.json files stay valid
+            **({"amp": True} if self.amp else {}),
         }
 
 
@@ -343,6 +351,7 @@ class Group:
     threads: int | None = None
     device: str = "cpu"
     plugins: tuple[str, ...] = ()
+    command: str = ""  # recorded in the merged results.json (default: the equivalent `modalbench evaluate`)
 
     @property
     def label(self) -> str:
@@ -357,7 +366,13 @@ class Group:
 
 
 def expand(
-    exp: Experiment, *, root: str | None, threads: int | None = None, device: str = "cpu", plugins: tuple[str, ...] = ()
+    exp: Experiment,
+    *,
+    root: str | None,
+    threads: int | None = None,
+    device: str = "cpu",
+    plugins: tuple[str, ...] = (),
+    amp: bool = False,
 ) -> list[Group]:
     """The experiment's groups (dataset × method × hyperparameter combination), each with one job per seed."""
     groups: list[Group] = []
@@ -387,6 +402,8 @@ def expand(
                         threads=threads,
                         device=device,
                         plugins=plugins,
+                        preset=m.preset,
+                        amp=amp,
                     )
                     for s in exp.seeds
                 )
@@ -505,6 +522,8 @@ def run_job(job: Job) -> JobOutcome:
                 patience=t.patience,
                 progress=False,
                 command=f"modalbench run ({job.label})",
+                preset=job.preset,
+                amp=job.amp,
             )
         )
         result = run_evaluation(evaluation_of(job, d))
@@ -537,23 +556,36 @@ def evaluation_of(unit: Job | Group, checkpoint: Path, *, seeds: tuple[int, ...]
 
 
 def merge_group(group: Group) -> str:
-    """Evaluate the group's seed checkpoints together into ``<group>/results.json``; returns its path.
+    """Merge the group's per-seed ``results.json`` into ``<group>/results.json``; returns its path.
 
-    The document is the one ``modalbench evaluate --checkpoint <group> --seeds …`` writes (a submission).
+    No model is evaluated again: each job already evaluated its seed (with ``torch.manual_seed(seed)``, as a joint
+    evaluation does per seed), so the merged document equals the one ``modalbench evaluate --checkpoint <group>
+    --seeds …`` writes (a submission), apart from its date and command.
     """
-    from modalbench.plugins import import_modules
+    from modalbench.results import merge_seed_documents
 
-    from .workflows import run_evaluation, set_threads
+    from .workflows import equivalent_command
 
-    with _ONE_JOB_PER_PROCESS:
-        import_modules(list(group.plugins))
-        set_threads(group.threads)
-        d = Path(group.dir)
-        (d / RESULTS).unlink(missing_ok=True)  # a stale merge never survives a new group.json
-        write_json_atomic(d / GROUP_FILE, group.identity())
-        result = run_evaluation(evaluation_of(group, d, seeds=group.seeds))
-        write_json_atomic(d / RESULTS, result)
-        return str(d / RESULTS)
+    d = Path(group.dir)
+    (d / RESULTS).unlink(missing_ok=True)  # a stale merge never survives a new group.json
+    write_json_atomic(d / GROUP_FILE, group.identity())
+    docs = []
+    for job in group.jobs:
+        doc = _read_json(Path(job.dir) / RESULTS)
+        if not isinstance(doc, dict):
+            raise ModalbenchError(f"{Path(job.dir) / RESULTS}: missing or unreadable; run the experiment again")
+        docs.append(doc)
+    spec = evaluation_of(group, d, seeds=group.seeds)
+    try:
+        result = merge_seed_documents(
+            docs,
+            command=group.command or equivalent_command(spec),
+            date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        )
+    except ValueError as exc:
+        raise ModalbenchError(f"{d}: cannot merge the seeds' results: {exc}") from None
+    write_json_atomic(d / RESULTS, result)
+    return str(d / RESULTS)
 
 
 # ---------------------------------------------------------------- executors
@@ -659,6 +691,8 @@ def run_experiment(
     plugins: tuple[str, ...] = (),
     progress: bool = True,
     console: Console | None = None,
+    command: str = "",
+    amp: bool = False,
 ) -> RunSummary:
     """Run every job of ``exp`` whose results do not exist yet, then merge each group over its seeds.
 
@@ -672,7 +706,11 @@ def run_experiment(
         raise ModalbenchError("pass --workers N or --scheduler ADDRESS, not both")
     console = console or err
     remote = bool(workers or scheduler or jobs > 1)
-    groups = expand(exp, root=root, threads=threads if threads or not remote else 1, device=device, plugins=plugins)
+    groups = expand(
+        exp, root=root, threads=threads if threads or not remote else 1, device=device, plugins=plugins, amp=amp
+    )
+    if command:  # recorded in each merged results.json instead of the equivalent `modalbench evaluate`
+        groups = [replace(g, command=command) for g in groups]
     summary = RunSummary(groups)
     todo = [j for g in groups for j in g.jobs if not job_done(j)]
     summary.skipped = [j.label for g in groups for j in g.jobs if j not in todo]
@@ -832,6 +870,9 @@ def dry_run_table(exp: Experiment, root: str | None) -> tuple[Table, list[str]]:
 def cmd_run(args: Any) -> int:
     """``modalbench run EXPERIMENT [--jobs N] [--scheduler ADDRESS | --workers N] [--dry-run]``."""
     exp = load_experiment(args.experiment, output=args.out)
+    from .workflows import check_amp
+
+    check_amp(args.amp, args.device)
     if args.dry_run:
         table, lines = dry_run_table(exp, args.root)
         out.print(table)
@@ -850,6 +891,7 @@ def cmd_run(args: Any) -> int:
         device=str(resolve_device(args.device)),
         plugins=tuple(args.plugin),
         progress=not args.quiet,
+        amp=args.amp,
     )
     from .report import load_results, summary_table
 

@@ -18,7 +18,16 @@ from modalbench.paths import resolve_root
 
 from .console import err, out, plural
 from .options import command_line, parse_seeds, parse_set
-from .workflows import EvalSpec, TrainSpec, batches_for, plan_training, run_evaluation, run_training, set_threads
+from .workflows import (
+    EvalSpec,
+    TrainSpec,
+    batches_for,
+    check_amp,
+    plan_training,
+    run_evaluation,
+    run_training,
+    set_threads,
+)
 
 
 def _runs_dir(root: str | None) -> Path:
@@ -38,6 +47,7 @@ def split_regime_params(hparams: dict[str, Any], regime: str | None) -> tuple[di
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    check_amp(args.amp, args.device)
     threads = set_threads(args.threads)
     regime = getattr(args, "regime", None)
     hparams, regime_params = split_regime_params(parse_set(args.set), regime)
@@ -96,6 +106,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             regime_params=regime_params,
             train_scenario=getattr(args, "train_scenario", None),
             train_scenario_seed=getattr(args, "train_scenario_seed", 0),
+            amp=args.amp,
         )
         res = run_training(spec)
         err.print(

@@ -12,7 +12,6 @@ import importlib
 import inspect
 import json
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -32,9 +31,10 @@ from modalbench.data import ChunkBatches, NumpyBatch, StoreReader, batch_loader,
 from modalbench.datasets import get_dataset
 from modalbench.engine.checkpoint import CONFIG_FILE, MODEL_FILE, load_checkpoint, parameter_count
 from modalbench.engine.evaluation import evaluate_batches, evaluate_conditions
-from modalbench.engine.trainer import fit, make_regime, positive_class_weights
+from modalbench.engine.trainer import fit, make_regime, positive_class_weights, resolve_device
 from modalbench.errors import ModalbenchError
 from modalbench.fusion import model_meta
+from modalbench.hardware import hardware_info, usable_cpus
 from modalbench.jsonio import read_json
 from modalbench.meta import DatasetMeta
 from modalbench.results import ConditionResult, DatasetRef, ModelInfo, ResultDocument, ScenarioResult, TrainedModel
@@ -44,21 +44,6 @@ from modalbench.scenarios.fill import ffill_streams, fill, means_from_attrs
 from modalbench.scenarios.imputers import FITTED_FILLS, fit_imputer
 from modalbench.vocabulary import STANDARD_FAMILIES
 from modalbench.windows import cut_windows
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on: its affinity mask, capped by a cgroup v2 CPU quota when one is set."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        n = os.cpu_count() or 1
-    try:
-        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
-        if quota != "max":
-            n = min(n, max(1, int(int(quota) // int(period))))
-    except (OSError, ValueError):
-        pass
-    return max(1, n)
 
 
 def default_threads(cpus: int | None = None) -> int:
@@ -167,6 +152,7 @@ class TrainSpec:
     #: ``train-missing[@v1]:<condition>``: the training split loses modalities by that training scenario's mask
     train_scenario: str | None = None
     train_scenario_seed: int = 0
+    amp: bool = False  # automatic mixed precision (CUDA only)
 
 
 @dataclass
@@ -245,11 +231,14 @@ def batches_for(
     fill: str = "mean",
     num_workers: int = 0,
     train_mask: np.ndarray | None = None,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> Batches:
     """Chunk-aware shuffled train batches (reshuffled per epoch) and sequential val batches, NaNs filled.
 
     ``train_mask`` ``(N_train, M)``: a training scenario's availability, ANDed into every training batch (masked
-    modalities are filled like natural gaps); validation stays complete.
+    modalities are filled like natural gaps); validation stays complete. With ``world_size`` > 1 the train batches
+    are this rank's (disjoint chunks); every rank sees all val batches.
     """
     train_reader = open_reader(root, dataset, "train", task)
     val_reader = StoreReader(train_reader.path, split="val", task=task, storage_options=train_reader.storage_options)
@@ -261,7 +250,15 @@ def batches_for(
     fill_fn = make_fill(train_reader.attrs, meta, fill, fit_train_imputer(train_reader, fill, seed))
     transform = _numpy_fill(fill_fn)
     source: Any = MaskedTrainReader(train_reader, train_mask) if train_mask is not None else train_reader
-    train_ds = ChunkBatches(source, batch_size=batch_size, shuffle=True, seed=seed, transform=transform)
+    train_ds = ChunkBatches(
+        source,
+        batch_size=batch_size,
+        shuffle=True,
+        seed=seed,
+        transform=transform,
+        rank=rank,
+        world_size=world_size,
+    )
     excluded = train_reader.attrs.get("tasks", {}).get(meta.task, {}).get("val_excluded_classes", [])
     val_transform = _drop_classes(transform, excluded) if excluded else transform
     val_ds = ChunkBatches(val_reader, batch_size=max(256, batch_size), shuffle=False, transform=val_transform)
@@ -342,8 +339,13 @@ def run_training(spec: TrainSpec) -> Any:
     Epochs, learning rate and batch size left ``None`` in ``spec`` come from the dataset's training defaults; the
     settings used and torch's thread count are recorded in the checkpoint's ``config.json``.
     """
+    rank, world_size, device = init_distributed(spec.device)
     plan = plan_training(spec)
     preset, model, recipe, settings = plan.preset, plan.model, plan.recipe, plan.settings
+    if settings["batch_size"] % world_size:
+        raise ModalbenchError(
+            f"--batch-size {settings['batch_size']}: the global batch must divide among {world_size} ranks"
+        )
     regime = make_regime(spec.regime, spec.regime_params, settings["epochs"])
     training_scenario = None
     if spec.train_scenario:
@@ -360,11 +362,13 @@ def run_training(spec: TrainSpec) -> Any:
         spec.root,
         spec.dataset,
         spec.task,
-        batch_size=settings["batch_size"],
+        batch_size=settings["batch_size"] // world_size,
         seed=spec.seed,
         fill=spec.fill,
         num_workers=spec.num_workers,
         train_mask=training_scenario.mask if training_scenario is not None else None,
+        rank=rank,
+        world_size=world_size,
     )
     extra = {
         "training_scenario": training_scenario.record if training_scenario is not None else None,
@@ -375,7 +379,7 @@ def run_training(spec: TrainSpec) -> Any:
         "training_settings": settings,
         "preset": preset.to_dict(),
         "notes": list(getattr(model, "notes", [])),
-        "hardware": {"threads": torch.get_num_threads()},
+        "hardware": {"threads": torch.get_num_threads(), "world_size": world_size},
         **({"label_pos_weight": label_weights} if label_weights is not None else {}),
     }
     return fit(
@@ -385,15 +389,41 @@ def run_training(spec: TrainSpec) -> Any:
         epochs=settings["epochs"],
         lr=settings["lr"],
         seed=spec.seed,
-        device=spec.device,
-        out_dir=spec.out,
+        device=device,
+        out_dir=spec.out if rank == 0 else None,  # one checkpoint: every rank holds the same weights
         progress=spec.progress,
         patience=spec.patience,
         fill=b.fill,
         extra_config=extra,
         optimizer=recipe,
         regime=regime,
+        amp="on" if spec.amp else "off",
     )
+
+
+def init_distributed(device: str) -> tuple[int, int, str]:
+    """``(rank, world_size, device)``: under ``torchrun`` (``WORLD_SIZE`` > 1) join the process group (NCCL on
+    CUDA, one GPU per local rank; gloo on the CPU); otherwise ``(0, 1, device)``."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if world_size <= 1:
+        return 0, 1, device
+    import torch.distributed as dist
+
+    rank = int(os.environ.get("RANK", "0"))
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
+        torch.cuda.set_device(dev)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size(), str(dev)
+
+
+def check_amp(amp: bool, device: str) -> None:
+    """``--amp`` on a device other than CUDA is one :class:`ModalbenchError` line (before anything runs)."""
+    if amp and (dev := resolve_device(device)).type != "cuda":
+        resolved = "" if str(dev) == device else f" ({dev})"
+        raise ModalbenchError(f"--amp: automatic mixed precision needs a CUDA device, got --device {device}{resolved}")
 
 
 def _loader(ds: ChunkBatches, num_workers: int) -> Iterable[Any]:
@@ -780,6 +810,23 @@ def check_fill_for_model(fill_name: str | None, model: torch.nn.Module) -> None:
         )
 
 
+def _timings(spec: EvalSpec, seeds: list[int], eval_seconds: dict[int, float]) -> dict[str, float | None]:
+    """Wall time of the document's seeds: ``train_seconds`` (from each checkpoint's ``config.json``; None when a
+    seed's is unknown), ``evaluate_seconds`` and their sum ``wall_seconds`` (None without training times)."""
+    evaluate = round(sum(eval_seconds.get(s, 0.0) for s in seeds), 3)
+    train: float | None = None
+    if spec.checkpoint is not None:
+        recorded = {s: read_json(d / CONFIG_FILE).get("train_seconds") for s, d in checkpoint_dirs(spec.checkpoint)}
+        values = [recorded.get(s) for s in seeds]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            train = round(float(sum(values)), 3)  # type: ignore[arg-type]
+    return {
+        "train_seconds": train,
+        "evaluate_seconds": evaluate,
+        "wall_seconds": None if train is None else round(train + evaluate, 3),
+    }
+
+
 def run_evaluation(spec: EvalSpec, *, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Evaluate on the standard scenarios; returns a ``results.json`` document (leaderboard schema v2).
 
@@ -823,6 +870,7 @@ def run_evaluation(spec: EvalSpec, *, progress: Callable[[str], None] | None = N
     if len(set(seeds)) != len(seeds):
         raise ModalbenchError(f"duplicate model seeds {seeds}: each seed must have its own checkpoint")
     n_test = len(test.labels)
+    eval_seconds: dict[int, float] = {}
     scenarios_out = []
     for sid in ids:
         if sid not in applicable:
@@ -838,6 +886,7 @@ def run_evaluation(spec: EvalSpec, *, progress: Callable[[str], None] | None = N
             if progress:
                 progress(f"{sid} seed {seed}: {reader.n_conditions} conditions, fill {fill_name}")
             torch.manual_seed(seed)
+            t0 = time.perf_counter()
             per_seed.append(
                 evaluate_scenario(
                     model,
@@ -849,6 +898,7 @@ def run_evaluation(spec: EvalSpec, *, progress: Callable[[str], None] | None = N
                     threshold=spec.threshold,
                 )
             )
+            eval_seconds[seed] = eval_seconds.get(seed, 0.0) + time.perf_counter() - t0
         conditions = []
         for c, cond in enumerate(reader.conditions):
             n_scored = per_seed[0].n_scored[c]
@@ -894,13 +944,7 @@ def run_evaluation(spec: EvalSpec, *, progress: Callable[[str], None] | None = N
         training_scenario=getattr(first, "training_scenario", None),
         trained_models=[prov for _, _, prov in models],
         scenarios=scenarios_out,
-        hardware={
-            "machine": platform.machine(),
-            "processor": platform.processor() or platform.machine(),
-            "device": spec.device,
-            "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-        },
+        hardware={**hardware_info(spec.device), **_timings(spec, seeds, eval_seconds)},
         date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         command=spec.command or equivalent_command(spec),
     )

@@ -293,3 +293,24 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys) -> None:
     assert error.startswith("error: ") and error.count("\n") == 1 and "methods[1].name: unknown method 'lat'" in error
     with pytest.raises(SystemExit):
         main(["run", str(bad), "--workers", "2", "--scheduler", "tcp://x:1"])
+
+
+def test_each_seed_is_evaluated_once(digits_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The merge reads the jobs' per-seed results: a 1-method x 2-seed grid evaluates twice, not four times."""
+    import modalbench.app.workflows as workflows
+
+    calls: list[tuple[int, ...] | None] = []
+    real = workflows.run_evaluation
+
+    def counting(spec, **kw):  # type: ignore[no-untyped-def]
+        calls.append(spec.seeds)
+        return real(spec, **kw)
+
+    monkeypatch.setattr(workflows, "run_evaluation", counting)
+    text = GRID.format(out=tmp_path / "out").replace('[[methods]]\nname = "intermediate"\n\n', "")
+    exp = load_experiment(_write(tmp_path, text))
+    summary = run_experiment(exp, root=str(digits_root), console=_quiet()[0], progress=False)
+    assert len(summary.ran) == 2 and len(summary.merged) == 1
+    assert calls == [None, None]  # one evaluation per job, none for the merge
+    merged = json.loads((exp.output / "digits" / "late" / "results.json").read_text())
+    assert merged["seeds"] == [0, 1] and len(merged["trained_models"]) == 2

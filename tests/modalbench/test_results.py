@@ -95,3 +95,33 @@ def test_a_built_document_validates_and_is_ranked() -> None:
     r = make_result()
     assert validate_schema(r) == [] and ranking_problems(r) == []
     assert r["aggregates"]["missing-modalities@v1"]["n_scored"] == 300
+
+
+def test_per_seed_documents_merge_into_the_joint_document() -> None:
+    import copy
+
+    import pytest
+
+    from modalbench.results import compute_aggregates, merge_seed_documents
+
+    a, b = make_result(seeds=(0,), rng_seed=0), make_result(seeds=(1,), rng_seed=1)
+    b["trained_models"][0]["weights_sha256"] = "1" * 64
+    a["hardware"].update(train_seconds=2.0, evaluate_seconds=0.5, wall_seconds=2.5)
+    b["hardware"].update(train_seconds=3.0, evaluate_seconds=0.25, wall_seconds=3.25)
+    merged = merge_seed_documents([a, b], command="modalbench reproduce x", date="2026-12-01T00:00:00Z")
+    assert validate_schema(merged) == [] and merged["seeds"] == [0, 1]
+    cond = merged["scenarios"][1]["conditions"][0]
+    assert cond["metrics"]["accuracy"] == [
+        a["scenarios"][1]["conditions"][0]["metrics"]["accuracy"][0],
+        b["scenarios"][1]["conditions"][0]["metrics"]["accuracy"][0],
+    ]
+    assert merged["aggregates"] == compute_aggregates(merged["scenarios"], [0, 1])
+    assert [t["seed"] for t in merged["trained_models"]] == [0, 1]
+    assert merged["hardware"]["wall_seconds"] == 5.75 and merged["hardware"]["train_seconds"] == 5.0
+    assert merged["command"] == "modalbench reproduce x"
+    other = copy.deepcopy(b)
+    other["scenarios"][0]["fill"] = "zero"
+    with pytest.raises(ValueError, match="document 1: scenarios or conditions differ"):
+        merge_seed_documents([a, other], command="c", date="2026-12-01")
+    with pytest.raises(ValueError, match=r"seeds \[0, 0\]"):
+        merge_seed_documents([a, a], command="c", date="2026-12-01")
