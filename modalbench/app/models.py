@@ -12,7 +12,7 @@ from rich.table import Table
 from modalbench.atomic import write_json_atomic
 from modalbench.baselines.registry import canonical_name, describe_method_params
 from modalbench.baselines.search import search
-from modalbench.engine.trainer import REGIME_PARAMS, resolve_device
+from modalbench.engine.trainer import REGIME_PARAMS, make_regime, resolve_device
 from modalbench.errors import ModalbenchError
 from modalbench.paths import resolve_root
 
@@ -23,6 +23,7 @@ from .workflows import (
     TrainSpec,
     batches_for,
     check_amp,
+    load_training_scenario,
     plan_training,
     run_evaluation,
     run_training,
@@ -67,6 +68,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             arch=Path(args.arch) if args.arch else None,
         )
     ).settings
+    # every option is checked before the first line of output: a bad value is the only line on stderr
+    make_regime(regime, regime_params, settings["epochs"])
+    resolve_device(args.device)
+    if getattr(args, "train_scenario", None):
+        load_training_scenario(args.root, args.dataset, args.train_scenario, getattr(args, "train_scenario_seed", 0))
     taken = ", ".join(k.replace("_", " ") for k in settings["from_dataset"])
     stated = ", ".join(k.replace("_", " ") for k in settings["from_preset"])
     origin = "".join(

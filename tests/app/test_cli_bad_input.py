@@ -118,3 +118,23 @@ def test_unknown_or_overlong_names(tmp_path: Path, name: str) -> None:
     code, err = run(["prepare", "x" + name, "--root", str(tmp_path)])
     assert_one_line_exit_2(code, err)
     assert snapshot(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--regime", "modality-dropout", "--set", "p_drop=2"],
+        ["--regime", "curriculum-dropout", "--set", "p_drop=0"],
+        ["--train-scenario", "xyz"],
+        ["--train-scenario", "missing-modalities:both"],
+        ["--train-scenario", "train-missing:no-such-condition"],
+        ["--device", "cuda:7"],
+    ],
+    ids=["p_drop-2", "p_drop-0", "unknown-scenario", "test-scenario", "unknown-condition", "absent-gpu"],
+)
+def test_bad_training_options_are_the_only_line_on_stderr(digits_root: Path, tmp_path: Path, extra: list[str]) -> None:
+    """Regime, training-scenario and device values are checked before the "training …" status line is printed."""
+    out = tmp_path / "never"
+    code, err = run(["train", "early", "--dataset", "digits", "--root", str(digits_root), "--out", str(out), *extra])
+    assert_one_line_exit_2(code, err)
+    assert not out.exists()
