@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -54,20 +55,32 @@ def cmd_train(args: argparse.Namespace) -> int:
     hparams, regime_params = split_regime_params(parse_set(args.set), regime)
     seeds = parse_seeds(args.seeds) or (args.seed,)
     base = Path(args.out) if args.out else _runs_dir(args.root) / args.dataset / args.baseline
-    settings = plan_training(
-        TrainSpec(
-            baseline=args.baseline,
-            dataset=args.dataset,
-            root=args.root,
-            task=args.task,
-            epochs=args.epochs,
-            lr=args.lr,
-            batch_size=args.batch_size,
-            hparams=hparams,
-            preset=args.preset,
-            arch=Path(args.arch) if args.arch else None,
-        )
-    ).settings
+    common = TrainSpec(
+        baseline=args.baseline,
+        dataset=args.dataset,
+        root=args.root,
+        task=args.task,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=seeds[0],
+        device=args.device,
+        out=base,
+        hparams=hparams,
+        fill=args.fill,
+        num_workers=args.workers,
+        patience=args.patience,
+        progress=not args.quiet,
+        command=command_line(),
+        arch=Path(args.arch) if args.arch else None,
+        preset=args.preset,
+        regime=regime,
+        regime_params=regime_params,
+        train_scenario=getattr(args, "train_scenario", None),
+        train_scenario_seed=getattr(args, "train_scenario_seed", 0),
+        amp=args.amp,
+    )
+    settings = plan_training(common).settings
     # every option is checked before the first line of output: a bad value is the only line on stderr
     make_regime(regime, regime_params, settings["epochs"])
     resolve_device(args.device)
@@ -89,31 +102,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     for seed in seeds:
         out_dir = base / f"seed-{seed}" if len(seeds) > 1 else base
-        spec = TrainSpec(
-            baseline=args.baseline,
-            dataset=args.dataset,
-            root=args.root,
-            task=args.task,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            seed=seed,
-            device=args.device,
-            out=out_dir,
-            hparams=hparams,
-            fill=args.fill,
-            num_workers=args.workers,
-            patience=args.patience,
-            progress=not args.quiet,
-            command=command_line(),
-            arch=Path(args.arch) if args.arch else None,
-            preset=args.preset,
-            regime=regime,
-            regime_params=regime_params,
-            train_scenario=getattr(args, "train_scenario", None),
-            train_scenario_seed=getattr(args, "train_scenario_seed", 0),
-            amp=args.amp,
-        )
+        spec = replace(common, seed=seed, out=out_dir)
         res = run_training(spec)
         err.print(
             f"[green]trained[/green] {args.baseline} seed {seed}: best epoch {res.best_epoch}, "

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from helpers.training import train_seeds
 from modalbench.app.cli import main
-from modalbench.app.workflows import EvalSpec, TrainSpec, run_evaluation, run_training
+from modalbench.app.workflows import EvalSpec, run_evaluation
 from modalbench.errors import ModalbenchError
 from modalbench.leaderboard.board import build_leaderboard, resolve_dir
 from modalbench.leaderboard.official import load_official, register_manifests
@@ -22,22 +23,7 @@ torch.set_num_threads(1)
 
 
 def _train(root, out, seeds=(0, 1, 2), baseline="intermediate", **kw):
-    for seed in seeds:
-        run_training(
-            TrainSpec(
-                baseline=baseline,
-                dataset="digits",
-                root=str(root),
-                epochs=2,
-                lr=1e-2,
-                seed=seed,
-                out=out / f"seed-{seed}",
-                progress=False,
-                device="cpu",
-                **kw,
-            )
-        )
-    return out
+    return train_seeds(root, out, baseline=baseline, seeds=tuple(seeds), **kw)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+from helpers.training import train_seeds
 from modalbench.app.workflows import EvalSpec, TrainSpec, run_evaluation, run_training
 from modalbench.leaderboard.official import load_official
 from modalbench.leaderboard.schema import validate_schema
@@ -33,21 +34,7 @@ def empty_board(tmp_path):
 def digits_ckpts(digits_root, tmp_path_factory):
     """intermediate integration trained for two epochs with seeds 0, 1, 2."""
     out = tmp_path_factory.mktemp("ckpt") / "intermediate"
-    for seed in (0, 1, 2):
-        run_training(
-            TrainSpec(
-                baseline="intermediate",
-                dataset="digits",
-                root=str(digits_root),
-                epochs=2,
-                lr=1e-2,
-                seed=seed,
-                out=out / f"seed-{seed}",
-                progress=False,
-                device="cpu",
-            )
-        )
-    return out
+    return train_seeds(digits_root, out)
 
 
 def test_committed_official_values_match_the_scenario_engine(digits_root):
