@@ -40,6 +40,7 @@ from modalbench.errors import ModalbenchError, StoreError
 from modalbench.jsonio import read_json
 from modalbench.locks import dataset_lock
 from modalbench.meta import SPLIT_CODES, SPLITS, UINT8_READER_SCALE, ModalitySpec
+from modalbench.moments import merge_partials, partial_stats, raw_stats
 from modalbench.paths import (
     local_raw_dir,
     resolve_root,
@@ -54,9 +55,6 @@ from modalbench.vocabulary import VERIFICATION_MODES
 from .normalise import (
     apply_scaling,
     finalize_stats,
-    merge_partials,
-    partial_stats,
-    raw_stats,
     reader_scaled_stats,
     scale_block,
     scaling_terms,
@@ -123,11 +121,28 @@ def stats_graph(builder: DatasetBuilder, params: dict[str, Any], items: list[Any
     if builder.structure == "windowed":
         return grouped_stats_graph(builder, params, items)
     graph: dict[str, Any] = {"stats": {}}
+    if all(s.moments is not None for s in train):  # the loader's own fused pass (e.g. HIGGS)
+        graph["stats"] = dask.delayed(_stats_from_moments, pure=True)(
+            [s.moments for s in train], [p.name for p in specs]
+        )
+        return graph
     for spec in specs:
         graph["stats"][spec.name] = stat_graph(
             [s.inputs[spec.name] for s in train], channel_axis=1 + channel_axis(spec)
         )
     return graph
+
+
+def _stats_from_moments(moments: list[dict[str, Any]], names: list[str]) -> dict[str, dict[str, np.ndarray]]:
+    """Raw statistics per modality from the loaders' partial moments, combined in split order."""
+    out = {}
+    for name in names:
+        acc = None
+        for m in moments:
+            acc = merge_partials(acc, m[name])
+        assert acc is not None  # at least one train split
+        out[name] = raw_stats(acc)
+    return out
 
 
 def compute_stats(builder: DatasetBuilder, params: dict[str, Any], items: list[Any]) -> dict[str, Any]:
@@ -769,22 +784,23 @@ def provenance(builder: DatasetBuilder) -> dict[str, Any]:
 # ---------------------------------------------------------------- writing
 
 
-def encoding_for(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
-    """Blosc-zstd + bitshuffle on every variable; zarr chunks follow the dask chunks."""
+def encoding_for(ds: xr.Dataset, *, compress: bool = True) -> dict[str, dict[str, Any]]:
+    """Blosc-zstd + bitshuffle on every variable (none when not ``compress``); zarr chunks follow the dask chunks."""
     from zarr.codecs import BloscCodec
 
-    codec = BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle")
+    codecs = (BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle"),) if compress else ()
     enc: dict[str, dict[str, Any]] = {}
     for name, var in ds.variables.items():
-        e: dict[str, Any] = {"compressors": (codec,)}
+        e: dict[str, Any] = {"compressors": codecs}
         if var.chunks:
             e["chunks"] = tuple(c[0] for c in var.chunks)
         enc[str(name)] = e
     return enc
 
 
-def write_store(ds: xr.Dataset, path: Path, *, progress: bool = True) -> None:
-    """Write ``ds`` to a zarr v3 store at ``path`` (the caller makes it atomic)."""
+def write_store(ds: xr.Dataset, path: Path, *, progress: bool = True, compress: bool = True) -> None:
+    """Write ``ds`` to a zarr v3 store at ``path`` (the caller makes it atomic); ``compress`` as in
+    :func:`encoding_for`."""
     ds.attrs["split_codes"] = ds.attrs.get("split_codes", dict(SPLIT_CODES))
     url, options = zarr_location(path)
     with DaskProgress("writing store", enabled=progress), warnings.catch_warnings():
@@ -795,7 +811,7 @@ def write_store(ds: xr.Dataset, path: Path, *, progress: bool = True) -> None:
             mode="w-",
             zarr_format=3,
             consolidated=True,
-            encoding=encoding_for(ds),
+            encoding=encoding_for(ds, compress=compress),
             compute=True,
             storage_options=options,
         )
@@ -819,7 +835,13 @@ class PrepareResult:
 def scheduler(workers: int | None = None, address: str | None = None) -> Iterator[Any]:
     """Local threaded scheduler by default; ``workers`` starts a LocalCluster; ``address`` joins a cluster."""
     if not workers and not address:
-        yield None
+        if "distributed" in sys.modules:  # a Client the caller made may be current: dask finds it
+            yield None
+        else:  # no Client can exist: say what dask would choose, which spares it importing distributed (~0.8 s)
+            import dask.threaded
+
+            with dask.config.set({"scheduler": dask.threaded.get, "array.rechunk.method": "tasks"}):
+                yield None
         return
     from distributed import Client
 
@@ -980,7 +1002,7 @@ def _prepare_locked(
         existing = scenario_artifacts(final)
         keep = marker is not None and marker.get("fingerprint") == ds.attrs["fingerprint"]
         with atomic_dir(final, keep=("scenarios",) if keep else ()) as tmp:
-            write_store(ds, tmp / "store.zarr", progress=progress)
+            write_store(ds, tmp / "store.zarr", progress=progress, compress=builder.compress_store)
             write_json_atomic(tmp / "attrs.json", ds.attrs)
             digest = write_checksums(tmp)
             write_marker(

@@ -40,6 +40,10 @@ class SampleSplit:
     labels: dict[str, Any]
     available: Any | None = None
     extras: dict[str, tuple[tuple[str, ...], Any]] = field(default_factory=dict)
+    #: optional lazy ``{modality: partial moments}`` (:mod:`modalbench.moments`) of this split, supplied by a loader
+    #: that can compute them in one fused pass over data it reads anyway; the train statistics then use them
+    #: instead of reducing ``inputs`` again
+    moments: Any | None = None
 
     @property
     def n(self) -> int:

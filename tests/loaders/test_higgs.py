@@ -107,6 +107,52 @@ def test_malformed_row_names_the_line(tmp_path, edit, pattern):
         hg.parse_to_blocks(path, tmp_path / "parsed", block_bytes=40_000)  # the bad line is in a later block
 
 
+@pytest.mark.parametrize("block_bytes", [1_000, 4_096, 100_000])
+@pytest.mark.parametrize("final_newline", [True, False])
+def test_line_block_reader_gives_whole_lines_in_reused_buffers(block_bytes, final_newline):
+    import io
+
+    text = fx.higgs_text(fx.make_rows(300))
+    if not final_newline:
+        text = text[:-1]
+    reader = hg.LineBlockReader(io.BytesIO(text), block_bytes, slots=2, read_bytes=777)
+    blocks, owners = [], []
+    for view in reader:
+        assert bytes(view[-1:]) == b"\n"
+        owners.append(view.obj)
+        blocks.append(bytes(view))  # copy before the buffer is reused
+    assert b"".join(blocks) == (text if final_newline else text + b"\n")
+    assert all(b.count(b"\n") >= 1 for b in blocks)
+    assert len({id(o) for o in owners}) == min(2, len(blocks))  # two buffers, reused in turn
+
+
+def test_a_line_longer_than_a_block_is_one_line_error():
+    import io
+
+    with pytest.raises(ModalbenchError, match=r"^HIGGS\.csv\.gz: a line longer than 1,000 bytes; expected rows of 29"):
+        list(hg.LineBlockReader(io.BytesIO(b"1," * 2000 + b"\n"), 1_000, where="HIGGS.csv.gz"))
+
+
+def test_train_moments_give_the_numpy_statistics(tmp_path):
+    index = hg.parse_to_blocks(FIXTURE, tmp_path / "parsed", block_bytes=20_000)
+    codes = hg.split_codes(ROWS, test_rows=TEST_ROWS, val_fraction=0.05, seed=0, subset="full")
+    parts, start = [], 0
+    for b in index["blocks"]:
+        parts.append(hg.block_moments(tmp_path / "parsed" / b["file"], codes[start : start + b["rows"]] == 0))
+        start += b["rows"]
+    assert len(parts) > 3
+    from modalbench.moments import raw_stats
+
+    merged = hg.merge_block_moments(parts)
+    train = fixture_table()[codes == 0].astype(np.float64)
+    for name, cols in (("low", hg.LOW), ("high", hg.HIGH)):
+        st = raw_stats(merged[name])
+        np.testing.assert_allclose(st["mean"], train[:, cols].mean(axis=0), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(st["std"], train[:, cols].std(axis=0), rtol=1e-10)
+        np.testing.assert_array_equal(st["min"], train[:, cols].min(axis=0))
+        assert list(st["count"]) == [int((codes == 0).sum())] * (cols.stop - cols.start)
+
+
 def test_truncated_gzip_is_a_clear_error(tmp_path):
     data = FIXTURE.read_bytes()
     path = tmp_path / "HIGGS.csv.gz"
@@ -210,6 +256,7 @@ def test_prepare_standardises_with_train_statistics(tmp_path, raw):
     codes = hg.split_codes(ROWS, test_rows=TEST_ROWS, val_fraction=0.05, seed=0, subset="full")
     raw_train = table[codes == 0, 1:22].astype(np.float64)
     np.testing.assert_allclose(attrs["normalisation"]["low"]["mean"], raw_train.mean(axis=0), rtol=1e-6, atol=1e-9)
+    assert ds["low"].encoding["compressors"] == ()  # full-mantissa floats: written uncompressed (Higgs docstring)
     small = prepare("higgs", root=tmp_path / "root2", raw=raw, progress=False, overrides={**SMALL, "subset": "small"})
     assert small.attrs["fingerprint"] != attrs["fingerprint"] and small.attrs["n_samples"]["train"] == 507
 

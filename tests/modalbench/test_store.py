@@ -161,8 +161,8 @@ def test_rerun_is_noop_and_changed_params_need_force(tmp_path):
 def test_failure_midway_leaves_no_store(tmp_path, monkeypatch):
     real = pipeline.write_store
 
-    def broken(ds, path, progress=True):
-        real(ds, path, progress=progress)  # the store is fully written ...
+    def broken(ds, path, progress=True, **kw):
+        real(ds, path, progress=progress, **kw)  # the store is fully written ...
         raise RuntimeError("disk full")  # ... but the prepare still fails
 
     monkeypatch.setattr(pipeline, "write_store", broken)
@@ -179,8 +179,8 @@ def test_killed_prepare_is_not_accepted_and_recovers(tmp_path):
         "import os, signal\n"
         "from modalbench.preprocess import pipeline\n"
         "real = pipeline.write_store\n"
-        "def w(ds, path, progress=True):\n"
-        "    real(ds, path, progress=progress)\n"
+        "def w(ds, path, progress=True, **kw):\n"
+        "    real(ds, path, progress=progress, **kw)\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
         "pipeline.write_store = w\n"
         f"pipeline.prepare('digits', root={str(tmp_path)!r}, progress=False)\n"

@@ -23,9 +23,9 @@ SLOW_PREPARE = textwrap.dedent("""
     import json, sys, time
     from modalbench.preprocess import pipeline
     real = pipeline.write_store
-    def slow(ds, path, progress=True):
+    def slow(ds, path, progress=True, **kw):
         time.sleep(1.5)  # hold the store half-written long enough for the other run to arrive
-        real(ds, path, progress=progress)
+        real(ds, path, progress=progress, **kw)
     pipeline.write_store = slow
     res = pipeline.prepare("digits", root=sys.argv[1], progress=False, force=sys.argv[2] == "force")
     print(json.dumps({"skipped": res.skipped, "fingerprint": res.attrs["fingerprint"]}))
@@ -122,8 +122,8 @@ def test_path_under_a_regular_file_is_one_line_and_leaves_nothing(tmp_path: Path
 def test_full_disk_during_the_write_is_one_line_and_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
     real = pipeline.write_store
 
-    def fills_the_disk(ds, path, progress=True):
-        real(ds, path, progress=progress)  # most of the store is on disk ...
+    def fills_the_disk(ds, path, progress=True, **kw):
+        real(ds, path, progress=progress, **kw)  # most of the store is on disk ...
         raise OSError(errno.ENOSPC, "No space left on device", str(path / "label" / "c" / "0"))
 
     monkeypatch.setattr(pipeline, "write_store", fills_the_disk)
