@@ -75,6 +75,29 @@ def test_damaged_and_noisy_evaluation_is_valid_and_degrades(digits_root, plain, 
     assert len(set(scored.values())) == 1, "element damage never removes samples"
 
 
+def test_dmf_recipe_damage_rows_find_damaged_modality_conditions(digits_root, plain) -> None:
+    from modalbench.app.reproduce import compare, load_recipe
+    from modalbench.jsonio import read_json
+    from modalbench.leaderboard.board import PACKAGE_DIR, reported_path
+
+    res = run_evaluation(
+        EvalSpec(
+            dataset="digits",
+            root=str(digits_root),
+            checkpoint=plain,
+            scenarios=("full", "missing-modalities", "damaged-modality"),
+            command="test",
+        )
+    )
+    rows = compare(load_recipe("dmf-mnist-damage"), {"intermediate": res}, read_json(reported_path(PACKAGE_DIR)))
+    ours = {r.condition: r for r in rows if r.model == "intermediate"}
+    assert len(ours) == 8  # DMF Table 1: 0/30/50/70 % damage, both halves and right only
+    assert all(r.reproduced is not None for r in ours.values())
+    dm = next(s for s in res["scenarios"] if s["id"].startswith("damaged-modality"))
+    acc = next(c for c in dm["conditions"] if c["id"] == "damage-right-d0.50-alone")["metrics"]["accuracy"]
+    assert ours["right-only-damage-50pct"].reproduced == pytest.approx(100 * (1 - float(np.mean(acc))))
+
+
 def test_element_conditions_match_manual_damage(digits_root, plain) -> None:
     """The evaluator applies exactly the regenerated damage: compare with damaging the inputs by hand."""
     from modalbench.app.workflows import evaluate_scenario, load_test
