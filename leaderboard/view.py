@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from modalbench.errors import ModalbenchError
+from modalbench.fills import fill_label
 from modalbench.results import MAIN_METRIC, higher_is_better
 
 
@@ -83,7 +84,7 @@ def table_rows(
                     "dataset_version": e["dataset_version"],
                     "task": e["task"],
                     "scenario": sid,
-                    "fill": sc.get("fill"),
+                    "fill": fill_label(sc["fill"], sc.get("fill_params")) if sc.get("fill") else None,
                     "group": sc.get("group") or f"{sid} · fill {sc.get('fill')}",
                     "n_scored": sc.get("n_scored"),
                     "n_excluded": sc.get("n_excluded"),
