@@ -1,7 +1,7 @@
 """Terminal and JSON views of a leaderboard index: one row per (entry, scenario), reported rows apart.
 
-Reproduced rows show the rank within their ranking group — (dataset, version, task, scenario version, fill,
-training regime), see :mod:`.board` — the fill, the samples left out of scoring, the main metric (weighted F1)
+Reproduced rows show the rank within their ranking group — (dataset, version, task, scenario version, fill with
+its parameters, training regime), see :mod:`.board` — the fill, the samples left out of scoring, the main metric (weighted F1)
 mean ± unbiased std over seeds of the condition-mean (in %, one decimal, in the terminal), parameter count and code
 link. Reported rows (numbers
 from the papers) carry their citation, no rank, and appear only when no ``scenario`` filter is given

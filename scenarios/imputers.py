@@ -126,6 +126,11 @@ def fit_imputer(
     if rows.size > max_fit_samples:
         rng = np.random.Generator(np.random.PCG64([int(seed), 6]))
         rows = np.sort(rng.choice(rows, size=max_fit_samples, replace=False))
+    if strategy == "knn" and full["k"] > rows.size:  # results record k as used: never silently fewer neighbours
+        raise ModalbenchError(
+            f"fill knn: k={full['k']} exceeds the {rows.size} complete training samples it is fitted on; "
+            f"use k <= {rows.size}"
+        )
     train = {n: np.asarray(train_inputs[n])[rows].reshape(rows.size, -1).astype(np.float32) for n in names}
     return Imputer(strategy, list(names), train, full)
 

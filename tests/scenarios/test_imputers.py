@@ -63,6 +63,9 @@ def test_fitted_fill_needs_its_imputer_and_valid_params() -> None:
     avail[:, 0] = False
     with pytest.raises(ModalbenchError, match="no sample with every modality present"):
         fit_imputer("regress", NAMES, train, avail)
+    with pytest.raises(ModalbenchError, match="fill knn: k=6 exceeds the 5 complete training samples"):
+        fit_imputer("knn", NAMES, *_train(5), {"k": 6})  # results record k as used: never fewer neighbours
+    assert fit_imputer("knn", NAMES, *_train(5), {"k": 5}).describe()["params"] == {"k": 5}
 
 
 def test_interpolate_series_linear_and_edges() -> None:
