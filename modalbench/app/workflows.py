@@ -910,7 +910,8 @@ def run_evaluation(spec: EvalSpec, *, progress: Callable[[str], None] | None = N
         per_seed: list[ScenarioScores] = []
         for seed, model, _ in models:
             if progress:
-                progress(f"{sid} seed {seed}: {reader.n_conditions} conditions, fill {fill_name}")
+                shown = fills.fill_label(recorded_fill(fill_name), chosen_params if spec.fill is not None else None)
+                progress(f"{sid} seed {seed}: {reader.n_conditions} conditions, fill {shown}")
             torch.manual_seed(seed)
             t0 = time.perf_counter()
             per_seed.append(

@@ -241,6 +241,7 @@ def test_fill_params_from_the_cli_are_used_recorded_and_labelled(digits_root, pl
     assert (
         docs["1"]["scenarios"][0]["conditions"][2]["metrics"] == docs["20"]["scenarios"][0]["conditions"][2]["metrics"]
     )  # both halves present: nothing imputed
+    lines: list[str] = []
     alpha = run_evaluation(
         EvalSpec(
             dataset="digits",
@@ -249,8 +250,10 @@ def test_fill_params_from_the_cli_are_used_recorded_and_labelled(digits_root, pl
             scenarios=("missing-modalities",),
             fill="regress",
             fill_params={"alpha": "10"},
-        )
+        ),
+        progress=lines.append,
     )
+    assert lines and all(line.endswith("fill regress@v1(alpha=10.0)") for line in lines), lines
     assert alpha["scenarios"][0]["fill_params"]["alpha"] == 10.0 and validate_schema(alpha) == []
     assert "--fill regress --fill-param alpha=10" in alpha["command"]  # the equivalent command line
 
