@@ -8,8 +8,8 @@ Layout of a leaderboard directory (the repository's ``leaderboard/`` by default)
     leaderboard.json                                    index rebuilt from the above, byte-deterministic
 
 Ranking: results are only ranked against results measured the same way. A ranking group is one
-(dataset, version, task, scenario id with its version, fill, training regime): a mean-filled result is never ranked
-against a forward-filled one, nor a modality-dropout model against full-modality ones, nor missing-modalities@v1
+(dataset, version, task, scenario id with its version, fill with its parameters, training regime): a mean-filled
+result is never ranked against a forward-filled one, nor a knn fill with k=5 against one with k=10, nor a modality-dropout model against full-modality ones, nor missing-modalities@v1
 against @v2. Within a group, ranked entries (:func:`modalbench.results.ranking_problems` is empty: schema v2,
 >= 3 seeds that are distinct trained models) are ordered by the mean over seeds of the condition-mean of the task's
 primary metric — the one its store declares and ``register-official`` copies into official.json
@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from modalbench.errors import ModalbenchError
+from modalbench.fills import canonical_fill_params, fill_label
 from modalbench.jsonio import read_json as strict_read_json
 from modalbench.results import LOWER_IS_BETTER, MAIN_METRIC, MIN_RANKED_SEEDS, higher_is_better, ranking_problems
 
@@ -157,7 +158,10 @@ def _entry(
                 "seed": sc["seed"],
                 "sha256": sc["sha256"],
                 "fill": sc["fill"],
-                "group": ranking_group(sc["id"], sc["fill"], result["regime"], training),
+                **({"fill_params": canonical_fill_params(sc["fill_params"])} if sc.get("fill_params") else {}),
+                "group": ranking_group(
+                    sc["id"], fill_label(sc["fill"], sc.get("fill_params")), result["regime"], training
+                ),
                 "n_conditions": len(sc["conditions"]),
                 "metrics": agg["metrics"],
                 "n_scored": agg.get("n_scored"),
@@ -241,7 +245,8 @@ def sort_score(entry: dict[str, Any], scenario_id: str) -> float:
 
 
 def ranking_group(scenario_id: str, fill: str, regime: str, training: str | None = None) -> str:
-    """The label of a ranking group within a (dataset, version, task): scenario version, fill, regime and, for results
+    """The label of a ranking group within a (dataset, version, task): scenario version, fill (with its parameters,
+    :func:`modalbench.fills.fill_label`: ``knn@v1(k=10)``), regime and, for results
     trained on a training scenario, that scenario and condition (never ranked against complete-data training)."""
     return f"{scenario_id} · fill {fill} · {regime}" + (f" · trained on {training}" if training else "")
 

@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from modalbench.atomic import write_bytes_atomic  # noqa: E402
+from modalbench.fills import fill_label  # noqa: E402
 from modalbench.results import MAIN_METRIC  # noqa: E402
 
 #: Reported metric names that measure the same thing as the main metric.
@@ -72,8 +73,9 @@ def curve_series(
             with_curve = [max(with_curve, key=lambda item: (len(item[1][key]), item[0]))]
         for sid, sc in with_curve:
             pts = [p for p in sc[key] if main in p["metrics"]]
-            label = f"{e['model']['name']} ({e['regime']}, fill {sc.get('fill', '?')})" + (
-                f" [{sid.split('@')[0]}]" if len(with_curve) > 1 else ""
+            label = (
+                f"{e['model']['name']} ({e['regime']}, fill {fill_label(sc['fill'], sc.get('fill_params')) if sc.get('fill') else '?'})"
+                + (f" [{sid.split('@')[0]}]" if len(with_curve) > 1 else "")
             )
             lines.append(
                 {

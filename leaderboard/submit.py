@@ -22,6 +22,7 @@ from filelock import FileLock
 
 from modalbench.atomic import INCOMPLETE, write_bytes_atomic
 from modalbench.errors import ModalbenchError
+from modalbench.fills import fill_params_problem
 from modalbench.results import (
     RESULT_SCHEMA_VERSION,
     TOLERANCE,
@@ -246,6 +247,10 @@ def check_submission(
                 problems.append(f"{where}.id: scenario {sid!r} appears twice (also scenarios[{seen[sid]}])")
                 continue
             seen[sid] = i
+            if isinstance(_d(sc, "fill"), str):
+                bad_params = fill_params_problem(sc["fill"], _d(sc, "fill_params"))
+                if bad_params:
+                    problems.append(f"{where}.fill_params: {bad_params}")
             rec = registered.get(sid)
             if dataset_registered and rec is None:
                 known = ", ".join(sorted(registered)) or "none"

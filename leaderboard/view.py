@@ -1,7 +1,7 @@
 """Terminal and JSON views of a leaderboard index: one row per (entry, scenario), reported rows apart.
 
-Reproduced rows show the rank within their ranking group — (dataset, version, task, scenario version, fill,
-training regime), see :mod:`.board` — the fill, the samples left out of scoring, the main metric (weighted F1)
+Reproduced rows show the rank within their ranking group — (dataset, version, task, scenario version, fill with
+its parameters, training regime), see :mod:`.board` — the fill, the samples left out of scoring, the main metric (weighted F1)
 mean ± unbiased std over seeds of the condition-mean (in %, one decimal, in the terminal), parameter count and code
 link. Reported rows (numbers
 from the papers) carry their citation, no rank, and appear only when no ``scenario`` filter is given
@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from modalbench.errors import ModalbenchError
+from modalbench.fills import fill_label
 from modalbench.results import MAIN_METRIC, higher_is_better
 
 
@@ -83,7 +84,7 @@ def table_rows(
                     "dataset_version": e["dataset_version"],
                     "task": e["task"],
                     "scenario": sid,
-                    "fill": sc.get("fill"),
+                    "fill": fill_label(sc["fill"], sc.get("fill_params")) if sc.get("fill") else None,
                     "group": sc.get("group") or f"{sid} · fill {sc.get('fill')}",
                     "n_scored": sc.get("n_scored"),
                     "n_excluded": sc.get("n_excluded"),

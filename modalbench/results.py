@@ -20,6 +20,7 @@ leaderboard validates files against the JSON schema, and a test checks that both
 from __future__ import annotations
 
 import difflib
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -409,4 +410,5 @@ def _scenario_key(sc: Mapping[str, Any]) -> tuple[Any, ...]:
         )
         for c in sc["conditions"]
     )
-    return (sc["id"], sc.get("seed"), sc.get("sha256"), sc.get("fill"), conds)
+    params = json.dumps(sc.get("fill_params"), sort_keys=True)  # knn k=5 and k=10 seeds never merge
+    return (sc["id"], sc.get("seed"), sc.get("sha256"), sc.get("fill"), params, conds)

@@ -22,36 +22,21 @@ from typing import Any
 import numpy as np
 
 from modalbench.errors import ModalbenchError
+from modalbench.fills import FILL_VERSIONS, fill_defaults, resolve_fill_params
 
 #: the fills that need a model fitted on the training split, with their version and default parameters
 FITTED_FILLS: dict[str, tuple[str, dict[str, Any]]] = {
-    "knn": ("v1", {"k": 5}),
-    "regress": ("v1", {"alpha": 1.0}),
+    name: (FILL_VERSIONS[name], fill_defaults(name)) for name in ("knn", "regress")
 }
 MAX_FIT_SAMPLES = 20_000
 
 
 def fill_params(strategy: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Default parameters of a fitted fill overridden by ``params``; unknown names or bad values are one line."""
+    """Default parameters of a fitted fill overridden by ``params`` (typed, see :mod:`modalbench.fills`); unknown
+    names or bad values are one line."""
     if strategy not in FITTED_FILLS:
         raise ModalbenchError(f"fill {strategy!r} takes no fitted parameters (fitted fills: {', '.join(FITTED_FILLS)})")
-    defaults = dict(FITTED_FILLS[strategy][1])
-    unknown = sorted(set(params or {}) - set(defaults))
-    if unknown:
-        raise ModalbenchError(
-            f"fill {strategy}: unknown parameter(s) {', '.join(unknown)}; expected {sorted(defaults)}"
-        )
-    defaults.update(params or {})
-    if strategy == "knn":
-        k = defaults["k"]
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ModalbenchError(f"fill knn: k must be a positive integer, got {k!r}")
-    else:
-        a = defaults["alpha"]
-        if isinstance(a, bool) or not isinstance(a, (int, float)) or not a > 0:
-            raise ModalbenchError(f"fill regress: alpha must be a positive number, got {a!r}")
-        defaults["alpha"] = float(a)
-    return defaults
+    return resolve_fill_params(strategy, params)
 
 
 @dataclass
@@ -141,6 +126,11 @@ def fit_imputer(
     if rows.size > max_fit_samples:
         rng = np.random.Generator(np.random.PCG64([int(seed), 6]))
         rows = np.sort(rng.choice(rows, size=max_fit_samples, replace=False))
+    if strategy == "knn" and full["k"] > rows.size:  # results record k as used: never silently fewer neighbours
+        raise ModalbenchError(
+            f"fill knn: k={full['k']} exceeds the {rows.size} complete training samples it is fitted on; "
+            f"use k <= {rows.size}"
+        )
     train = {n: np.asarray(train_inputs[n])[rows].reshape(rows.size, -1).astype(np.float32) for n in names}
     return Imputer(strategy, list(names), train, full)
 

@@ -51,6 +51,16 @@ def _threads(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _fill_param(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--fill-param",
+        action="append",
+        default=None,
+        metavar="NAME=VALUE",
+        help="a parameter of --fill, repeatable: knn k=INT (default 5), regress alpha=FLOAT (default 1.0)",
+    )
+
+
 def _device_name(text: str) -> str:
     """An argparse ``type`` for ``--device``: auto, cpu, cuda, cuda:N or mps (whether it is present is checked when
     the command runs, in one line)."""
@@ -246,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="checkpoint directory (default <root>/runs/<dataset>/<method>)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="method hyperparameter")
     p.add_argument("--fill", default="mean", choices=FILLS, help="how natural gaps in the store are filled")
+    _fill_param(p)
     p.add_argument("--patience", type=_positive_int, default=None, help="early-stopping patience in epochs")
     p.add_argument("--arch", default=None, help="mfas only: architecture file found by `modalbench search mfas`")
     p.add_argument(
@@ -302,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="package.module:factory returning a trained model for a meta")
     p.add_argument("--scenarios", default=None, help="comma-separated families (default: all that apply)")
     p.add_argument("--fill", default=None, choices=FILLS, help="default: each scenario family's protocol fill")
+    _fill_param(p)
     p.add_argument("--seeds", default=None, help="model seeds to evaluate (e.g. 0,1,2)")
     p.add_argument("--scenario-seed", type=_non_negative_int, default=0, help="scenario seed (0 is the official one)")
     p.add_argument("--split", default="test", choices=("test", "val"))

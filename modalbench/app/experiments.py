@@ -37,6 +37,7 @@ from rich.table import Table
 from modalbench.atomic import canonical_json, write_json_atomic
 from modalbench.cluster import local_cluster
 from modalbench.errors import ModalbenchError
+from modalbench.fills import fill_defaults, resolve_fill_params
 from modalbench.vocabulary import FILLS
 
 from .console import err, out
@@ -46,7 +47,7 @@ if TYPE_CHECKING:  # workflows imports torch; jobs import it only in the process
 
 # ---------------------------------------------------------------- the experiment file
 
-TOP_KEYS = ("name", "output", "seeds", "scenarios", "fill", "training", "datasets", "methods")
+TOP_KEYS = ("name", "output", "seeds", "scenarios", "fill", "fill_params", "training", "datasets", "methods")
 TRAINING_KEYS = ("epochs", "lr", "batch_size", "patience")
 DATASET_KEYS = ("name", "set", "task")
 METHOD_KEYS = ("name", "label", "hparams", "preset")
@@ -94,6 +95,8 @@ class Experiment:
     training: Training
     datasets: tuple[DatasetEntry, ...]
     methods: tuple[MethodEntry, ...]
+    #: parameters of ``fill`` (``knn``: k, ``regress``: alpha); a list value is a grid axis
+    fill_params: dict[str, Any] = field(default_factory=dict)
 
 
 def _unknown_keys(table: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
@@ -176,6 +179,12 @@ def parse_experiment(doc: dict[str, Any], path: Path, *, output: Path | None = N
     fill = doc.get("fill", "mean")
     if fill not in FILLS:
         raise ModalbenchError(f"{f}: fill: expected one of {', '.join(FILLS)}, got {fill!r}")
+    fill_params = dict(_table(doc.get("fill_params", {}), f"{f}: fill_params"))
+    for key, value in fill_params.items():
+        if isinstance(value, list) and not value:
+            raise ModalbenchError(f"{f}: fill_params.{key}: a grid axis needs at least one value")
+    for combo in expand_hparams(fill_params):
+        resolve_fill_params(fill, combo, owner=f"{f}: fill_params")
 
     tr = _table(doc.get("training", {}), f"{f}: training")
     _unknown_keys(tr, TRAINING_KEYS, f"{f}: training")
@@ -239,6 +248,7 @@ def parse_experiment(doc: dict[str, Any], path: Path, *, output: Path | None = N
         training=training,
         datasets=tuple(datasets),
         methods=tuple(methods),
+        fill_params=fill_params,
     )
 
 
@@ -311,6 +321,8 @@ class Job:
     plugins: tuple[str, ...] = ()
     preset: str = "default"
     amp: bool = False
+    #: the fill's parameters, defaults filled in (empty for fills without parameters)
+    fill_params: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -328,6 +340,8 @@ class Job:
             "seed": self.seed,
             "scenarios": list(self.scenarios),
             "fill": self.fill,
+            # recorded when not the defaults: older job.json files stay valid, k=5 and k=10 results never mix
+            **({"fill_params": self.fill_params} if self.fill_params != fill_defaults(self.fill) else {}),
             "training": asdict(self.training),
             **({"preset": self.preset} if self.preset != "default" else {}),  # older job.json files stay valid
             **({"amp": True} if self.amp else {}),
@@ -352,6 +366,7 @@ class Group:
     device: str = "cpu"
     plugins: tuple[str, ...] = ()
     command: str = ""  # recorded in the merged results.json (default: the equivalent `modalbench evaluate`)
+    fill_params: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -374,12 +389,19 @@ def expand(
     plugins: tuple[str, ...] = (),
     amp: bool = False,
 ) -> list[Group]:
-    """The experiment's groups (dataset × method × hyperparameter combination), each with one job per seed."""
+    """The experiment's groups (dataset × method × hyperparameter combination × fill-parameter combination), each
+    with one job per seed. With several fill-parameter combinations each model name gets ``+fill_<name>-<value>``."""
     groups: list[Group] = []
+    fill_grid = expand_hparams(exp.fill_params)
     for ds in exp.datasets:
         for m in exp.methods:
-            for hp in expand_hparams(m.hparams):
-                name = m.label or model_name(m.name, hp)
+            for hp, fp in itertools.product(expand_hparams(m.hparams), fill_grid):
+                fill_params = resolve_fill_params(exp.fill, fp, owner=f"{exp.path}: fill_params")
+                name = (m.label or model_name(m.name, hp)) + (
+                    "".join(f"+fill_{_SLUG.sub('_', k)}-{_slug_value(v)}" for k, v in fp.items())
+                    if len(fill_grid) > 1
+                    else ""
+                )
                 gdir = exp.output / ds.name / name
                 if any(g.dir == str(gdir) for g in groups):
                     raise ModalbenchError(
@@ -398,6 +420,7 @@ def expand(
                         root=root,
                         scenarios=exp.scenarios,
                         fill=exp.fill,
+                        fill_params=fill_params,
                         training=exp.training,
                         threads=threads,
                         device=device,
@@ -418,6 +441,7 @@ def expand(
                         root=root,
                         scenarios=exp.scenarios,
                         fill=exp.fill,
+                        fill_params=fill_params,
                         jobs=jobs,
                         threads=threads,
                         device=device,
@@ -519,6 +543,7 @@ def run_job(job: Job) -> JobOutcome:
                 out=d,
                 hparams=dict(job.hparams),
                 fill=job.fill,
+                fill_params=dict(job.fill_params),
                 patience=t.patience,
                 progress=False,
                 command=f"modalbench run ({job.label})",
@@ -549,6 +574,7 @@ def evaluation_of(unit: Job | Group, checkpoint: Path, *, seeds: tuple[int, ...]
         checkpoint=checkpoint,
         scenarios=unit.scenarios,
         fill=unit.fill,
+        fill_params=dict(unit.fill_params) or None,
         seeds=seeds,
         device=unit.device,
         model_name=unit.name,

@@ -15,6 +15,7 @@ from modalbench.baselines.registry import canonical_name, describe_method_params
 from modalbench.baselines.search import search
 from modalbench.engine.trainer import REGIME_PARAMS, make_regime, resolve_device
 from modalbench.errors import ModalbenchError
+from modalbench.fills import fill_label, parse_fill_param_options
 from modalbench.paths import resolve_root
 
 from .console import err, out, plural
@@ -26,6 +27,7 @@ from .workflows import (
     check_amp,
     load_training_scenario,
     plan_training,
+    resolve_option_fill_params,
     run_evaluation,
     run_training,
     set_threads,
@@ -68,6 +70,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out=base,
         hparams=hparams,
         fill=args.fill,
+        fill_params=parse_fill_param_options(getattr(args, "fill_param", None)),
         num_workers=args.workers,
         patience=args.patience,
         progress=not args.quiet,
@@ -83,6 +86,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     settings = plan_training(common).settings
     # every option is checked before the first line of output: a bad value is the only line on stderr
     make_regime(regime, regime_params, settings["epochs"])
+    resolve_option_fill_params(common.fill, common.fill_params)
     resolve_device(args.device)
     if getattr(args, "train_scenario", None):
         load_training_scenario(args.root, args.dataset, args.train_scenario, getattr(args, "train_scenario_seed", 0))
@@ -183,6 +187,7 @@ def print_results(result: dict) -> None:
         caption="%, mean ± std over seeds of the condition-mean",
     )
     t.add_column("scenario")
+    t.add_column("fill", overflow="fold")
     t.add_column("conditions", justify="right")
     columns = result_columns(result)
     for label in columns.values():
@@ -190,7 +195,8 @@ def print_results(result: dict) -> None:
     for sc in result["scenarios"]:
         agg = result["aggregates"][sc["id"]]["metrics"]
         cells = [percent_cell(agg.get(name), len(result["seeds"])) for name in columns]
-        t.add_row(sc["id"], str(len(sc["conditions"])), *cells)
+        fill = fill_label(sc["fill"], sc.get("fill_params"), only_if_not_default=True) if sc.get("fill") else "-"
+        t.add_row(sc["id"], fill, str(len(sc["conditions"])), *cells)
     out.print(t)
     rows = table2_summary(result)
     if rows:
@@ -240,6 +246,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         model=args.model,
         scenarios=scenarios,
         fill=args.fill,
+        fill_params=parse_fill_param_options(getattr(args, "fill_param", None)),
         seeds=parse_seeds(args.seeds),
         scenario_seed=args.scenario_seed,
         split=args.split,

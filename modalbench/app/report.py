@@ -19,6 +19,7 @@ from rich.table import Table
 
 from modalbench.atomic import write_bytes_atomic
 from modalbench.errors import ModalbenchError
+from modalbench.fills import fill_label
 from modalbench.results import check_metric_name
 
 from .console import out
@@ -38,7 +39,17 @@ class ResultFile:
 
     @property
     def model(self) -> str:
-        return str(self.doc["model"]["name"])
+        """The model's name; with ``· fill knn@v1(k=10)`` when a scenario used fill parameters that are not the
+        defaults (two results differing only there get two rows and two curves)."""
+        labels = sorted(
+            {
+                fill_label(sc["fill"], sc.get("fill_params"), only_if_not_default=True)
+                for sc in self.doc.get("scenarios") or []
+                if isinstance(sc, dict) and isinstance(sc.get("fill"), str) and sc.get("fill_params")
+            }
+            - {sc.get("fill") for sc in self.doc.get("scenarios") or [] if isinstance(sc, dict)}
+        )
+        return str(self.doc["model"]["name"]) + "".join(f" · fill {label}" for label in labels)
 
 
 def _find(path: Path) -> list[Path]:

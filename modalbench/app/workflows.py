@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from modalbench import __version__
+from modalbench import __version__, fills
 from modalbench.baselines.mfas import load_arch
 from modalbench.baselines.registry import create_baseline, resolve_preset
 from modalbench.checksums import verify_store
@@ -80,9 +80,9 @@ def make_fill(attrs: dict[str, Any], meta: DatasetMeta, strategy: str, imputer: 
     )
 
 
-def fit_train_imputer(reader: StoreReader, strategy: str, seed: int = 0) -> Any:
-    """The ``knn`` / ``regress`` imputer fitted on the complete samples of ``reader``'s store's train split (None for
-    the other fills)."""
+def fit_train_imputer(reader: StoreReader, strategy: str, seed: int = 0, params: dict[str, Any] | None = None) -> Any:
+    """The ``knn`` / ``regress`` imputer (with ``params``, defaults for the rest) fitted on the complete samples of
+    ``reader``'s store's train split (None for the other fills)."""
     if strategy not in FITTED_FILLS:
         return None
     train = StoreReader(reader.path, split="train", task=reader.meta.task, storage_options=reader.storage_options)
@@ -91,14 +91,23 @@ def fit_train_imputer(reader: StoreReader, strategy: str, seed: int = 0) -> Any:
     names = train.meta.modality_names
     kinds = {m.name: m.kind for m in train.meta.modalities}
     inputs = fill(inputs, np.ones_like(avail, dtype=bool), "mean", means=means, modalities=names, kinds=kinds)
-    return fit_imputer(strategy, names, inputs, avail, seed=seed)
+    return fit_imputer(strategy, names, inputs, avail, params, seed=seed)
 
 
 def recorded_fill(strategy: str) -> str:
     """The fill name results record: the imputation fills with their version (``knn@v1``), the others as given."""
-    if strategy in FITTED_FILLS:
-        return f"{strategy}@{FITTED_FILLS[strategy][0]}"
-    return "interpolate@v1" if strategy == "interpolate" else strategy
+    return fills.recorded_fill(strategy)
+
+
+def resolve_option_fill_params(fill_name: str | None, raw: dict[str, Any] | None) -> dict[str, Any]:
+    """``--fill-param`` values typed for ``--fill`` with its defaults filled in (empty for fills without
+    parameters); parameters without a fill that takes them are one line naming the option."""
+    if raw and fill_name is None:
+        raise ModalbenchError(
+            f"--fill-param {', '.join(sorted(raw))}: give the fill they belong to (--fill knn or --fill regress); "
+            "the protocol fills take no parameters"
+        )
+    return fills.resolve_fill_params(fill_name, raw, owner="--fill-param") if fill_name is not None else {}
 
 
 def _numpy_fill(fill_fn: Callable[..., Any]) -> Callable[[NumpyBatch], NumpyBatch]:
@@ -140,6 +149,8 @@ class TrainSpec:
     out: Path | None = None
     hparams: dict[str, Any] | None = None
     fill: str = "mean"
+    #: parameters of a fitted fill (``knn``: k, ``regress``: alpha; strings from ``--fill-param`` or typed values)
+    fill_params: dict[str, Any] | None = None
     num_workers: int = 0
     patience: int | None = None
     progress: bool = True
@@ -229,6 +240,7 @@ def batches_for(
     batch_size: int,
     seed: int,
     fill: str = "mean",
+    fill_params: dict[str, Any] | None = None,
     num_workers: int = 0,
     train_mask: np.ndarray | None = None,
     rank: int = 0,
@@ -247,7 +259,7 @@ def batches_for(
         raise ModalbenchError(f"{dataset}: task {meta.task!r} has fewer than two classes")
     if len(train_reader) == 0 or len(val_reader) == 0:
         raise ModalbenchError(f"{dataset}: the train and val splits must not be empty")
-    fill_fn = make_fill(train_reader.attrs, meta, fill, fit_train_imputer(train_reader, fill, seed))
+    fill_fn = make_fill(train_reader.attrs, meta, fill, fit_train_imputer(train_reader, fill, seed, fill_params))
     transform = _numpy_fill(fill_fn)
     source: Any = MaskedTrainReader(train_reader, train_mask) if train_mask is not None else train_reader
     train_ds = ChunkBatches(
@@ -347,6 +359,7 @@ def run_training(spec: TrainSpec) -> Any:
             f"--batch-size {settings['batch_size']}: the global batch must divide among {world_size} ranks"
         )
     regime = make_regime(spec.regime, spec.regime_params, settings["epochs"])
+    fill_params = resolve_option_fill_params(spec.fill, spec.fill_params)
     training_scenario = None
     if spec.train_scenario:
         if not getattr(model, "trains_with_missing", True):
@@ -365,6 +378,7 @@ def run_training(spec: TrainSpec) -> Any:
         batch_size=settings["batch_size"] // world_size,
         seed=spec.seed,
         fill=spec.fill,
+        fill_params=fill_params,
         num_workers=spec.num_workers,
         train_mask=training_scenario.mask if training_scenario is not None else None,
         rank=rank,
@@ -374,6 +388,7 @@ def run_training(spec: TrainSpec) -> Any:
         "training_scenario": training_scenario.record if training_scenario is not None else None,
         "dataset": {"name": b.meta.name, "version": b.meta.version, "task": b.meta.task, "fingerprint": b.fingerprint},
         "fill": spec.fill,
+        **({"fill_params": fill_params} if fill_params else {}),
         "command": spec.command,
         "batch_size": settings["batch_size"],
         "training_settings": settings,
@@ -547,14 +562,19 @@ class TestData:
     natural: np.ndarray
     labels: np.ndarray
     indices: np.ndarray  # global sample indices
-    #: fitted knn / regress imputers by fill name (fitted once per evaluation)
-    imputers: dict[str, Any] = field(default_factory=dict)
+    #: fitted knn / regress imputers by fill name and parameters (each fitted once per evaluation)
+    imputers: dict[tuple[str, str], Any] = field(default_factory=dict)
 
-    def imputer(self, strategy: str) -> Any:
-        """The fitted imputer of a ``knn`` / ``regress`` fill (None for the other fills)."""
-        if strategy in FITTED_FILLS and strategy not in self.imputers:
-            self.imputers[strategy] = fit_train_imputer(self.reader, strategy)
-        return self.imputers.get(strategy)
+    def imputer(self, strategy: str, params: dict[str, Any] | None = None) -> Any:
+        """The fitted imputer of a ``knn`` / ``regress`` fill with ``params`` (defaults for the rest; None for the
+        other fills)."""
+        if strategy not in FITTED_FILLS:
+            return None
+        full = fills.resolve_fill_params(strategy, params)
+        key = (strategy, json.dumps(full, sort_keys=True))
+        if key not in self.imputers:
+            self.imputers[key] = fit_train_imputer(self.reader, strategy, params=full)
+        return self.imputers[key]
 
 
 def load_test(root: str | None, dataset: str, task: str | None, split: str = "test") -> TestData:
@@ -600,6 +620,7 @@ def evaluate_scenario(
     batch_size: int = 512,
     use_fast_path: bool = True,
     threshold: float = 0.5,
+    fill_params: dict[str, Any] | None = None,
 ) -> ScenarioScores:
     """Per-condition metrics of ``model`` on one scenario (a :class:`~modalbench.scenarios.ScenarioReader`).
 
@@ -608,7 +629,7 @@ def evaluate_scenario(
     """
     meta = model_meta(model)
     attrs = test.reader.attrs
-    fill_fn = make_fill(attrs, meta, fill_name, test.imputer(fill_name))
+    fill_fn = make_fill(attrs, meta, fill_name, test.imputer(fill_name, fill_params))
     names = meta.modality_names
     if fill_name in FITTED_FILLS:  # a filled modality depends on the others present: the fast path is not exact
         use_fast_path = False
@@ -698,6 +719,8 @@ class EvalSpec:
     scenarios: tuple[str, ...] | None = None
     #: None: each scenario family's protocol fill (``protocol_fill``); else this fill on every scenario
     fill: str | None = None
+    #: parameters of ``fill`` (``knn``: k, ``regress``: alpha; strings from ``--fill-param`` or typed values)
+    fill_params: dict[str, Any] | None = None
     seeds: tuple[int, ...] | None = None
     scenario_seed: int = 0
     split: str = "test"
@@ -724,6 +747,8 @@ def equivalent_command(spec: EvalSpec) -> str:
         parts.append("--seeds " + ",".join(map(str, spec.seeds)))
     if spec.fill is not None:
         parts.append(f"--fill {spec.fill}")
+    for name, value in sorted((spec.fill_params or {}).items()):
+        parts.append(f"--fill-param {name}={value}")
     if spec.threshold != 0.5:
         parts.append(f"--threshold {spec.threshold:g}")
     return " ".join(parts)
@@ -833,6 +858,7 @@ def run_evaluation(spec: EvalSpec, *, progress: Callable[[str], None] | None = N
     Each scenario is evaluated with ``spec.fill`` when given, else with its family's protocol fill; the fill used
     is recorded per scenario.
     """
+    chosen_params = resolve_option_fill_params(spec.fill, spec.fill_params)  # a bad --fill-param: before any work
     verify_store(spec.root, spec.dataset, split=spec.split).raise_for_problems()  # corrupt data never gets a score
     test = load_test(spec.root, spec.dataset, spec.task, spec.split)
     meta = test.reader.meta
@@ -884,7 +910,8 @@ def run_evaluation(spec: EvalSpec, *, progress: Callable[[str], None] | None = N
         per_seed: list[ScenarioScores] = []
         for seed, model, _ in models:
             if progress:
-                progress(f"{sid} seed {seed}: {reader.n_conditions} conditions, fill {fill_name}")
+                shown = fills.fill_label(recorded_fill(fill_name), chosen_params if spec.fill is not None else None)
+                progress(f"{sid} seed {seed}: {reader.n_conditions} conditions, fill {shown}")
             torch.manual_seed(seed)
             t0 = time.perf_counter()
             per_seed.append(
@@ -896,6 +923,7 @@ def run_evaluation(spec: EvalSpec, *, progress: Callable[[str], None] | None = N
                     batch_size=spec.batch_size,
                     use_fast_path=spec.use_fast_path,
                     threshold=spec.threshold,
+                    fill_params=chosen_params if spec.fill is not None else None,
                 )
             )
             eval_seconds[seed] = eval_seconds.get(seed, 0.0) + time.perf_counter() - t0
@@ -912,7 +940,7 @@ def run_evaluation(spec: EvalSpec, *, progress: Callable[[str], None] | None = N
                     },
                 )
             )
-        imputer = test.imputer(fill_name)
+        imputer = test.imputer(fill_name, chosen_params if spec.fill is not None else None)
         scenarios_out.append(
             ScenarioResult(
                 id=sid,

@@ -138,3 +138,47 @@ def test_bad_training_options_are_the_only_line_on_stderr(digits_root: Path, tmp
     code, err = run(["train", "early", "--dataset", "digits", "--root", str(digits_root), "--out", str(out), *extra])
     assert_one_line_exit_2(code, err)
     assert not out.exists()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    fill=st.sampled_from(["knn", "regress", "mean", "interpolate", None]),
+    name=st.sampled_from(["k", "alpha", "kk", "n_fit"]),
+    value=st.one_of(TEXT, st.integers(max_value=0).map(str)),
+)
+def test_bad_fill_params_for_evaluate(tmp_path: Path, fill: str | None, name: str, value: str) -> None:
+    """A ``--fill-param`` that does not fit ``--fill`` (unknown name, bad value, a fill without parameters, no
+    ``--fill``) is one line naming the option, before anything is read or written."""
+    from modalbench.errors import ModalbenchError
+    from modalbench.fills import resolve_fill_params
+
+    if fill is not None:
+        try:
+            resolve_fill_params(fill, {name: value})
+        except ModalbenchError:
+            pass
+        else:
+            return  # a valid value: nothing to refuse
+    out = tmp_path / f"never-{abs(hash((fill, name, value)))}.json"
+    argv = ["evaluate", "--dataset", "digits", "--root", str(tmp_path / "absent"), "--checkpoint", str(tmp_path)]
+    code, err = run([*argv, *(["--fill", fill] if fill else []), "--fill-param", f"{name}={value}", "--out", str(out)])
+    assert_one_line_exit_2(code, err)
+    assert "--fill-param" in err and not out.exists() and not (tmp_path / "absent").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--fill", "knn", "--fill-param", "k=0"], "--fill-param: parameter 'k': expected an integer >= 1, got '0'"),
+        (["--fill-param", "k=3"], "--fill-param: fill 'mean' takes no parameters"),
+        (["--fill", "regress", "--fill-param", "alpha"], "--fill-param 'alpha': expected NAME=VALUE"),
+    ],
+    ids=["k-0", "mean", "no-value"],
+)
+def test_bad_fill_params_for_train_are_the_only_line(
+    digits_root: Path, tmp_path: Path, extra: list, message: str
+) -> None:
+    out = tmp_path / "never"
+    code, err = run(["train", "early", "--dataset", "digits", "--root", str(digits_root), "--out", str(out), *extra])
+    assert_one_line_exit_2(code, err)
+    assert message in err and not out.exists()

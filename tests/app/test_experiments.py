@@ -314,3 +314,88 @@ def test_each_seed_is_evaluated_once(digits_root: Path, tmp_path: Path, monkeypa
     assert calls == [None, None]  # one evaluation per job, none for the merge
     merged = json.loads((exp.output / "digits" / "late" / "results.json").read_text())
     assert merged["seeds"] == [0, 1] and len(merged["trained_models"]) == 2
+
+
+# ---------------------------------------------------------------- fill parameters
+
+
+@pytest.mark.parametrize(
+    "doc, message",
+    [
+        (_base(fill="knn", fill_params={"k": 0}), "fill_params: parameter 'k': expected an integer >= 1, got 0"),
+        (_base(fill="knn", fill_params={"k": [5, "x"]}), "fill_params: parameter 'k': expected an integer >= 1"),
+        (_base(fill="knn", fill_params={"alpha": 1.0}), "fill_params: unknown parameter 'alpha'"),
+        (_base(fill_params={"k": 5}), "fill_params: fill 'mean' takes no parameters"),
+        (_base(fill="knn", fill_params={"k": []}), "fill_params.k: a grid axis needs at least one value"),
+        (_base(fill="knn", fill_params=3), "fill_params: expected a table"),
+        (_base(fill="knn", fill_param={"k": 3}), "unknown key 'fill_param'; did you mean 'fill_params'?"),
+    ],
+)
+def test_fill_param_errors_are_one_line_naming_the_key(doc: dict, message: str) -> None:
+    with pytest.raises(ModalbenchError) as info:
+        parse_experiment(doc, Path("exp.toml"))
+    text = str(info.value)
+    assert message in text and "\n" not in text and text.startswith("exp.toml: "), text
+
+
+def test_a_fill_param_list_is_a_grid_axis_with_its_own_jobs() -> None:
+    exp = parse_experiment(_base(fill="knn", fill_params={"k": [5, 10]}, seeds=[0, 1]), Path("exp.toml"))
+    groups = expand(exp, root=None)
+    assert [g.name for g in groups] == ["late+fill_k-5", "late+fill_k-10"]
+    assert [g.fill_params for g in groups] == [{"k": 5}, {"k": 10}]
+    identities = [j.identity() for g in groups for j in g.jobs]
+    assert len({json.dumps(i, sort_keys=True) for i in identities}) == 4  # no two cells share a resume key
+    assert "fill_params" not in groups[0].jobs[0].identity()  # the defaults: older job.json files stay valid
+    assert groups[1].jobs[0].identity()["fill_params"] == {"k": 10}
+    regress = expand(parse_experiment(_base(fill="regress", fill_params={"alpha": 1}), Path("e.toml")), root=None)
+    assert [g.name for g in regress] == ["late"] and regress[0].fill_params == {"alpha": 1.0}
+
+
+KNN_GRID = """
+name = "knn"
+output = "{out}"
+seeds = [0]
+scenarios = ["missing-modalities"]
+fill = "knn"
+fill_params = {{ k = {k} }}
+
+[training]
+epochs = 1
+lr = 0.01
+
+[[datasets]]
+name = "digits"
+
+[[methods]]
+name = "intermediate"
+"""
+
+
+def test_a_grid_with_other_fill_params_never_reuses_a_result(digits_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = load_experiment(_write(tmp_path, KNN_GRID.format(out=out, k="[1, 20]"), "a.toml"))
+    summary = run_experiment(first, root=str(digits_root), console=_quiet()[0], progress=False)
+    assert sorted(summary.ran) == ["digits/intermediate+fill_k-1/seed-0", "digits/intermediate+fill_k-20/seed-0"]
+    docs = {p.parent.name: json.loads(p.read_text()) for p in out.glob("digits/*/results.json")}
+    assert [
+        docs[n]["scenarios"][0]["fill_params"]["k"] for n in ("intermediate+fill_k-1", "intermediate+fill_k-20")
+    ] == [1, 20]
+    assert all(d["scenarios"][0]["fill"] == "knn@v1" for d in docs.values())
+    one_half = [
+        next(iter(docs[n]["aggregates"].values()))["metrics"]
+        for n in ("intermediate+fill_k-1", "intermediate+fill_k-20")
+    ]
+    assert one_half[0] != one_half[1]  # each k was evaluated with its own imputer
+    cfg = json.loads((out / "digits" / "intermediate+fill_k-20" / "seed-0" / "config.json").read_text())
+    assert cfg["fill"] == "knn" and cfg["fill_params"] == {"k": 20}  # training used the grid's fill too
+    # the same folder under k = 3: the k=1 / k=20 results are never taken for it
+    same_out = tmp_path / "single"
+    run_experiment(
+        load_experiment(_write(tmp_path, KNN_GRID.format(out=same_out, k=1), "b.toml")),
+        root=str(digits_root),
+        console=_quiet()[0],
+        progress=False,
+    )
+    changed = load_experiment(_write(tmp_path, KNN_GRID.format(out=same_out, k=3), "c.toml"))
+    with pytest.raises(ModalbenchError, match=r"seed-0: holds results of another experiment \(fill_params: "):
+        run_experiment(changed, root=str(digits_root), console=_quiet()[0], progress=False)

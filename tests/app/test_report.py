@@ -125,3 +125,17 @@ def test_metric_alias_is_refused_with_did_you_mean(results_dir: Path, capsys) ->
     assert main(["report", str(results_dir), "--metric", "weighted_f1"]) == 2
     err = capsys.readouterr().err
     assert "--metric: 'weighted_f1' is not a metric name; did you mean 'f1_weighted'?" in err
+
+
+def test_rows_name_fill_params_that_are_not_the_defaults(tmp_path: Path) -> None:
+    files = []
+    for name, params in (("k20", {"k": 20, "n_fit": 9}), ("k5", {"k": 5, "n_fit": 9}), ("plain", None)):
+        doc = _result("late", {"full@v1": [[0.9, 0.8]]}, [0, 1])
+        doc["scenarios"][0]["fill"] = "knn@v1" if params else "mean"
+        if params:
+            doc["scenarios"][0]["fill_params"] = params
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(doc))
+        files.append(path)
+    rows = summary_rows(load_results(files))
+    assert [r[1] for r in rows] == ["late · fill knn@v1(k=20)", "late", "late"]

@@ -243,3 +243,60 @@ def test_register_official_accepts_training_manifests_only_with_their_use(digits
     bad.pop("use")
     with pytest.raises(ModalbenchError, match="official scenarios use the test split"):
         register_manifests([bad], tmp_path / "official2.json")
+
+
+def test_fill_params_from_the_cli_are_used_recorded_and_labelled(digits_root, plain, tmp_path, capsys) -> None:
+    argv = ["evaluate", "--dataset", "digits", "--root", str(digits_root), "--checkpoint", str(plain / "seed-0")]
+    argv += ["--scenarios", "missing-modalities", "--quiet"]
+    docs = {}
+    for k in ("1", "20", None):
+        out = tmp_path / f"k{k}.json"
+        extra = ["--fill", "knn"] + (["--fill-param", f"k={k}"] if k else [])
+        assert main([*argv, *extra, "--out", str(out)]) == 0
+        docs[k] = json.loads(out.read_text())
+        table = capsys.readouterr().out
+        assert (f"knn@v1(k={k})" if k else "knn@v1") in table and "knn@v1(k=5)" not in table
+    params = {k: d["scenarios"][0]["fill_params"] for k, d in docs.items()}
+    assert (params["1"]["k"], params["20"]["k"], params[None]["k"]) == (1, 20, 5)  # as used, defaults filled in
+    assert params["1"]["n_fit"] == params["20"]["n_fit"] > 500
+    one_half = {k: [c["metrics"] for c in d["scenarios"][0]["conditions"][:2]] for k, d in docs.items()}
+    assert one_half["1"] != one_half["20"] != one_half[None]  # each k imputes differently
+    assert (
+        docs["1"]["scenarios"][0]["conditions"][2]["metrics"] == docs["20"]["scenarios"][0]["conditions"][2]["metrics"]
+    )  # both halves present: nothing imputed
+    lines: list[str] = []
+    alpha = run_evaluation(
+        EvalSpec(
+            dataset="digits",
+            root=str(digits_root),
+            checkpoint=plain / "seed-0",
+            scenarios=("missing-modalities",),
+            fill="regress",
+            fill_params={"alpha": "10"},
+        ),
+        progress=lines.append,
+    )
+    assert lines and all(line.endswith("fill regress@v1(alpha=10.0)") for line in lines), lines
+    assert alpha["scenarios"][0]["fill_params"]["alpha"] == 10.0 and validate_schema(alpha) == []
+    assert "--fill regress --fill-param alpha=10" in alpha["command"]  # the equivalent command line
+
+
+def test_fitted_imputers_are_cached_per_parameters(digits_root) -> None:
+    from modalbench.app.workflows import load_test
+
+    test = load_test(str(digits_root), "digits", None)
+    k3 = test.imputer("knn", {"k": 3})
+    assert test.imputer("knn", {"k": "3"}) is k3 and k3.params == {"k": 3}
+    assert test.imputer("knn", {"k": 4}) is not k3 and test.imputer("knn", {"k": 4}).params == {"k": 4}
+    assert test.imputer("knn") is test.imputer("knn", {"k": 5})  # the defaults are one configuration
+    assert test.imputer("mean", None) is None
+
+
+def test_fill_params_for_training_are_recorded_in_the_checkpoint(digits_root, tmp_path) -> None:
+    ck = tmp_path / "ck"
+    argv = ["train", "late", "--dataset", "digits", "--root", str(digits_root), "--epochs", "1", "--quiet"]
+    assert main([*argv, "--fill", "regress", "--fill-param", "alpha=0.5", "--out", str(ck)]) == 0
+    cfg = json.loads((ck / "config.json").read_text())
+    assert cfg["fill"] == "regress" and cfg["fill_params"] == {"alpha": 0.5}
+    assert main([*argv, "--out", str(tmp_path / "mean")]) == 0
+    assert "fill_params" not in json.loads((tmp_path / "mean" / "config.json").read_text())

@@ -233,3 +233,61 @@ def test_reported_higgs_and_mudestreda_rows_show_beside_ours_under_the_matching_
     assert [r["mean"] for r in minape if r["scenario"] == "full"] == [pytest.approx(0.982)]
     unfiltered = [r for r in table_rows(board) if r["source"] == "reported" and r["dataset"] == "higgs-full"]
     assert len(unfiltered) == 14 and {r["metric"] for r in unfiltered} == {"error_pct", "auc_pct"}
+
+
+def _knn_result(model: str, k: Any, rng_seed: int, skill: float) -> dict[str, Any]:
+    result = make_result(model=model, skill=skill, rng_seed=rng_seed, fill="knn@v1")
+    for sc in result["scenarios"]:
+        sc["fill_params"] = {"k": k, "n_fit": 1000}
+    return result
+
+
+def _submit_doc(lb: Path, tmp_path: Path, doc: dict[str, Any]) -> Path:
+    p = tmp_path / f"{doc['model']['name']}.json"
+    p.write_text(json.dumps(doc))
+    return submit(p, lb)
+
+
+def test_results_with_other_fill_parameters_are_ranked_in_another_group(lb: Path, tmp_path: Path) -> None:
+    _submit_doc(lb, tmp_path, _knn_result("k5-weak", 5, 1, 0.6))
+    _submit_doc(lb, tmp_path, _knn_result("k5-strong", 5, 2, 0.9))
+    _submit_doc(lb, tmp_path, _knn_result("k10", 10, 3, 0.7))
+    board = build_leaderboard(lb)
+    rows = {r["model"]: r for r in table_rows(board, dataset="digits", scenario=MM) if r["source"] == "reproduced"}
+    k5, k10 = f"{MM} · fill knn@v1(k=5) · full-modality", f"{MM} · fill knn@v1(k=10) · full-modality"
+    assert rows["k5-weak"]["group"] == rows["k5-strong"]["group"] == k5  # the same k: one group
+    assert rows["k10"]["group"] == k10  # another k: its own group, first there
+    assert (rows["k5-strong"]["rank"], rows["k5-weak"]["rank"], rows["k10"]["rank"]) == (1, 2, 1)
+    assert rows["k10"]["fill"] == "knn@v1(k=10)"
+    entry = next(e for e in board["entries"] if e["model"]["name"] == "k10")
+    assert entry["scenarios"][MM]["fill_params"] == {"k": 10}  # n_fit is not a parameter
+    page = (build_site(lb, tmp_path / "site").parent / "digits.html").read_text()
+    assert f'data-group="{k10}"' in page and f'data-group="{k5}"' in page
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"k": 0, "n_fit": 1000}, "fill knn@v1: parameter 'k': expected an integer >= 1, got 0"),
+        ({"k": 5, "j": 2, "n_fit": 1000}, "fill knn@v1: unknown parameter 'j'"),
+        ({"n_fit": 1000}, "fill knn@v1: parameter(s) k missing"),
+        (None, "fill knn@v1: fill_params missing"),
+    ],
+)
+def test_submit_refuses_fill_params_that_do_not_validate_for_the_fill(
+    lb: Path, tmp_path: Path, params: Any, message: str
+) -> None:
+    doc = _knn_result("bad", 5, 1, 0.8)
+    for sc in doc["scenarios"]:
+        if params is None:
+            del sc["fill_params"]
+        else:
+            sc["fill_params"] = params
+    verdict = check_submission(doc, lb)
+    assert any(p.startswith(f"scenarios[0].fill_params: {message}") for p in verdict.problems), verdict.problems
+    with pytest.raises(ModalbenchError):
+        _submit_doc(lb, tmp_path, doc)
+    assert not (lb / "submissions").exists()
+    mean = make_result(model="mean-with-k", rng_seed=2)
+    mean["scenarios"][0]["fill_params"] = {"k": 5}
+    assert any("fill 'mean' takes no parameters" in p for p in check_submission(mean, lb).problems)

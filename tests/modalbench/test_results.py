@@ -123,5 +123,12 @@ def test_per_seed_documents_merge_into_the_joint_document() -> None:
     other["scenarios"][0]["fill"] = "zero"
     with pytest.raises(ValueError, match="document 1: scenarios or conditions differ"):
         merge_seed_documents([a, other], command="c", date="2026-12-01")
+    knn_a, knn_b = copy.deepcopy(a), copy.deepcopy(b)
+    for doc, k in ((knn_a, 5), (knn_b, 10)):
+        doc["scenarios"][0].update(fill="knn@v1", fill_params={"k": k, "n_fit": 100})
+    with pytest.raises(ValueError, match="document 1: scenarios or conditions differ"):  # k=5 and k=10 never merge
+        merge_seed_documents([knn_a, knn_b], command="c", date="2026-12-01")
+    knn_b["scenarios"][0]["fill_params"]["k"] = 5
+    assert merge_seed_documents([knn_a, knn_b], command="c", date="d")["scenarios"][0]["fill_params"]["k"] == 5
     with pytest.raises(ValueError, match=r"seeds \[0, 0\]"):
         merge_seed_documents([a, a], command="c", date="2026-12-01")

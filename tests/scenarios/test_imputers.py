@@ -55,7 +55,7 @@ def test_fitted_fill_skips_incomplete_training_samples_and_keeps_torch() -> None
 def test_fitted_fill_needs_its_imputer_and_valid_params() -> None:
     with pytest.raises(ModalbenchError, match="needs an imputer fitted on the training split"):
         fill({"a": np.zeros((1, 2), np.float32)}, np.ones((1, 1), bool), "knn", means={"a": np.zeros(2)})
-    with pytest.raises(ModalbenchError, match="k must be a positive integer"):
+    with pytest.raises(ModalbenchError, match="fill knn: parameter .k.: expected an integer >= 1, got 0"):
         fill_params("knn", {"k": 0})
     with pytest.raises(ModalbenchError, match="unknown parameter"):
         fill_params("regress", {"k": 3})
@@ -63,6 +63,9 @@ def test_fitted_fill_needs_its_imputer_and_valid_params() -> None:
     avail[:, 0] = False
     with pytest.raises(ModalbenchError, match="no sample with every modality present"):
         fit_imputer("regress", NAMES, train, avail)
+    with pytest.raises(ModalbenchError, match="fill knn: k=6 exceeds the 5 complete training samples"):
+        fit_imputer("knn", NAMES, *_train(5), {"k": 6})  # results record k as used: never fewer neighbours
+    assert fit_imputer("knn", NAMES, *_train(5), {"k": 5}).describe()["params"] == {"k": 5}
 
 
 def test_interpolate_series_linear_and_edges() -> None:
