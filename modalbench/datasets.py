@@ -30,6 +30,9 @@ class PrepareContext:
     verification: str = "strict"  # strict | warn | off
     progress: bool = True
     provenance: dict[str, Any] = field(default_factory=dict)  # loaders record what they verified
+    # provenance that needs the data: {key: nested dict/list of dask collections}, computed by the pipeline in the
+    # same pass as the train statistics (so it shares their reads) and then merged into ``provenance``
+    deferred_provenance: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
