@@ -134,9 +134,10 @@ def register_dataset(cls: type[DatasetBuilder]) -> type[DatasetBuilder]:
 
 
 def get_dataset(name: str) -> DatasetBuilder:
-    """An instance of the registered builder ``name`` (suggests close names when unknown)."""
+    """An instance of the registered builder ``name`` (suggests close names when unknown); a prepared-dataset
+    reference ``NAME@VERSION`` gives NAME's builder."""
     _load_builtin()
-    return DATASETS.get(name)()
+    return DATASETS.get(name.partition("@")[0])()
 
 
 def dataset_names() -> list[str]:
