@@ -1,7 +1,7 @@
 """Benchmark 6 — MM-IMDB prepare throughput: Fuel-layout ``multimodal_imdb.hdf5`` → standardised zarr store.
 
-modalbench (`prepare mmimdb --raw DIR`: an availability scan, then h5py reads of ``block_rows`` rows inside dask
-tasks, train-only statistics, zarr write) against the obvious script (h5py reads ``features``, ``vgg_features``
+modalbench (`prepare mmimdb --raw DIR`: h5py reads of ``block_rows`` rows inside dask tasks, twice: train-only
+statistics together with the availability counts, then the zarr write) against the obvious script (h5py reads ``features``, ``vgg_features``
 and ``genres`` whole, standardises with the training rows' mean/std in numpy, writes one zarr array each), both in
 fresh subprocesses on the same generated file in the authors' layout with the published row count (25,959 rows:
 300 + 4,096 float32 features per movie, 456 MB of feature data; the 3×256×160 ``images`` dataset is written

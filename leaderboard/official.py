@@ -12,7 +12,6 @@ higher or lower better, from :data:`modalbench.results.LOWER_IS_BETTER`); tasks 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -21,6 +20,7 @@ from typing import Any
 
 from modalbench.atomic import write_json_atomic
 from modalbench.errors import ModalbenchError
+from modalbench.jsonio import read_json
 from modalbench.results import MAIN_METRIC, metric_name_problem
 
 DEFAULT_PATH = Path(__file__).parent / "official.json"
@@ -91,12 +91,9 @@ def official_problems(obj: Any) -> list[str]:
 def load_official(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Read and check official.json (default: the packaged ``leaderboard/official.json``)."""
     path = Path(path) if path is not None else DEFAULT_PATH
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModalbenchError(f"{path}: official values file not found") from None
-    except json.JSONDecodeError as exc:
-        raise ModalbenchError(f"{path}: line {exc.lineno} column {exc.colno}: invalid JSON ({exc.msg})") from None
+    if not path.exists():
+        raise ModalbenchError(f"{path}: official values file not found")
+    obj = read_json(path)  # strict: a duplicate key or NaN is a one-line error naming the file
     problems = official_problems(obj)
     if problems:
         raise ModalbenchError(f"{path}: invalid official values:\n" + "\n".join(problems))

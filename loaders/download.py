@@ -558,14 +558,26 @@ def _place_hint(file: RemoteFile, dest_dir: Path) -> str:
     return hint
 
 
+def _mismatch_message(file: RemoteFile, dest_dir: Path, errors: list[tuple[str, str]], mismatches: list[str]) -> str:
+    """One line: which file, the expected and received checksums per source, what the other sources said, and
+    the next step."""
+    others = [f"{url}: {error}" for url, error in errors if not error.startswith("checksum mismatch")]
+    line = f"checksum mismatch for {file.name}: " + " | ".join(mismatches)
+    if others:
+        line += "; other sources failed: " + " | ".join(others)
+    line += (
+        f". Next step: delete the .mismatch file in {dest_dir} and retry (the source may have been corrupted in "
+        f"transit), place an intact {file.name} there (or pass --raw DIR), or pass --verification warn to accept it"
+    )
+    if file.manual:
+        line += f"; manual download: {file.manual}"
+    return line + "."
+
+
 def _all_failed_message(file: RemoteFile, dest_dir: Path, errors: list[tuple[str, str]], mismatches: list[str]) -> str:
-    lines = []
     if mismatches:
-        lines.append(f"checksum mismatch for {file.name}: " + " | ".join(mismatches))
-        lines.append(
-            "Next step: delete the .mismatch file and retry (the source may have been corrupted in transit), "
-            "or pass --verification warn to accept the download."
-        )
+        return _mismatch_message(file, dest_dir, errors, mismatches)
+    lines = []
     if errors:
         lines.append(f"could not fetch {file.name}; every source failed:")
         lines.extend(f"  {url}: {error}" for url, error in errors)

@@ -28,9 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import operator
-import os
 import re
-import threading
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -41,7 +39,7 @@ import numpy as np
 from dask.highlevelgraph import HighLevelGraph
 from dask.typing import Key
 
-from modalbench.atomic import INCOMPLETE
+from modalbench.atomic import atomic_file
 from modalbench.datasets import PrepareContext, TaskInfo, register_dataset
 from modalbench.errors import ModalbenchError
 from modalbench.meta import ModalitySpec
@@ -182,11 +180,8 @@ def _parse_batch(
             )
     arr = np.stack(out)
     if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f"{cache.stem}.{os.getpid()}.{threading.get_ident()}{INCOMPLETE}")
-        with open(tmp, "wb") as fh:
+        with atomic_file(cache, "wb") as fh:  # a unique temporary name per call: concurrent tasks never collide
             np.save(fh, arr, allow_pickle=False)
-        os.replace(tmp, cache)
     return arr
 
 

@@ -27,8 +27,10 @@ Protocol (every parameter is recorded in the store):
 * task ``genre`` (multi-label) with ``primary_metric = f1_weighted`` (MFAS Table 3 ranks by weighted F1).
 
 Reading: h5py, inside dask tasks, ``block_rows`` rows per task (each task opens the file, reads its rows and closes
-it), so the 8 GB file is never read whole and the tasks run on any scheduler. The availability scan (one pass over
-the two modalities) runs before the write so the counts can be recorded.
+it), so the 8 GB file is never read whole and the tasks run on any scheduler. Each feature block is read once per
+pass and gives both its rows and their availability: the counts of unavailable rows are deferred provenance
+(:attr:`~modalbench.datasets.PrepareContext.deferred_provenance`), computed in the same pass as the train
+statistics, so the file is read twice in all (statistics and counts, then the write).
 """
 
 from __future__ import annotations
@@ -155,13 +157,19 @@ def read_rows(path: str, source: str, start: int, stop: int) -> np.ndarray:
         return np.asarray(fh[source][start:stop])
 
 
-def _read_features(path: str, source: str, start: int, stop: int) -> np.ndarray:
+def read_feature_block(path: str, source: str, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``[start, stop)`` of a feature dataset as float32 with the rows that hold no data set to NaN, and the
+    ``(n,)`` bool mask of the rows that hold data (one read gives both)."""
     block = read_rows(path, source, start, stop).astype(np.float32, copy=False)
     gone = missing_rows(block)
     if gone.any():
         block = block.copy()
         block[gone] = np.nan
-    return block
+    return block, ~gone
+
+
+def _read_features(path: str, source: str, start: int, stop: int) -> np.ndarray:
+    return read_feature_block(path, source, start, stop)[0]
 
 
 def lazy_rows(
@@ -179,16 +187,21 @@ def lazy_rows(
     return da.concatenate(parts, axis=0)
 
 
-def scan_missing(path: Path, source: str, n_rows: int, block_rows: int) -> np.ndarray:
-    """``(n_rows,)`` bool: the rows of ``source`` that hold no data (read ``block_rows`` at a time)."""
-    import h5py
-
-    out = np.zeros(n_rows, dtype=bool)
-    with h5py.File(path, "r") as fh:
-        ds = fh[source]
-        for lo in range(0, n_rows, block_rows):
-            out[lo : lo + block_rows] = missing_rows(ds[lo : lo + block_rows])
-    return out
+def lazy_features(
+    path: Path, source: str, start: int, stop: int, width: int, block_rows: int
+) -> tuple[da.Array, da.Array]:
+    """Rows ``[start, stop)`` of the feature dataset ``source`` (``(n, width)`` float32, NaN where a row holds no
+    data) and their availability (``(n,)`` bool), both cut from the same ``block_rows``-row read tasks: a pass that
+    computes both reads each block once."""
+    rows, present = [], []
+    for lo in range(start, stop, block_rows):
+        hi = min(stop, lo + block_rows)
+        task = dask.delayed(read_feature_block, pure=True, nout=2)(str(path), source, lo, hi)
+        rows.append(da.from_delayed(task[0], shape=(hi - lo, width), dtype=np.float32))
+        present.append(da.from_delayed(task[1], shape=(hi - lo,), dtype=bool))
+    if not rows:
+        return da.zeros((0, width), dtype=np.float32), da.zeros((0,), dtype=bool)
+    return da.concatenate(rows, axis=0), da.concatenate(present, axis=0)
 
 
 def inspect_hdf5(path: Path) -> dict[str, Any]:
@@ -324,35 +337,28 @@ class MMIMDB(DatasetBuilder):
         path, fetched = self.fetch_file(self.remote_files()[0], ctx)
         info = inspect_hdf5(path)
         n_rows = info["rows"]
-        unavailable = {m: scan_missing(path, src, n_rows, self.block_rows) for m, src in FEATURE_SOURCES.items()}
         ctx.provenance.update(
-            {
-                "file": fetched,
-                "rows": n_rows,
-                "split_rows": {k: list(v) for k, v in info["split"].items()},
-                "unavailable": {
-                    m: {s: int(gone[lo:hi].sum()) for s, (lo, hi) in info["split"].items()}
-                    for m, gone in unavailable.items()
-                },
-            }
+            {"file": fetched, "rows": n_rows, "split_rows": {k: list(v) for k, v in info["split"].items()}}
         )
+        unavailable: dict[str, dict[str, da.Array]] = {m: {} for m in FEATURE_SOURCES}
         out = []
         for split in SPLITS:
             lo, hi = info["split"][split]
-            inputs = {
-                m: lazy_rows(path, src, lo, hi, (FEATURE_DIMS[m],), np.float32, self.block_rows, features=True)
-                for m, src in FEATURE_SOURCES.items()
-            }
+            inputs, present = {}, {}
+            for m, src in FEATURE_SOURCES.items():
+                inputs[m], present[m] = lazy_features(path, src, lo, hi, FEATURE_DIMS[m], self.block_rows)
+                unavailable[m][split] = (~present[m]).sum()
             labels = lazy_rows(path, LABEL_SOURCE, lo, hi, (len(GENRES),), np.int32, self.block_rows, features=False)
-            available = np.stack([~unavailable[m][lo:hi] for m in FEATURE_SOURCES], axis=1)
             out.append(
                 SampleSplit(
                     split=split,
                     inputs=inputs,
                     labels={"genre": labels.astype(np.int8)},
-                    available=da.from_array(available, chunks=(max(1, self.block_rows), len(FEATURE_SOURCES))),
+                    available=da.stack([present[m] for m in FEATURE_SOURCES], axis=1),
                 )
             )
+        # counted in the statistics pass, from the blocks that pass reads anyway
+        ctx.deferred_provenance["unavailable"] = unavailable
         return out
 
     def library_versions(self) -> dict[str, str]:

@@ -30,6 +30,9 @@ class PrepareContext:
     verification: str = "strict"  # strict | warn | off
     progress: bool = True
     provenance: dict[str, Any] = field(default_factory=dict)  # loaders record what they verified
+    # provenance that needs the data: {key: nested dict/list of dask collections}, computed by the pipeline in the
+    # same pass as the train statistics (so it shares their reads) and then merged into ``provenance``
+    deferred_provenance: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -134,9 +137,10 @@ def register_dataset(cls: type[DatasetBuilder]) -> type[DatasetBuilder]:
 
 
 def get_dataset(name: str) -> DatasetBuilder:
-    """An instance of the registered builder ``name`` (suggests close names when unknown)."""
+    """An instance of the registered builder ``name`` (suggests close names when unknown); a prepared-dataset
+    reference ``NAME@VERSION`` gives NAME's builder."""
     _load_builtin()
-    return DATASETS.get(name)()
+    return DATASETS.get(name.partition("@")[0])()
 
 
 def dataset_names() -> list[str]:

@@ -79,27 +79,64 @@ def write_marker(
     return record
 
 
-def store_version(name: str, root: str | Path | None = None) -> str:
-    """The version of dataset ``name`` that this modalbench prepares (the registered builder's); for a builder that
-    writes several (:meth:`~modalbench.datasets.DatasetBuilder.versions`), the first one prepared under ``root``."""
+def split_dataset_ref(ref: str) -> tuple[str, str | None]:
+    """``"NAME@VERSION"`` → ``("NAME", "VERSION")``; ``"NAME"`` → ``("NAME", None)``: how every command that takes a
+    prepared dataset names one version of it."""
+    name, sep, version = ref.partition("@")
+    if sep and (not name or not version or "@" in version):
+        raise ModalbenchError(f"dataset {ref!r}: expected NAME or NAME@VERSION (e.g. avmnist@v1-regen)")
+    return name, (version if sep else None)
+
+
+def prepared_versions(name: str, root: str | Path | None = None) -> list[str]:
+    """The versions of dataset ``name`` (its builder's :meth:`~modalbench.datasets.DatasetBuilder.versions`, in
+    that order) with a complete store under ``root``."""
     from .datasets import get_dataset
 
-    builder = get_dataset(name)
-    versions = builder.versions()
+    name, _ = split_dataset_ref(name)
+    root_p = resolve_root(root)
+    found = []
+    for version in get_dataset(name).versions():
+        try:
+            if read_marker(root_p, name, version) is not None:
+                found.append(version)
+        except StoreError:
+            continue
+    return found
+
+
+def store_version(name: str, root: str | Path | None = None) -> str:
+    """The version of dataset ``name`` to use under ``root``: the one ``NAME@VERSION`` names; else the registered
+    builder's. For a builder that writes several (:meth:`~modalbench.datasets.DatasetBuilder.versions`): the one
+    prepared under ``root``; when several are prepared, a one-line :class:`ModalbenchError` listing them (which one
+    is meant must be said), none prepared: the preferred one."""
+    from .datasets import get_dataset
+
+    name, version = split_dataset_ref(name)
+    if version is not None:
+        return version
+    versions = get_dataset(name).versions()
     if len(versions) > 1:
-        root_p = resolve_root(root)
-        for version in versions:
-            try:
-                if read_marker(root_p, name, version) is not None:
-                    return version
-            except StoreError:
-                continue
+        prepared = prepared_versions(name, root)
+        if len(prepared) > 1:
+            refs = ", ".join(f"{name}@{v}" for v in prepared)
+            raise ModalbenchError(
+                f"{name}: {len(prepared)} versions are prepared under {resolve_root(root)} ({refs}); name the one to "
+                f"use, e.g. --dataset {name}@{prepared[-1]} (or {name}@{prepared[-1]} as the dataset argument)"
+            )
+        if prepared:
+            return prepared[0]
     return versions[0]
 
 
 def is_prepared(root: str | Path | None, name: str, version: str | None = None) -> bool:
-    """True when a complete store of ``name`` (default: the version this modalbench prepares) is under ``root``."""
+    """True when a complete store of ``name`` (``NAME@VERSION``, or ``version``; default: the version this
+    modalbench prepares, or any when several are prepared) is under ``root``."""
     root_p = resolve_root(root)
+    name, named = split_dataset_ref(name)
+    version = version or named
+    if version is None and len(prepared_versions(name, root_p)) > 1:
+        return True
     version = version or store_version(name, root_p)
     try:
         return read_marker(root_p, name, version) is not None
@@ -108,9 +145,11 @@ def is_prepared(root: str | Path | None, name: str, version: str | None = None) 
 
 
 def locate(root: str | Path | None, name: str, version: str | None = None) -> tuple[Path, dict[str, Any]]:
-    """Path of a complete store and its marker; :class:`StoreError` when it is missing or incomplete."""
+    """Path of a complete store and its marker (``name`` may be ``NAME@VERSION``); :class:`StoreError` when it is
+    missing or incomplete."""
     root_p = resolve_root(root)
-    version = version or store_version(name, root_p)
+    name, named = split_dataset_ref(name)
+    version = version or named or store_version(name, root_p)
     marker = read_marker(root_p, name, version)
     path = store_path(root_p, name, version)
     if marker is None:

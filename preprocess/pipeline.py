@@ -64,6 +64,8 @@ from .types import Recording, SampleSplit
 from .windowing import window_available, window_labels, window_offsets
 
 TARGET_CHUNK_BYTES = 2 * 1024 * 1024
+#: zarr chunks written by one dask task of a sample store (:func:`sample_write_rows`)
+WRITE_TASK_CHUNKS = 8
 
 
 def merge_params(defaults: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
@@ -103,6 +105,12 @@ def sample_chunk_rows(specs: list[ModalitySpec], n: int) -> int:
     """Rows per chunk so that the largest modality's chunks are ~2 MB (in its storage dtype)."""
     biggest = max(int(np.prod(s.shape)) * np.dtype(s.storage_dtype).itemsize for s in specs)
     return int(max(1, min(max(n, 1), TARGET_CHUNK_BYTES // biggest)))
+
+
+def sample_write_rows(rows: int, n: int) -> int:
+    """Rows per write task of a sample store: ``WRITE_TASK_CHUNKS`` zarr chunks of ``rows`` rows (the zarr chunks
+    stay ``rows``; fewer, larger tasks write the same bytes with less scheduling and rechunking)."""
+    return int(max(1, min(max(n, 1), rows * WRITE_TASK_CHUNKS)))
 
 
 # ---------------------------------------------------------------- statistics
@@ -145,19 +153,37 @@ def _stats_from_moments(moments: list[dict[str, Any]], names: list[str]) -> dict
     return out
 
 
-def compute_stats(builder: DatasetBuilder, params: dict[str, Any], items: list[Any]) -> dict[str, Any]:
+def compute_stats(
+    builder: DatasetBuilder, params: dict[str, Any], items: list[Any], ctx: PrepareContext | None = None
+) -> dict[str, Any]:
     """Compute train statistics (and label streams); the only compute before the write.
 
     Returns ``{"stats": {modality: finalized stats}}`` plus, for windowed datasets, ``"labels"``: a list aligned with
-    ``items`` of ``{task: (T,) numpy label stream}``.
+    ``items`` of ``{task: (T,) numpy label stream}``. With ``ctx``, its ``deferred_provenance`` is computed in the
+    same pass (tasks shared with the statistics run once) and merged into ``ctx.provenance`` as plain JSON values.
     """
-    (computed,) = dask.compute(stats_graph(builder, params, items))
+    deferred = ctx.deferred_provenance if ctx is not None else {}
+    computed, extra = dask.compute(stats_graph(builder, params, items), deferred)
+    if ctx is not None:
+        ctx.provenance.update(plain_values(extra))
+        ctx.deferred_provenance = {}
     scales = reader_scales(builder.modalities(params))
     computed["stats"] = {
         m: reader_scaled_stats(s, scales[m]) if m in scales else finalize_stats(s, params["scaling"])
         for m, s in computed["stats"].items()
     }
     return computed
+
+
+def plain_values(obj: Any) -> Any:
+    """``obj`` with numpy scalars and arrays (in dicts, lists and tuples) turned into plain Python values."""
+    if isinstance(obj, dict):
+        return {k: plain_values(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [plain_values(v) for v in obj]
+    if isinstance(obj, np.ndarray | np.generic):
+        return obj.tolist()
+    return obj
 
 
 # ---------------------------------------------------------------- grouped windowed graph
@@ -599,6 +625,7 @@ def _assemble_samples(builder, params, items: list[SampleSplit], computed) -> xr
     items = order_items(items)
     n = sum(s.n for s in items)
     rows = sample_chunk_rows(specs, n)
+    zarr_rows, rows = rows, sample_write_rows(rows, n)  # dask chunks: whole multiples of the zarr chunks
     scales = reader_scales(specs)
     data_vars: dict[str, Any] = {}
     for spec in specs:
@@ -633,6 +660,8 @@ def _assemble_samples(builder, params, items: list[SampleSplit], computed) -> xr
     data_vars["available"] = (("sample", "modality"), avail.astype(bool).rechunk((rows, len(specs))))
     data_vars.update(_extra_vars(items, rows))
     ds = xr.Dataset(data_vars)
+    for name in ds.data_vars:
+        ds.variables[name].encoding["chunks"] = (zarr_rows, *ds.variables[name].shape[1:])
     ds.attrs["split_ranges"] = _split_ranges(split)
     if scales:  # only then: stores without uint8 modalities keep their attributes (and fingerprint)
         ds.attrs["reader_scale"] = scales
@@ -792,7 +821,9 @@ def encoding_for(ds: xr.Dataset, *, compress: bool = True) -> dict[str, dict[str
     enc: dict[str, dict[str, Any]] = {}
     for name, var in ds.variables.items():
         e: dict[str, Any] = {"compressors": codecs}
-        if var.chunks:
+        if "chunks" in var.encoding:  # zarr chunks smaller than the dask chunks (sample stores)
+            e["chunks"] = tuple(var.encoding["chunks"])
+        elif var.chunks:
             e["chunks"] = tuple(c[0] for c in var.chunks)
         enc[str(name)] = e
     return enc
@@ -997,7 +1028,7 @@ def _prepare_locked(
     run_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
     with scheduler(workers, address):
         items = builder.load(params, ctx)
-        computed = compute_stats(builder, params, items)
+        computed = compute_stats(builder, params, items, ctx)
         ds = build_dataset(builder, params, items, computed, ctx)
         existing = scenario_artifacts(final)
         keep = marker is not None and marker.get("fingerprint") == ds.attrs["fingerprint"]

@@ -256,11 +256,12 @@ def load_scenario(
     ``version`` defaults to the version this modalbench prepares (:func:`modalbench.store.store_version`).
     ``verify`` recomputes the sha256 of the masks and refuses a mismatch.
     """
-    from modalbench.store import store_version
+    from modalbench.store import split_dataset_ref, store_version
 
     fam = get_scenario(scenario_id)
     root_p = resolve_root(root)
-    version = version or store_version(name, root_p)
+    name, named = split_dataset_ref(name)  # NAME@VERSION names the store
+    version = version or named or store_version(name, root_p)
     directory = artifact_dir(root_p, name, version, fam.id, seed, split)
     if not (directory / "manifest.json").exists():
         raise ModalbenchError(

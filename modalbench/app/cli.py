@@ -25,6 +25,12 @@ from modalbench.vocabulary import FILLS, TRAINING_REGIMES, VERIFICATION_MODES
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
+#: help of every argument that names a prepared dataset (resolved by modalbench.store.store_version)
+PREPARED_DATASET_HELP = (
+    "a prepared dataset: NAME, or NAME@VERSION (e.g. avmnist@v1-regen), required when several versions are prepared"
+)
+
+
 def _parent(*adders: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     for add in adders:
@@ -210,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
         "check a prepared store against the checksums recorded at prepare time",
         [root, as_json],
     )
-    p.add_argument("name")
+    p.add_argument("name", help=PREPARED_DATASET_HELP)
     p.add_argument("--split", default=None, choices=("train", "val", "test"), help="check only what this split reads")
 
     p = command(
@@ -221,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate (or, with --list, show) the missing-modality and block-missing scenarios of "
         "a prepared dataset; default: every standard family that applies.",
     )
-    p.add_argument("name", help="dataset name (prepared with `modalbench prepare NAME`)")
+    p.add_argument("name", help=PREPARED_DATASET_HELP)
     p.add_argument(
         "--family",
         action="append",
@@ -237,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("train", "models:cmd_train", "train a method on a prepared dataset", [root, threads, device])
     _amp(p)
     p.add_argument("baseline", metavar="METHOD")
-    p.add_argument("--dataset", required=True)
+    p.add_argument("--dataset", required=True, help=PREPARED_DATASET_HELP)
     p.add_argument("--task", default=None)
     p.add_argument(
         "--epochs",
@@ -289,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
         "search", "models:cmd_search", "architecture search (MFAS) on a prepared dataset", [root, threads, device]
     )
     p.add_argument("method", help="search method (mfas)")
-    p.add_argument("--dataset", required=True)
+    p.add_argument("--dataset", required=True, help=PREPARED_DATASET_HELP)
     p.add_argument("--task", default=None)
     p.add_argument("--budget", default="small", choices=("small", "paper"))
     p.add_argument("--seed", type=_non_negative_int, default=0)
@@ -307,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate a model on the standard scenarios; writes results.json",
         [root, threads, device],
     )
-    p.add_argument("--dataset", required=True)
+    p.add_argument("--dataset", required=True, help=PREPARED_DATASET_HELP)
     p.add_argument("--task", default=None)
     p.add_argument("--checkpoint", default=None, help="checkpoint dir (or a dir of seed-<k>/ checkpoints)")
     p.add_argument("--model", default=None, help="package.module:factory returning a trained model for a meta")

@@ -13,7 +13,7 @@ from modalbench.checksums import verify_store
 from modalbench.datasets import dataset_names, get_dataset
 from modalbench.meta import SPLITS
 from modalbench.paths import resolve_root
-from modalbench.store import is_prepared, store_version, summary
+from modalbench.store import is_prepared, prepared_versions, store_version, summary
 
 from .console import err, out, print_json
 
@@ -27,11 +27,13 @@ def dataset_rows(root: str | None) -> list[dict[str, Any]]:
         mods = b.modalities(params)
         tasks = b.tasks(params)
         info = b.source_info()
-        version = store_version(name, root)
+        prepared = prepared_versions(name, root)
+        version = prepared[0] if prepared else store_version(name, root)
         rows.append(
             {
                 "name": name,
                 "version": version,
+                "prepared_versions": prepared,
                 "modalities": [m.name for m in mods],
                 "n_modalities": len(mods),
                 "kinds": sorted({m.kind for m in mods}),
@@ -41,7 +43,7 @@ def dataset_rows(root: str | None) -> list[dict[str, Any]]:
                 "license": b.license,
                 "source": (info.get("urls") or ["(generated)" if b.synthetic else "(embedded)"])[0],
                 "synthetic": b.synthetic,
-                "prepared": is_prepared(resolve_root(root), name, version),
+                "prepared": bool(prepared) or is_prepared(resolve_root(root), name, version),
             }
         )
     return rows

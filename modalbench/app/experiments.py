@@ -38,6 +38,7 @@ from modalbench.atomic import canonical_json, write_json_atomic
 from modalbench.cluster import local_cluster
 from modalbench.errors import ModalbenchError
 from modalbench.fills import fill_defaults, resolve_fill_params
+from modalbench.store import split_dataset_ref
 from modalbench.vocabulary import FILLS
 
 from .console import err, out
@@ -203,8 +204,8 @@ def parse_experiment(doc: dict[str, Any], path: Path, *, output: Path | None = N
     for i, d in enumerate(_tables(_require(doc, "datasets", f), f"{f}: datasets")):
         where = f"{f}: datasets[{i}]"
         _unknown_keys(d, DATASET_KEYS, where)
-        dname = _str(_require(d, "name", where), f"{where}.name")
-        _known(dname, known_datasets, "dataset", f"{where}.name")
+        dname = _str(_require(d, "name", where), f"{where}.name")  # NAME or NAME@VERSION
+        _known(split_dataset_ref(dname)[0], known_datasets, "dataset", f"{where}.name")
         if any(e.name == dname for e in datasets):
             raise ModalbenchError(f"{where}.name: {dname!r} is listed twice (a data root holds one store per dataset)")
         task = d.get("task")
@@ -691,7 +692,13 @@ def prepare_inputs(exp: Experiment, root: str | None, *, progress: bool = True) 
     from modalbench.scenarios import generate_scenarios
 
     for ds in exp.datasets:
-        res = prepare(ds.name, root=root, overrides=dict(ds.params), progress=progress)
+        name, version = split_dataset_ref(ds.name)
+        res = prepare(name, root=root, overrides=dict(ds.params), progress=progress)
+        if version is not None and res.attrs.get("version") != version:
+            raise ModalbenchError(
+                f"{exp.path}: dataset {ds.name}: its parameters prepare version {res.attrs.get('version')}, "
+                f"not {version}; change its `set` or name {name}@{res.attrs.get('version')}"
+            )
         if not res.skipped:
             err.print(f"[green]prepared[/green] {ds.name} in {res.seconds:.1f} s")
         generate_scenarios(root, ds.name, list(exp.scenarios), seed=0)

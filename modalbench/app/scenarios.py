@@ -10,7 +10,7 @@ from rich.table import Table
 
 from modalbench.errors import ModalbenchError
 from modalbench.scenarios import Skipped, generate_scenarios, get_scenario, list_artifacts
-from modalbench.store import open_store, store_version
+from modalbench.store import open_store, split_dataset_ref, store_version
 
 from .console import out, print_json
 
@@ -78,12 +78,13 @@ def short_hash(digest: Any) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
-    version = store_version(args.name, args.root)
+    version = store_version(args.name, args.root)  # NAME@VERSION, or the one prepared version
+    name = split_dataset_ref(args.name)[0]
     try:
-        fingerprint = open_store(args.name, root=args.root, version=version).attrs.get("fingerprint")
+        fingerprint = open_store(name, root=args.root, version=version).attrs.get("fingerprint")
     except ModalbenchError:  # the store may be gone while artifacts remain: list them anyway
         fingerprint = None
-    rows = list_artifacts(args.root, args.name, version)
+    rows = list_artifacts(args.root, name, version)
     if args.family:
         wanted = {get_scenario(f).id for f in args.family}
         rows = [r for r in rows if r.get("scenario") in wanted]

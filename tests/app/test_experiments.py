@@ -140,6 +140,21 @@ def test_example_files_validate_and_expand(tmp_path: Path) -> None:
     assert len(hp) == 4 and all(len(g.jobs) == 3 for g in hp)
 
 
+def test_a_grid_names_a_dataset_version_and_gets_that_version(tmp_path: Path) -> None:
+    """``name = "digits@v1"`` is accepted (the base name is checked) and jobs use that reference; a `set` that
+    prepares another version than the one named is one line naming both."""
+    from modalbench.app.experiments import prepare_inputs
+
+    exp = parse_experiment(_base(datasets=[{"name": "digits@v1"}]), tmp_path / "exp.toml")
+    assert {j.dataset for g in expand(exp, root=str(tmp_path)) for j in g.jobs} == {"digits@v1"}
+    with pytest.raises(ModalbenchError, match="unknown dataset 'digit'"):
+        parse_experiment(_base(datasets=[{"name": "digit@v1"}]), tmp_path / "exp.toml")
+    wrong = parse_experiment(_base(datasets=[{"name": "digits@v2"}]), tmp_path / "exp.toml")
+    with pytest.raises(ModalbenchError, match=r"dataset digits@v2: its parameters prepare version v1, not v2") as ei:
+        prepare_inputs(wrong, str(tmp_path / "root"), progress=False)
+    assert "\n" not in str(ei.value)
+
+
 def test_a_label_cannot_name_a_grid() -> None:
     doc = _base(methods=[{"name": "late", "label": "mine", "hparams": {"dropout": [0.1, 0.2]}}])
     with pytest.raises(ModalbenchError, match=r"methods\[0\]\.label: a label names one model"):

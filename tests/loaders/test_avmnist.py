@@ -284,9 +284,60 @@ def test_canonical_and_regenerated_stores_are_separate_versions(tmp_path: Path, 
     canon = prepare("avmnist", root=root, raw=canonical_raw, progress=False, overrides={"split.val_size": 10})
     assert canon.attrs["version"] == "v1" and canon.path == root / "avmnist" / "v1" / "store.zarr"
     assert canon.attrs["fingerprint"] != regen.attrs["fingerprint"]
-    # both stay; the canonical one is preferred when no version is named, the other is reached by version
-    assert store_version("avmnist", root) == "v1"
-    assert open_store("avmnist", root=root).attrs["params"]["source"] == "canonical"
+    # both stay; with no version named nothing is picked silently, each is reached by NAME@VERSION
+    with pytest.raises(ModalbenchError, match=r"2 versions are prepared .*\(avmnist@v1, avmnist@v1-regen\)"):
+        store_version("avmnist", root)
+    with pytest.raises(ModalbenchError, match="name the one to use"):
+        open_store("avmnist", root=root)
+    assert open_store("avmnist@v1", root=root).attrs["params"]["source"] == "canonical"
     assert open_store("avmnist", root=root, version="v1-regen").attrs["params"]["source"] == "regenerate"
     assert main(["info", "avmnist@v1-regen", "--root", str(root), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["fingerprint"] == regen.attrs["fingerprint"]
+    assert main(["info", "avmnist", "--root", str(root)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--dataset avmnist@v1-regen" in err and "avmnist@v1," in err
+
+
+def test_every_command_takes_name_at_version_and_refuses_to_guess(
+    tmp_path: Path, regen_raw: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """train, evaluate, search, scenarios and verify on a root with both AV-MNIST versions: ``avmnist@v1-regen``
+    reaches that store (and results record its version and fingerprint); plain ``avmnist`` is one line listing
+    both versions, exit 2."""
+    import json
+
+    from modalbench.app.cli import main
+
+    root = tmp_path / "r"
+    with fixture_checksums(MnistHalves):
+        regen = prepare("avmnist", root=root, raw=regen_raw, progress=False, overrides={"split.val_size": VAL_SIZE})
+    fx.write_canonical(tmp_path / "canonical")
+    prepare("avmnist", root=root, raw=tmp_path / "canonical", progress=False, overrides={"split.val_size": 10})
+    r = ["--root", str(root)]
+    ckpt, result = tmp_path / "ckpt", tmp_path / "result.json"
+    train = ["train", "late", *r, "--epochs", "1", "--batch-size", "64", "--out", str(ckpt), "--quiet"]
+    evaluate = ["evaluate", *r, "--checkpoint", str(ckpt), "--scenarios", "full", "--out", str(result), "--quiet"]
+    ambiguous = [
+        [*train, "--dataset", "avmnist"],
+        [*evaluate, "--dataset", "avmnist"],
+        ["search", "mfas", *r, "--dataset", "avmnist", "--budget", "small", "--log", str(tmp_path / "s.jsonl")],
+        ["scenarios", "avmnist", *r],
+        ["verify", "avmnist", *r],
+    ]
+    for argv in ambiguous:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "(avmnist@v1, avmnist@v1-regen)" in err, (argv, err)
+    assert main(["scenarios", "avmnist@v1-regen", *r]) == 0
+    assert main(["verify", "avmnist@v1-regen", *r]) == 0
+    assert "avmnist@v1-regen: intact" in capsys.readouterr().out
+    assert (root / "avmnist" / "v1-regen" / "scenarios").is_dir()
+    assert not (root / "avmnist" / "v1" / "scenarios").exists()
+    assert main([*train, "--dataset", "avmnist@v1-regen"]) == 0
+    assert main([*evaluate, "--dataset", "avmnist@v1-regen"]) == 0
+    doc = json.loads(result.read_text())
+    assert doc["dataset"]["name"] == "avmnist" and doc["dataset"]["version"] == "v1-regen"
+    assert doc["dataset"]["fingerprint"] == regen.attrs["fingerprint"]
+    assert main([*evaluate, "--dataset", "avmnist@v1"]) == 0  # the same model scored on the other store ...
+    other = json.loads(result.read_text())["dataset"]
+    assert other["version"] == "v1" and other["fingerprint"] != regen.attrs["fingerprint"]  # ... says which one

@@ -129,6 +129,22 @@ def test_wrong_checksum_moves_file_aside_and_names_both_hashes(http_server, tmp_
     assert not (tmp_path / "data.zip.incomplete").exists()
 
 
+def test_wrong_md5_everywhere_is_one_line_with_every_source_and_the_next_step(http_server, tmp_path):
+    http_server.add_file("primary/data.zip", b"corrupted copy")
+    wrong = "c" * 32
+    dead = unused_url("dead/data.zip")
+    file = RemoteFile(name="data.zip", urls=(http_server.url("primary/data.zip"), dead), md5=wrong)
+    with pytest.raises(ModalbenchError) as info:
+        fetch(file, tmp_path, **{**FAST, "retries": 0})
+    message = str(info.value)
+    assert "\n" not in message
+    got = hashlib.md5(b"corrupted copy").hexdigest()
+    assert message.startswith(f"checksum mismatch for data.zip: from {http_server.url('primary/data.zip')}: ")
+    assert f"md5 expected {wrong}, got {got}" in message
+    assert "other sources failed: " + dead in message
+    assert f"Next step: delete the .mismatch file in {tmp_path}" in message and "--verification warn" in message
+
+
 def test_mismatch_on_primary_falls_through_to_mirror(http_server, tmp_path):
     http_server.add_file("primary/data.zip", b"corrupted copy")
     http_server.add_file("mirror/data.zip", PAYLOAD)

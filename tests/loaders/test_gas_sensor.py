@@ -379,3 +379,24 @@ def test_member_declaring_more_than_the_limit_is_refused_before_reading(tmp_path
     msg = str(ei.value)
     assert "\n" not in msg and f"archive {raw / gs.LEGACY_NAME}: member 'WTD_upload/" in msg
     assert "more than the 10000 allowed (the limit for members of unknown size); refused before reading" in msg
+
+
+def test_a_failed_cache_write_leaves_no_file_behind(tmp_path, raw, monkeypatch):
+    """The batch cache is written through ``modalbench.atomic``: a write that fails half-way (a full disk) leaves
+    neither a truncated ``.npy`` that a later run would read nor a temporary file."""
+    real_save = np.save
+
+    def half_then_full(fh, arr, allow_pickle=False):
+        fh.write(b"\x93NUMPY partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(gs.np, "save", half_then_full)
+    recs = gs.GasSensor().load(params(), ctx_for(tmp_path, raw))
+    with pytest.raises(OSError, match="No space left"):
+        recs[0].streams["sensor5"].compute()
+    cache = tmp_path / "root" / "gas-sensor" / "raw" / "WTD_upload.zip.cache"
+    assert not cache.exists() or list(cache.iterdir()) == []
+    monkeypatch.setattr(gs.np, "save", real_save)
+    again = gs.GasSensor().load(params(), ctx_for(tmp_path, raw))
+    assert np.isfinite(again[0].streams["sensor5"].compute()).any()
+    assert list(cache.glob("*.npy")) and not list(cache.glob("*incomplete*"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import dask
 import h5py
 import numpy as np
 import pytest
@@ -121,11 +122,13 @@ def test_load_reads_splits_labels_and_real_missing_data(raw, tmp_path):
     avail = np.asarray(train.available)
     assert avail.shape == (20, 2) and not avail[3, 0] and avail[3, 1] and not avail[5, 1] and avail.sum() == 38
     assert not np.asarray(val.available)[1, 0]  # row 21 of the file
-    prov = ctx.provenance
-    assert prov["unavailable"] == {
+    assert "unavailable" not in ctx.provenance  # counted by the pipeline's statistics pass, not by load()
+    (counts,) = dask.compute(ctx.deferred_provenance["unavailable"])
+    assert counts == {
         "text": {"train": 1, "val": 1, "test": 0},
         "image": {"train": 1, "val": 0, "test": 0},
     }
+    prov = ctx.provenance
     assert prov["file"]["verification"] == "tofu" and len(prov["file"]["sha256"]) == 64
     assert prov["split_rows"] == {"train": [0, 20], "val": [20, 26], "test": [26, 34]}
 
@@ -150,6 +153,68 @@ def test_reads_happen_in_blocks_inside_tasks(raw, tmp_path, monkeypatch):
         ("vgg_features", 7, 14),
         ("vgg_features", 14, 20),
     ]
+
+
+class ScanFirstMMIMDB(mm.MMIMDB):
+    """The straightforward loader: availability scanned eagerly with h5py before anything else (a third read of the
+    features); the store it gives is the reference the single-pass loader must reproduce byte for byte."""
+
+    def load(self, params, ctx):
+        splits = super().load(params, ctx)
+        path = Path(ctx.raw_dir) / mm.HDF5_NAME
+        with h5py.File(path, "r") as fh:
+            gone = {m: mm.missing_rows(fh[src][...]) for m, src in mm.FEATURE_SOURCES.items()}
+        ctx.deferred_provenance.clear()
+        ctx.provenance["unavailable"] = {
+            m: {s: int(g[lo:hi].sum()) for s, (lo, hi) in ctx.provenance["split_rows"].items()} for m, g in gone.items()
+        }
+        for sp in splits:
+            lo, hi = ctx.provenance["split_rows"][sp.split]
+            sp.available = np.stack([~gone[m][lo:hi] for m in mm.FEATURE_SOURCES], axis=1)
+        return splits
+
+
+def test_single_pass_store_is_byte_identical_to_the_scan_first_store(raw, tmp_path, monkeypatch):
+    from modalbench.preprocess import pipeline
+    from modalbench.preprocess.pipeline import prepare
+
+    d, _ = raw
+    monkeypatch.setattr(mm.MMIMDB, "block_rows", 7)
+    new = prepare("mmimdb", root=tmp_path / "new", raw=d, progress=False)
+    monkeypatch.setattr(pipeline, "get_dataset", lambda name: ScanFirstMMIMDB())
+    old = prepare("mmimdb", root=tmp_path / "old", raw=d, progress=False)
+    assert "rows" in old.attrs["source"]["provenance"]
+    assert new.attrs["fingerprint"] == old.attrs["fingerprint"]
+    assert new.attrs["source"]["provenance"]["unavailable"] == {
+        "text": {"train": 1, "val": 1, "test": 0},
+        "image": {"train": 1, "val": 0, "test": 0},
+    }
+    version = Path("mmimdb") / "v1"
+    assert (tmp_path / "new" / version / "checksums.json").read_bytes() == (
+        tmp_path / "old" / version / "checksums.json"
+    ).read_bytes()
+
+
+def test_prepare_reads_each_feature_row_twice(raw, tmp_path, monkeypatch):
+    """Statistics and availability counts come from one pass, the write from a second: every row of
+    ``vgg_features`` is read twice (not three times: no separate availability scan)."""
+    from modalbench.preprocess.pipeline import prepare
+
+    d, _ = raw
+    monkeypatch.setattr(mm.MMIMDB, "block_rows", 7)
+    read: list[int] = []
+    real_getitem = h5py.Dataset.__getitem__
+
+    def counting(self, key):
+        out = real_getitem(self, key)
+        if self.name == "/vgg_features":
+            read.append(np.asarray(out).shape[0])
+        return out
+
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", counting)
+    res = prepare("mmimdb", root=tmp_path / "root", raw=d, progress=False)
+    assert sum(read) == 2 * sum(SIZES)
+    assert res.attrs["source"]["provenance"]["unavailable"]["image"] == {"train": 1, "val": 0, "test": 0}
 
 
 def test_unknown_representation_is_an_error():

@@ -239,6 +239,33 @@ def test_wrong_hash_download_is_rejected_naming_the_file(name: str, tmp_path: Pa
     assert not (tmp_path / "r" / name / "raw" / "t10k-images-idx3-ubyte.gz").exists()  # never accepted
 
 
+def test_wrong_md5_download_is_one_cli_line_with_both_md5s_and_the_next_step(
+    tmp_path: Path, http_server, monkeypatch, capsys
+) -> None:
+    """Through the command line: exactly one stderr line naming the file, the expected and received md5 and what
+    to do next."""
+    import hashlib
+
+    from modalbench.app.cli import main
+
+    for file in FILE_NAMES:
+        http_server.add_file(f"m/{file}", MNIST_DIR / file)
+    wrong = MNIST_DIR / "train-images-idx3-ubyte.gz"
+    http_server.add_file("m/t10k-images-idx3-ubyte.gz", wrong)
+    monkeypatch.setattr(MnistHalves, "mirrors", (http_server.url("m/"),))
+    monkeypatch.setattr(MnistHalves, "fetch_options", FAST)
+    with fixture_checksums(MnistHalves):
+        expected = MnistHalves().remote_files()["test_images"].md5
+        code = main(["prepare", "mnist-halves", "--quiet", "--root", str(tmp_path / "r"), "--set", "split.val_size=5"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.splitlines()) == 1, err
+    got = hashlib.md5(wrong.read_bytes()).hexdigest()
+    assert "checksum mismatch for t10k-images-idx3-ubyte.gz" in err
+    assert f"md5 expected {expected}, got {got}" in err
+    assert "Next step: delete the .mismatch file" in err and "--verification warn" in err
+
+
 def test_fashion_md5s_are_the_maintainers_published_values() -> None:
     """The md5 column of the zalandoresearch/fashion-mnist README, checked on every download."""
     rf = get_dataset("fashion-halves").remote_files()

@@ -127,6 +127,52 @@ def test_prepare_ntu60_skeleton_store(ntu_raw, tmp_path: Path) -> None:
     assert (ds["n_frames"].values >= 12).all()
 
 
+def test_prepare_parses_every_skeleton_file_once(ntu_raw, tmp_path: Path, monkeypatch) -> None:
+    """The statistics pass parses the training blocks and keeps them; the write reads them back: each of the 45
+    files is parsed once, and the store is the same as one written without the kept blocks."""
+    from modalbench.loaders import ntu
+
+    raw, _ = ntu_raw
+    parsed: list[str] = []
+    real = ntu.read_skeleton
+
+    def counting(data: bytes, where: str, **kw):
+        parsed.append(where.rsplit("/", 1)[-1])
+        return real(data, where, **kw)
+
+    monkeypatch.setattr(ntu, "read_skeleton", counting)
+    res = prepare("ntu60", root=tmp_path / "r", raw=raw, progress=False, overrides={"skeleton.frames": 16})
+    assert len(parsed) == len(set(parsed)) == 45
+    kept = sorted((tmp_path / "r" / "ntu60" / "raw" / ntu.PARSED_DIR).glob("*.npz"))
+    assert kept and not list(kept[0].parent.glob("*incomplete*"))
+    first_sums = (tmp_path / "r" / "ntu60" / "v1" / "checksums.json").read_bytes()
+    parsed.clear()  # a second prepare finds the kept training blocks: only validation and test are parsed
+    again = prepare(
+        "ntu60", root=tmp_path / "r", raw=raw, progress=False, force=True, overrides={"skeleton.frames": 16}
+    )
+    assert again.attrs["normalisation"] == res.attrs["normalisation"]
+    assert 0 < len(parsed) < 45
+    monkeypatch.setattr(ntu, "PARSED_DIR", "elsewhere")  # nothing kept: parsed twice as before, same bytes
+    plain = prepare("ntu60", root=tmp_path / "p", raw=raw, progress=False, overrides={"skeleton.frames": 16})
+    assert plain.attrs["fingerprint"] == res.attrs["fingerprint"]
+    assert (tmp_path / "p" / "ntu60" / "v1" / "checksums.json").read_bytes() == first_sums
+
+
+def test_a_damaged_kept_block_is_parsed_again(ntu_raw, tmp_path: Path) -> None:
+    from modalbench.loaders import ntu
+
+    raw, _ = ntu_raw
+    first = prepare("ntu60", root=tmp_path / "r", raw=raw, progress=False, overrides={"skeleton.frames": 16})
+    for kept in (tmp_path / "r" / "ntu60" / "raw" / ntu.PARSED_DIR).glob("*.npz"):
+        kept.write_bytes(b"PK\x03\x04 truncated")
+    again = prepare(
+        "ntu60", root=tmp_path / "r", raw=raw, progress=False, force=True, overrides={"skeleton.frames": 16}
+    )
+    assert again.attrs["normalisation"] == first.attrs["normalisation"]
+    ds = open_store("ntu60", root=tmp_path / "r")
+    assert ds["skeleton"].shape == (45, 16, 2, 25, 3) and np.isfinite(ds["skeleton"].values).all()
+
+
 def test_missing_skeletons_kept_on_request(ntu_raw, tmp_path: Path) -> None:
     res = prepare(
         "ntu60-parts",

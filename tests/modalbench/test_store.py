@@ -13,7 +13,7 @@ import xarray as xr
 
 from helpers.builders import OutlierSeries  # noqa: F401
 from modalbench.datasets import PrepareContext
-from modalbench.errors import StoreError
+from modalbench.errors import ModalbenchError, StoreError
 from modalbench.preprocess import pipeline
 from modalbench.preprocess.pipeline import build_dataset, compute_stats, prepare
 from modalbench.store import fingerprint, locate, open_store, summary
@@ -263,3 +263,32 @@ def test_xarray_view_names_modalities_and_plain_open_zarr_is_quiet(digits_root) 
     with pytest.warns(DeprecationWarning, match="open_store\\(name, root=root"):
         old = open_store(digits_root, "digits")  # the former argument order still works during the transition
     assert old.attrs["fingerprint"] == ds.attrs["fingerprint"]
+
+
+@pytest.mark.parametrize(
+    ("ref", "expected"),
+    [("avmnist", ("avmnist", None)), ("avmnist@v1-regen", ("avmnist", "v1-regen")), ("digits@v1", ("digits", "v1"))],
+)
+def test_split_dataset_ref(ref: str, expected: tuple[str, str | None]) -> None:
+    from modalbench.store import split_dataset_ref
+
+    assert split_dataset_ref(ref) == expected
+
+
+@pytest.mark.parametrize("ref", ["avmnist@", "@v1", "a@b@c"])
+def test_a_malformed_dataset_ref_is_one_line(ref: str) -> None:
+    from modalbench.store import split_dataset_ref
+
+    with pytest.raises(ModalbenchError, match="expected NAME or NAME@VERSION") as ei:
+        split_dataset_ref(ref)
+    assert "\n" not in str(ei.value)
+
+
+def test_name_at_version_reaches_that_store(digits_root) -> None:
+    from modalbench.store import is_prepared, locate, store_version
+
+    assert store_version("digits@v1", digits_root) == "v1"
+    assert locate(digits_root, "digits@v1")[0] == locate(digits_root, "digits")[0]
+    assert is_prepared(digits_root, "digits@v1") and not is_prepared(digits_root, "digits@v9")
+    with pytest.raises(StoreError, match="'digits' v9 is not prepared"):
+        open_store("digits@v9", root=digits_root)
