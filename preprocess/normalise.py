@@ -8,6 +8,7 @@ import dask.array as da
 import numpy as np
 
 from modalbench.errors import ModalbenchError
+from modalbench.meta import PAD_TOKEN_ID, UNK_TOKEN_ID, ModalitySpec
 
 METHODS = ("minmax", "standard", "none")
 
@@ -51,6 +52,18 @@ def reader_scaled_stats(raw: dict[str, np.ndarray], scale: float) -> dict[str, A
     stats["reader_scale"] = float(scale)
     stats["scaled_mean"] = [float(np.float32(v) * np.float32(scale)) for v in stats["mean"]]
     return stats
+
+
+def token_stats(spec: ModalitySpec) -> dict[str, Any]:
+    """The "statistics" of a token-id modality (int32, kind ``text``): none are computed and nothing is scaled;
+    ``scaled_mean`` (what the ``mean`` fill writes) is the pad id at every position, so a filled plot is empty."""
+    return {
+        "method": "tokens",
+        "pad_id": PAD_TOKEN_ID,
+        "unk_id": UNK_TOKEN_ID,
+        "vocab_size": int(spec.vocab_size),
+        "scaled_mean": [float(PAD_TOKEN_ID)] * int(spec.shape[0]),
+    }
 
 
 def affine(stats: dict[str, Any], scaling: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:

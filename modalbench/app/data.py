@@ -91,6 +91,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 def reader_range(stats: dict[str, Any]) -> tuple[float, float, float]:
     """Train ``(min, max, mean)`` of one modality in the units the reader yields: a uint8 store's values
     (``method`` ``reader_scale``) times its scale, as the reader returns them; other stores' as recorded."""
+    if stats.get("method") == "tokens":  # token ids: pad id .. vocabulary size - 1, filled with the pad id
+        return float(stats["pad_id"]), float(stats["vocab_size"] - 1), float(stats["pad_id"])
     lo, hi = min(stats["min"]), max(stats["max"])
     if stats.get("method") == "reader_scale":
         scale = float(stats["reader_scale"])
