@@ -173,6 +173,7 @@ def scan_archive(
         index = read_json(index_path, max_bytes=1 << 30)
         if index.get("key") == key:
             return dict(index)
+        index_path.unlink()  # another archive or size: its blocks are overwritten below, never reused half-written
     height, width = image_size
     where = archive.name
     split: Any = None

@@ -338,3 +338,47 @@ def test_train_gmu_and_evaluate_report_the_four_f1s_on_the_raw_store(raw_root: P
     metrics = doc["scenarios"][0]["conditions"][0]["metrics"]
     assert set(metrics) == {"f1_micro", "f1_macro", "f1_weighted", "f1_samples"}
     assert doc["dataset"]["version"] == "raw-v1"
+
+
+def test_knn_and_regress_fills_are_refused_for_token_ids(raw_root: Path) -> None:
+    from modalbench.app.workflows import fit_train_imputer
+    from modalbench.data import open_reader
+
+    reader = open_reader(raw_root, "mmimdb", "test")
+    assert reader.meta.modality("text").vocab_size > 2
+    inputs, _, _ = reader.read(0, 4)
+    assert inputs["text"].dtype == np.float32 and np.array_equal(inputs["text"], np.round(inputs["text"]))
+    for strategy in ("knn", "regress"):
+        with pytest.raises(ModalbenchError, match=f"--fill {strategy}: modality 'text' holds token ids"):
+            fit_train_imputer(reader, strategy)
+
+
+def test_the_stream_is_read_once_in_batches_and_the_batch_size_does_not_change_the_data(archive, tmp_path, monkeypatch):
+    import tarfile
+
+    modes = []
+    real_open = tarfile.open
+
+    def spy(*args, **kwargs):
+        modes.append(kwargs.get("mode"))
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(tarfile, "open", spy)
+    small = mr.scan_archive(archive.path, tmp_path / "a", key="k", image_size=(16, 10), threads=2, batch_members=4)
+    whole = mr.scan_archive(archive.path, tmp_path / "b", key="k", image_size=(16, 10), threads=1, batch_members=999)
+    assert modes == ["r|gz", "r|gz"]  # one streaming pass each (gzip is not splittable)
+    assert all(b["rows"] <= 4 for b in small["blocks"]) and len(small["blocks"]) >= 8
+    assert len(whole["blocks"]) == 1 and small["undecodable"] == whole["undecodable"] == archive.corrupt
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(
+        ["index.json", *(b["file"] for b in small["blocks"])]
+    )  # nothing extracted: decoded blocks and the index only
+    params = {**mr.DEFAULT_PARAMS, "image_size": [16, 10]}
+    a = mr.load_splits(small, tmp_path / "a", params, mm.GENRES, "x")[0]
+    b = mr.load_splits(whole, tmp_path / "b", params, mm.GENRES, "x")[0]
+    for sa, sb in zip(a, b, strict=True):
+        np.testing.assert_array_equal(sa.inputs["image"].compute(), sb.inputs["image"].compute())
+        np.testing.assert_array_equal(sa.inputs["text"].compute(), sb.inputs["text"].compute())
+    # the same key reuses the index without reading the archive; another key reads it again
+    assert mr.scan_archive(archive.path, tmp_path / "a", key="k", image_size=(16, 10)) == small and len(modes) == 2
+    mr.scan_archive(archive.path, tmp_path / "a", key="other", image_size=(16, 10))
+    assert len(modes) == 3
