@@ -382,3 +382,13 @@ def test_the_stream_is_read_once_in_batches_and_the_batch_size_does_not_change_t
     assert mr.scan_archive(archive.path, tmp_path / "a", key="k", image_size=(16, 10)) == small and len(modes) == 2
     mr.scan_archive(archive.path, tmp_path / "a", key="other", image_size=(16, 10))
     assert len(modes) == 3
+
+
+def test_noisy_modality_leaves_token_ids_clean(raw_root: Path) -> None:
+    from modalbench.scenarios import get_scenario
+    from modalbench.store import open_store
+
+    scen = get_scenario("noisy-modality").generate(open_store("mmimdb", root=raw_root), seed=0, snrs=[10])
+    assert [c["id"] for c in scen.conditions] == ["noise-image-snr10", "noise-all-snr10"]
+    assert scen.conditions[-1]["noisy_modalities"] == [1]  # image only; text (index 0) holds token ids
+    assert "but the token ids (text)" in scen.conditions[-1]["description"]
