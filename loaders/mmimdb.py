@@ -258,6 +258,8 @@ class MMIMDB(DatasetBuilder):
 
     #: threads decoding posters (``representation = raw``; not a data parameter)
     threads = 2
+    #: uint8 poster statistics from histograms (the features representation has no uint8 modality)
+    histogram_stats = True
     #: the raw representation's modalities, known once :meth:`load` has read the training plots
     _raw_specs: list[ModalitySpec] | None = None
 

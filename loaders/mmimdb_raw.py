@@ -70,8 +70,8 @@ SPLITS = ("train", "val", "test")
 CACHE_VERSION = 1
 #: posters decoded per batch (one ``.npy`` block each): 256 × 3 × 256 × 160 bytes = 31 MB
 BATCH_MEMBERS = 256
-#: output rows gathered per dask task
-TASK_ROWS = 512
+#: output rows gathered per dask task (128 posters of 3×256×160: 16 MB)
+TASK_ROWS = 128
 DEFAULT_PARAMS: dict[str, Any] = {
     "image_size": [256, 160],
     "min_count": 1,

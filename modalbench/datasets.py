@@ -72,6 +72,9 @@ class DatasetBuilder:
     citation: ClassVar[str] = ""
     structure: ClassVar[str] = "samples"
     synthetic: ClassVar[bool] = False
+    #: train statistics of uint8 modalities from per-channel 256-bin histograms (exact, one pass, no float64
+    #: copy of the pixels); off by default, so the stores built before keep their statistics bit for bit
+    histogram_stats: ClassVar[bool] = False
 
     def default_params(self) -> dict[str, Any]:
         """Every preprocessing parameter with its default (recorded in the store)."""

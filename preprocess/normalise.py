@@ -27,6 +27,41 @@ def stat_graph(arrays: list[Any], channel_axis: int) -> dict[str, da.Array]:
     }
 
 
+def channel_histogram(block: np.ndarray, channel_axis: int) -> np.ndarray:
+    """``(C, 256)`` int64 counts of each uint8 value per channel of one block."""
+    x = np.moveaxis(np.asarray(block, dtype=np.uint8), channel_axis, -1)
+    flat = x.reshape(-1, x.shape[-1])
+    return np.stack([np.bincount(flat[:, c], minlength=256) for c in range(flat.shape[1])]).astype(np.int64)
+
+
+def histogram_moments(hist: np.ndarray) -> dict[str, np.ndarray]:
+    """``min, max, mean, std, count`` per channel (as :func:`stat_graph` gives them) from ``(C, 256)`` counts."""
+    values = np.arange(hist.shape[1], dtype=np.float64)
+    count = hist.sum(axis=1)
+    n = count.astype(np.float64)
+    ok = count > 0
+    mean = np.divide(hist @ values, n, out=np.full_like(n, np.nan), where=ok)
+    centred = (values[None, :] - np.where(ok, mean, 0.0)[:, None]) ** 2
+    var = np.divide((hist * centred).sum(axis=1), n, out=np.full_like(n, np.nan), where=ok)
+    seen = hist > 0
+    lo = np.where(ok, seen.argmax(axis=1), np.nan).astype(np.float64)
+    hi = np.where(ok, hist.shape[1] - 1 - seen[:, ::-1].argmax(axis=1), np.nan).astype(np.float64)
+    return {"min": lo, "max": hi, "mean": mean, "std": np.sqrt(var), "count": count}
+
+
+def histogram_stat_graph(arrays: list[Any], channel_axis: int) -> Any:
+    """Lazy per-channel stats of uint8 train arrays from 256-bin histograms: one small task per chunk, no float
+    copy (a ``Delayed`` of the :func:`stat_graph` dict)."""
+    import dask
+
+    parts = [
+        dask.delayed(channel_histogram, pure=True)(block, channel_axis)
+        for a in arrays
+        for block in da.asarray(a).to_delayed().ravel()
+    ]
+    return dask.delayed(histogram_moments, pure=True)(dask.delayed(sum, pure=True)(parts))
+
+
 def finalize_stats(raw: dict[str, np.ndarray], scaling: dict[str, Any]) -> dict[str, Any]:
     """JSON-able stats plus ``scaled_mean`` (the train mean after scaling: what the ``mean`` fill writes)."""
     count = np.asarray(raw["count"])

@@ -54,6 +54,7 @@ from modalbench.vocabulary import VERIFICATION_MODES
 from .normalise import (
     apply_scaling,
     finalize_stats,
+    histogram_stat_graph,
     merge_partials,
     partial_stats,
     raw_stats,
@@ -126,6 +127,11 @@ def stats_graph(builder: DatasetBuilder, params: dict[str, Any], items: list[Any
     graph: dict[str, Any] = {"stats": {}}
     for spec in specs:
         if spec.storage_dtype == "int32":  # token ids: no statistics (see compute_stats)
+            continue
+        if spec.storage_dtype == "uint8" and builder.histogram_stats:
+            graph["stats"][spec.name] = histogram_stat_graph(
+                [s.inputs[spec.name] for s in train], channel_axis=1 + channel_axis(spec)
+            )
             continue
         graph["stats"][spec.name] = stat_graph(
             [s.inputs[spec.name] for s in train], channel_axis=1 + channel_axis(spec)
