@@ -190,30 +190,20 @@ def mmimdb_archive(tmp_path_factory):
     return raw, path, len(members)
 
 
+def _run_raw(benchmark, code: str, args: list[str], n: int, **info: str) -> None:
+    """One round of ``code`` in a fresh child; records members/s and the child's peak RSS."""
+    benchmark.group = "prepare-mmimdb-raw"
+    result = benchmark.pedantic(lambda: _run(code, *args), rounds=1, iterations=1)
+    rate = round(n / result["seconds"], 1)
+    benchmark.extra_info.update(info, members=n, members_per_s=rate, peak_rss_mb=round(result["peak_rss_mb"]), items=n)
+
+
 def test_mmimdb_raw_prepare_modalbench(benchmark, mmimdb_archive, tmp_path):
     raw, _, n = mmimdb_archive
-    benchmark.group = "prepare-mmimdb-raw"
-    result = benchmark.pedantic(
-        lambda: _run(RAW_MODALBENCH_CHILD, str(raw), str(tmp_path / "root")), rounds=1, iterations=1
-    )
-    benchmark.extra_info.update(
-        role="modalbench",
-        members=n,
-        members_per_s=round(n / result["seconds"], 1),
-        peak_rss_mb=round(result["peak_rss_mb"]),
-        items=n,
-    )
+    _run_raw(benchmark, RAW_MODALBENCH_CHILD, [str(raw), str(tmp_path / "root")], n, role="modalbench")
 
 
 def test_mmimdb_raw_prepare_reference_extract_then_pillow(benchmark, mmimdb_archive, tmp_path):
     _, path, n = mmimdb_archive
-    benchmark.group = "prepare-mmimdb-raw"
-    result = benchmark.pedantic(lambda: _run(RAW_REFERENCE_CHILD, str(path), str(tmp_path)), rounds=1, iterations=1)
-    benchmark.extra_info.update(
-        role="reference",
-        reference="tarfile extractall + Pillow loop + np.save",
-        members=n,
-        members_per_s=round(n / result["seconds"], 1),
-        peak_rss_mb=round(result["peak_rss_mb"]),
-        items=n,
-    )
+    reference = "tarfile extractall + Pillow loop + np.save"
+    _run_raw(benchmark, RAW_REFERENCE_CHILD, [str(path), str(tmp_path)], n, role="reference", reference=reference)

@@ -390,6 +390,7 @@ def load_splits(
     provenance = {
         "members": int(index["members"]),
         "movies": {s: len(ids[s]) for s in SPLITS},
+        "movies_not_in_split": len(movies) - sum(len(ids[s]) for s in SPLITS),
         "unavailable": unavailable,
         "posters": poster_gaps,
         "vocabulary": {

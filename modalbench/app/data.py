@@ -131,6 +131,11 @@ def print_info(name: str, root: str | None, version: str | None = None) -> None:
             f"{mean:.3g}",
         )
     out.print(t)
+    unavailable = (s["source"].get("provenance") or {}).get("unavailable")
+    if isinstance(unavailable, dict) and all(isinstance(v, dict) for v in unavailable.values()):
+        names = [m["name"] for m in s["modalities"] if m["name"] in unavailable]
+        counts = "; ".join(f"{m} " + ", ".join(f"{k} {unavailable[m].get(k, 0)}" for k in SPLITS) for m in names)
+        out.print(f"unavailable: {counts}  (real missing data, per modality and split)")
     out.print("params:      " + json.dumps(s["params"], sort_keys=True))
 
 

@@ -293,6 +293,10 @@ def test_info_shows_the_unavailable_counts(archive, tmp_path, capsys):
     assert main(["info", "mmimdb@raw-v1", "--root", str(root), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["source"]["provenance"]["unavailable"]["image"]["train"] == 1
+    assert info["source"]["provenance"]["movies_not_in_split"] == 0
+    assert main(["info", "mmimdb@raw-v1", "--root", str(root)]) == 0
+    text = capsys.readouterr().out
+    assert "unavailable: text train 1, val 0, test 1; image train 1, val 1, test 0" in " ".join(text.split())
 
 
 # ---------------------------------------------------------------- training on the raw store
