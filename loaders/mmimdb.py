@@ -273,11 +273,16 @@ class MMIMDB(DatasetBuilder):
         }
 
     def resolve_params(self, params: dict[str, Any], raw_dir: Path | None, download_dir: Path) -> dict[str, Any]:
-        """``features`` stores keep no ``raw`` parameters (their fingerprint is unchanged); setting one is an
-        error naming it."""
+        """``features`` stores keep no ``raw`` parameters (their fingerprint is unchanged) and ``raw`` stores no
+        ``scaling`` (uint8 posters and token ids are never scaled); setting the other one's is an error naming it."""
         _check_representation(params)
         if params.get("representation", "features") == "raw":
-            return params
+            if params.get("scaling") != self.default_params()["scaling"]:
+                raise ModalbenchError(
+                    "mmimdb: scaling applies to representation=features only (raw posters are stored as bytes and "
+                    "read as x/255; token ids are never scaled)"
+                )
+            return {k: v for k, v in params.items() if k != "scaling"}
         changed = sorted(k for k, v in params.get("raw", {}).items() if mmimdb_raw.DEFAULT_PARAMS.get(k) != v)
         if changed:
             raise ModalbenchError(

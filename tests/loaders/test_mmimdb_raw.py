@@ -218,7 +218,9 @@ def test_raw_parameters_need_the_raw_representation_and_features_params_keep_no_
     features = b.resolve_params(b.default_params(), None, tmp_path)
     assert "raw" not in features and features["representation"] == "features"  # the v1 fingerprint is unchanged
     raw = b.resolve_params({**b.default_params(), "representation": "raw"}, None, tmp_path)
-    assert raw["raw"] == mr.DEFAULT_PARAMS
+    assert raw["raw"] == mr.DEFAULT_PARAMS and "scaling" not in raw  # nothing of the raw store is scaled
+    assert prepare(tmp_path / "r", archive.path.parent, *SMALL, "--set", "scaling.method=minmax") == 2
+    assert "scaling applies to representation=features only" in capsys.readouterr().err
     assert prepare(tmp_path / "root", archive.path.parent, "--set", "raw.min_count=2") == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "raw.min_count applies to representation=raw only" in err
