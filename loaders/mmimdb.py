@@ -298,6 +298,12 @@ class MMIMDB(DatasetBuilder):
         """``raw-v1`` for ``representation = raw``, else ``v1``."""
         return RAW_VERSION if params.get("representation") == "raw" else self.version
 
+    def description_for(self, params: dict[str, Any]) -> str:
+        """The raw store holds posters and plot tokens, not the published features."""
+        if params.get("representation") == "raw":
+            return "MM-IMDB: 25,959 movies, plot token ids and letterboxed posters from mmimdb.tar.gz, 23 genres"
+        return self.description
+
     def modalities(self, params: dict[str, Any]) -> list[ModalitySpec]:
         _check_representation(params)
         if params.get("representation") == "raw":

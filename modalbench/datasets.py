@@ -101,6 +101,11 @@ class DatasetBuilder:
         is given); one unless the version depends on the parameters (:meth:`version_for`)."""
         return (self.version,)
 
+    def description_for(self, params: dict[str, Any]) -> str:
+        """The store's description for the resolved ``params`` (``description`` unless a parameter changes what
+        the store holds)."""
+        return self.description
+
     def version_for(self, params: dict[str, Any]) -> str:
         """The version a store prepared with the resolved ``params`` gets (its folder and leaderboard key
         ``name@version``); override with :meth:`versions` when two builds must never be ranked together."""

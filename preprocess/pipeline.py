@@ -729,7 +729,7 @@ def make_attrs(
     attrs: dict[str, Any] = {
         "dataset": builder.name,
         "version": builder.version_for(params),
-        "description": builder.description,
+        "description": builder.description_for(params),
         "synthetic": bool(builder.synthetic),
         "structure": builder.structure,
         "task": tasks[0].name,

@@ -125,6 +125,7 @@ def test_prepare_raw_builds_tokens_posters_labels_and_counts(archive, tmp_path):
     assert prepare(root, archive.path.parent, *SMALL) == 0
     attrs = raw_attrs(root)
     assert attrs["version"] == "raw-v1" and attrs["n_samples"] == {"train": 20, "val": 6, "test": 8}
+    assert "plot token ids and letterboxed posters" in attrs["description"]
     mods = {m["name"]: m for m in attrs["modalities"]}
     assert mods["text"]["kind"] == "text" and mods["text"]["storage_dtype"] == "int32"
     assert mods["image"]["shape"] == [3, 32, 20] and mods["image"]["storage_dtype"] == "uint8"
