@@ -6,7 +6,9 @@ layers of 128 units, the last step's state read out); ``image`` -> small CNN; ``
 ``spectrogram`` -> LeNet-style CNN (MFAS's unimodal spectrogram net; ``cnn2d`` selects the earlier 3×3 2-D CNN);
 ``skeleton`` (``[B, T, P, J, 3]``: bodies × joints × xyz per step) -> temporal conv
 stack over the flattened joint coordinates (or ``gru``: a GRU over the same per-step vectors, the last state read
-out); ``video`` (``[B, T, C, H, W]`` clips) -> small 3-D CNN (spatio-temporal 3×3×3 convolutions, global pooling).
+out); ``video`` (``[B, T, C, H, W]`` clips) -> small 3-D CNN (spatio-temporal 3×3×3 convolutions, global pooling);
+``text`` with a vocabulary (``[B, L]`` token ids, as float32 from the reader) -> embedding, 1-D convolution and a
+mean over the non-pad positions; ``text`` without one (feature vectors) -> MLP.
 Every encoder maps ``[B, *shape]`` to ``[B, out_dim]``.
 """
 
@@ -18,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from modalbench.meta import ModalitySpec
+from modalbench.meta import PAD_TOKEN_ID, ModalitySpec
 
 
 class SeriesConvEncoder(nn.Module):
@@ -151,6 +153,37 @@ class MLPEncoder(nn.Module):
         return self.net(x)
 
 
+class TokenConvEncoder(nn.Module):
+    """Token ids ``[B, L]`` (float or integer; 0 = ``<pad>``): embedding (``vocab_size`` from the store, the pad
+    row kept at zero), one 1-D convolution with ReLU, then the mean over the non-pad positions (an all-pad row, e.g.
+    a missing plot after the fill, gives zeros), a linear layer and ReLU."""
+
+    def __init__(
+        self,
+        spec: ModalitySpec,
+        out_dim: int,
+        embedding: int = 64,
+        filters: int = 64,
+        kernel: int = 3,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if spec.vocab_size < 2:
+            raise ValueError(f"modality {spec.name!r}: a token encoder needs the store's vocab_size")
+        self.vocab_size = int(spec.vocab_size)
+        self.embed = nn.Embedding(self.vocab_size, embedding, padding_idx=PAD_TOKEN_ID)
+        self.conv = nn.Conv1d(embedding, filters, kernel, padding=kernel // 2)
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(filters, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ids = x.round().long().clamp(0, self.vocab_size - 1) if x.is_floating_point() else x.long()
+        keep = (ids != PAD_TOKEN_ID).unsqueeze(1).to(self.out.weight.dtype)  # [B, 1, L]
+        h = torch.relu(self.conv(self.embed(ids).transpose(1, 2))) * keep  # [B, F, L]
+        pooled = h.sum(dim=2) / keep.sum(dim=2).clamp(min=1.0)
+        return torch.relu(self.out(self.drop(pooled)))
+
+
 class SkeletonTemporalEncoder(nn.Module):
     """Skeleton sequences ``[B, T, P, J, 3]``: every step's ``P·J·3`` coordinates as channels of a temporal
     Conv1d stack (BatchNorm, ReLU, stride-2 after the first layer), mean over time; ``gru=True`` replaces the stack
@@ -249,6 +282,7 @@ ENCODER_NAMES: dict[str, type[nn.Module]] = {
     "skeleton-tcn": SkeletonTemporalEncoder,
     "gru": SkeletonTemporalEncoder,
     "cnn3d": Video3DCNNEncoder,
+    "token-conv": TokenConvEncoder,
 }
 
 
@@ -256,10 +290,11 @@ def make_encoder(spec: ModalitySpec, out_dim: int, kind: str | None = None, **cf
     """An encoder for ``spec`` producing ``out_dim`` features.
 
     ``kind`` overrides the default picked from ``spec.kind`` (``conv1d``, ``deepconvlstm``, ``cnn``, ``cnn2d``, ``lenet``,
-    ``mlp``, ``skeleton-tcn``, ``gru``, ``cnn3d``).
+    ``mlp``, ``skeleton-tcn``, ``gru``, ``cnn3d``, ``token-conv``); token ids (a ``vocab_size``) get
+    :class:`TokenConvEncoder`.
     """
     if kind is None:
-        cls = ENCODERS_BY_KIND[spec.kind]
+        cls = TokenConvEncoder if spec.vocab_size else ENCODERS_BY_KIND[spec.kind]
     else:
         if kind not in ENCODER_NAMES:
             raise ValueError(f"unknown encoder {kind!r}; choose from {sorted(ENCODER_NAMES)}")

@@ -49,6 +49,7 @@ from modalbench.meta import ModalitySpec
 from modalbench.paths import local_raw_dir, resolve_root
 from modalbench.preprocess.types import SampleSplit
 
+from . import mmimdb_raw
 from .download import RemoteFile, fetch
 
 HDF5_NAME = "multimodal_imdb.hdf5"
@@ -99,7 +100,9 @@ LABEL_SOURCE = "genres"
 #: Fuel's split names -> ours
 FUEL_SPLITS = {"train": "train", "dev": "val", "test": "test"}
 SPLITS = ("train", "val", "test")
-REPRESENTATIONS = ("features",)
+REPRESENTATIONS = ("features", "raw")
+#: the store version of ``representation = raw`` (another dataset version: never ranked with ``features``)
+RAW_VERSION = "raw-v1"
 #: rows per read task (4096-d float32: 16 MB)
 BLOCK_ROWS = 1024
 
@@ -266,14 +269,63 @@ class MMIMDB(DatasetBuilder):
     archive_urls: ClassVar[tuple[str, ...]] = ARCHIVE_URLS
     fetch_options: ClassVar[dict[str, Any]] = {}
 
+    #: threads decoding posters (``representation = raw``; not a data parameter)
+    threads = 2
+    #: uint8 poster statistics from histograms (the features representation has no uint8 modality)
+    histogram_stats = True
+    #: the raw representation's modalities, known once :meth:`load` has read the training plots
+    _raw_specs: list[ModalitySpec] | None = None
+
     def default_params(self) -> dict[str, Any]:
+        """``raw`` holds the parameters of ``representation = raw`` (dropped for ``features``; see
+        :meth:`resolve_params`)."""
         return {
             "representation": "features",
             "scaling": {"method": "standard", "range": [0.0, 1.0], "clip": False},
+            "raw": dict(mmimdb_raw.DEFAULT_PARAMS),
         }
+
+    def resolve_params(self, params: dict[str, Any], raw_dir: Path | None, download_dir: Path) -> dict[str, Any]:
+        """``features`` stores keep no ``raw`` parameters (their fingerprint is unchanged) and ``raw`` stores no
+        ``scaling`` (uint8 posters and token ids are never scaled); setting the other one's is an error naming it."""
+        _check_representation(params)
+        if params.get("representation", "features") == "raw":
+            if params.get("scaling") != self.default_params()["scaling"]:
+                raise ModalbenchError(
+                    "mmimdb: scaling applies to representation=features only (raw posters are stored as bytes and "
+                    "read as x/255; token ids are never scaled)"
+                )
+            return {k: v for k, v in params.items() if k != "scaling"}
+        changed = sorted(k for k, v in params.get("raw", {}).items() if mmimdb_raw.DEFAULT_PARAMS.get(k) != v)
+        if changed:
+            raise ModalbenchError(
+                f"mmimdb: raw.{changed[0]} applies to representation=raw only (add --set representation=raw)"
+            )
+        return {k: v for k, v in params.items() if k != "raw"}
+
+    def versions(self) -> tuple[str, ...]:
+        """``v1`` (``features``) first, then ``raw-v1`` (posters and plots from the archive)."""
+        return (self.version, RAW_VERSION)
+
+    def version_for(self, params: dict[str, Any]) -> str:
+        """``raw-v1`` for ``representation = raw``, else ``v1``."""
+        return RAW_VERSION if params.get("representation") == "raw" else self.version
+
+    def description_for(self, params: dict[str, Any]) -> str:
+        """The raw store holds posters and plot tokens, not the published features."""
+        if params.get("representation") == "raw":
+            return "MM-IMDB: 25,959 movies, plot token ids and letterboxed posters from mmimdb.tar.gz, 23 genres"
+        return self.description
 
     def modalities(self, params: dict[str, Any]) -> list[ModalitySpec]:
         _check_representation(params)
+        if params.get("representation") == "raw":
+            if self._raw_specs is None:
+                raise ModalbenchError(
+                    "mmimdb: the raw representation's token length and vocabulary size are known once the archive "
+                    "is read (prepare it: modalbench prepare mmimdb --set representation=raw)"
+                )
+            return list(self._raw_specs)
         return [ModalitySpec(m, "vector", (FEATURE_DIMS[m],)) for m in FEATURE_SOURCES]
 
     def tasks(self, params: dict[str, Any]) -> list[TaskInfo]:
@@ -334,6 +386,8 @@ class MMIMDB(DatasetBuilder):
 
     def load(self, params: dict[str, Any], ctx: PrepareContext) -> list[SampleSplit]:
         _check_representation(params)
+        if params.get("representation") == "raw":
+            return self.load_raw(params, ctx)
         path, fetched = self.fetch_file(self.remote_files()[0], ctx)
         info = inspect_hdf5(path)
         n_rows = info["rows"]
@@ -361,10 +415,31 @@ class MMIMDB(DatasetBuilder):
         ctx.deferred_provenance["unavailable"] = unavailable
         return out
 
+    def load_raw(self, params: dict[str, Any], ctx: PrepareContext) -> list[SampleSplit]:
+        """``representation = raw``: posters and plots from ``mmimdb.tar.gz`` (see :mod:`.mmimdb_raw`)."""
+        path, fetched = self.fetch_file(self.remote_files()[1], ctx)
+        raw = params["raw"]
+        size = raw["image_size"]
+        if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v >= 1 for v in size)):
+            raise ModalbenchError(f"mmimdb: raw.image_size must be [height, width] in pixels (got {size!r})")
+        parsed = self.download_directory(ctx) / f"{path.name}.parsed" / f"posters-{size[0]}x{size[1]}"
+        index = mmimdb_raw.scan_archive(
+            path,
+            parsed,
+            key=mmimdb_raw.cache_key(fetched["sha256"], size),
+            image_size=(size[0], size[1]),
+            threads=self.threads,
+        )
+        splits, specs, provenance = mmimdb_raw.load_splits(index, parsed, raw, GENRES, path.name)
+        self._raw_specs = specs
+        ctx.provenance.update({"file": fetched, **provenance})
+        return splits
+
     def library_versions(self) -> dict[str, str]:
         import h5py
+        import PIL
 
-        return {"h5py": h5py.__version__}
+        return {"h5py": h5py.__version__, "pillow": PIL.__version__}
 
 
 def _check_representation(params: dict[str, Any]) -> None:

@@ -78,6 +78,9 @@ class DatasetBuilder:
     #: compress the store's chunks (Blosc zstd + bitshuffle); a dataset of full-mantissa floats, which gain ~10 %
     #: from it at a large cost in write time, turns it off
     compress_store: ClassVar[bool] = True
+    #: train statistics of uint8 modalities from per-channel 256-bin histograms (exact, one pass, no float64
+    #: copy of the pixels); off by default, so the stores built before keep their statistics bit for bit
+    histogram_stats: ClassVar[bool] = False
 
     def default_params(self) -> dict[str, Any]:
         """Every preprocessing parameter with its default (recorded in the store)."""
@@ -103,6 +106,11 @@ class DatasetBuilder:
         """Every version this builder writes, preferred first (a store is looked up in this order when no version
         is given); one unless the version depends on the parameters (:meth:`version_for`)."""
         return (self.version,)
+
+    def description_for(self, params: dict[str, Any]) -> str:
+        """The store's description for the resolved ``params`` (``description`` unless a parameter changes what
+        the store holds)."""
+        return self.description
 
     def version_for(self, params: dict[str, Any]) -> str:
         """The version a store prepared with the resolved ``params`` gets (its folder and leaderboard key

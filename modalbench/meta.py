@@ -9,10 +9,16 @@ MODALITY_KINDS = ("series", "image", "vector", "spectrogram", "text", "skeleton"
 TASK_TYPES = ("multiclass", "multilabel")
 SPLITS = ("train", "val", "test")
 SPLIT_CODES = {name: code for code, name in enumerate(SPLITS)}
-#: dtypes a modality may be stored as; ``uint8`` modalities are stored unscaled and scaled by the reader
-STORAGE_DTYPES = ("float32", "uint8")
+#: dtypes a modality may be stored as; ``uint8`` modalities are stored unscaled and scaled by the reader; ``int32``
+#: holds token ids (kind ``text``), stored as they are and returned by the reader as float32 ids (exact below 2**24)
+STORAGE_DTYPES = ("float32", "uint8", "int32")
 #: the reader's scale of a ``uint8`` modality (pixels 0..255 -> 0..1)
 UINT8_READER_SCALE = 1.0 / 255.0
+#: the reader's scale per non-float storage dtype (token ids are returned unchanged, as float32)
+READER_SCALES = {"uint8": UINT8_READER_SCALE, "int32": 1.0}
+#: token id of the padding (and of a token modality's fill) and of an out-of-vocabulary word
+PAD_TOKEN_ID = 0
+UNK_TOKEN_ID = 1
 
 
 @dataclass(frozen=True)
@@ -26,12 +32,16 @@ class ModalitySpec:
     #: how the store keeps the values: ``float32`` (scaled by the pipeline) or ``uint8`` (raw bytes, scaled by the
     #: reader with ``attrs["reader_scale"][name]``; see docs/store-format.md)
     storage_dtype: str = "float32"
+    #: token modalities (kind ``text``): the vocabulary size, ``<pad>`` and ``<unk>`` included (0: not tokens)
+    vocab_size: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in MODALITY_KINDS:
             raise ValueError(f"modality {self.name!r}: kind {self.kind!r} not in {MODALITY_KINDS}")
         if self.storage_dtype not in STORAGE_DTYPES:
             raise ValueError(f"modality {self.name!r}: storage_dtype {self.storage_dtype!r} not in {STORAGE_DTYPES}")
+        if self.storage_dtype == "int32" and (self.kind != "text" or self.vocab_size < 2):
+            raise ValueError(f"modality {self.name!r}: int32 storage holds token ids (kind text, vocab_size >= 2)")
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -71,6 +81,8 @@ class ModalitySpec:
         }
         if self.storage_dtype != "float32":
             out["storage_dtype"] = self.storage_dtype
+        if self.vocab_size:
+            out["vocab_size"] = self.vocab_size
         return out
 
     @classmethod
@@ -81,6 +93,7 @@ class ModalitySpec:
             tuple(int(s) for s in d["shape"]),
             tuple(d.get("channels", ())),
             d.get("storage_dtype", "float32"),
+            int(d.get("vocab_size", 0)),
         )
 
 

@@ -8,6 +8,7 @@ import dask.array as da
 import numpy as np
 
 from modalbench.errors import ModalbenchError
+from modalbench.meta import PAD_TOKEN_ID, UNK_TOKEN_ID, ModalitySpec
 
 METHODS = ("minmax", "standard", "none")
 
@@ -24,6 +25,41 @@ def stat_graph(arrays: list[Any], channel_axis: int) -> dict[str, da.Array]:
         "std": da.nanstd(flat, axis=0),
         "count": da.sum(~da.isnan(flat), axis=0),
     }
+
+
+def channel_histogram(block: np.ndarray, channel_axis: int) -> np.ndarray:
+    """``(C, 256)`` int64 counts of each uint8 value per channel of one block."""
+    x = np.moveaxis(np.asarray(block, dtype=np.uint8), channel_axis, -1)
+    flat = x.reshape(-1, x.shape[-1])
+    return np.stack([np.bincount(flat[:, c], minlength=256) for c in range(flat.shape[1])]).astype(np.int64)
+
+
+def histogram_moments(hist: np.ndarray) -> dict[str, np.ndarray]:
+    """``min, max, mean, std, count`` per channel (as :func:`stat_graph` gives them) from ``(C, 256)`` counts."""
+    values = np.arange(hist.shape[1], dtype=np.float64)
+    count = hist.sum(axis=1)
+    n = count.astype(np.float64)
+    ok = count > 0
+    mean = np.divide(hist @ values, n, out=np.full_like(n, np.nan), where=ok)
+    centred = (values[None, :] - np.where(ok, mean, 0.0)[:, None]) ** 2
+    var = np.divide((hist * centred).sum(axis=1), n, out=np.full_like(n, np.nan), where=ok)
+    seen = hist > 0
+    lo = np.where(ok, seen.argmax(axis=1), np.nan).astype(np.float64)
+    hi = np.where(ok, hist.shape[1] - 1 - seen[:, ::-1].argmax(axis=1), np.nan).astype(np.float64)
+    return {"min": lo, "max": hi, "mean": mean, "std": np.sqrt(var), "count": count}
+
+
+def histogram_stat_graph(arrays: list[Any], channel_axis: int) -> Any:
+    """Lazy per-channel stats of uint8 train arrays from 256-bin histograms: one small task per chunk, no float
+    copy (a ``Delayed`` of the :func:`stat_graph` dict)."""
+    import dask
+
+    parts = [
+        dask.delayed(channel_histogram, pure=True)(block, channel_axis)
+        for a in arrays
+        for block in da.asarray(a).to_delayed().ravel()
+    ]
+    return dask.delayed(histogram_moments, pure=True)(dask.delayed(sum, pure=True)(parts))
 
 
 def finalize_stats(raw: dict[str, np.ndarray], scaling: dict[str, Any]) -> dict[str, Any]:
@@ -51,6 +87,18 @@ def reader_scaled_stats(raw: dict[str, np.ndarray], scale: float) -> dict[str, A
     stats["reader_scale"] = float(scale)
     stats["scaled_mean"] = [float(np.float32(v) * np.float32(scale)) for v in stats["mean"]]
     return stats
+
+
+def token_stats(spec: ModalitySpec) -> dict[str, Any]:
+    """The "statistics" of a token-id modality (int32, kind ``text``): none are computed and nothing is scaled;
+    ``scaled_mean`` (what the ``mean`` fill writes) is the pad id at every position, so a filled plot is empty."""
+    return {
+        "method": "tokens",
+        "pad_id": PAD_TOKEN_ID,
+        "unk_id": UNK_TOKEN_ID,
+        "vocab_size": int(spec.vocab_size),
+        "scaled_mean": [float(PAD_TOKEN_ID)] * int(spec.shape[0]),
+    }
 
 
 def affine(stats: dict[str, Any], scaling: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:

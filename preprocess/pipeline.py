@@ -39,7 +39,7 @@ from modalbench.datasets import DatasetBuilder, PrepareContext, get_dataset
 from modalbench.errors import ModalbenchError, StoreError
 from modalbench.jsonio import read_json
 from modalbench.locks import dataset_lock
-from modalbench.meta import SPLIT_CODES, SPLITS, UINT8_READER_SCALE, ModalitySpec
+from modalbench.meta import READER_SCALES, SPLIT_CODES, SPLITS, ModalitySpec
 from modalbench.moments import merge_partials, partial_stats, raw_stats
 from modalbench.paths import (
     local_raw_dir,
@@ -55,10 +55,12 @@ from modalbench.vocabulary import VERIFICATION_MODES
 from .normalise import (
     apply_scaling,
     finalize_stats,
+    histogram_stat_graph,
     reader_scaled_stats,
     scale_block,
     scaling_terms,
     stat_graph,
+    token_stats,
 )
 from .types import Recording, SampleSplit
 from .windowing import window_available, window_labels, window_offsets
@@ -131,10 +133,17 @@ def stats_graph(builder: DatasetBuilder, params: dict[str, Any], items: list[Any
     graph: dict[str, Any] = {"stats": {}}
     if all(s.moments is not None for s in train):  # the loader's own fused pass (e.g. HIGGS)
         graph["stats"] = dask.delayed(_stats_from_moments, pure=True)(
-            [s.moments for s in train], [p.name for p in specs]
+            [s.moments for s in train], [p.name for p in specs if p.storage_dtype != "int32"]
         )
         return graph
     for spec in specs:
+        if spec.storage_dtype == "int32":  # token ids: no statistics (see compute_stats)
+            continue
+        if spec.storage_dtype == "uint8" and builder.histogram_stats:
+            graph["stats"][spec.name] = histogram_stat_graph(
+                [s.inputs[spec.name] for s in train], channel_axis=1 + channel_axis(spec)
+            )
+            continue
         graph["stats"][spec.name] = stat_graph(
             [s.inputs[spec.name] for s in train], channel_axis=1 + channel_axis(spec)
         )
@@ -172,6 +181,9 @@ def compute_stats(
         m: reader_scaled_stats(s, scales[m]) if m in scales else finalize_stats(s, params["scaling"])
         for m, s in computed["stats"].items()
     }
+    for spec in builder.modalities(params):  # token ids are never averaged or scaled: their fill is the pad id
+        if spec.storage_dtype == "int32":
+            computed["stats"][spec.name] = token_stats(spec)
     return computed
 
 
@@ -616,8 +628,9 @@ def _task_label_vars(builder: DatasetBuilder, params: dict[str, Any]) -> dict[st
 
 
 def reader_scales(specs: list[ModalitySpec]) -> dict[str, float]:
-    """``{modality: scale}`` of the modalities stored as uint8 and scaled by the reader (``x * scale``)."""
-    return {s.name: UINT8_READER_SCALE for s in specs if s.storage_dtype == "uint8"}
+    """``{modality: scale}`` of the modalities stored as uint8 or int32 (token ids) and scaled by the reader
+    (``x * scale`` as float32; 1 for token ids)."""
+    return {s.name: READER_SCALES[s.storage_dtype] for s in specs if s.storage_dtype in READER_SCALES}
 
 
 def _assemble_samples(builder, params, items: list[SampleSplit], computed) -> xr.Dataset:
@@ -635,10 +648,10 @@ def _assemble_samples(builder, params, items: list[SampleSplit], computed) -> xr
                 raise ModalbenchError(
                     f"{builder.name}: {s.split} {spec.name} has shape {p.shape[1:]}, expected {spec.shape}"
                 )
-            if spec.name in scales and p.dtype != np.uint8:
+            if spec.name in scales and p.dtype != np.dtype(spec.storage_dtype):
                 raise ModalbenchError(
                     f"{builder.name}: {s.split} {spec.name} has dtype {p.dtype}; a modality with "
-                    f"storage_dtype uint8 must be loaded as uint8"
+                    f"storage_dtype {spec.storage_dtype} must be loaded as {spec.storage_dtype}"
                 )
         if spec.name in scales:  # stored as loaded; the reader applies attrs["reader_scale"]
             x = da.concatenate(parts, axis=0)
@@ -760,7 +773,7 @@ def make_attrs(
     attrs: dict[str, Any] = {
         "dataset": builder.name,
         "version": builder.version_for(params),
-        "description": builder.description,
+        "description": builder.description_for(params),
         "synthetic": bool(builder.synthetic),
         "structure": builder.structure,
         "task": tasks[0].name,

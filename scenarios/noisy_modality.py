@@ -79,14 +79,20 @@ class NoisyModality(ElementFamily):
 
     def condition_specs(self, view: SplitView, params: dict[str, Any]) -> list[tuple[dict[str, Any], np.ndarray]]:
         m = len(view.modalities)
+        # token ids (a vocabulary) are not values: noise on them would be other words, so they are left clean
+        tokens = {d["name"] for d in view.ds.attrs.get("modalities", []) if d.get("vocab_size")}
+        noisy = [j for j, name in enumerate(view.modalities) if name not in tokens]
+        if not noisy:
+            raise ModalbenchError(f"{self.id}: every modality holds token ids; Gaussian noise applies to values")
+        every = "every modality" if not tokens else f"every modality but the token ids ({', '.join(sorted(tokens))})"
         targets: list[tuple[str, list[int]]] = []
         if params["per_modality"] and m > 1:
-            targets += [(name, [j]) for j, name in enumerate(view.modalities)]
-        targets.append(("all", list(range(m))))
+            targets += [(view.modalities[j], [j]) for j in noisy]
+        targets.append(("all", noisy))
         out = []
         for label, mods in targets:
             for s in params["snrs"]:
-                which = "every modality" if label == "all" else label
+                which = every if label == "all" else label
                 cond = {
                     "id": f"noise-{label}-{snr_label(s)}",
                     "description": f"Gaussian noise at {s} dB SNR on {which}",

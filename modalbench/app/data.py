@@ -93,6 +93,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 def reader_range(stats: dict[str, Any]) -> tuple[float, float, float]:
     """Train ``(min, max, mean)`` of one modality in the units the reader yields: a uint8 store's values
     (``method`` ``reader_scale``) times its scale, as the reader returns them; other stores' as recorded."""
+    if stats.get("method") == "tokens":  # token ids: pad id .. vocabulary size - 1, filled with the pad id
+        return float(stats["pad_id"]), float(stats["vocab_size"] - 1), float(stats["pad_id"])
     lo, hi = min(stats["min"]), max(stats["max"])
     if stats.get("method") == "reader_scale":
         scale = float(stats["reader_scale"])
@@ -131,6 +133,11 @@ def print_info(name: str, root: str | None, version: str | None = None) -> None:
             f"{mean:.3g}",
         )
     out.print(t)
+    unavailable = (s["source"].get("provenance") or {}).get("unavailable")
+    if isinstance(unavailable, dict) and all(isinstance(v, dict) for v in unavailable.values()):
+        names = [m["name"] for m in s["modalities"] if m["name"] in unavailable]
+        counts = "; ".join(f"{m} " + ", ".join(f"{k} {unavailable[m].get(k, 0)}" for k in SPLITS) for m in names)
+        out.print(f"unavailable: {counts}  (real missing data, per modality and split)")
     out.print("params:      " + json.dumps(s["params"], sort_keys=True))
 
 

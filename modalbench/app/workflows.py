@@ -85,6 +85,12 @@ def fit_train_imputer(reader: StoreReader, strategy: str, seed: int = 0, params:
     ``reader``'s store's train split (None for the other fills)."""
     if strategy not in FITTED_FILLS:
         return None
+    tokens = [m.name for m in reader.meta.modalities if m.vocab_size]
+    if tokens:
+        raise ModalbenchError(
+            f"--fill {strategy}: modality {tokens[0]!r} holds token ids, which cannot be imputed from other "
+            "modalities; use --fill mean (token modalities are filled with the pad id)"
+        )
     train = StoreReader(reader.path, split="train", task=reader.meta.task, storage_options=reader.storage_options)
     inputs, avail, _ = train.read_all()
     means = means_from_attrs(train.attrs)
