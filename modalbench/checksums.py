@@ -205,13 +205,13 @@ def verify_store(
     Stores without ``checksums.json`` (prepared by an older modalbench, or hand-made) get a decode check of the
     same chunks instead. Raises :class:`StoreError` only when the store is not prepared at all.
     """
-    from .store import fingerprint, locate
+    from .store import fingerprint, locate, rebuild_command
 
     t0 = time.perf_counter()
     store, marker = locate(root, name, version)
     vdir = store.parent
     report = VerifyReport(path=store)
-    fix = f"rebuild it: modalbench prepare {name} --force"
+    fix = f"rebuild it: {rebuild_command(name, marker.get('params'))}"
     recorded: dict[str, dict[str, Any]] | None = None
     try:
         side = vdir / CHECKSUMS

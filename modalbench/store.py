@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from hashlib import sha256
@@ -86,6 +87,37 @@ def split_dataset_ref(ref: str) -> tuple[str, str | None]:
     if sep and (not name or not version or "@" in version):
         raise ModalbenchError(f"dataset {ref!r}: expected NAME or NAME@VERSION (e.g. avmnist@v1-regen)")
     return name, (version if sep else None)
+
+
+def rebuild_command(ref: str, params: dict[str, Any] | None = None) -> str:
+    """``modalbench prepare NAME --force`` plus a ``--set`` for every recorded parameter that differs from the
+    dataset's defaults, so the command rebuilds that very store (``ref`` may be ``NAME@VERSION``; ``prepare`` takes
+    the bare name and finds the version from the parameters)."""
+    from .datasets import get_dataset
+
+    name, _ = split_dataset_ref(ref)
+    sets = ""
+    if params:
+        try:
+            defaults = _flat(get_dataset(name).default_params())
+        except ModalbenchError:
+            defaults = {}
+        missing = object()
+        for key, value in sorted(_flat(params).items()):
+            if defaults.get(key, missing) != value:
+                text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+                sets += f" --set {key}={text}"
+    return f"modalbench prepare {name}{sets} --force"
+
+
+def _flat(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, dict) and value:
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def prepared_versions(name: str, root: str | Path | None = None) -> list[str]:

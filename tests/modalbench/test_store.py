@@ -292,3 +292,18 @@ def test_name_at_version_reaches_that_store(digits_root) -> None:
     assert is_prepared(digits_root, "digits@v1") and not is_prepared(digits_root, "digits@v9")
     with pytest.raises(StoreError, match="'digits' v9 is not prepared"):
         open_store("digits@v9", root=digits_root)
+
+
+def test_rebuild_command_names_the_bare_dataset_and_the_parameters_of_that_version():
+    from modalbench.datasets import get_dataset
+    from modalbench.store import rebuild_command
+
+    builder = get_dataset("avmnist")
+    params = builder.default_params()
+    params["source"] = "regenerate"
+    assert builder.version_for(params) == "v1-regen"
+    assert rebuild_command("avmnist@v1-regen", params) == "modalbench prepare avmnist --set source=regenerate --force"
+    assert rebuild_command("digits", get_dataset("digits").default_params()) == "modalbench prepare digits --force"
+    nested = get_dataset("higgs").default_params()
+    nested["split"]["test_rows"] = 400
+    assert rebuild_command("higgs", nested) == "modalbench prepare higgs --set split.test_rows=400 --force"
