@@ -171,19 +171,15 @@ def read_feature_block(path: str, source: str, start: int, stop: int) -> tuple[n
     return block, ~gone
 
 
-def _read_features(path: str, source: str, start: int, stop: int) -> np.ndarray:
-    return read_feature_block(path, source, start, stop)[0]
-
-
 def lazy_rows(
-    path: Path, source: str, start: int, stop: int, width: tuple[int, ...], dtype: Any, block_rows: int, features: bool
+    path: Path, source: str, start: int, stop: int, width: tuple[int, ...], dtype: Any, block_rows: int
 ) -> da.Array:
-    """Rows ``[start, stop)`` of ``source`` as a dask array of ``block_rows``-row chunks, each read by one task."""
+    """Rows ``[start, stop)`` of ``source`` as a dask array of ``block_rows``-row chunks, each read by one task (the
+    features go through :func:`lazy_features`, which also gives their availability)."""
     parts = []
-    reader = _read_features if features else read_rows
     for lo in range(start, stop, block_rows):
         hi = min(stop, lo + block_rows)
-        task = dask.delayed(reader, pure=True)(str(path), source, lo, hi)
+        task = dask.delayed(read_rows, pure=True)(str(path), source, lo, hi)
         parts.append(da.from_delayed(task, shape=(hi - lo, *width), dtype=dtype))
     if not parts:
         return da.zeros((0, *width), dtype=dtype)
@@ -402,7 +398,7 @@ class MMIMDB(DatasetBuilder):
             for m, src in FEATURE_SOURCES.items():
                 inputs[m], present[m] = lazy_features(path, src, lo, hi, FEATURE_DIMS[m], self.block_rows)
                 unavailable[m][split] = (~present[m]).sum()
-            labels = lazy_rows(path, LABEL_SOURCE, lo, hi, (len(GENRES),), np.int32, self.block_rows, features=False)
+            labels = lazy_rows(path, LABEL_SOURCE, lo, hi, (len(GENRES),), np.int32, self.block_rows)
             out.append(
                 SampleSplit(
                     split=split,
