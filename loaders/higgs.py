@@ -50,7 +50,7 @@ from modalbench.atomic import INCOMPLETE, write_json_atomic
 from modalbench.datasets import PrepareContext, TaskInfo, register_dataset
 from modalbench.errors import ModalbenchError
 from modalbench.meta import ModalitySpec
-from modalbench.moments import merge_partials, partial_stats
+from modalbench.moments import merge_named, partial_stats
 from modalbench.preprocess.types import SampleSplit
 
 from .opportunity import TableFormat, locate_bad_line
@@ -81,6 +81,7 @@ PARSED_FORMAT = 1
 #: text bytes per parsed block (~225,000 rows; the last block of a file may be shorter)
 BLOCK_BYTES = 64 << 20
 SPLITS = ("train", "val", "test")
+MODALITIES = ["low", "high"]
 
 
 # ---------------------------------------------------------------- parsing
@@ -327,18 +328,6 @@ def block_moments(path: Path, mask: np.ndarray) -> dict[str, dict[str, np.ndarra
     return {"low": partial_stats(rows[:, LOW]), "high": partial_stats(rows[:, HIGH])}
 
 
-def merge_block_moments(parts: list[dict[str, dict[str, np.ndarray]]]) -> dict[str, dict[str, np.ndarray]]:
-    """The blocks' partial moments combined in file order (so any scheduler gives the same floats)."""
-    out: dict[str, dict[str, np.ndarray]] = {}
-    for name in ("low", "high"):
-        acc = None
-        for part in parts:
-            acc = merge_partials(acc, part[name])
-        if acc is not None:
-            out[name] = acc
-    return out
-
-
 # ---------------------------------------------------------------- protocol
 
 
@@ -451,7 +440,7 @@ class Higgs(UCIArchiveBuilder):
                     inputs={"low": table[:, LOW], "high": table[:, HIGH]},
                     labels={"signal": table[:, 0].astype(np.int64)},
                     # one fused pass per block for the train statistics, instead of the generic reductions
-                    moments=dask.delayed(merge_block_moments, pure=True)(moments) if moments else None,
+                    moments=dask.delayed(merge_named, pure=True)(moments, MODALITIES) if moments else None,
                 )
             )
         return out

@@ -62,3 +62,17 @@ def raw_stats(p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         "std": np.sqrt(np.maximum(var, 0.0)),
         "count": count,
     }
+
+
+def merge_named(parts: list[dict[str, dict[str, np.ndarray]]], names: list[str]) -> dict[str, dict[str, np.ndarray]]:
+    """``{name: partial}`` dicts (one per block, say) combined name by name in list order; a name no part has is
+    left out."""
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for name in names:
+        acc = None
+        for part in parts:
+            if name in part:
+                acc = merge_partials(acc, part[name])
+        if acc is not None:
+            out[name] = acc
+    return out

@@ -40,7 +40,7 @@ from modalbench.errors import ModalbenchError, StoreError
 from modalbench.jsonio import read_json
 from modalbench.locks import dataset_lock
 from modalbench.meta import READER_SCALES, SPLIT_CODES, SPLITS, ModalitySpec
-from modalbench.moments import merge_partials, partial_stats, raw_stats
+from modalbench.moments import merge_named, merge_partials, partial_stats, raw_stats
 from modalbench.paths import (
     local_raw_dir,
     resolve_root,
@@ -152,14 +152,7 @@ def stats_graph(builder: DatasetBuilder, params: dict[str, Any], items: list[Any
 
 def _stats_from_moments(moments: list[dict[str, Any]], names: list[str]) -> dict[str, dict[str, np.ndarray]]:
     """Raw statistics per modality from the loaders' partial moments, combined in split order."""
-    out = {}
-    for name in names:
-        acc = None
-        for m in moments:
-            acc = merge_partials(acc, m[name])
-        assert acc is not None  # at least one train split
-        out[name] = raw_stats(acc)
-    return out
+    return {name: raw_stats(p) for name, p in merge_named(moments, names).items()}
 
 
 def compute_stats(

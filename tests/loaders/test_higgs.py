@@ -141,9 +141,9 @@ def test_train_moments_give_the_numpy_statistics(tmp_path):
         parts.append(hg.block_moments(tmp_path / "parsed" / b["file"], codes[start : start + b["rows"]] == 0))
         start += b["rows"]
     assert len(parts) > 3
-    from modalbench.moments import raw_stats
+    from modalbench.moments import merge_named, raw_stats
 
-    merged = hg.merge_block_moments(parts)
+    merged = merge_named(parts, hg.MODALITIES)
     train = fixture_table()[codes == 0].astype(np.float64)
     for name, cols in (("low", hg.LOW), ("high", hg.HIGH)):
         st = raw_stats(merged[name])
