@@ -391,6 +391,20 @@ class Higgs(UCIArchiveBuilder):
             "scaling": {"method": "standard", "range": [0.0, 1.0], "clip": False},
         }
 
+    def resolve_params(self, params: dict[str, Any], raw_dir: Path | None, download_dir: Path) -> dict[str, Any]:
+        """Refuse bad split and subset values in one line before anything is fetched or parsed."""
+        sp = params["split"]
+        for key, low in (("test_rows", 1), ("seed", 0)):
+            value = sp[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ModalbenchError(f"higgs: split.{key} must be an integer >= {low}, got {value!r}")
+        frac = sp["val_fraction"]
+        if isinstance(frac, bool) or not isinstance(frac, int | float) or not 0.0 <= frac < 1.0:
+            raise ModalbenchError(f"higgs: split.val_fraction must be a number in [0, 1), got {frac!r}")
+        if params["subset"] not in ("full", "small"):
+            raise ModalbenchError(f"higgs: subset must be full or small, got {params['subset']!r}")
+        return params
+
     def modalities(self, params: dict[str, Any]) -> list[ModalitySpec]:
         return [
             ModalitySpec("low", "vector", (len(LOW_FEATURES),), LOW_FEATURES),

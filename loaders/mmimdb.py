@@ -291,6 +291,7 @@ class MMIMDB(DatasetBuilder):
                     "mmimdb: scaling applies to representation=features only (raw posters are stored as bytes and "
                     "read as x/255; token ids are never scaled)"
                 )
+            mmimdb_raw.check_params(params["raw"])
             return {k: v for k, v in params.items() if k != "scaling"}
         changed = sorted(k for k, v in params.get("raw", {}).items() if mmimdb_raw.DEFAULT_PARAMS.get(k) != v)
         if changed:

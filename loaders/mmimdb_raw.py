@@ -310,16 +310,33 @@ def _gather_posters(
     return result
 
 
+def check_params(params: dict[str, Any]) -> None:
+    """Refuse bad ``raw.*`` values in one line naming the parameter, before anything is read or fetched."""
+
+    def whole(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+    size = params["image_size"]
+    if not (isinstance(size, list | tuple) and len(size) == 2 and all(whole(v) for v in size)):
+        raise ModalbenchError(f"mmimdb: raw.image_size must be [height, width], two integers >= 1 (got {size!r})")
+    for key in ("min_count", "max_length_cap"):
+        if not whole(params[key]):
+            raise ModalbenchError(f"mmimdb: raw.{key} must be an integer >= 1 (got {params[key]!r})")
+    if params["max_length"] != "longest" and not whole(params["max_length"]):
+        raise ModalbenchError(
+            f"mmimdb: raw.max_length must be 'longest' or an integer >= 1 (got {params['max_length']!r})"
+        )
+
+
 def load_splits(
     index: dict[str, Any], parsed: Path, params: dict[str, Any], classes: Sequence[str], where: str
 ) -> tuple[list[SampleSplit], list[ModalitySpec], dict[str, Any]]:
     """The three sample splits (``text`` token ids, ``image`` uint8 posters), their modality specs (the token
     length and vocabulary size depend on the training plots) and the provenance."""
+    check_params(params)
     height, width = (int(v) for v in params["image_size"])
     min_count = int(params["min_count"])
     cap = int(params["max_length_cap"])
-    if min_count < 1 or cap < 1:
-        raise ModalbenchError(f"mmimdb: raw.min_count and raw.max_length_cap must be >= 1 (got {min_count}, {cap})")
     ids = split_ids(index, where)
     movies = index["movies"]
     tokens = {s: [tokenize(movies[i]["plot"]) for i in ids[s]] for s in SPLITS}
@@ -332,10 +349,8 @@ def load_splits(
     wanted = params["max_length"]
     if wanted == "longest":
         length = max((len(t) for t in tokens["train"]), default=1)
-    elif isinstance(wanted, int) and not isinstance(wanted, bool) and wanted >= 1:
-        length = wanted
     else:
-        raise ModalbenchError(f"mmimdb: raw.max_length must be 'longest' or an integer >= 1 (got {wanted!r})")
+        length = int(wanted)
     length = max(1, min(length, cap))
     blocks = [b["file"] for b in index["blocks"]]
     posters = index["posters"]

@@ -351,3 +351,20 @@ def test_evaluate_mul_reports_binary_metrics_per_condition_and_submit_accepts_th
     assert ours[0]["mean"] == res["aggregates"]["full@v1"]["metrics"]["roc_auc"]["mean"]
     mul_paper = [r for r in rows if r["source"] == "reported" and r["model"] == "mul" and r["metric"] == "roc_auc"]
     assert sorted(r["mean"] for r in mul_paper) == pytest.approx([0.865, 0.883])  # HIGGS-small, full (Mul Table 2)
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("split.test_rows=abc", "higgs: split.test_rows must be an integer >= 1, got 'abc'"),
+        ("split.val_fraction=1.5", "higgs: split.val_fraction must be a number in [0, 1), got 1.5"),
+        ("subset=tiny", "higgs: subset must be full or small, got 'tiny'"),
+    ],
+)
+def test_bad_parameters_are_one_line_before_any_fetch(tmp_path, monkeypatch, capsys, setting, message):
+    from modalbench.app.cli import main
+
+    monkeypatch.setattr(hg.Higgs, "fetch_archive", lambda self, ctx: pytest.fail("fetched before checking"))
+    assert main(["prepare", "higgs", "--root", str(tmp_path), "--set", setting]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"error: {message}"]
+    assert not (tmp_path / "higgs" / "v1").exists()

@@ -399,3 +399,19 @@ def test_noisy_modality_leaves_token_ids_clean(raw_root: Path) -> None:
     assert [c["id"] for c in scen.conditions] == ["noise-image-snr10", "noise-all-snr10"]
     assert scen.conditions[-1]["noisy_modalities"] == [1]  # image only; text (index 0) holds token ids
     assert "but the token ids (text)" in scen.conditions[-1]["description"]
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("raw.max_length=-3", "raw.max_length must be 'longest' or an integer >= 1 (got -3)"),
+        ("raw.image_size=[0,5]", "raw.image_size must be [height, width], two integers >= 1 (got [0, 5])"),
+        ("raw.min_count=x", "raw.min_count must be an integer >= 1 (got 'x')"),
+    ],
+)
+def test_bad_raw_parameters_are_one_line_before_any_fetch(tmp_path, capsys, setting, message) -> None:
+    from modalbench.app.cli import main
+
+    args = ["prepare", "mmimdb", "--root", str(tmp_path), "--set", "representation=raw", "--set", setting]
+    assert main(args) == 2  # no --raw and no network: a fetch would print retry lines first
+    assert capsys.readouterr().err.strip().splitlines() == [f"error: mmimdb: {message}"]
