@@ -61,7 +61,7 @@ from modalbench.paths import local_raw_dir, resolve_root
 from modalbench.preprocess.types import SampleSplit
 
 from .archive import stream_members
-from .download import RemoteFile, fetch
+from .download import RemoteFile, fetch_for
 from .mnist_halves import MnistHalves
 
 ARCHIVE = "avmnist.tar.gz"
@@ -583,9 +583,7 @@ class AVMnist(DatasetBuilder):
                 f"({{digit}}_{{speaker}}_{{index}}.wav) or its release archive {raw}/{rf.name} (tag {FSDD_TAG}, "
                 f"{rf.urls[0]}); omit --raw to download it (or place {ARCHIVE} there for source=canonical)"
             )
-        got = fetch(
-            rf, download, verification=ctx.verification, raw_dir=raw, progress=ctx.progress, **self.fetch_options
-        )
+        got = fetch_for(ctx, rf, download, self.name, **self.fetch_options)
         folder = extract_flat(got.path, download / f"fsdd-{FSDD_TAG}", {"recordings": "*/recordings/*.wav"})
         return folder / "recordings", got.path
 
@@ -619,9 +617,7 @@ class AVMnist(DatasetBuilder):
                 f"avmnist source=regenerate needs ESC-50: {raw}/esc50/ (audio/*.wav and meta/esc50.csv) or its "
                 f"archive {raw}/{rf.name} ({rf.urls[0]}); omit --raw to download it, or --set audio.noise=none"
             )
-        got = fetch(
-            rf, download, verification=ctx.verification, raw_dir=raw, progress=ctx.progress, **self.fetch_options
-        )
+        got = fetch_for(ctx, rf, download, self.name, **self.fetch_options)
         return extract_flat(got.path, download / "esc50", {"audio": "*/audio/*.wav", "meta": "*/meta/esc50.csv"})
 
     @staticmethod

@@ -42,11 +42,14 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from modalbench import __version__
 from modalbench.errors import ModalbenchError
 from modalbench.vocabulary import VERIFICATION_MODES
+
+if TYPE_CHECKING:
+    from modalbench.datasets import PrepareContext
 
 __all__ = [
     "ENV_MIRROR",
@@ -718,3 +721,26 @@ def fetch(
                 os.replace(tmp, dest)
                 return _accept(dest, file, digests, label, problem)
         raise ModalbenchError(_all_failed_message(file, dest_dir, errors, mismatches))
+
+
+def fetch_for(
+    ctx: PrepareContext,
+    file: RemoteFile,
+    dest_dir: Path,
+    dataset: str,
+    *,
+    raw_dir: Path | None = None,
+    **options: Any,
+) -> FetchResult:
+    """:func:`fetch` as a prepare asks for it: the context's verification mode, progress and mirrors (as
+    ``<mirror>/<dataset>/<file>``), and its ``--raw`` folder unless ``raw_dir`` names another (e.g. a sub-folder)."""
+    return fetch(
+        file,
+        dest_dir,
+        verification=ctx.verification,
+        raw_dir=ctx.raw_dir if raw_dir is None else raw_dir,
+        progress=ctx.progress,
+        mirrors=tuple(ctx.mirrors),
+        dataset=dataset,
+        **options,
+    )

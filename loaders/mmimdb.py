@@ -50,7 +50,7 @@ from modalbench.paths import local_raw_dir, resolve_root
 from modalbench.preprocess.types import SampleSplit
 
 from . import mmimdb_raw
-from .download import RemoteFile, fetch
+from .download import RemoteFile, fetch_for
 
 HDF5_NAME = "multimodal_imdb.hdf5"
 ARCHIVE_NAME = "mmimdb.tar.gz"
@@ -353,16 +353,7 @@ class MMIMDB(DatasetBuilder):
         and where to put them."""
         dest = self.download_directory(ctx)
         try:
-            res = fetch(
-                file,
-                dest,
-                verification=ctx.verification,
-                raw_dir=ctx.raw_dir,
-                progress=ctx.progress,
-                mirrors=tuple(ctx.mirrors),
-                dataset=self.name,
-                **self.fetch_options,
-            )
+            res = fetch_for(ctx, file, dest, self.name, **self.fetch_options)
         except ModalbenchError as exc:
             lines = str(exc).splitlines()
             tried = [line.strip() for line in lines if line.startswith("  ")]  # "url: error" per source tried

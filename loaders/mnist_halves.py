@@ -34,7 +34,7 @@ from modalbench.meta import STORAGE_DTYPES, ModalitySpec
 from modalbench.preprocess.types import SampleSplit
 
 from .digits import stratified_split
-from .download import RemoteFile, fetch
+from .download import RemoteFile, fetch_for
 from .idx import read_idx_bytes, read_idx_hashed
 
 FILE_KEYS = ("train_images", "train_labels", "test_images", "test_labels")
@@ -143,16 +143,7 @@ class IdxHalves(DatasetBuilder):
         rf = self.remote_files()[key]
         dest = ctx.download_dir if ctx.download_dir is not None else Path(ctx.root) / self.name / "raw"
         try:
-            return Path(
-                fetch(
-                    rf,
-                    dest,
-                    verification=ctx.verification,
-                    raw_dir=ctx.raw_dir,
-                    progress=ctx.progress,
-                    **self.fetch_options,
-                ).path
-            )
+            return Path(fetch_for(ctx, rf, dest, self.name, **self.fetch_options).path)
         except ModalbenchError:
             known = self.content_sha256.get(rf.name)
             candidate = Path(ctx.raw_dir) / rf.name if ctx.raw_dir is not None else None

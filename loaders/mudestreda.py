@@ -56,7 +56,7 @@ from modalbench.meta import ModalitySpec
 from modalbench.paths import raw_dir, resolve_root
 from modalbench.preprocess.types import SampleSplit
 
-from .download import RemoteFile, fetch, verify_file
+from .download import RemoteFile, fetch, fetch_for, verify_file
 
 RECORD_ID = "8238653"
 LISTING_URL = f"https://zenodo.org/api/records/{RECORD_ID}"
@@ -326,14 +326,7 @@ class Mudestreda(DatasetBuilder):
             if not f.urls and ctx.raw_dir is not None:
                 res = verify_file(Path(ctx.raw_dir) / f.name, f, "off")
             else:
-                res = fetch(
-                    f,
-                    dest,
-                    verification=ctx.verification,
-                    raw_dir=ctx.raw_dir,
-                    progress=ctx.progress,
-                    **self.fetch_options,
-                )
+                res = fetch_for(ctx, f, dest, self.name, **self.fetch_options)
             paths.append(Path(res.path))
             fetched.append(
                 {"name": f.name, "md5": f.md5, "size": f.size, "sha256": res.sha256, "verification": res.verification}

@@ -23,7 +23,7 @@ from modalbench.errors import ModalbenchError
 from modalbench.paths import local_raw_dir, resolve_root
 
 from .archive import archive_kind, iter_members, member_sizes, open_member
-from .download import RemoteFile, fetch
+from .download import RemoteFile, fetch_for
 
 #: the largest member a builder reads when no expected size applies (e.g. ``--verification warn``): 1 GiB
 MAX_MEMBER_BYTES = 2**30
@@ -145,16 +145,7 @@ class UCIArchiveBuilder(DatasetBuilder):
             if d is not None and not (Path(d) / primary.name).is_file() and (Path(d) / legacy.name).is_file():
                 chosen = legacy
                 break
-        res = fetch(
-            chosen,
-            dest,
-            verification=ctx.verification,
-            raw_dir=ctx.raw_dir,
-            progress=ctx.progress,
-            mirrors=tuple(ctx.mirrors),
-            dataset=self.name,
-            **self.fetch_options,
-        )
+        res = fetch_for(ctx, chosen, dest, self.name, **self.fetch_options)
         return Path(res.path), {"name": chosen.name, "sha256": res.sha256, "verification": res.verification}
 
     def open_archive(self, ctx: PrepareContext) -> tuple[Path, dict[str, Any], Path]:

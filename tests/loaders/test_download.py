@@ -499,3 +499,20 @@ def test_parse_mirrors_keeps_ports_and_splits_on_commas_and_pathsep():
     assert mirror_urls("a b.zip", "ds", ["https://m.example/x/"]) == ("https://m.example/x/ds/a%20b.zip",)
     with pytest.raises(ModalbenchError, match="mirror 'ftp://m' must be"):
         mirror_urls("a.zip", "ds", ["ftp://m"])
+
+
+def test_fetch_for_takes_the_prepare_context_mirrors_and_raw_folder(http_server, tmp_path):
+    from modalbench.datasets import PrepareContext
+    from modalbench.loaders.download import fetch_for
+
+    http_server.add_file("m/mudestreda/data.zip", PAYLOAD)
+    file = RemoteFile("data.zip", (unused_url("dead/data.zip"),), size=len(PAYLOAD), sha256=SHA)
+    ctx = PrepareContext(root=str(tmp_path), progress=False, mirrors=(http_server.url("m"),))
+    got = fetch_for(ctx, file, tmp_path / "dl", "mudestreda", backoff=0.0, timeout=5.0)
+    assert Path(got.path).read_bytes() == PAYLOAD
+    assert "m/mudestreda/data.zip" in {r.path for r in http_server.requests}
+    placed = tmp_path / "placed"
+    placed.mkdir()
+    (placed / "data.zip").write_bytes(PAYLOAD)
+    ctx = PrepareContext(root=str(tmp_path), raw_dir=placed, progress=False)
+    assert Path(fetch_for(ctx, file, tmp_path / "dl2", "mudestreda").path).parent == placed
