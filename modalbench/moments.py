@@ -30,6 +30,30 @@ def partial_stats(x: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+def finite_partial_stats(x: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`partial_stats` of a ``(T, C)`` block known to hold no NaN: the same numbers, bit for bit, ~3× faster.
+
+    The same float64 sums in the same order, without the NaN masks: one float64 copy, centred and squared in place.
+    The caller vouches for the absence of NaN (e.g. a parser that refused non-finite values).
+    """
+    count = np.full(x.shape[1], x.shape[0], dtype=np.int64)
+    work = x.astype(np.float64)  # always a copy: the input is never changed
+    low, high = _column_extreme(work, np.minimum, np.inf), _column_extreme(work, np.maximum, -np.inf)
+    total = work.sum(axis=0)
+    mean = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
+    np.subtract(work, mean, out=work)
+    np.square(work, out=work)
+    return {"count": count, "sum": total, "m2": work.sum(axis=0), "min": low, "max": high}
+
+
+def _column_extreme(x: np.ndarray, op: np.ufunc, initial: float, fold: int = 16) -> np.ndarray:
+    """``op.reduce(x, axis=0)`` of a C-contiguous ``(T, C)`` array, 2× faster: ``fold`` rows side by side make the
+    inner loop ``fold × C`` long. Exact (min and max do not depend on the order)."""
+    n = len(x) // fold * fold
+    head = op.reduce(x[:n].reshape(n // fold, fold * x.shape[1]), axis=0, initial=initial).reshape(fold, -1)
+    return op.reduce(np.concatenate([head, x[n:]]), axis=0, initial=initial)
+
+
 def merge_partials(a: dict[str, np.ndarray] | None, b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Combine two partials (``a`` first); ``None`` is the empty partial."""
     if a is None:

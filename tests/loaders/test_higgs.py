@@ -210,6 +210,45 @@ def test_load_splits_and_values(tmp_path, raw):
     assert small[0].n == round(1520 / 3) and small[1].n == 80 and small[2].n == TEST_ROWS
 
 
+def test_placed_copy_is_hashed_in_another_thread_while_it_is_parsed(tmp_path, raw, monkeypatch):
+    import hashlib
+    import threading
+
+    seen: dict[str, object] = {}
+    real_fetch, real_parse = hg.Higgs.fetch_archive, hg.parse_to_blocks
+
+    def fetch(self, ctx):
+        seen["fetch"] = threading.get_ident()
+        return real_fetch(self, ctx)
+
+    def parse(*args, **kwargs):
+        seen["parse"] = threading.get_ident()
+        return real_parse(*args, **kwargs)
+
+    monkeypatch.setattr(hg.Higgs, "fetch_archive", fetch)
+    monkeypatch.setattr(hg, "parse_to_blocks", parse)
+    ctx = ctx_for(tmp_path, raw)
+    hg.Higgs().load(params(), ctx)
+    assert seen["fetch"] != seen["parse"] == threading.get_ident()
+    assert ctx.provenance["archive"]["sha256"] == hashlib.sha256((raw / hg.LEGACY_NAME).read_bytes()).hexdigest()
+
+
+def test_a_failed_verification_is_reported_before_a_parse_error(tmp_path, raw, monkeypatch):
+    lines = fx.higgs_text(fx.make_rows(1500)).split(b"\n")
+    lines[10] = b"abc"
+    write_gz(raw / hg.LEGACY_NAME, b"\n".join(lines))
+
+    def fetch(self, ctx):
+        raise ModalbenchError("checksum mismatch for HIGGS.csv.gz")
+
+    monkeypatch.setattr(hg.Higgs, "fetch_archive", fetch)
+    with pytest.raises(ModalbenchError, match="checksum mismatch"):
+        hg.Higgs().load(params(), ctx_for(tmp_path, raw))
+    monkeypatch.undo()
+    with pytest.raises(ModalbenchError, match=r"line 11"):  # without the mismatch, the parse error itself
+        hg.Higgs().load(params(), ctx_for(tmp_path, raw))
+
+
 def test_download_falls_back_to_the_legacy_url(tmp_path, http_server, monkeypatch):
     url = http_server.add_file("280/HIGGS.csv.gz", FIXTURE)
     dead = http_server.url("280/missing.zip")
