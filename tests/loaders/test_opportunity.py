@@ -12,6 +12,7 @@ import threading
 import time
 import tracemalloc
 import zipfile
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -604,22 +605,31 @@ def lying_bomb(raw_dir: Path, name: str = "S1-ADL1") -> Path:
     return bomb
 
 
-def test_member_whose_data_outgrows_its_declared_size_is_a_one_line_error(tmp_path):
+def test_member_whose_data_outgrows_its_declared_size_is_a_one_line_error(tmp_path, monkeypatch):
     d = tmp_path / "raw"
-    d.mkdir()
-    bomb = zipbombs.replace_with_zeros(FIXTURE, d / op.LEGACY_NAME, "S1-ADL1.dat", mib=8)
-    zipbombs.lie_about_size(bomb, MEMBER.format("S1-ADL1"), 4000)  # the header claims 4,000 bytes
+    bomb = lying_bomb(d)
+    member = MEMBER.format("S1-ADL1")
     b = op.Opportunity()
-    tracemalloc.start()
-    try:
-        with pytest.raises(ModalbenchError) as ei:
-            b.load(b.default_params(), ctx_for(tmp_path, d, "off"))
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    limits = b.member_limits(bomb, [member], "off")
+    assert limits == {member: 4000}  # the declared size: what load() passes to the member readers
+    # the bomb's own read, alone in this thread (no other member allocates meanwhile): bounded by its limit
+    for read in (
+        partial(op._parse_and_keep, str(bomb), member, True, tmp_path / "kept"),
+        partial(op._scan_member, str(bomb), member, True),
+    ):
+        tracemalloc.start()
+        try:
+            with pytest.raises(ModalbenchError, match="cannot read member"):
+                read(max_bytes=limits[member])
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < zipbombs.MIB  # 8 MiB of zeros behind the header: never inflated
+    monkeypatch.setattr(op.Opportunity, "threads", 1)
+    with pytest.raises(ModalbenchError) as ei:
+        b.load(b.default_params(), ctx_for(tmp_path, d, "off"))
     msg = str(ei.value)
-    assert "\n" not in msg and f"archive {bomb}: cannot read member '{MEMBER.format('S1-ADL1')}'" in msg
-    assert peak < 4 * zipbombs.MIB
+    assert "\n" not in msg and f"archive {bomb}: cannot read member '{member}'" in msg
 
 
 @pytest.mark.parametrize(
