@@ -14,9 +14,10 @@ recognition", Pattern Recognition Letters 34(15), 2013. Protocol as in EmbraceNe
 * ``exclude_null_val`` (default true): the gestures null class is left out of validation — exposed per task by
   :meth:`Opportunity.val_excluded_classes` for the pipeline / evaluator to apply.
 
-The ``.dat`` members are read straight from the zip (no extraction): one pass hashes every member (sha256 +
-size against ``lfs_pointers_dat.txt``) and counts its rows, then each recording is parsed in its own dask task
-(``pandas.read_csv``, C engine, in 8,192-row chunks) when the pipeline computes it.
+The ``.dat`` members are read straight from the zip (no extraction), ``Opportunity.threads`` members at a time
+(:func:`run_per_member`): each used member is read once — hashed (sha256 + size against ``lfs_pointers_dat.txt``),
+its rows counted, parsed and kept as ``.npy`` — the unused ones only hashed. The first member that fails stops
+the others: no member starts after it and ``load`` raises once the running ones have finished.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ import hashlib
 import io
 import json
 import re
+import threading
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -381,6 +385,56 @@ def _scan_member(archive: str, member: str, hash_it: bool, max_bytes: int | None
     return MemberScan(member, digest, size, rows)
 
 
+#: members read at once by :func:`scan_members` / :func:`parse_members` (each member is read whole)
+MEMBER_THREADS = 2
+#: name prefix of the threads of :func:`run_per_member`
+MEMBER_THREAD_PREFIX = "opportunity-member"
+
+
+def run_per_member(
+    task: Callable[[str], MemberScan], members: Sequence[str], *, threads: int = MEMBER_THREADS
+) -> list[MemberScan]:
+    """``task(member)`` for every member, ``threads`` at a time; the results in the order of ``members``.
+
+    Members are handed out in order. When a task raises, no further member is handed out and the tasks already
+    running are waited for, so no thread of the pool still runs when this function returns or raises. The
+    error raised is that of the first failing member *in the order of* ``members`` among those that ran (not the
+    first to fail in time): the first member always runs, so its error is always the one reported. An
+    interrupt of the caller (e.g. Ctrl-C) also stops handing out members and waits for the running ones.
+    """
+    pending = deque(enumerate(members))
+    results: dict[int, MemberScan] = {}
+    errors: dict[int, BaseException] = {}
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def work() -> None:
+        while True:
+            with lock:
+                if stop.is_set() or not pending:
+                    return
+                i, member = pending.popleft()
+            try:
+                results[i] = task(member)
+            except BaseException as exc:  # re-raised in the calling thread below
+                with lock:
+                    errors[i] = exc
+                    stop.set()
+                return
+
+    n = max(1, min(int(threads), len(members)))
+    with ThreadPoolExecutor(max_workers=n, thread_name_prefix=MEMBER_THREAD_PREFIX) as pool:
+        try:
+            workers = [pool.submit(work) for _ in range(n)]
+            for w in workers:
+                w.result()
+        finally:
+            stop.set()  # the caller was interrupted: hand out nothing more; leaving the block joins the threads
+    if errors:
+        raise errors[min(errors)]
+    return [results[i] for i in range(len(members))]
+
+
 def _archive_key(archive: Path) -> dict[str, Any]:
     """What identifies an archive for the per-member caches: name, size and modification time."""
     st = archive.stat()
@@ -399,11 +453,18 @@ def _cached_members(path: Path | None, key: dict[str, Any]) -> dict[str, Any]:
 
 
 def scan_members(
-    archive: Path, members: list[str], *, hash_it: bool, cache: Path | None = None, limits: dict[str, int] | None = None
+    archive: Path,
+    members: list[str],
+    *,
+    hash_it: bool,
+    cache: Path | None = None,
+    limits: dict[str, int] | None = None,
+    threads: int = MEMBER_THREADS,
 ) -> dict[str, MemberScan]:
-    """Hash and count the rows of ``members`` (in parallel with dask); ``cache`` holds results per archive.
+    """Hash and count the rows of ``members``, ``threads`` at a time; ``cache`` holds results per archive.
 
     ``limits``: the most bytes each member may inflate to (see :func:`.archive.open_member` ``max_bytes``).
+    Errors: see :func:`run_per_member` (the first failing member in the order of ``members``; nothing cached).
     """
     key = _archive_key(archive)
     cached = _cached_members(cache, key)
@@ -416,8 +477,8 @@ def scan_members(
         else:
             todo.append(m)
     if todo:
-        scan = dask.delayed(_scan_member, pure=True)
-        results = dask.compute(*[scan(str(archive), m, hash_it, (limits or {}).get(m)) for m in todo])
+        lim = limits or {}
+        results = run_per_member(lambda m: _scan_member(str(archive), m, hash_it, lim.get(m)), todo, threads=threads)
         for r in results:
             out[r.member] = r
         if cache is not None:
@@ -471,11 +532,18 @@ def load_parsed(path: Any) -> np.ndarray:
 
 
 def parse_members(
-    archive: Path, members: list[str], *, hash_it: bool, out: Path, limits: dict[str, int] | None = None
+    archive: Path,
+    members: list[str],
+    *,
+    hash_it: bool,
+    out: Path,
+    limits: dict[str, int] | None = None,
+    threads: int = MEMBER_THREADS,
 ) -> dict[str, MemberScan]:
-    """Parse ``members`` once (in parallel with dask), hashing and counting them in the same read.
+    """Parse ``members`` once, ``threads`` at a time, hashing and counting them in the same read.
 
     ``limits``: the most bytes each member may inflate to (see :func:`.archive.open_member` ``max_bytes``).
+    Errors: see :func:`run_per_member` (the first failing member in the order of ``members``; no index written).
 
     The parsed ``(T, 113)`` channels and ``(T, 2)`` classes are kept in ``out`` (``<S>-<session>.x.npy`` /
     ``.y.npy``) with an ``index.json`` keyed by the archive's name, size and mtime, so preparing again (other
@@ -495,11 +563,9 @@ def parse_members(
             todo.append(m)
     if todo:
         out.mkdir(parents=True, exist_ok=True)
-        done = dask.compute(
-            *[
-                dask.delayed(_parse_and_keep, pure=True)(str(archive), m, hash_it, out, (limits or {}).get(m))
-                for m in todo
-            ]
+        lim = limits or {}
+        done = run_per_member(
+            lambda m: _parse_and_keep(str(archive), m, hash_it, out, lim.get(m)), todo, threads=threads
         )
         result.update({r.member: r for r in done})
         keep = {m: c for m, c in cached.items() if m not in result}
@@ -611,6 +677,8 @@ class Opportunity(UCIArchiveBuilder):
     member_checksums: ClassVar[dict[str, tuple[str, int]]] = DAT_CHECKSUMS
     #: a member without an expected size (not a listed ``.dat``) may declare at most 2x the largest listed size
     max_member_bytes = 2 * max(size for _, size in DAT_CHECKSUMS.values())
+    #: members read at once while loading (each is read whole: memory grows with it; not a data parameter)
+    threads: ClassVar[int] = MEMBER_THREADS
 
     def default_params(self) -> dict[str, Any]:
         return {
@@ -677,7 +745,9 @@ class Opportunity(UCIArchiveBuilder):
         # declared sizes are checked before any member is inflated; reads stop at these limits
         limits = self.member_limits(archive, sorted(by_key.values()), ctx.verification)
         # the used members are read once: hashed, counted and parsed together; the others only hashed
-        scans = parse_members(archive, used, hash_it=hash_it, out=dest / f"{archive.name}.parsed", limits=limits)
+        scans = parse_members(
+            archive, used, hash_it=hash_it, out=dest / f"{archive.name}.parsed", limits=limits, threads=self.threads
+        )
         if hash_it:
             scans.update(
                 scan_members(
@@ -686,6 +756,7 @@ class Opportunity(UCIArchiveBuilder):
                     hash_it=True,
                     cache=dest / f"{archive.name}.members.json",
                     limits=limits,
+                    threads=self.threads,
                 )
             )
         record = verify_members(scans, self.member_checksums, ctx.verification, archive)

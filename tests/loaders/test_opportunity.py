@@ -8,8 +8,11 @@ import json
 import os
 import re
 import shutil
+import threading
+import time
 import tracemalloc
 import zipfile
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -594,22 +597,119 @@ def test_zip_bomb_member_is_refused_before_reading_with_bounded_memory(tmp_path,
     assert not (tmp_path / "root" / "opportunity" / "raw" / f"{op.LEGACY_NAME}.parsed").exists()
 
 
-def test_member_whose_data_outgrows_its_declared_size_is_a_one_line_error(tmp_path):
+def lying_bomb(raw_dir: Path, name: str = "S1-ADL1") -> Path:
+    """The fixture archive with member ``name`` replaced by 8 MiB of zeros whose headers claim 4,000 bytes."""
+    raw_dir.mkdir(exist_ok=True)
+    bomb = zipbombs.replace_with_zeros(FIXTURE, raw_dir / op.LEGACY_NAME, f"{name}.dat", mib=8)
+    zipbombs.lie_about_size(bomb, MEMBER.format(name), 4000)
+    return bomb
+
+
+def test_member_whose_data_outgrows_its_declared_size_is_a_one_line_error(tmp_path, monkeypatch):
     d = tmp_path / "raw"
-    d.mkdir()
-    bomb = zipbombs.replace_with_zeros(FIXTURE, d / op.LEGACY_NAME, "S1-ADL1.dat", mib=8)
-    zipbombs.lie_about_size(bomb, MEMBER.format("S1-ADL1"), 4000)  # the header claims 4,000 bytes
+    bomb = lying_bomb(d)
+    member = MEMBER.format("S1-ADL1")
     b = op.Opportunity()
-    tracemalloc.start()
-    try:
-        with pytest.raises(ModalbenchError) as ei:
-            b.load(b.default_params(), ctx_for(tmp_path, d, "off"))
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    limits = b.member_limits(bomb, [member], "off")
+    assert limits == {member: 4000}  # the declared size: what load() passes to the member readers
+    # the bomb's own read, alone in this thread (no other member allocates meanwhile): bounded by its limit
+    for read in (
+        partial(op._parse_and_keep, str(bomb), member, True, tmp_path / "kept"),
+        partial(op._scan_member, str(bomb), member, True),
+    ):
+        tracemalloc.start()
+        try:
+            with pytest.raises(ModalbenchError, match="cannot read member"):
+                read(max_bytes=limits[member])
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < zipbombs.MIB  # 8 MiB of zeros behind the header: never inflated
+    monkeypatch.setattr(op.Opportunity, "threads", 1)
+    with pytest.raises(ModalbenchError) as ei:
+        b.load(b.default_params(), ctx_for(tmp_path, d, "off"))
     msg = str(ei.value)
-    assert "\n" not in msg and f"archive {bomb}: cannot read member '{MEMBER.format('S1-ADL1')}'" in msg
-    assert peak < 4 * zipbombs.MIB
+    assert "\n" not in msg and f"archive {bomb}: cannot read member '{member}'" in msg
+
+
+@pytest.mark.parametrize(
+    "bomb_name,verification,reader",
+    [("S1-ADL1", "off", "_parse_and_keep"), ("S4-ADL1", "warn", "_scan_member")],  # a used / an unused member
+)
+def test_an_error_stops_the_member_threads_before_load_raises(tmp_path, monkeypatch, bomb_name, verification, reader):
+    """The failing member is first in order; the next one is slow: load raises only after it has finished and
+    no member starts after the error."""
+    d = tmp_path / "raw"
+    bomb = lying_bomb(d, bomb_name)
+    other_started = threading.Event()
+    started: list[str] = []
+    finished: list[str] = []
+    real = getattr(op, reader)
+
+    def slow_or_bomb(archive: str, member: str, *rest):
+        if member == MEMBER.format(bomb_name):
+            other_started.wait(10)  # fail while another member is running
+            return real(archive, member, *rest)
+        started.append(member)
+        other_started.set()
+        time.sleep(0.5)
+        result = real(archive, member, *rest)
+        finished.append(member)
+        return result
+
+    monkeypatch.setattr(op, reader, slow_or_bomb)
+    b = op.Opportunity()
+    assert b.threads == 2
+    with pytest.raises(ModalbenchError, match=f"archive {re.escape(str(bomb))}: cannot read member"):
+        b.load(b.default_params(), ctx_for(tmp_path, d, verification))
+    at_raise = list(started), list(finished)
+    alive = [t.name for t in threading.enumerate() if t.name.startswith(op.MEMBER_THREAD_PREFIX)]
+    assert at_raise[0] and at_raise[0] == at_raise[1]  # the member running beside the bomb had finished
+    assert alive == []
+    assert len(started) < 5  # not every member: they stopped being handed out
+    time.sleep(0.7)
+    assert (started, finished) == at_raise  # and nothing ran after load raised
+
+
+def test_run_per_member_reports_the_first_failing_member_in_order_not_in_time():
+    c_failed = threading.Event()
+    ran: list[str] = []
+
+    def task(member: str) -> op.MemberScan:
+        ran.append(member)
+        if member == "c":
+            c_failed.set()
+            raise ModalbenchError("c is broken")
+        if member == "a":
+            c_failed.wait(10)  # a fails after c, in time
+            raise ModalbenchError("a is broken")
+        return op.MemberScan(member, None, 0, 0)
+
+    with pytest.raises(ModalbenchError, match="a is broken"):
+        op.run_per_member(task, ["a", "b", "c", "d"], threads=2)
+    assert sorted(ran) == ["a", "b", "c"]  # d was not handed out after c failed
+
+
+def test_run_per_member_keeps_member_order_and_starts_nothing_after_an_error():
+    def task(member: str) -> op.MemberScan:
+        time.sleep(0.02 * (4 - len(member)))  # the earlier members finish last
+        return op.MemberScan(member, None, len(member), 0)
+
+    members = ["a", "bb", "ccc", "dddd"]
+    assert [r.member for r in op.run_per_member(task, members, threads=2)] == members
+    assert [r.member for r in op.run_per_member(task, members, threads=8)] == members
+    assert op.run_per_member(task, [], threads=2) == []
+    ran: list[str] = []
+
+    def fail_on_b(member: str) -> op.MemberScan:
+        ran.append(member)
+        if member == "b":
+            raise ModalbenchError("b is broken")
+        return op.MemberScan(member, None, 0, 0)
+
+    with pytest.raises(ModalbenchError, match="b is broken"):
+        op.run_per_member(fail_on_b, ["a", "b", "c", "d"], threads=1)
+    assert ran == ["a", "b"]
 
 
 def test_prepare_context_mirrors_are_tried_before_uci(tmp_path, http_server, monkeypatch):
