@@ -15,7 +15,7 @@ recognition", Pattern Recognition Letters 34(15), 2013. Protocol as in EmbraceNe
   :meth:`Opportunity.val_excluded_classes` for the pipeline / evaluator to apply.
 
 The ``.dat`` members are read straight from the zip (no extraction), ``Opportunity.threads`` members at a time
-(:func:`run_per_member`): each used member is read once — hashed (sha256 + size against ``lfs_pointers_dat.txt``),
+(:func:`run_per_member`; on a cluster, by its workers as dask tasks): each used member is read once — hashed (sha256 + size against ``lfs_pointers_dat.txt``),
 its rows counted, parsed and kept as ``.npy`` — the unused ones only hashed. The first member that fails stops
 the others: no member starts after it and ``load`` raises once the running ones have finished.
 """
@@ -391,6 +391,25 @@ MEMBER_THREADS = 2
 MEMBER_THREAD_PREFIX = "opportunity-member"
 
 
+def on_a_cluster() -> bool:
+    """True when dask computes on a distributed cluster (``prepare --workers/--address``): the members are then
+    read by its workers, in processes of their own, as dask tasks; otherwise by :func:`run_per_member`."""
+    import dask.local
+    import dask.threaded
+
+    current = dask.base.get_scheduler()
+    return current is not None and current not in (dask.threaded.get, dask.local.get_sync)
+
+
+def read_members(task: Callable[[str], MemberScan], members: Sequence[str], *, threads: int) -> list[MemberScan]:
+    """``task(member)`` for every member, the results in member order: on a cluster as dask tasks, run by its
+    workers in processes of their own (an error there leaves no thread of this process running); here with
+    :func:`run_per_member`, ``threads`` at a time."""
+    if on_a_cluster():
+        return list(dask.compute(*[dask.delayed(task)(m) for m in members]))
+    return run_per_member(task, members, threads=threads)
+
+
 def run_per_member(
     task: Callable[[str], MemberScan], members: Sequence[str], *, threads: int = MEMBER_THREADS
 ) -> list[MemberScan]:
@@ -478,7 +497,7 @@ def scan_members(
             todo.append(m)
     if todo:
         lim = limits or {}
-        results = run_per_member(lambda m: _scan_member(str(archive), m, hash_it, lim.get(m)), todo, threads=threads)
+        results = read_members(lambda m: _scan_member(str(archive), m, hash_it, lim.get(m)), todo, threads=threads)
         for r in results:
             out[r.member] = r
         if cache is not None:
@@ -564,9 +583,7 @@ def parse_members(
     if todo:
         out.mkdir(parents=True, exist_ok=True)
         lim = limits or {}
-        done = run_per_member(
-            lambda m: _parse_and_keep(str(archive), m, hash_it, out, lim.get(m)), todo, threads=threads
-        )
+        done = read_members(lambda m: _parse_and_keep(str(archive), m, hash_it, out, lim.get(m)), todo, threads=threads)
         result.update({r.member: r for r in done})
         keep = {m: c for m, c in cached.items() if m not in result}
         keep.update({m: {"sha256": s.sha256, "size": s.size, "rows": s.rows} for m, s in result.items()})

@@ -725,3 +725,27 @@ def test_prepare_context_mirrors_are_tried_before_uci(tmp_path, http_server, mon
     assert len(b.load(b.default_params(), ctx)) == 18
     assert [r.path for r in http_server.requests] == [f"copy/opportunity/{op.ARCHIVE_NAME}"]
     assert ctx.provenance["archive"]["name"] == op.ARCHIVE_NAME
+
+
+def test_members_are_read_by_the_cluster_workers_on_a_cluster_and_by_local_threads_otherwise(tmp_path, monkeypatch):
+    import dask
+    import dask.threaded
+    from distributed import Client
+
+    from modalbench.cluster import local_cluster
+
+    archive = tmp_path / op.LEGACY_NAME
+    shutil.copy(FIXTURE, archive)
+    members = sorted(m for m in zipfile.ZipFile(archive).namelist() if m.endswith(".dat"))[:2]
+    local = []
+    real = op.run_per_member
+    monkeypatch.setattr(op, "run_per_member", lambda *a, **k: local.append(1) or real(*a, **k))
+    with dask.config.set(scheduler=dask.threaded.get):
+        assert not op.on_a_cluster()
+        here = op.scan_members(archive, members, hash_it=True)
+    assert local == [1]
+    with local_cluster(1) as cluster, Client(cluster):
+        assert op.on_a_cluster()
+        there = op.scan_members(archive, members, hash_it=True)
+    assert local == [1]  # the cluster read them
+    assert here == there
