@@ -111,6 +111,7 @@ def higgs_file(tmp_path_factory):
 
 
 def _run(code: str, *args: str) -> dict:
+    os.sync()  # every child starts with no dirty pages to write back (the generated file, the previous child's output)
     proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
