@@ -63,12 +63,12 @@ from modalbench.moments import finite_partial_stats, merge_named
 from modalbench.preprocess.types import SampleSplit
 
 from .opportunity import TableFormat, locate_bad_line
+from .uci import UCIArchiveBuilder
 
 try:  # the optional C fast path (built by `pip install`; without a compiler every block goes through polars)
     from . import _decimal_rows
 except ImportError:  # pragma: no cover - depends on the build
     _decimal_rows = None  # type: ignore[assignment]
-from .uci import UCIArchiveBuilder
 
 CANONICAL_URL = "https://archive.ics.uci.edu/static/public/280/higgs.zip"
 LEGACY_URL = "https://archive.ics.uci.edu/ml/machine-learning-databases/00280/HIGGS.csv.gz"
@@ -119,15 +119,15 @@ def parse_block(text: bytes | memoryview, *, where: str, first_line: int = 1) ->
     Every row must have 29 numeric fields and a label of 0 or 1. ``first_line`` is the 1-based line number of the
     block's first line in the file. Raises :class:`LineError`.
     """
-    out = parse_plain(text)  # finite by construction: the fast path declines anything else
-    checked = out is not None
+    out = parse_plain(text)
+    finite_by_construction = out is not None  # the fast path declines anything but finite normal floats
     if out is None:
         out = _parse_csv_polars(text, where, first_line)
     bad = (out[:, 0] != 0) & (out[:, 0] != 1)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise LineError(where, first_line + i, f" field 1: label {float(out[i, 0])!r} is not 0 or 1")
-    if not checked:
+    if not finite_by_construction:
         finite = np.isfinite(out[:, 1:]).all(axis=1)
         if not finite.all():
             i = int(np.flatnonzero(~finite)[0])
@@ -140,8 +140,8 @@ def parse_plain(text: bytes | memoryview) -> np.ndarray | None:
 
     None when the extension is not built or the block is not all plain decimals (then :func:`_parse_csv_polars`
     parses it and names any bad line). Each value is the float32 nearest to its decimal, as polars gives; a value
-    whose rounding the fast path cannot decide exactly also makes it decline. 1.0-1.3 GB of HIGGS text per
-    CPU-second, 3-4× polars (``benchmarks/test_bench_higgs.py``).
+    whose rounding the fast path cannot decide exactly also makes it decline. 1.0-1.2 GB of HIGGS text per
+    CPU-second, ~3× polars (``benchmarks/README.md``).
     """
     if _decimal_rows is None:
         return None
