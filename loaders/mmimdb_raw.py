@@ -60,6 +60,9 @@ from modalbench.preprocess.types import SampleSplit
 SPLIT_MEMBER = "mmimdb/split.json"
 DATASET_PREFIX = "mmimdb/dataset/"
 POSTER_SUFFIXES = (".jpeg", ".jpg")
+#: the most bytes a member may declare, by kind: each is read whole into memory. The authors' archive has a 3 MB
+#: split.json, movie JSONs of a few KB and posters of 10-200 KB; these caps are far above and far below a bomb.
+MEMBER_BYTES = {"split": 64 << 20, "movie JSON": 8 << 20, "poster": 32 << 20}
 #: word tokens of a lower-cased plot (letters, digits, apostrophes)
 TOKEN_PATTERN = re.compile(r"[a-z0-9']+")
 PAD, UNK = "<pad>", "<unk>"
@@ -216,6 +219,12 @@ def scan_archive(
                 poster = next((s for s in POSTER_SUFFIXES if name.endswith(s)), None)
                 if name != SPLIT_MEMBER and not is_json and not (name.startswith(DATASET_PREFIX) and poster):
                     continue  # members this representation does not read
+                kind = "split" if name == SPLIT_MEMBER else "movie JSON" if is_json else "poster"
+                if info.size > MEMBER_BYTES[kind]:  # a tar member is framed by its size: no more can be read
+                    raise ModalbenchError(
+                        f"{where}: member {name} declares {info.size:,} bytes, more than the {MEMBER_BYTES[kind]:,} "
+                        f"allowed for a {kind}; not the authors' mmimdb.tar.gz, or a damaged copy"
+                    )
                 fh = tf.extractfile(info)
                 data = fh.read() if fh is not None else b""
                 if name == SPLIT_MEMBER:

@@ -263,6 +263,18 @@ def test_a_wrong_layout_is_one_line_naming_the_member(tmp_path, capsys, edit, pa
     assert mm.ARCHIVE_NAME in err[0]
 
 
+@pytest.mark.parametrize(
+    ("member", "kind"), [("mmimdb/dataset/1000000.json", "movie JSON"), ("mmimdb/split.json", "split")]
+)
+def test_an_oversized_member_is_refused_before_it_is_read(tmp_path, capsys, monkeypatch, member, kind):
+    d = _bad_archive(tmp_path, lambda ms: ms)
+    monkeypatch.setitem(mr.MEMBER_BYTES, kind, 20)  # the fixture's members are larger than 20 bytes
+    assert prepare(tmp_path / "root", d, *SMALL) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("modalbench: ")]
+    assert len(err) == 1 and "declares" in err[0] and f"more than the 20 allowed for a {kind}" in err[0], err
+    assert not (tmp_path / "root" / "mmimdb" / mm.RAW_VERSION).exists()
+
+
 def test_not_a_gzip_tar_is_one_line(tmp_path, capsys):
     d = tmp_path / "bad"
     d.mkdir()
