@@ -444,10 +444,7 @@ class Higgs(UCIArchiveBuilder):
         second thread while it is parsed: the hash costs no wall time (2.6 GB of gzip: ~2 s of sha256). Should
         both fail, the checksum error is the one reported. A file still to be downloaded is hashed as it arrives.
         """
-        placed = None
-        if ctx.raw_dir is not None:
-            raw = Path(ctx.raw_dir).expanduser()
-            placed = next((raw / n for n in (self.archive_name, self.legacy_name) if (raw / n).is_file()), None)
+        placed = self.archive_in(ctx.raw_dir)  # the file fetch_archive will use in place
         if placed is None:
             path, fetched = self.fetch_archive(ctx)
             return path, fetched, parse_to_blocks(path, dest / f"{path.name}.parsed", threads=self.threads)
@@ -459,8 +456,6 @@ class Higgs(UCIArchiveBuilder):
                 verifying.result()  # a checksum mismatch explains a parse error: report it first
                 raise
             path, fetched = verifying.result()
-        if path != placed:  # fetch_archive chose another file than the one parsed (never, by construction)
-            index = parse_to_blocks(path, dest / f"{path.name}.parsed", threads=self.threads)
         return path, fetched, index
 
     def load(self, params: dict[str, Any], ctx: PrepareContext) -> list[SampleSplit]:

@@ -133,6 +133,13 @@ class UCIArchiveBuilder(DatasetBuilder):
             return Path(ctx.download_dir)
         return local_raw_dir(resolve_root(ctx.root), self.name)
 
+    def archive_in(self, directory: str | Path | None) -> Path | None:
+        """The archive in ``directory``: under its canonical name, else its legacy one; None when neither is there."""
+        if directory is None:
+            return None
+        d = Path(directory).expanduser()
+        return next((d / n for n in (self.archive_name, self.legacy_name) if (d / n).is_file()), None)
+
     def fetch_archive(self, ctx: PrepareContext) -> tuple[Path, dict[str, Any]]:
         """Fetch (or find under ``--raw``) the canonical archive, or the legacy one when only that is present.
 
@@ -140,11 +147,8 @@ class UCIArchiveBuilder(DatasetBuilder):
         """
         primary, legacy = self.remote_files()
         dest = self.download_directory(ctx)
-        chosen = primary
-        for d in (ctx.raw_dir, dest):
-            if d is not None and not (Path(d) / primary.name).is_file() and (Path(d) / legacy.name).is_file():
-                chosen = legacy
-                break
+        present = self.archive_in(ctx.raw_dir if ctx.raw_dir is not None else dest)  # --raw: only that folder counts
+        chosen = legacy if present is not None and present.name == legacy.name else primary
         res = fetch_for(ctx, chosen, dest, self.name, **self.fetch_options)
         return Path(res.path), {"name": chosen.name, "sha256": res.sha256, "verification": res.verification}
 

@@ -249,6 +249,20 @@ def test_a_failed_verification_is_reported_before_a_parse_error(tmp_path, raw, m
         hg.Higgs().load(params(), ctx_for(tmp_path, raw))
 
 
+def test_with_raw_only_the_raw_folder_decides_which_archive_is_used(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    with zipfile.ZipFile(raw / hg.ARCHIVE_NAME, "w") as zf:
+        zf.write(FIXTURE, hg.MEMBER_NAME)
+    ctx = ctx_for(tmp_path, raw)
+    b = hg.Higgs()
+    b.download_directory(ctx).mkdir(parents=True, exist_ok=True)
+    shutil.copy(FIXTURE, b.download_directory(ctx) / hg.LEGACY_NAME)  # an older download of the legacy file
+    path, fetched = b.fetch_archive(ctx)
+    assert path == raw / hg.ARCHIVE_NAME and fetched["name"] == hg.ARCHIVE_NAME
+    assert b.archive_in(raw) == raw / hg.ARCHIVE_NAME and b.archive_in(None) is None
+
+
 def test_download_falls_back_to_the_legacy_url(tmp_path, http_server, monkeypatch):
     url = http_server.add_file("280/HIGGS.csv.gz", FIXTURE)
     dead = http_server.url("280/missing.zip")
