@@ -346,9 +346,10 @@ def _select_rows(path: Path, mask: np.ndarray) -> np.ndarray:
 
 
 def block_moments(path: Path, mask: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
-    """Partial moments of the ``low`` and ``high`` features of one parsed block's selected rows."""
+    """Partial moments of the ``low`` and ``high`` features of one parsed block's selected rows (the parse refused
+    NaN, so the masks are skipped)."""
     rows = load_block(path)[mask]
-    return {"low": finite_partial_stats(rows[:, LOW]), "high": finite_partial_stats(rows[:, HIGH])}  # parse refused NaN
+    return {"low": finite_partial_stats(rows[:, LOW]), "high": finite_partial_stats(rows[:, HIGH])}
 
 
 # ---------------------------------------------------------------- protocol

@@ -15,9 +15,10 @@ recognition", Pattern Recognition Letters 34(15), 2013. Protocol as in EmbraceNe
   :meth:`Opportunity.val_excluded_classes` for the pipeline / evaluator to apply.
 
 The ``.dat`` members are read straight from the zip (no extraction), ``Opportunity.threads`` members at a time
-(:func:`run_per_member`; on a cluster, by its workers as dask tasks): each used member is read once — hashed (sha256 + size against ``lfs_pointers_dat.txt``),
-its rows counted, parsed and kept as ``.npy`` — the unused ones only hashed. The first member that fails stops
-the others: no member starts after it and ``load`` raises once the running ones have finished.
+(:func:`run_per_member`; on a cluster, by its workers as dask tasks): each used member is read once — hashed
+(sha256 + size against ``lfs_pointers_dat.txt``), its rows counted, parsed and kept as ``.npy`` — the unused ones
+only hashed. The first member that fails stops the others: no member starts after it and ``load`` raises once the
+running ones have finished.
 """
 
 from __future__ import annotations
